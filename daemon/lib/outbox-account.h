@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "outbox-smtp-session.h"
+#include "outbox-url.h"
+
+G_BEGIN_DECLS
+
+/* One account as written in accounts.conf (a GKeyFile group
+ * "[account NAME]").  No secret is ever part of it. */
+typedef struct
+{
+  char *name;                 /* (owned) [A-Za-z0-9._-]{1,64} */
+  char *from;                 /* (owned) the account's address */
+  OutboxServerUrl *smtp;      /* (owned) */
+  OutboxServerUrl *imap;      /* (nullable) (owned) */
+  OutboxServerUrl *pop3;      /* (nullable) (owned) */
+  char *tls_ca_file;          /* (nullable) (owned) */
+  char *tls_fingerprint;      /* (nullable) (owned) */
+  char *auth;                 /* (nullable) (owned) PLAIN or LOGIN */
+  gboolean is_default;
+  OutboxSmtpTimeouts timeouts;
+} OutboxAccount;
+
+OutboxAccount *outbox_account_copy (const OutboxAccount *account);
+void outbox_account_free (OutboxAccount *account);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxAccount, outbox_account_free)
+
+/* Settings as a{sv} (the keys documented in org.outbox.Outbox1.Accounts). */
+GVariant *outbox_account_to_variant (const OutboxAccount *account);
+gboolean outbox_account_name_is_valid (const char *name);
+
+/* The accounts file.  Every change is written atomically (g_file_set_contents
+ * with mode 0600) before the call returns; a failed write leaves the store as
+ * it was.  Errors: OUTBOX_ERROR_INVALID_ACCOUNT (bad settings, saying
+ * which), OUTBOX_ERROR_NO_SUCH_ACCOUNT, OUTBOX_ERROR_ACCOUNT_EXISTS,
+ * OUTBOX_ERROR_STORAGE_FAILED. */
+typedef struct _OutboxAccountStore OutboxAccountStore;
+
+OutboxAccountStore *outbox_account_store_load (const char *path, GError **error);
+void outbox_account_store_free (OutboxAccountStore *store);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxAccountStore, outbox_account_store_free)
+
+/* (transfer none) sorted by name */
+GPtrArray *outbox_account_store_list (OutboxAccountStore *store);
+/* (transfer none) (nullable) */
+const OutboxAccount *outbox_account_store_lookup (OutboxAccountStore *store, const char *name);
+const OutboxAccount *outbox_account_store_get_default (OutboxAccountStore *store);
+/* The account whose From address equals @address (case-insensitive domain). */
+const OutboxAccount *outbox_account_store_find_by_address (OutboxAccountStore *store,
+                                                           const char *address);
+gboolean outbox_account_store_add (OutboxAccountStore *store,
+                                   const char *name,
+                                   GVariant *settings,
+                                   GError **error);
+gboolean outbox_account_store_update (OutboxAccountStore *store,
+                                      const char *name,
+                                      GVariant *settings,
+                                      GError **error);
+gboolean outbox_account_store_remove (OutboxAccountStore *store, const char *name, GError **error);
+
+G_END_DECLS

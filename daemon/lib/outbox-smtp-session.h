@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "outbox-smtp-reply.h"
+#include "outbox-url.h"
+
+G_BEGIN_DECLS
+
+/* Per-command timeouts in seconds (RFC 5321 section 4.5.3.2 by default). */
+typedef struct
+{
+  guint connect;    /* TCP connect and TLS handshake: 60 */
+  guint greeting;   /* 220 greeting: 300 */
+  guint command;    /* EHLO, STARTTLS, AUTH, MAIL, RCPT, RSET, QUIT: 300 */
+  guint data_init;  /* reply to DATA: 120 */
+  guint data_block; /* each write of message data: 180 */
+  guint data_final; /* reply to the final dot: 600 */
+} OutboxSmtpTimeouts;
+
+void outbox_smtp_timeouts_init_default (OutboxSmtpTimeouts *timeouts);
+
+/* Everything a session needs to reach and log in to one server.  The
+ * session copies it. */
+typedef struct
+{
+  const OutboxServerUrl *url;  /* scheme decides TLS; user decides AUTH */
+  const char *password;        /* (nullable) from libsecret */
+  const char *tls_ca_file;     /* (nullable) PEM: trust these CAs only */
+  const char *tls_fingerprint; /* (nullable) "sha256:HEX" (colons allowed) */
+  const char *auth_mech;       /* (nullable) "PLAIN" or "LOGIN"; NULL: best */
+  const char *helo_name;       /* (nullable) default: the local address
+                                * literal such as "[127.0.0.1]" */
+  OutboxSmtpTimeouts timeouts;
+} OutboxSmtpConfig;
+
+typedef enum
+{
+  OUTBOX_SMTP_SEND_FLAGS_NONE = 0,
+  OUTBOX_SMTP_SEND_8BITMIME = 1 << 0, /* body has 8-bit octets */
+  OUTBOX_SMTP_SEND_SMTPUTF8 = 1 << 1, /* an address is not ASCII */
+} OutboxSmtpSendFlags;
+
+/* The outcome of one mail transaction.
+ *
+ * rcpt_replies[i] answers rcpts[i]; it is NULL for a recipient whose reply
+ * never came (the connection failed first).  final_reply is the reply to
+ * the terminating dot, or NULL when none came.  When the transaction stopped
+ * on a negative reply to MAIL or DATA, that reply is in stop_reply and
+ * applies to every recipient that RCPT accepted.  error is set when the
+ * transaction did not run to its end for a reason other than a reply (lost
+ * connection, timeout, protocol violation, TLS, unreadable body...): then
+ * the session is closed.  unknown_outcome is TRUE when the final dot was
+ * sent but no reply was read: the server may have taken the message. */
+typedef struct
+{
+  GPtrArray *rcpt_replies;     /* (element-type OutboxSmtpReply) (nullable elements) */
+  OutboxSmtpReply *stop_reply; /* (nullable) */
+  OutboxSmtpReply *final_reply; /* (nullable) */
+  GError *error;               /* (nullable) */
+  gboolean unknown_outcome;
+} OutboxSmtpSendResult;
+
+void outbox_smtp_send_result_free (OutboxSmtpSendResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSmtpSendResult, outbox_smtp_send_result_free)
+
+/* One SMTP client connection.  The protocol state machine is in
+ * outbox-smtp-session.c; it talks to whatever GIOStream the transport code
+ * gives it (plain TCP, or TLS over it) and never knows which. */
+#define OUTBOX_TYPE_SMTP_SESSION (outbox_smtp_session_get_type ())
+G_DECLARE_FINAL_TYPE (OutboxSmtpSession, outbox_smtp_session, OUTBOX, SMTP_SESSION, GObject)
+
+OutboxSmtpSession *outbox_smtp_session_new (const OutboxSmtpConfig *config);
+
+/* Connects, reads the greeting, EHLO (HELO when EHLO is refused and TLS is
+ * not needed), STARTTLS when the URL asks for it, EHLO again, and AUTH when
+ * the URL has a user.  Fails with OUTBOX_SMTP_ERROR_* (see
+ * outbox-smtp-reply.h), G_IO_ERROR_* or G_TLS_ERROR_*; when the failure was
+ * a server reply, outbox_smtp_session_get_last_reply() returns it. */
+void outbox_smtp_session_open_async (OutboxSmtpSession *session,
+                                     GCancellable *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer user_data);
+gboolean outbox_smtp_session_open_finish (OutboxSmtpSession *session,
+                                          GAsyncResult *result,
+                                          GError **error);
+
+/* Runs one mail transaction: MAIL FROM (with SIZE=, BODY=8BITMIME,
+ * SMTPUTF8 as needed and offered), RCPT TO for each recipient (pipelined
+ * when PIPELINING is offered), DATA only when a recipient was accepted, the
+ * body read from @body to its end, normalised and dot-stuffed, and the final
+ * dot.  A body read error aborts the connection without sending the final
+ * dot.  Resets the previous transaction first when it was left unfinished.
+ * Never fails: everything is in the result. */
+void outbox_smtp_session_send_async (OutboxSmtpSession *session,
+                                     const char *from,
+                                     const char *const *rcpts,
+                                     GInputStream *body,
+                                     guint64 body_size,
+                                     OutboxSmtpSendFlags flags,
+                                     GCancellable *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer user_data);
+OutboxSmtpSendResult *outbox_smtp_session_send_finish (OutboxSmtpSession *session,
+                                                       GAsyncResult *result);
+
+/* Sends QUIT, waits briefly for the reply and closes.  Errors are only
+ * worth logging. */
+void outbox_smtp_session_quit_async (OutboxSmtpSession *session,
+                                     GCancellable *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer user_data);
+gboolean outbox_smtp_session_quit_finish (OutboxSmtpSession *session,
+                                          GAsyncResult *result,
+                                          GError **error);
+
+/* TRUE while the connection can take another transaction. */
+gboolean outbox_smtp_session_is_open (OutboxSmtpSession *session);
+const OutboxSmtpCaps *outbox_smtp_session_get_caps (OutboxSmtpSession *session);
+/* (nullable) (transfer none) the last reply read from the server. */
+const OutboxSmtpReply *outbox_smtp_session_get_last_reply (OutboxSmtpSession *session);
+/* (nullable) (transfer none) the peer certificate once TLS is up. */
+GTlsCertificate *outbox_smtp_session_get_peer_certificate (OutboxSmtpSession *session);
+
+G_END_DECLS

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  OUTBOX_MESSAGE_STATE_QUEUED,
+  OUTBOX_MESSAGE_STATE_SCHEDULED,
+  OUTBOX_MESSAGE_STATE_HELD,
+  OUTBOX_MESSAGE_STATE_SENDING, /* never on disk: read back as queued */
+  OUTBOX_MESSAGE_STATE_DEFERRED,
+  OUTBOX_MESSAGE_STATE_SENT,
+  OUTBOX_MESSAGE_STATE_FAILED,
+} OutboxMessageState;
+
+typedef enum
+{
+  OUTBOX_RECIPIENT_STATE_QUEUED,
+  OUTBOX_RECIPIENT_STATE_DEFERRED,
+  OUTBOX_RECIPIENT_STATE_SENT,
+  OUTBOX_RECIPIENT_STATE_FAILED,
+} OutboxRecipientState;
+
+const char *outbox_message_state_to_string (OutboxMessageState state);
+gboolean outbox_message_state_from_string (const char *str, OutboxMessageState *out);
+const char *outbox_recipient_state_to_string (OutboxRecipientState state);
+gboolean outbox_recipient_state_from_string (const char *str, OutboxRecipientState *out);
+
+typedef struct
+{
+  char *address;              /* (owned) */
+  OutboxRecipientState state;
+  guint reply_code;           /* 0: no reply yet */
+  char *reply;                /* (nullable) (owned) last server reply */
+} OutboxRecipient;
+
+/* What the spool knows of one message; the bytes are in a file beside it. */
+typedef struct
+{
+  char *id;                   /* (owned) */
+  char *account;              /* (owned) */
+  char *from;                 /* (owned) envelope sender, may be "" */
+  GPtrArray *recipients;      /* (element-type OutboxRecipient) (owned) */
+  OutboxMessageState state;
+  gint64 created;             /* Unix time */
+  gint64 send_at;             /* 0: now */
+  gint64 next_attempt;        /* 0: none planned */
+  gint64 first_failure;       /* 0: none yet; for the give-up time */
+  guint attempts;
+  guint64 size;               /* octets of the message file */
+  char *sha256;               /* (owned) hex SHA-256 of the message file */
+  char *message_id;           /* (nullable) (owned) */
+  char *subject;              /* (nullable) (owned) */
+  char *last_reply;           /* (nullable) (owned) */
+  gboolean eightbit;          /* the body has 8-bit octets */
+  gboolean smtputf8;          /* an address is not ASCII */
+  gboolean unknown_outcome;   /* a previous attempt may have delivered it */
+  int save_to_sent;           /* -1 account default, 0 no, 1 yes */
+} OutboxSpoolRecord;
+
+OutboxSpoolRecord *outbox_spool_record_new (void);
+OutboxSpoolRecord *outbox_spool_record_copy (const OutboxSpoolRecord *record);
+void outbox_spool_record_free (OutboxSpoolRecord *record);
+void outbox_spool_record_add_recipient (OutboxSpoolRecord *record, const char *address);
+OutboxRecipient *outbox_spool_record_get_recipient (OutboxSpoolRecord *record, guint i);
+/* Serialised form: a versioned text record whose last line is a SHA-256 of
+ * everything before it, so that truncation or corruption is detected. */
+GBytes *outbox_spool_record_serialize (const OutboxSpoolRecord *record);
+OutboxSpoolRecord *outbox_spool_record_parse (const char *id,
+                                              const guint8 *data,
+                                              gsize len,
+                                              GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSpoolRecord, outbox_spool_record_free)
+
+/* The spool directory ($XDG_DATA_HOME/outbox):
+ *
+ *   tmp/         drafts being written (O_EXCL, 0600)
+ *   queue/ID.eml the message, written once, never changed
+ *   queue/ID.rec its record, replaced atomically on every change
+ *   quarantine/  what failed validation: set aside, never deleted
+ *   maildrop/    messages dropped by outbox-sendmail without a bus
+ *
+ * A message exists once its .rec is in queue/.  Commit order: data and
+ * record written and fsynced in tmp/, the .eml renamed first, the .rec
+ * last, then queue/ fsynced.  Errors are OUTBOX_ERROR_STORAGE_FAILED. */
+#define OUTBOX_TYPE_SPOOL (outbox_spool_get_type ())
+G_DECLARE_FINAL_TYPE (OutboxSpool, outbox_spool, OUTBOX, SPOOL, GObject)
+
+/* Creates the directories (0700) when missing; refuses a directory owned by
+ * another user or open to group or others. */
+OutboxSpool *outbox_spool_open (const char *path, GError **error);
+const char *outbox_spool_get_path (OutboxSpool *spool);
+
+/* A message being submitted. */
+typedef struct _OutboxSpoolDraft OutboxSpoolDraft;
+
+OutboxSpoolDraft *outbox_spool_draft_new (OutboxSpool *spool, GError **error);
+const char *outbox_spool_draft_get_id (OutboxSpoolDraft *draft);
+/* (transfer none) where the message bytes go */
+GOutputStream *outbox_spool_draft_get_stream (OutboxSpoolDraft *draft);
+/* fsyncs the data, writes @record (its id, size and sha256 must already be
+ * set), renames both into queue/ and fsyncs the directory.  Nothing stays
+ * behind on failure. */
+gboolean outbox_spool_draft_commit (OutboxSpoolDraft *draft,
+                                    const OutboxSpoolRecord *record,
+                                    GError **error);
+/* Removes whatever was not committed. */
+void outbox_spool_draft_free (OutboxSpoolDraft *draft);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSpoolDraft, outbox_spool_draft_free)
+
+/* Atomically replaces the record (tmp file, fsync, rename, directory fsync). */
+gboolean outbox_spool_save (OutboxSpool *spool, const OutboxSpoolRecord *record, GError **error);
+/* Removes the record first, then the data, then fsyncs the directory. */
+gboolean outbox_spool_remove (OutboxSpool *spool, const char *id, GError **error);
+/* Reads every record; a record that does not validate, or whose data file is
+ * missing or of the wrong size, is moved to quarantine/ with its data and
+ * its id added to @out_quarantined.  Orphan data files are quarantined too.
+ * Returns records sorted by (created, id). */
+GPtrArray *outbox_spool_load (OutboxSpool *spool, GPtrArray **out_quarantined, GError **error);
+/* Opens a message's data for reading.  The stream fails with
+ * G_IO_ERROR_INVALID_DATA at its end (instead of returning 0) when the bytes
+ * read do not match the record's size and SHA-256, so that a transaction
+ * over it is aborted before the final dot. */
+GInputStream *outbox_spool_open_message (OutboxSpool *spool,
+                                         const OutboxSpoolRecord *record,
+                                         GError **error);
+
+G_END_DECLS

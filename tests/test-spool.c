@@ -1,9 +1,964 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
-#include <glib.h>
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "outbox-error.h"
+#include "outbox-spool.h"
+
+static const char message_data[] = "From: a@example.org\r\nSubject: hi\r\n\r\nHello\r\n";
+
+typedef struct
+{
+  char *dir;           /* the test's own temporary directory */
+  char *path;          /* the spool inside it */
+  OutboxSpool *spool;
+} Fixture;
+
+static void
+remove_tree (const char *path)
+{
+  GDir *dir;
+  const char *name;
+
+  g_chmod (path, 0700);
+  dir = g_dir_open (path, 0, NULL);
+  if (dir != NULL)
+    {
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+
+          remove_tree (child);
+        }
+      g_dir_close (dir);
+    }
+  g_remove (path);
+}
+
+static void
+fixture_set_up (Fixture *fixture,
+                gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  fixture->dir = g_dir_make_tmp ("outbox-spool-XXXXXX", &error);
+  g_assert_no_error (error);
+  fixture->path = g_build_filename (fixture->dir, "spool", NULL);
+  fixture->spool = outbox_spool_open (fixture->path, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_tear_down (Fixture *fixture,
+                   gconstpointer data)
+{
+  g_clear_object (&fixture->spool);
+  remove_tree (fixture->dir);
+  g_free (fixture->path);
+  g_free (fixture->dir);
+}
+
+static char *
+spool_file (Fixture *fixture,
+            const char *subdir,
+            const char *id,
+            const char *suffix)
+{
+  g_autofree char *name = g_strconcat (id, suffix, NULL);
+
+  return g_build_filename (fixture->path, subdir, name, NULL);
+}
+
+static guint
+count_files (Fixture *fixture,
+             const char *subdir)
+{
+  g_autofree char *path = g_build_filename (fixture->path, subdir, NULL);
+  g_autoptr(GError) error = NULL;
+  GDir *dir = g_dir_open (path, 0, &error);
+  guint n = 0;
+
+  g_assert_no_error (error);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  g_dir_close (dir);
+  return n;
+}
+
+static guint
+file_mode (const char *path)
+{
+  struct stat st;
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  return st.st_mode & 07777;
+}
+
+static OutboxSpoolRecord *
+new_record (const char *id,
+            const char *data,
+            gsize len)
+{
+  OutboxSpoolRecord *record = outbox_spool_record_new ();
+
+  record->id = g_strdup (id);
+  record->account = g_strdup ("work");
+  record->from = g_strdup ("a@example.org");
+  record->created = g_get_real_time () / G_USEC_PER_SEC;
+  record->size = len;
+  record->sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
+  outbox_spool_record_add_recipient (record, "b@example.org");
+  return record;
+}
+
+/* A record with every field set to something other than its default. */
+static OutboxSpoolRecord *
+new_full_record (const char *id)
+{
+  OutboxSpoolRecord *record = new_record (id, message_data, strlen (message_data));
+  OutboxRecipient *recipient;
+
+  record->state = OUTBOX_MESSAGE_STATE_DEFERRED;
+  record->send_at = 1700000000;
+  record->next_attempt = 1700000600;
+  record->first_failure = 1699999000;
+  record->attempts = 3;
+  record->message_id = g_strdup ("1234@example.org");
+  record->subject = g_strdup ("Grüße \"quoted\" \\ back\tslash");
+  record->last_reply = g_strdup ("451 4.3.0 try\nsha256 0000\nlater");
+  record->eightbit = TRUE;
+  record->smtputf8 = TRUE;
+  record->unknown_outcome = TRUE;
+  record->save_to_sent = 0;
+  recipient = outbox_spool_record_get_recipient (record, 0);
+  recipient->state = OUTBOX_RECIPIENT_STATE_DEFERRED;
+  recipient->reply_code = 450;
+  recipient->reply = g_strdup ("450 \"mailbox\" busy\r\nrecipient evil@example.org");
+  outbox_spool_record_add_recipient (record, "jörg@exämple.org");
+  recipient = outbox_spool_record_get_recipient (record, 1);
+  recipient->state = OUTBOX_RECIPIENT_STATE_SENT;
+  recipient->reply_code = 250;
+  recipient->reply = g_strdup ("250 2.1.5 ok ✓");
+  outbox_spool_record_add_recipient (record, "c@example.org");
+  return record;
+}
+
+static void
+assert_records_equal (const OutboxSpoolRecord *a,
+                      const OutboxSpoolRecord *b)
+{
+  g_assert_cmpstr (a->id, ==, b->id);
+  g_assert_cmpstr (a->account, ==, b->account);
+  g_assert_cmpstr (a->from, ==, b->from);
+  g_assert_cmpint (a->state, ==, b->state);
+  g_assert_cmpint (a->created, ==, b->created);
+  g_assert_cmpint (a->send_at, ==, b->send_at);
+  g_assert_cmpint (a->next_attempt, ==, b->next_attempt);
+  g_assert_cmpint (a->first_failure, ==, b->first_failure);
+  g_assert_cmpuint (a->attempts, ==, b->attempts);
+  g_assert_cmpuint (a->size, ==, b->size);
+  g_assert_cmpstr (a->sha256, ==, b->sha256);
+  g_assert_cmpstr (a->message_id, ==, b->message_id);
+  g_assert_cmpstr (a->subject, ==, b->subject);
+  g_assert_cmpstr (a->last_reply, ==, b->last_reply);
+  g_assert_cmpint (a->eightbit, ==, b->eightbit);
+  g_assert_cmpint (a->smtputf8, ==, b->smtputf8);
+  g_assert_cmpint (a->unknown_outcome, ==, b->unknown_outcome);
+  g_assert_cmpint (a->save_to_sent, ==, b->save_to_sent);
+  g_assert_cmpuint (a->recipients->len, ==, b->recipients->len);
+  for (guint i = 0; i < a->recipients->len; i++)
+    {
+      const OutboxRecipient *ra = g_ptr_array_index (a->recipients, i);
+      const OutboxRecipient *rb = g_ptr_array_index (b->recipients, i);
+
+      g_assert_cmpstr (ra->address, ==, rb->address);
+      g_assert_cmpint (ra->state, ==, rb->state);
+      g_assert_cmpuint (ra->reply_code, ==, rb->reply_code);
+      g_assert_cmpstr (ra->reply, ==, rb->reply);
+    }
+}
+
+static OutboxSpoolRecord *
+commit_message (Fixture *fixture,
+                const char *data,
+                gint64 created)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxSpoolDraft) draft = outbox_spool_draft_new (fixture->spool, &error);
+  OutboxSpoolRecord *record;
+
+  g_assert_no_error (error);
+  g_output_stream_write_all (outbox_spool_draft_get_stream (draft), data, strlen (data), NULL, NULL, &error);
+  g_assert_no_error (error);
+  record = new_record (outbox_spool_draft_get_id (draft), data, strlen (data));
+  if (created != 0)
+    record->created = created;
+  outbox_spool_draft_commit (draft, record, &error);
+  g_assert_no_error (error);
+  return record;
+}
+
+static GPtrArray *
+load (Fixture *fixture,
+      GPtrArray **quarantined)
+{
+  g_autoptr(GError) error = NULL;
+  GPtrArray *records = outbox_spool_load (fixture->spool, quarantined, &error);
+
+  g_assert_no_error (error);
+  return records;
+}
+
+static void
+set_file_contents (const char *path,
+                   const char *data,
+                   gssize len)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, data, len, &error);
+  g_assert_no_error (error);
+}
+
+/* Loads the spool and checks that @id alone was set aside, whole. */
+static void
+assert_quarantined (Fixture *fixture,
+                    const char *id,
+                    gboolean with_record,
+                    gboolean with_data)
+{
+  g_autoptr(GPtrArray) quarantined = NULL;
+  g_autoptr(GPtrArray) records = load (fixture, &quarantined);
+  g_autofree char *record_path = spool_file (fixture, "quarantine", id, ".rec");
+  g_autofree char *data_path = spool_file (fixture, "quarantine", id, ".eml");
+
+  g_assert_cmpuint (records->len, ==, 0);
+  g_assert_cmpuint (quarantined->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (quarantined, 0), ==, id);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+  g_assert_cmpint (g_file_test (record_path, G_FILE_TEST_EXISTS), ==, with_record);
+  g_assert_cmpint (g_file_test (data_path, G_FILE_TEST_EXISTS), ==, with_data);
+}
+
+/* Opening */
+
+static void
+test_open_creates_private_dirs (void)
+{
+  const char *subdirs[] = { "", "tmp", "queue", "quarantine", "maildrop" };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("outbox-spool-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "data", "outbox", NULL);
+  g_autoptr(OutboxSpool) spool = NULL;
+  mode_t old_umask = umask (0);
+
+  spool = outbox_spool_open (path, &error);
+  umask (old_umask);
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (subdirs); i++)
+    {
+      g_autofree char *subdir = g_build_filename (path, subdirs[i], NULL);
+
+      g_assert_cmpuint (file_mode (subdir), ==, 0700);
+    }
+  remove_tree (dir);
+}
+
+static void
+test_open_refuses_open_dir (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("outbox-spool-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "spool", NULL);
+  g_autoptr(OutboxSpool) spool = NULL;
+
+  g_assert_cmpint (g_mkdir (path, 0700), ==, 0);
+  g_assert_cmpint (g_chmod (path, 0755), ==, 0);
+  spool = outbox_spool_open (path, &error);
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  g_assert_nonnull (strstr (error->message, "chmod 700"));
+  g_assert_null (spool);
+  remove_tree (dir);
+}
+
+static void
+test_open_refuses_open_subdir (Fixture *fixture,
+                               gconstpointer data)
+{
+  g_autofree char *queue = g_build_filename (fixture->path, "queue", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxSpool) spool = NULL;
+
+  g_assert_cmpint (g_chmod (queue, 0750), ==, 0);
+  spool = outbox_spool_open (fixture->path, &error);
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  g_assert_null (spool);
+}
+
+static void
+test_open_cleans_tmp (Fixture *fixture,
+                      gconstpointer data)
+{
+  g_autofree char *stale = g_build_filename (fixture->path, "tmp", "0123.eml", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxSpool) spool = NULL;
+
+  set_file_contents (stale, "unfinished", -1);
+  spool = outbox_spool_open (fixture->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+}
+
+/* Drafts */
+
+static void
+test_draft_commit (Fixture *fixture,
+                   gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *data_path = spool_file (fixture, "queue", record->id, ".eml");
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autofree char *contents = NULL;
+
+  g_assert_true (g_file_get_contents (data_path, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, message_data);
+  g_assert_cmpuint (file_mode (data_path), ==, 0600);
+  g_assert_cmpuint (file_mode (record_path), ==, 0600);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 2);
+}
+
+static void
+test_draft_free_without_commit (Fixture *fixture,
+                                gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  OutboxSpoolDraft *draft = outbox_spool_draft_new (fixture->spool, &error);
+
+  g_assert_no_error (error);
+  g_output_stream_write_all (outbox_spool_draft_get_stream (draft), "x", 1, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 1);
+  outbox_spool_draft_free (draft);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+}
+
+static void
+test_draft_fault (Fixture *fixture,
+                  gconstpointer data)
+{
+  OutboxSpoolFault fault = GPOINTER_TO_INT (data);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxSpoolDraft) draft = outbox_spool_draft_new (fixture->spool, &error);
+  g_autoptr(OutboxSpoolRecord) record = NULL;
+
+  g_assert_no_error (error);
+  g_output_stream_write_all (outbox_spool_draft_get_stream (draft), message_data,
+                             strlen (message_data), NULL, NULL, &error);
+  g_assert_no_error (error);
+  record = new_record (outbox_spool_draft_get_id (draft), message_data, strlen (message_data));
+
+  outbox_spool_set_fault (fixture->spool, fault);
+  g_assert_false (outbox_spool_draft_commit (draft, record, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  g_clear_pointer (&draft, outbox_spool_draft_free);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+}
+
+static void
+test_draft_wrong_size (Fixture *fixture,
+                       gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxSpoolDraft) draft = outbox_spool_draft_new (fixture->spool, &error);
+  g_autoptr(OutboxSpoolRecord) record = NULL;
+
+  g_assert_no_error (error);
+  record = new_record (outbox_spool_draft_get_id (draft), message_data, strlen (message_data));
+  g_assert_false (outbox_spool_draft_commit (draft, record, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+}
+
+/* Records */
+
+static void
+test_record_round_trip (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(OutboxSpoolRecord) parsed = NULL;
+  g_autoptr(GBytes) bytes = outbox_spool_record_serialize (record);
+  g_autoptr(GError) error = NULL;
+  gsize len;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+
+  parsed = outbox_spool_record_parse ("0123abc", data, len, &error);
+  g_assert_no_error (error);
+  assert_records_equal (record, parsed);
+}
+
+/* Newlines in values stay inside their line: the record has one line per
+ * field, one per recipient and one per reply. */
+static void
+test_record_no_line_injection (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(GBytes) bytes = outbox_spool_record_serialize (record);
+  g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+  /* magic + 18 fields + 3 recipients + 2 replies + checksum + final "" */
+  g_assert_cmpuint (g_strv_length (lines), ==, 1 + 18 + 3 + 2 + 1 + 1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_assert_false (g_str_has_prefix (lines[i], "later"));
+      g_assert_null (strchr (lines[i], '\r'));
+    }
+}
+
+static void
+test_record_sending_saved_as_queued (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(OutboxSpoolRecord) parsed = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  record->state = OUTBOX_MESSAGE_STATE_SENDING;
+  bytes = outbox_spool_record_serialize (record);
+  parsed = outbox_spool_record_parse ("0123abc", g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (parsed->state, ==, OUTBOX_MESSAGE_STATE_QUEUED);
+}
+
+/* Serialises @record, replaces @old by @new in it and checksums it again,
+ * so that only the field check can refuse it. */
+static OutboxSpoolRecord *
+parse_altered (const OutboxSpoolRecord *record,
+               const char *old,
+               const char *new,
+               GError **error)
+{
+  g_autoptr(GBytes) bytes = outbox_spool_record_serialize (record);
+  g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_autofree char *checksum = NULL;
+  g_autoptr(GString) altered = NULL;
+  char *last_line;
+
+  g_assert_nonnull (strstr (text, old));
+  last_line = g_strrstr (text, "sha256 ");
+  *last_line = '\0';
+  altered = g_string_new (text);
+  g_string_replace (altered, old, new, 1);
+  checksum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, altered->str, altered->len);
+  g_string_append_printf (altered, "sha256 %s\n", checksum);
+  return outbox_spool_record_parse (record->id, (const guint8 *) altered->str, altered->len, error);
+}
+
+static void
+test_record_refuses (gconstpointer data)
+{
+  const char * const *change = data;
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(OutboxSpoolRecord) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+
+  parsed = parse_altered (record, change[0], change[1], &error);
+  g_assert_nonnull (error);
+  g_assert_null (parsed);
+}
+
+static void
+test_record_refuses_other_id (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(GBytes) bytes = outbox_spool_record_serialize (record);
+  g_autoptr(OutboxSpoolRecord) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+
+  parsed = outbox_spool_record_parse ("0123abd", g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  g_assert_null (parsed);
+}
+
+/* Save, remove, load */
+
+static void
+test_save_load_round_trip (Fixture *fixture,
+                           gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) committed = commit_message (fixture, message_data, 0);
+  g_autoptr(OutboxSpoolRecord) record = new_full_record (committed->id);
+  g_autoptr(GPtrArray) quarantined = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+
+  outbox_spool_save (fixture->spool, record, &error);
+  g_assert_no_error (error);
+  records = load (fixture, &quarantined);
+  g_assert_cmpuint (quarantined->len, ==, 0);
+  g_assert_cmpuint (records->len, ==, 1);
+  assert_records_equal (record, g_ptr_array_index (records, 0));
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+}
+
+static void
+test_save_fault (Fixture *fixture,
+                 gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+
+  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_FSYNC_RECORD);
+  record->attempts = 7;
+  g_assert_false (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+}
+
+static void
+test_save_missing (Fixture *fixture,
+                   gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_record ("0123abc", message_data, strlen (message_data));
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+}
+
+static void
+test_remove (Fixture *fixture,
+             gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+
+  outbox_spool_remove (fixture->spool, record->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+  g_assert_false (outbox_spool_remove (fixture->spool, record->id, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE);
+}
+
+static void
+test_remove_refuses_path (Fixture *fixture,
+                          gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (outbox_spool_remove (fixture->spool, "../queue/x", &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE);
+}
+
+static void
+test_load_sorted (Fixture *fixture,
+                  gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) late = commit_message (fixture, message_data, 2000);
+  g_autoptr(OutboxSpoolRecord) early = commit_message (fixture, message_data, 1000);
+  g_autoptr(OutboxSpoolRecord) early_too = commit_message (fixture, message_data, 1000);
+  g_autoptr(GPtrArray) records = load (fixture, NULL);
+
+  g_assert_cmpuint (records->len, ==, 3);
+  g_assert_cmpstr (((OutboxSpoolRecord *) g_ptr_array_index (records, 0))->id, ==, early->id);
+  g_assert_cmpstr (((OutboxSpoolRecord *) g_ptr_array_index (records, 1))->id, ==, early_too->id);
+  g_assert_cmpstr (((OutboxSpoolRecord *) g_ptr_array_index (records, 2))->id, ==, late->id);
+}
+
+static void
+test_load_truncated_record (Fixture *fixture,
+                            gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+
+  g_assert_cmpint (truncate (record_path, 40), ==, 0);
+  assert_quarantined (fixture, record->id, TRUE, TRUE);
+}
+
+static void
+test_load_flipped_byte (Fixture *fixture,
+                        gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autofree char *contents = NULL;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (record_path, &contents, &len, NULL));
+  contents[len / 2] ^= 0x01;
+  set_file_contents (record_path, contents, len);
+  assert_quarantined (fixture, record->id, TRUE, TRUE);
+}
+
+static void
+test_load_missing_data (Fixture *fixture,
+                        gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *data_path = spool_file (fixture, "queue", record->id, ".eml");
+
+  g_assert_cmpint (g_unlink (data_path), ==, 0);
+  assert_quarantined (fixture, record->id, TRUE, FALSE);
+}
+
+static void
+test_load_wrong_data_size (Fixture *fixture,
+                           gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *data_path = spool_file (fixture, "queue", record->id, ".eml");
+
+  set_file_contents (data_path, "short", -1);
+  assert_quarantined (fixture, record->id, TRUE, TRUE);
+}
+
+static void
+test_load_orphan_data (Fixture *fixture,
+                       gconstpointer data)
+{
+  g_autofree char *data_path = spool_file (fixture, "queue", "0123abc", ".eml");
+
+  set_file_contents (data_path, message_data, -1);
+  assert_quarantined (fixture, "0123abc", FALSE, TRUE);
+}
+
+static void
+test_load_keeps_earlier_quarantine (Fixture *fixture,
+                                    gconstpointer data)
+{
+  g_autofree char *data_path = spool_file (fixture, "queue", "0123abc", ".eml");
+  g_autofree char *earlier = spool_file (fixture, "quarantine", "0123abc", ".eml");
+  g_autofree char *contents = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+
+  set_file_contents (earlier, "earlier", -1);
+  set_file_contents (data_path, message_data, -1);
+  records = load (fixture, NULL);
+  g_assert_true (g_file_get_contents (earlier, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "earlier");
+  g_assert_cmpuint (count_files (fixture, "quarantine"), ==, 2);
+}
+
+static void
+test_load_ignores_unrelated (Fixture *fixture,
+                             gconstpointer data)
+{
+  g_autofree char *unrelated = g_build_filename (fixture->path, "queue", "README", NULL);
+  g_autoptr(GPtrArray) quarantined = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+
+  set_file_contents (unrelated, "notes", -1);
+  records = load (fixture, &quarantined);
+  g_assert_cmpuint (records->len, ==, 0);
+  g_assert_cmpuint (quarantined->len, ==, 0);
+  g_assert_true (g_file_test (unrelated, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_load_sending_as_queued (Fixture *fixture,
+                             gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+
+  record->state = OUTBOX_MESSAGE_STATE_SENDING;
+  outbox_spool_save (fixture->spool, record, &error);
+  g_assert_no_error (error);
+  records = load (fixture, NULL);
+  g_assert_cmpuint (records->len, ==, 1);
+  g_assert_cmpint (((OutboxSpoolRecord *) g_ptr_array_index (records, 0))->state, ==,
+                   OUTBOX_MESSAGE_STATE_QUEUED);
+}
+
+static void
+test_quarantine (Fixture *fixture,
+                 gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+
+  outbox_spool_quarantine (fixture->spool, record->id, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "quarantine"), ==, 2);
+}
+
+/* Reading messages back */
+
+static GBytes *
+read_all (GInputStream *stream,
+          GError **error)
+{
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+
+  if (g_output_stream_splice (out, stream, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, error) < 0)
+    return NULL;
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+}
+
+static void
+test_message_reads_back (Fixture *fixture,
+                         gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = outbox_spool_open_message (fixture->spool, record, &error);
+  g_autoptr(GBytes) bytes = NULL;
+
+  g_assert_no_error (error);
+  bytes = read_all (stream, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), message_data, strlen (message_data));
+}
+
+/* In place, as an editor writing through the same inode would. */
+static void
+flip_data_byte (Fixture *fixture,
+                const char *id)
+{
+  g_autofree char *data_path = spool_file (fixture, "queue", id, ".eml");
+  gsize offset = strlen (message_data) - 3;
+  char changed = message_data[offset] ^ 0x20;
+  int fd = g_open (data_path, O_WRONLY, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pwrite (fd, &changed, 1, offset), ==, 1);
+  g_assert_cmpint (close (fd), ==, 0);
+}
+
+static void
+test_message_detects_change (Fixture *fixture,
+                             gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = outbox_spool_open_message (fixture->spool, record, &error);
+  char buffer[256];
+  gsize n_read;
+
+  g_assert_no_error (error);
+  flip_data_byte (fixture, record->id);
+  g_assert_true (g_input_stream_read_all (stream, buffer, strlen (message_data), &n_read, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n_read, ==, strlen (message_data));
+  g_assert_cmpint (g_input_stream_read (stream, buffer, sizeof buffer, NULL, &error), ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+static void
+test_message_skip_verifies (Fixture *fixture,
+                            gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  gssize skipped;
+
+  flip_data_byte (fixture, record->id);
+  stream = outbox_spool_open_message (fixture->spool, record, &error);
+  g_assert_no_error (error);
+  while ((skipped = g_input_stream_skip (stream, 5, NULL, &error)) > 0)
+    ;
+  g_assert_cmpint (skipped, ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+}
+
+typedef struct
+{
+  GMainLoop *loop;
+  GByteArray *received;
+  GError *error;
+  char buffer[7];  /* small, to take several reads */
+} AsyncRead;
+
+static void
+on_async_read (GObject *source,
+               GAsyncResult *result,
+               gpointer user_data)
+{
+  AsyncRead *read = user_data;
+  gssize n_read = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &read->error);
+
+  if (n_read <= 0)
+    {
+      g_main_loop_quit (read->loop);
+      return;
+    }
+  g_byte_array_append (read->received, (const guint8 *) read->buffer, n_read);
+  g_input_stream_read_async (G_INPUT_STREAM (source), read->buffer, sizeof read->buffer,
+                             G_PRIORITY_DEFAULT, NULL, on_async_read, read);
+}
+
+static void
+read_async_until_end (GInputStream *stream,
+                      AsyncRead *read)
+{
+  read->loop = g_main_loop_new (NULL, FALSE);
+  read->received = g_byte_array_new ();
+  g_input_stream_read_async (stream, read->buffer, sizeof read->buffer,
+                             G_PRIORITY_DEFAULT, NULL, on_async_read, read);
+  g_main_loop_run (read->loop);
+  g_main_loop_unref (read->loop);
+}
+
+static void
+test_message_reads_back_async (Fixture *fixture,
+                               gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = outbox_spool_open_message (fixture->spool, record, &error);
+  AsyncRead read = { NULL, };
+
+  g_assert_no_error (error);
+  read_async_until_end (stream, &read);
+  g_assert_no_error (read.error);
+  g_assert_cmpmem (read.received->data, read.received->len, message_data, strlen (message_data));
+  g_byte_array_unref (read.received);
+}
+
+static void
+test_message_detects_change_async (Fixture *fixture,
+                                   gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  AsyncRead read = { NULL, };
+
+  flip_data_byte (fixture, record->id);
+  stream = outbox_spool_open_message (fixture->spool, record, &error);
+  g_assert_no_error (error);
+  read_async_until_end (stream, &read);
+  g_assert_error (read.error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_cmpuint (read.received->len, ==, strlen (message_data));
+  g_clear_error (&read.error);
+  g_byte_array_unref (read.received);
+}
+
+/* Ids */
+
+static void
+test_id_unique_sorted (void)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *previous = NULL;
+
+  for (guint i = 0; i < 10000; i++)
+    {
+      char *id = outbox_spool_new_id ();
+
+      g_assert_true (outbox_spool_id_is_valid (id));
+      if (previous != NULL)
+        g_assert_cmpstr (previous, <, id);
+      g_assert_true (g_hash_table_add (seen, id));
+      g_free (previous);
+      previous = g_strdup (id);
+    }
+}
+
+static void
+test_id_validity (void)
+{
+  g_assert_true (outbox_spool_id_is_valid ("018f2c3a4b5c6d7e8f"));
+  g_assert_false (outbox_spool_id_is_valid (""));
+  g_assert_false (outbox_spool_id_is_valid ("../x"));
+  g_assert_false (outbox_spool_id_is_valid ("ABC"));
+  g_assert_false (outbox_spool_id_is_valid ("a.rec"));
+  g_assert_false (outbox_spool_id_is_valid (NULL));
+}
+
+static void
+add_fixture_test (const char *path,
+                  gconstpointer data,
+                  void (*test) (Fixture *, gconstpointer))
+{
+  g_test_add (path, Fixture, data, fixture_set_up, test, fixture_tear_down);
+}
+
+static const char * const bad_state[] = { "state deferred", "state lost" };
+static const char * const bad_recipient_state[] = { "recipient deferred 450", "recipient gone 450" };
+static const char * const bad_address[] = { "\nrecipient queued 0 c@example.org", "\nrecipient queued 0 c\\r\\n@example.org" };
+static const char * const missing_field[] = { "attempts 3\n", "" };
+static const char * const unknown_field[] = { "attempts 3\n", "attempts 3\ncolour blue\n" };
+static const char * const bad_escape[] = { "subject Gr", "subject \\q" };
+static const char * const duplicate_field[] = { "attempts 3\n", "attempts 3\nattempts 4\n" };
+static const char * const bad_number[] = { "attempts 3", "attempts -3" };
+static const char * const bad_version[] = { "outbox-record 1", "outbox-record 2" };
+
 int
-main (int argc, char **argv)
+main (int argc,
+      char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/spool/open/creates-private-dirs", test_open_creates_private_dirs);
+  g_test_add_func ("/spool/open/refuses-open-dir", test_open_refuses_open_dir);
+  add_fixture_test ("/spool/open/refuses-open-subdir", NULL, test_open_refuses_open_subdir);
+  add_fixture_test ("/spool/open/cleans-tmp", NULL, test_open_cleans_tmp);
+
+  add_fixture_test ("/spool/draft/commit", NULL, test_draft_commit);
+  add_fixture_test ("/spool/draft/free-without-commit", NULL, test_draft_free_without_commit);
+  add_fixture_test ("/spool/draft/fault/fsync-data", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_DATA), test_draft_fault);
+  add_fixture_test ("/spool/draft/fault/fsync-record", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_RECORD), test_draft_fault);
+  add_fixture_test ("/spool/draft/fault/write-record", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_WRITE_RECORD), test_draft_fault);
+  add_fixture_test ("/spool/draft/fault/fsync-dir", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_DIR), test_draft_fault);
+  add_fixture_test ("/spool/draft/wrong-size", NULL, test_draft_wrong_size);
+
+  g_test_add_func ("/spool/record/round-trip", test_record_round_trip);
+  g_test_add_func ("/spool/record/no-line-injection", test_record_no_line_injection);
+  g_test_add_func ("/spool/record/sending-saved-as-queued", test_record_sending_saved_as_queued);
+  g_test_add_func ("/spool/record/refuses-other-id", test_record_refuses_other_id);
+  g_test_add_data_func ("/spool/record/refuses/bad-state", bad_state, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/bad-recipient-state", bad_recipient_state, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/bad-address", bad_address, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/missing-field", missing_field, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/unknown-field", unknown_field, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/bad-escape", bad_escape, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/duplicate-field", duplicate_field, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/bad-number", bad_number, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/bad-version", bad_version, test_record_refuses);
+
+  add_fixture_test ("/spool/save/round-trip", NULL, test_save_load_round_trip);
+  add_fixture_test ("/spool/save/fault", NULL, test_save_fault);
+  add_fixture_test ("/spool/save/missing", NULL, test_save_missing);
+  add_fixture_test ("/spool/remove/removes", NULL, test_remove);
+  add_fixture_test ("/spool/remove/refuses-path", NULL, test_remove_refuses_path);
+  add_fixture_test ("/spool/quarantine/moves-both", NULL, test_quarantine);
+
+  add_fixture_test ("/spool/load/sorted", NULL, test_load_sorted);
+  add_fixture_test ("/spool/load/truncated-record", NULL, test_load_truncated_record);
+  add_fixture_test ("/spool/load/flipped-byte", NULL, test_load_flipped_byte);
+  add_fixture_test ("/spool/load/missing-data", NULL, test_load_missing_data);
+  add_fixture_test ("/spool/load/wrong-data-size", NULL, test_load_wrong_data_size);
+  add_fixture_test ("/spool/load/orphan-data", NULL, test_load_orphan_data);
+  add_fixture_test ("/spool/load/keeps-earlier-quarantine", NULL, test_load_keeps_earlier_quarantine);
+  add_fixture_test ("/spool/load/ignores-unrelated", NULL, test_load_ignores_unrelated);
+  add_fixture_test ("/spool/load/sending-as-queued", NULL, test_load_sending_as_queued);
+
+  add_fixture_test ("/spool/message/reads-back", NULL, test_message_reads_back);
+  add_fixture_test ("/spool/message/reads-back-async", NULL, test_message_reads_back_async);
+  add_fixture_test ("/spool/message/detects-change", NULL, test_message_detects_change);
+  add_fixture_test ("/spool/message/detects-change-async", NULL, test_message_detects_change_async);
+  add_fixture_test ("/spool/message/skip-verifies", NULL, test_message_skip_verifies);
+
+  g_test_add_func ("/spool/id/unique-sorted", test_id_unique_sorted);
+  g_test_add_func ("/spool/id/validity", test_id_validity);
+
   return g_test_run ();
 }

@@ -1,3 +1,1738 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gunixinputstream.h>
+#include <gio/gunixoutputstream.h>
+
+#include "outbox-address.h"
+#include "outbox-error.h"
+#include "outbox-spool.h"
+
+#define RECORD_MAGIC "outbox-record 1"
+#define RECORD_MAX_SIZE (1024 * 1024)
+#define ID_MAX_LENGTH 64
+#define SHA256_HEX_LENGTH 64
+
+/* States */
+
+static const char * const message_state_names[] = {
+  [OUTBOX_MESSAGE_STATE_QUEUED] = "queued",
+  [OUTBOX_MESSAGE_STATE_SCHEDULED] = "scheduled",
+  [OUTBOX_MESSAGE_STATE_HELD] = "held",
+  [OUTBOX_MESSAGE_STATE_SENDING] = "sending",
+  [OUTBOX_MESSAGE_STATE_DEFERRED] = "deferred",
+  [OUTBOX_MESSAGE_STATE_SENT] = "sent",
+  [OUTBOX_MESSAGE_STATE_FAILED] = "failed",
+};
+
+static const char * const recipient_state_names[] = {
+  [OUTBOX_RECIPIENT_STATE_QUEUED] = "queued",
+  [OUTBOX_RECIPIENT_STATE_DEFERRED] = "deferred",
+  [OUTBOX_RECIPIENT_STATE_SENT] = "sent",
+  [OUTBOX_RECIPIENT_STATE_FAILED] = "failed",
+};
+
+static gboolean
+state_from_string (const char * const *names,
+                   guint n_names,
+                   const char *str,
+                   guint *out)
+{
+  for (guint i = 0; i < n_names; i++)
+    {
+      if (g_strcmp0 (names[i], str) == 0)
+        {
+          *out = i;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+const char *
+outbox_message_state_to_string (OutboxMessageState state)
+{
+  g_return_val_if_fail (state < G_N_ELEMENTS (message_state_names), NULL);
+  return message_state_names[state];
+}
+
+gboolean
+outbox_message_state_from_string (const char *str,
+                                  OutboxMessageState *out)
+{
+  guint state;
+
+  if (!state_from_string (message_state_names, G_N_ELEMENTS (message_state_names), str, &state))
+    return FALSE;
+  *out = state;
+  return TRUE;
+}
+
+const char *
+outbox_recipient_state_to_string (OutboxRecipientState state)
+{
+  g_return_val_if_fail (state < G_N_ELEMENTS (recipient_state_names), NULL);
+  return recipient_state_names[state];
+}
+
+gboolean
+outbox_recipient_state_from_string (const char *str,
+                                    OutboxRecipientState *out)
+{
+  guint state;
+
+  if (!state_from_string (recipient_state_names, G_N_ELEMENTS (recipient_state_names), str, &state))
+    return FALSE;
+  *out = state;
+  return TRUE;
+}
+
+/* Records */
+
+static void
+recipient_free (gpointer data)
+{
+  OutboxRecipient *recipient = data;
+
+  g_free (recipient->address);
+  g_free (recipient->reply);
+  g_free (recipient);
+}
+
+OutboxSpoolRecord *
+outbox_spool_record_new (void)
+{
+  OutboxSpoolRecord *record = g_new0 (OutboxSpoolRecord, 1);
+
+  record->recipients = g_ptr_array_new_with_free_func (recipient_free);
+  record->save_to_sent = -1;
+  return record;
+}
+
+OutboxSpoolRecord *
+outbox_spool_record_copy (const OutboxSpoolRecord *record)
+{
+  OutboxSpoolRecord *copy;
+
+  g_return_val_if_fail (record != NULL, NULL);
+
+  copy = g_memdup2 (record, sizeof *record);
+  copy->id = g_strdup (record->id);
+  copy->account = g_strdup (record->account);
+  copy->from = g_strdup (record->from);
+  copy->sha256 = g_strdup (record->sha256);
+  copy->message_id = g_strdup (record->message_id);
+  copy->subject = g_strdup (record->subject);
+  copy->last_reply = g_strdup (record->last_reply);
+  copy->recipients = g_ptr_array_new_with_free_func (recipient_free);
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      const OutboxRecipient *recipient = g_ptr_array_index (record->recipients, i);
+      OutboxRecipient *recipient_copy = g_memdup2 (recipient, sizeof *recipient);
+
+      recipient_copy->address = g_strdup (recipient->address);
+      recipient_copy->reply = g_strdup (recipient->reply);
+      g_ptr_array_add (copy->recipients, recipient_copy);
+    }
+  return copy;
+}
+
+void
+outbox_spool_record_free (OutboxSpoolRecord *record)
+{
+  if (record == NULL)
+    return;
+  g_free (record->id);
+  g_free (record->account);
+  g_free (record->from);
+  g_ptr_array_unref (record->recipients);
+  g_free (record->sha256);
+  g_free (record->message_id);
+  g_free (record->subject);
+  g_free (record->last_reply);
+  g_free (record);
+}
+
+void
+outbox_spool_record_add_recipient (OutboxSpoolRecord *record,
+                                   const char *address)
+{
+  OutboxRecipient *recipient = g_new0 (OutboxRecipient, 1);
+
+  recipient->address = g_strdup (address);
+  recipient->state = OUTBOX_RECIPIENT_STATE_QUEUED;
+  g_ptr_array_add (record->recipients, recipient);
+}
+
+OutboxRecipient *
+outbox_spool_record_get_recipient (OutboxSpoolRecord *record,
+                                   guint i)
+{
+  g_return_val_if_fail (i < record->recipients->len, NULL);
+  return g_ptr_array_index (record->recipients, i);
+}
+
+/* The record format, one field a line, "key value", values escaped with
+ * g_strescape() so that no value can hold a line break:
+ *
+ *   outbox-record 1
+ *   id 018f2c3a4b5c6d7e8f
+ *   ...                         every field of record_fields, in order
+ *   recipient STATE CODE ADDRESS
+ *   recipient-reply REPLY       optional, belongs to the recipient above
+ *   sha256 HEX                  over every byte before this line
+ */
+typedef enum
+{
+  FIELD_STRING,
+  FIELD_NULLABLE_STRING,
+  FIELD_TIME,
+  FIELD_UINT,
+  FIELD_UINT64,
+  FIELD_BOOLEAN,
+  FIELD_TRISTATE,
+  FIELD_MESSAGE_STATE,
+} FieldKind;
+
+typedef struct
+{
+  const char *key;
+  FieldKind kind;
+  gsize offset;
+} RecordField;
+
+static const RecordField record_fields[] = {
+  { "id", FIELD_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, id) },
+  { "account", FIELD_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, account) },
+  { "from", FIELD_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, from) },
+  { "state", FIELD_MESSAGE_STATE, G_STRUCT_OFFSET (OutboxSpoolRecord, state) },
+  { "created", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, created) },
+  { "send-at", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, send_at) },
+  { "next-attempt", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, next_attempt) },
+  { "first-failure", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, first_failure) },
+  { "attempts", FIELD_UINT, G_STRUCT_OFFSET (OutboxSpoolRecord, attempts) },
+  { "size", FIELD_UINT64, G_STRUCT_OFFSET (OutboxSpoolRecord, size) },
+  { "data-sha256", FIELD_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sha256) },
+  { "message-id", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, message_id) },
+  { "subject", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, subject) },
+  { "last-reply", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, last_reply) },
+  { "eightbit", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, eightbit) },
+  { "smtputf8", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, smtputf8) },
+  { "unknown-outcome", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, unknown_outcome) },
+  { "save-to-sent", FIELD_TRISTATE, G_STRUCT_OFFSET (OutboxSpoolRecord, save_to_sent) },
+};
+
+static void
+append_string (GString *out,
+               const char *key,
+               const char *value)
+{
+  g_autofree char *escaped = g_strescape (value != NULL ? value : "", NULL);
+
+  g_string_append_printf (out, "%s %s\n", key, escaped);
+}
+
+static void
+append_field (GString *out,
+              const RecordField *field,
+              const OutboxSpoolRecord *record)
+{
+  gconstpointer member = G_STRUCT_MEMBER_P (record, field->offset);
+  OutboxMessageState state;
+
+  switch (field->kind)
+    {
+    case FIELD_STRING:
+      append_string (out, field->key, *(char * const *) member);
+      break;
+    case FIELD_NULLABLE_STRING:
+      if (*(char * const *) member != NULL)
+        append_string (out, field->key, *(char * const *) member);
+      break;
+    case FIELD_TIME:
+      g_string_append_printf (out, "%s %" G_GINT64_FORMAT "\n", field->key, *(const gint64 *) member);
+      break;
+    case FIELD_UINT:
+      g_string_append_printf (out, "%s %u\n", field->key, *(const guint *) member);
+      break;
+    case FIELD_UINT64:
+      g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", field->key, *(const guint64 *) member);
+      break;
+    case FIELD_BOOLEAN:
+      g_string_append_printf (out, "%s %d\n", field->key, *(const gboolean *) member ? 1 : 0);
+      break;
+    case FIELD_TRISTATE:
+      g_string_append_printf (out, "%s %d\n", field->key, CLAMP (*(const int *) member, -1, 1));
+      break;
+    case FIELD_MESSAGE_STATE:
+      /* A crash in the middle of a delivery must not leave it stuck. */
+      state = *(const OutboxMessageState *) member;
+      if (state == OUTBOX_MESSAGE_STATE_SENDING)
+        state = OUTBOX_MESSAGE_STATE_QUEUED;
+      g_string_append_printf (out, "%s %s\n", field->key, outbox_message_state_to_string (state));
+      break;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+append_recipient (GString *out,
+                  const OutboxRecipient *recipient)
+{
+  g_autofree char *address = g_strescape (recipient->address != NULL ? recipient->address : "", NULL);
+
+  g_string_append_printf (out, "recipient %s %u %s\n",
+                          outbox_recipient_state_to_string (recipient->state),
+                          recipient->reply_code, address);
+  if (recipient->reply != NULL)
+    append_string (out, "recipient-reply", recipient->reply);
+}
+
+GBytes *
+outbox_spool_record_serialize (const OutboxSpoolRecord *record)
+{
+  GString *out = g_string_new (RECORD_MAGIC "\n");
+  g_autofree char *checksum = NULL;
+
+  g_return_val_if_fail (record != NULL, NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
+    append_field (out, &record_fields[i], record);
+  for (guint i = 0; i < record->recipients->len; i++)
+    append_recipient (out, g_ptr_array_index (record->recipients, i));
+
+  checksum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) out->str, out->len);
+  g_string_append_printf (out, "sha256 %s\n", checksum);
+  return g_string_free_to_bytes (out);
+}
+
+static int
+unescape_simple (char c)
+{
+  switch (c)
+    {
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    case 'v': return '\v';
+    case '\\': return '\\';
+    case '"': return '"';
+    default: return -1;
+    }
+}
+
+/* Three octal digits, as g_strescape() writes them; -1 if not. */
+static int
+unescape_octal (const char *p)
+{
+  for (guint i = 0; i < 3; i++)
+    {
+      if (p[i] < '0' || p[i] > '7')
+        return -1;
+    }
+  if (p[0] > '3')
+    return -1;
+  return (p[0] - '0') * 64 + (p[1] - '0') * 8 + (p[2] - '0');
+}
+
+/* The inverse of g_strescape(), refusing anything it would not produce. */
+static char *
+unescape_value (const char *value)
+{
+  g_autoptr(GString) out = g_string_sized_new (strlen (value));
+
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      int c;
+
+      if ((guchar) *p < 0x20 || *p == 0x7f)
+        return NULL;
+      if (*p != '\\')
+        {
+          g_string_append_c (out, *p);
+          continue;
+        }
+      p++;
+      if ((c = unescape_simple (*p)) < 0)
+        {
+          c = unescape_octal (p);
+          if (c <= 0)
+            return NULL;
+          p += 2;
+        }
+      g_string_append_c (out, (char) c);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static gboolean
+record_error (GError **error,
+              const char *format,
+              ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+record_error (GError **error,
+              const char *format,
+              ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+               "The spool record is not valid: %s", message);
+  return FALSE;
+}
+
+static gboolean
+parse_number (const char *value,
+              gint64 min,
+              gint64 max,
+              gint64 *out)
+{
+  return g_ascii_string_to_signed (value, 10, min, max, out, NULL);
+}
+
+static gboolean
+parse_field_value (const RecordField *field,
+                   const char *value,
+                   OutboxSpoolRecord *record)
+{
+  gpointer member = G_STRUCT_MEMBER_P (record, field->offset);
+  guint64 unsigned_value;
+  gint64 number;
+  guint state;
+
+  switch (field->kind)
+    {
+    case FIELD_STRING:
+    case FIELD_NULLABLE_STRING:
+      *(char **) member = unescape_value (value);
+      return *(char **) member != NULL;
+    case FIELD_TIME:
+      return parse_number (value, 0, G_MAXINT64, (gint64 *) member);
+    case FIELD_UINT:
+      if (!parse_number (value, 0, G_MAXUINT, &number))
+        return FALSE;
+      *(guint *) member = (guint) number;
+      return TRUE;
+    case FIELD_UINT64:
+      if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &unsigned_value, NULL))
+        return FALSE;
+      *(guint64 *) member = unsigned_value;
+      return TRUE;
+    case FIELD_BOOLEAN:
+    case FIELD_TRISTATE:
+      if (!parse_number (value, field->kind == FIELD_TRISTATE ? -1 : 0, 1, &number))
+        return FALSE;
+      *(int *) member = (int) number;
+      return TRUE;
+    case FIELD_MESSAGE_STATE:
+      if (!state_from_string (message_state_names, G_N_ELEMENTS (message_state_names), value, &state))
+        return FALSE;
+      *(OutboxMessageState *) member = state == OUTBOX_MESSAGE_STATE_SENDING ? OUTBOX_MESSAGE_STATE_QUEUED : state;
+      return TRUE;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static gboolean
+parse_recipient (const char *value,
+                 OutboxSpoolRecord *record,
+                 GError **error)
+{
+  g_auto(GStrv) parts = g_strsplit (value, " ", 3);
+  g_autofree char *address = NULL;
+  OutboxRecipient *recipient;
+  OutboxRecipientState state;
+  gint64 code;
+
+  if (g_strv_length (parts) != 3
+      || !outbox_recipient_state_from_string (parts[0], &state)
+      || !parse_number (parts[1], 0, 599, &code)
+      || (address = unescape_value (parts[2])) == NULL)
+    return record_error (error, "malformed recipient “%s”", value);
+  if (!outbox_address_validate (address, FALSE, error))
+    return FALSE;
+
+  recipient = g_new0 (OutboxRecipient, 1);
+  recipient->address = g_steal_pointer (&address);
+  recipient->state = state;
+  recipient->reply_code = (guint) code;
+  g_ptr_array_add (record->recipients, recipient);
+  return TRUE;
+}
+
+static gboolean
+parse_recipient_reply (const char *value,
+                       OutboxSpoolRecord *record,
+                       GError **error)
+{
+  OutboxRecipient *recipient;
+
+  if (record->recipients->len == 0)
+    return record_error (error, "a recipient reply before any recipient");
+  recipient = g_ptr_array_index (record->recipients, record->recipients->len - 1);
+  if (recipient->reply != NULL)
+    return record_error (error, "two replies for recipient %s", recipient->address);
+  recipient->reply = unescape_value (value);
+  if (recipient->reply == NULL)
+    return record_error (error, "malformed recipient reply");
+  return TRUE;
+}
+
+static gboolean
+parse_line (char *line,
+            OutboxSpoolRecord *record,
+            gboolean *seen,
+            GError **error)
+{
+  char *space = strchr (line, ' ');
+  const char *value;
+
+  if (space == NULL)
+    return record_error (error, "line “%s” has no value", line);
+  *space = '\0';
+  value = space + 1;
+
+  if (strcmp (line, "recipient") == 0)
+    return parse_recipient (value, record, error);
+  if (strcmp (line, "recipient-reply") == 0)
+    return parse_recipient_reply (value, record, error);
+
+  for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
+    {
+      if (strcmp (line, record_fields[i].key) != 0)
+        continue;
+      if (seen[i])
+        return record_error (error, "field %s appears twice", line);
+      seen[i] = TRUE;
+      if (!parse_field_value (&record_fields[i], value, record))
+        return record_error (error, "field %s has a bad value", line);
+      return TRUE;
+    }
+  return record_error (error, "unknown field %s", line);
+}
+
+static gboolean
+is_lowercase_hex (const char *str,
+                  gsize length)
+{
+  if (strlen (str) != length)
+    return FALSE;
+  for (gsize i = 0; i < length; i++)
+    {
+      if (!g_ascii_isxdigit (str[i]) || g_ascii_isupper (str[i]))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Returns the length of what the final "sha256 HEX" line covers, or 0
+ * when that line is missing or does not match. */
+static gsize
+verify_record_checksum (const guint8 *data,
+                        gsize len)
+{
+  g_autofree char *actual = NULL;
+  g_autofree char *last_line = NULL;
+  gsize body_len;
+
+  if (len < 2 || data[len - 1] != '\n')
+    return 0;
+  for (body_len = len - 1; body_len > 0 && data[body_len - 1] != '\n'; body_len--)
+    ;
+  if (body_len == 0)
+    return 0;
+  last_line = g_strndup ((const char *) data + body_len, len - 1 - body_len);
+  if (!g_str_has_prefix (last_line, "sha256 ") || !is_lowercase_hex (last_line + 7, SHA256_HEX_LENGTH))
+    return 0;
+  actual = g_compute_checksum_for_data (G_CHECKSUM_SHA256, data, body_len);
+  return strcmp (actual, last_line + 7) == 0 ? body_len : 0;
+}
+
+static gboolean
+check_record_fields (const char *id,
+                     const OutboxSpoolRecord *record,
+                     const gboolean *seen,
+                     GError **error)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
+    {
+      if (!seen[i] && record_fields[i].kind != FIELD_NULLABLE_STRING)
+        return record_error (error, "field %s is missing", record_fields[i].key);
+    }
+  if (!outbox_spool_id_is_valid (record->id))
+    return record_error (error, "bad id “%s”", record->id);
+  if (id != NULL && strcmp (id, record->id) != 0)
+    return record_error (error, "the record of %s carries the id %s", id, record->id);
+  if (!is_lowercase_hex (record->sha256, SHA256_HEX_LENGTH))
+    return record_error (error, "bad data checksum");
+  if (record->recipients->len == 0)
+    return record_error (error, "no recipient");
+  return outbox_address_validate (record->from, TRUE, error);
+}
+
+OutboxSpoolRecord *
+outbox_spool_record_parse (const char *id,
+                           const guint8 *data,
+                           gsize len,
+                           GError **error)
+{
+  g_autoptr(OutboxSpoolRecord) record = outbox_spool_record_new ();
+  gboolean seen[G_N_ELEMENTS (record_fields)] = { FALSE, };
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  gsize body_len;
+
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+
+  if (memchr (data, '\0', len) != NULL)
+    {
+      record_error (error, "it contains a NUL byte");
+      return NULL;
+    }
+  body_len = verify_record_checksum (data, len);
+  if (body_len == 0)
+    {
+      record_error (error, "it is truncated or corrupt (checksum mismatch)");
+      return NULL;
+    }
+
+  /* The body ends with a newline, so the last split element is empty. */
+  text = g_strndup ((const char *) data, body_len - 1);
+  lines = g_strsplit (text, "\n", -1);
+  if (g_strcmp0 (lines[0], RECORD_MAGIC) != 0)
+    {
+      record_error (error, "unknown format “%s”", lines[0]);
+      return NULL;
+    }
+  for (guint i = 1; lines[i] != NULL; i++)
+    {
+      if (!parse_line (lines[i], record, seen, error))
+        return NULL;
+    }
+  if (!check_record_fields (id, record, seen, error))
+    return NULL;
+  return g_steal_pointer (&record);
+}
+
+/* Ids */
+
+G_LOCK_DEFINE_STATIC (id_clock);
+
+char *
+outbox_spool_new_id (void)
+{
+  static gint64 last_time;
+  gint64 now;
+
+  /* Strictly increasing within a process, so that ids sort by submission
+   * even when the clock steps back or two drafts share a microsecond. */
+  G_LOCK (id_clock);
+  now = MAX (g_get_real_time (), last_time + 1);
+  last_time = now;
+  G_UNLOCK (id_clock);
+
+  return g_strdup_printf ("%013" G_GINT64_MODIFIER "x%06x", now, g_random_int () & 0xffffff);
+}
+
+gboolean
+outbox_spool_id_is_valid (const char *id)
+{
+  gsize length;
+
+  if (id == NULL)
+    return FALSE;
+  length = strlen (id);
+  if (length == 0 || length > ID_MAX_LENGTH)
+    return FALSE;
+  for (gsize i = 0; i < length; i++)
+    {
+      if (!g_ascii_isdigit (id[i]) && !(id[i] >= 'a' && id[i] <= 'z'))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The spool */
+
+struct _OutboxSpool
+{
+  GObject parent_instance;
+
+  char *path;
+  int tmp_fd;         /* directory descriptors, opened once */
+  int queue_fd;
+  int quarantine_fd;
+  OutboxSpoolFault fault;
+};
+
+G_DEFINE_FINAL_TYPE (OutboxSpool, outbox_spool, G_TYPE_OBJECT)
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+static void
+outbox_spool_finalize (GObject *object)
+{
+  OutboxSpool *spool = OUTBOX_SPOOL (object);
+
+  close_fd (&spool->tmp_fd);
+  close_fd (&spool->queue_fd);
+  close_fd (&spool->quarantine_fd);
+  g_free (spool->path);
+
+  G_OBJECT_CLASS (outbox_spool_parent_class)->finalize (object);
+}
+
+static void
+outbox_spool_class_init (OutboxSpoolClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = outbox_spool_finalize;
+}
+
+static void
+outbox_spool_init (OutboxSpool *spool)
+{
+  spool->tmp_fd = -1;
+  spool->queue_fd = -1;
+  spool->quarantine_fd = -1;
+}
+
+static gboolean
+errno_error (GError **error,
+             int saved_errno,
+             const char *format,
+             ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+errno_error (GError **error,
+             int saved_errno,
+             const char *format,
+             ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+               "%s: %s", message, g_strerror (saved_errno));
+  return FALSE;
+}
+
+static gboolean
+check_private_dir (int fd,
+                   const char *display_path,
+                   GError **error)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) < 0)
+    return errno_error (error, errno, "Cannot inspect the spool directory %s", display_path);
+  if (st.st_uid != getuid ())
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+                   "The spool directory %s belongs to user %u, not to you (user %u); "
+                   "give it back with “chown -R %u %s” or remove it",
+                   display_path, (guint) st.st_uid, (guint) getuid (),
+                   (guint) getuid (), display_path);
+      return FALSE;
+    }
+  if ((st.st_mode & 0077) != 0)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+                   "The spool directory %s is open to other users (mode %04o); "
+                   "close it with “chmod 700 %s”",
+                   display_path, (guint) (st.st_mode & 07777), display_path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Opens (creating it when missing) a directory that must be private.
+ * @follow: whether the directory itself may be a symbolic link. */
+static int
+open_private_dir (int parent_fd,
+                  const char *name,
+                  const char *display_path,
+                  gboolean follow,
+                  GError **error)
+{
+  gboolean created = FALSE;
+  int fd;
+
+  if (mkdirat (parent_fd, name, 0700) == 0)
+    created = TRUE;
+  else if (errno != EEXIST)
+    {
+      errno_error (error, errno, "Cannot create the spool directory %s", display_path);
+      return -1;
+    }
+
+  fd = openat (parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  if (fd < 0)
+    {
+      errno_error (error, errno, "Cannot open the spool directory %s", display_path);
+      return -1;
+    }
+
+  /* The umask may have taken bits away or, set to 0, left none. */
+  if (created && fchmod (fd, 0700) < 0)
+    {
+      errno_error (error, errno, "Cannot set the mode of the spool directory %s", display_path);
+      close (fd);
+      return -1;
+    }
+  if (!check_private_dir (fd, display_path, error))
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static int
+open_spool_subdir (int root_fd,
+                   const char *spool_path,
+                   const char *name,
+                   GError **error)
+{
+  g_autofree char *display_path = g_build_filename (spool_path, name, NULL);
+
+  return open_private_dir (root_fd, name, display_path, FALSE, error);
+}
+
+/* (element-type filename): every entry of a directory but . and .. */
+static GPtrArray *
+list_dir (int dir_fd,
+          GError **error)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int fd = openat (dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  struct dirent *entry;
+  DIR *dir;
+
+  if (fd < 0 || (dir = fdopendir (fd)) == NULL)
+    {
+      errno_error (error, errno, "Cannot read the spool directory");
+      if (fd >= 0)
+        close (fd);
+      return NULL;
+    }
+  while ((entry = readdir (dir)) != NULL)
+    {
+      if (strcmp (entry->d_name, ".") != 0 && strcmp (entry->d_name, "..") != 0)
+        g_ptr_array_add (names, g_strdup (entry->d_name));
+    }
+  closedir (dir);
+  return g_steal_pointer (&names);
+}
+
+/* What is in tmp/ at start was never acknowledged to anyone. */
+static gboolean
+clean_tmp (OutboxSpool *spool,
+           GError **error)
+{
+  g_autoptr(GPtrArray) names = list_dir (spool->tmp_fd, error);
+
+  if (names == NULL)
+    return FALSE;
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+
+      if (unlinkat (spool->tmp_fd, name, 0) < 0 && errno != ENOENT)
+        return errno_error (error, errno, "Cannot remove the unfinished file tmp/%s from the spool", name);
+    }
+  return TRUE;
+}
+
+OutboxSpool *
+outbox_spool_open (const char *path,
+                   GError **error)
+{
+  g_autoptr(OutboxSpool) spool = NULL;
+  g_autofree char *parent = NULL;
+  int root_fd;
+  int maildrop_fd;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  parent = g_path_get_dirname (path);
+  if (g_mkdir_with_parents (parent, 0700) < 0)
+    {
+      errno_error (error, errno, "Cannot create the directory %s", parent);
+      return NULL;
+    }
+
+  root_fd = open_private_dir (AT_FDCWD, path, path, TRUE, error);
+  if (root_fd < 0)
+    return NULL;
+
+  spool = g_object_new (OUTBOX_TYPE_SPOOL, NULL);
+  spool->path = g_strdup (path);
+  if ((spool->tmp_fd = open_spool_subdir (root_fd, path, "tmp", error)) < 0
+      || (spool->queue_fd = open_spool_subdir (root_fd, path, "queue", error)) < 0
+      || (spool->quarantine_fd = open_spool_subdir (root_fd, path, "quarantine", error)) < 0
+      || (maildrop_fd = open_spool_subdir (root_fd, path, "maildrop", error)) < 0)
+    {
+      close (root_fd);
+      return NULL;
+    }
+  close (maildrop_fd);
+  close (root_fd);
+
+  if (!clean_tmp (spool, error))
+    return NULL;
+  return g_steal_pointer (&spool);
+}
+
+const char *
+outbox_spool_get_path (OutboxSpool *spool)
+{
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
+  return spool->path;
+}
+
+void
+outbox_spool_set_fault (OutboxSpool *spool,
+                        OutboxSpoolFault fault)
+{
+  g_return_if_fail (OUTBOX_IS_SPOOL (spool));
+  spool->fault = fault;
+}
+
+static int
+spool_fsync (OutboxSpool *spool,
+             int fd,
+             OutboxSpoolFault step)
+{
+  if (spool->fault == step)
+    {
+      errno = EIO;
+      return -1;
+    }
+  return fsync (fd);
+}
+
+static gboolean
+write_all (OutboxSpool *spool,
+           int fd,
+           const guint8 *data,
+           gsize len)
+{
+  if (spool->fault == OUTBOX_SPOOL_FAULT_WRITE_RECORD)
+    {
+      errno = ENOSPC;
+      return FALSE;
+    }
+  while (len > 0)
+    {
+      gssize written = write (fd, data, len);
+
+      if (written < 0 && errno == EINTR)
+        continue;
+      if (written < 0)
+        return FALSE;
+      data += written;
+      len -= written;
+    }
+  return TRUE;
+}
+
+static char *
+file_name (const char *id,
+           const char *suffix)
+{
+  return g_strconcat (id, suffix, NULL);
+}
+
+/* Writes and fsyncs tmp/@name; nothing is left behind on failure.
+ * @create_flags: O_EXCL or O_TRUNC */
+static gboolean
+write_record_file (OutboxSpool *spool,
+                   const char *name,
+                   GBytes *bytes,
+                   int create_flags,
+                   GError **error)
+{
+  int fd = openat (spool->tmp_fd, name,
+                   O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | create_flags, 0600);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+  int saved_errno;
+
+  if (fd < 0)
+    return errno_error (error, errno, "Cannot create the spool record tmp/%s", name);
+  if (fchmod (fd, 0600) == 0
+      && write_all (spool, fd, data, len)
+      && spool_fsync (spool, fd, OUTBOX_SPOOL_FAULT_FSYNC_RECORD) == 0
+      && close (fd) == 0)
+    return TRUE;
+
+  saved_errno = errno;
+  close (fd);
+  unlinkat (spool->tmp_fd, name, 0);
+  return errno_error (error, saved_errno, "Cannot write the spool record tmp/%s", name);
+}
+
+/* Drafts */
+
+struct _OutboxSpoolDraft
+{
+  OutboxSpool *spool;     /* (owned) */
+  char *id;
+  char *data_name;        /* ID.eml */
+  char *record_name;      /* ID.rec */
+  GOutputStream *stream;  /* (owned) */
+  gboolean finished;      /* committed or discarded */
+};
+
+OutboxSpoolDraft *
+outbox_spool_draft_new (OutboxSpool *spool,
+                        GError **error)
+{
+  OutboxSpoolDraft *draft;
+  g_autofree char *id = NULL;
+  g_autofree char *data_name = NULL;
+  int fd;
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
+
+  do
+    {
+      g_free (id);
+      g_free (data_name);
+      id = outbox_spool_new_id ();
+      data_name = file_name (id, ".eml");
+      fd = openat (spool->tmp_fd, data_name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
+  while (fd < 0 && errno == EEXIST);
+
+  if (fd < 0)
+    {
+      errno_error (error, errno, "Cannot create a message file in the spool");
+      return NULL;
+    }
+  if (fchmod (fd, 0600) < 0)
+    {
+      errno_error (error, errno, "Cannot set the mode of a message file in the spool");
+      close (fd);
+      unlinkat (spool->tmp_fd, data_name, 0);
+      return NULL;
+    }
+
+  draft = g_new0 (OutboxSpoolDraft, 1);
+  draft->spool = g_object_ref (spool);
+  draft->record_name = file_name (id, ".rec");
+  draft->id = g_steal_pointer (&id);
+  draft->data_name = g_steal_pointer (&data_name);
+  draft->stream = g_unix_output_stream_new (fd, TRUE);
+  return draft;
+}
+
+const char *
+outbox_spool_draft_get_id (OutboxSpoolDraft *draft)
+{
+  return draft->id;
+}
+
+GOutputStream *
+outbox_spool_draft_get_stream (OutboxSpoolDraft *draft)
+{
+  return draft->stream;
+}
+
+static gboolean
+finish_data_file (OutboxSpoolDraft *draft,
+                  const OutboxSpoolRecord *record,
+                  GError **error)
+{
+  int fd = g_unix_output_stream_get_fd (G_UNIX_OUTPUT_STREAM (draft->stream));
+  g_autoptr(GError) local_error = NULL;
+  struct stat st;
+
+  if (!g_output_stream_flush (draft->stream, NULL, &local_error))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+                   "Cannot write message %s to the spool: %s", draft->id, local_error->message);
+      return FALSE;
+    }
+  if (spool_fsync (draft->spool, fd, OUTBOX_SPOOL_FAULT_FSYNC_DATA) < 0)
+    return errno_error (error, errno, "Cannot save message %s to disk", draft->id);
+  if (fstat (fd, &st) < 0)
+    return errno_error (error, errno, "Cannot inspect message %s in the spool", draft->id);
+  if ((guint64) st.st_size != record->size)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+                   "Message %s has %" G_GUINT64_FORMAT " octets on disk, its record says %" G_GUINT64_FORMAT,
+                   draft->id, (guint64) st.st_size, record->size);
+      return FALSE;
+    }
+  if (!g_output_stream_close (draft->stream, NULL, &local_error))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+                   "Cannot close message %s in the spool: %s", draft->id, local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+commit_draft (OutboxSpoolDraft *draft,
+              const OutboxSpoolRecord *record,
+              GError **error)
+{
+  OutboxSpool *spool = draft->spool;
+  g_autoptr(GBytes) bytes = NULL;
+
+  if (!finish_data_file (draft, record, error))
+    return FALSE;
+  bytes = outbox_spool_record_serialize (record);
+  if (!write_record_file (spool, draft->record_name, bytes, O_EXCL, error))
+    return FALSE;
+  if (renameat (spool->tmp_fd, draft->data_name, spool->queue_fd, draft->data_name) < 0
+      || renameat (spool->tmp_fd, draft->record_name, spool->queue_fd, draft->record_name) < 0)
+    return errno_error (error, errno, "Cannot move message %s into the queue", draft->id);
+  if (spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
+    return errno_error (error, errno, "Cannot save the queue directory after adding message %s", draft->id);
+  return TRUE;
+}
+
+/* The record goes first: without it the message does not exist. */
+static void
+discard_draft_files (OutboxSpoolDraft *draft)
+{
+  OutboxSpool *spool = draft->spool;
+
+  unlinkat (spool->queue_fd, draft->record_name, 0);
+  unlinkat (spool->queue_fd, draft->data_name, 0);
+  unlinkat (spool->tmp_fd, draft->record_name, 0);
+  unlinkat (spool->tmp_fd, draft->data_name, 0);
+}
+
+gboolean
+outbox_spool_draft_commit (OutboxSpoolDraft *draft,
+                           const OutboxSpoolRecord *record,
+                           GError **error)
+{
+  gboolean committed;
+
+  g_return_val_if_fail (draft != NULL, FALSE);
+  g_return_val_if_fail (!draft->finished, FALSE);
+  g_return_val_if_fail (record != NULL && g_strcmp0 (record->id, draft->id) == 0, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  committed = commit_draft (draft, record, error);
+  if (!committed)
+    {
+      g_output_stream_close (draft->stream, NULL, NULL);
+      discard_draft_files (draft);
+    }
+  draft->finished = TRUE;
+  return committed;
+}
+
+void
+outbox_spool_draft_free (OutboxSpoolDraft *draft)
+{
+  if (draft == NULL)
+    return;
+  if (!draft->finished)
+    {
+      g_output_stream_close (draft->stream, NULL, NULL);
+      unlinkat (draft->spool->tmp_fd, draft->data_name, 0);
+    }
+  g_object_unref (draft->stream);
+  g_object_unref (draft->spool);
+  g_free (draft->id);
+  g_free (draft->data_name);
+  g_free (draft->record_name);
+  g_free (draft);
+}
+
+/* Records in the queue */
+
+static gboolean
+queue_file_exists (OutboxSpool *spool,
+                   const char *name)
+{
+  struct stat st;
+
+  return fstatat (spool->queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static gboolean
+no_such_message (GError **error,
+                 const char *id)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+               "There is no message %s in the queue", id);
+  return FALSE;
+}
+
+gboolean
+outbox_spool_save (OutboxSpool *spool,
+                   const OutboxSpoolRecord *record,
+                   GError **error)
+{
+  g_autofree char *record_name = NULL;
+  g_autofree char *tmp_name = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
+  g_return_val_if_fail (record != NULL, FALSE);
+
+  if (!outbox_spool_id_is_valid (record->id))
+    return no_such_message (error, record->id);
+  record_name = file_name (record->id, ".rec");
+  if (!queue_file_exists (spool, record_name))
+    return no_such_message (error, record->id);
+
+  tmp_name = file_name (record->id, ".rec.new");
+  bytes = outbox_spool_record_serialize (record);
+  if (!write_record_file (spool, tmp_name, bytes, O_TRUNC, error))
+    return FALSE;
+  if (renameat (spool->tmp_fd, tmp_name, spool->queue_fd, record_name) < 0)
+    {
+      int saved_errno = errno;
+
+      unlinkat (spool->tmp_fd, tmp_name, 0);
+      return errno_error (error, saved_errno, "Cannot replace the record of message %s", record->id);
+    }
+  if (spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
+    return errno_error (error, errno, "Cannot save the queue directory after updating message %s", record->id);
+  return TRUE;
+}
+
+gboolean
+outbox_spool_remove (OutboxSpool *spool,
+                     const char *id,
+                     GError **error)
+{
+  g_autofree char *record_name = NULL;
+  g_autofree char *data_name = NULL;
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
+
+  if (!outbox_spool_id_is_valid (id))
+    return no_such_message (error, id);
+  record_name = file_name (id, ".rec");
+  data_name = file_name (id, ".eml");
+
+  if (unlinkat (spool->queue_fd, record_name, 0) < 0)
+    {
+      if (errno == ENOENT)
+        return no_such_message (error, id);
+      return errno_error (error, errno, "Cannot remove message %s", id);
+    }
+  /* The message is gone with its record; a data file left here would be
+   * quarantined as an orphan at the next start. */
+  if (unlinkat (spool->queue_fd, data_name, 0) < 0 && errno != ENOENT)
+    g_warning ("Cannot remove the data of message %s: %s", id, g_strerror (errno));
+  if (spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
+    return errno_error (error, errno, "Cannot save the queue directory after removing message %s", id);
+  return TRUE;
+}
+
+/* Moves queue/@name into quarantine/ without ever replacing a file there.
+ * Returns FALSE when there was nothing to move or the move failed. */
+static gboolean
+quarantine_file (OutboxSpool *spool,
+                 const char *name)
+{
+  g_autofree char *target = g_strdup (name);
+  struct stat st;
+
+  if (fstatat (spool->queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return FALSE;
+  for (guint n = 1; fstatat (spool->quarantine_fd, target, &st, AT_SYMLINK_NOFOLLOW) == 0; n++)
+    {
+      g_free (target);
+      target = g_strdup_printf ("%s.%u", name, n);
+    }
+  if (renameat (spool->queue_fd, name, spool->quarantine_fd, target) < 0)
+    {
+      g_warning ("Cannot move queue/%s into quarantine/: %s", name, g_strerror (errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+quarantine_message (OutboxSpool *spool,
+                    const char *id)
+{
+  g_autofree char *record_name = file_name (id, ".rec");
+  g_autofree char *data_name = file_name (id, ".eml");
+  gboolean moved_record = quarantine_file (spool, record_name);
+  gboolean moved_data = quarantine_file (spool, data_name);
+
+  return moved_record || moved_data;
+}
+
+static void
+sync_after_quarantine (OutboxSpool *spool)
+{
+  if (spool_fsync (spool, spool->quarantine_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0
+      || spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
+    g_warning ("Cannot save the spool directories after setting messages aside: %s", g_strerror (errno));
+}
+
+gboolean
+outbox_spool_quarantine (OutboxSpool *spool,
+                         const char *id,
+                         GError **error)
+{
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
+
+  if (!outbox_spool_id_is_valid (id) || !quarantine_message (spool, id))
+    return no_such_message (error, id);
+  g_message ("Message %s set aside in quarantine/", id);
+  sync_after_quarantine (spool);
+  return TRUE;
+}
+
+static GBytes *
+read_record_file (OutboxSpool *spool,
+                  const char *name,
+                  GError **error)
+{
+  int fd = openat (spool->queue_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  g_autofree guint8 *data = NULL;
+  struct stat st;
+  gsize done = 0;
+
+  if (fd < 0 || fstat (fd, &st) < 0)
+    {
+      errno_error (error, errno, "Cannot read queue/%s", name);
+      if (fd >= 0)
+        close (fd);
+      return NULL;
+    }
+  if (!S_ISREG (st.st_mode) || st.st_size > RECORD_MAX_SIZE)
+    {
+      close (fd);
+      {
+        record_error (error, "queue/%s is not a file of at most 1 MiB", name);
+        return NULL;
+      }
+    }
+  data = g_malloc (MAX (st.st_size, 1));
+  while (done < (gsize) st.st_size)
+    {
+      gssize n = read (fd, data + done, st.st_size - done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      done += n;
+    }
+  close (fd);
+  return g_bytes_new_take (g_steal_pointer (&data), done);
+}
+
+static OutboxSpoolRecord *
+load_record (OutboxSpool *spool,
+             const char *id,
+             GError **error)
+{
+  g_autofree char *record_name = file_name (id, ".rec");
+  g_autofree char *data_name = file_name (id, ".eml");
+  g_autoptr(OutboxSpoolRecord) record = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  struct stat st;
+  gsize len;
+  const guint8 *data;
+
+  bytes = read_record_file (spool, record_name, error);
+  if (bytes == NULL)
+    return NULL;
+  data = g_bytes_get_data (bytes, &len);
+  record = outbox_spool_record_parse (id, data, len, error);
+  if (record == NULL)
+    return NULL;
+  if (fstatat (spool->queue_fd, data_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))
+    {
+      record_error (error, "its message file is missing");
+      return NULL;
+    }
+  if ((guint64) st.st_size != record->size)
+    {
+      record_error (error, "its message file has %" G_GUINT64_FORMAT " octets, not %" G_GUINT64_FORMAT,
+                           (guint64) st.st_size, record->size);
+      return NULL;
+    }
+  return g_steal_pointer (&record);
+}
+
+static gint
+compare_records (gconstpointer a,
+                 gconstpointer b)
+{
+  const OutboxSpoolRecord *record_a = *(OutboxSpoolRecord * const *) a;
+  const OutboxSpoolRecord *record_b = *(OutboxSpoolRecord * const *) b;
+
+  if (record_a->created != record_b->created)
+    return record_a->created < record_b->created ? -1 : 1;
+  return strcmp (record_a->id, record_b->id);
+}
+
+/* Splits queue/ into record ids and data ids, ignoring unrelated files. */
+static gboolean
+scan_queue (OutboxSpool *spool,
+            GPtrArray *record_ids,
+            GHashTable *data_ids,
+            GError **error)
+{
+  g_autoptr(GPtrArray) names = list_dir (spool->queue_fd, error);
+
+  if (names == NULL)
+    return FALSE;
+  for (guint i = 0; i < names->len; i++)
+    {
+      char *name = g_ptr_array_index (names, i);
+      gsize length = strlen (name);
+      gboolean is_record = g_str_has_suffix (name, ".rec");
+
+      if (!is_record && !g_str_has_suffix (name, ".eml"))
+        continue;
+      name[length - 4] = '\0';
+      if (!outbox_spool_id_is_valid (name))
+        continue;
+      if (is_record)
+        g_ptr_array_add (record_ids, g_strdup (name));
+      else
+        g_hash_table_add (data_ids, g_strdup (name));
+    }
+  return TRUE;
+}
+
+static void
+set_aside (OutboxSpool *spool,
+           const char *id,
+           const char *reason,
+           GPtrArray *quarantined)
+{
+  g_message ("Message %s set aside in quarantine/: %s", id, reason);
+  quarantine_message (spool, id);
+  g_ptr_array_add (quarantined, g_strdup (id));
+}
+
+static void
+set_aside_orphans (OutboxSpool *spool,
+                   GHashTable *data_ids,
+                   GPtrArray *quarantined)
+{
+  g_autofree gpointer *orphans = g_hash_table_get_keys_as_array (data_ids, NULL);
+
+  for (guint i = 0; orphans[i] != NULL; i++)
+    set_aside (spool, orphans[i], "a message file without a record", quarantined);
+}
+
+GPtrArray *
+outbox_spool_load (OutboxSpool *spool,
+                   GPtrArray **out_quarantined,
+                   GError **error)
+{
+  g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_record_free);
+  g_autoptr(GPtrArray) quarantined = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) record_ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GHashTable) data_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
+
+  if (!scan_queue (spool, record_ids, data_ids, error))
+    return NULL;
+
+  for (guint i = 0; i < record_ids->len; i++)
+    {
+      const char *id = g_ptr_array_index (record_ids, i);
+      g_autoptr(GError) local_error = NULL;
+      OutboxSpoolRecord *record = load_record (spool, id, &local_error);
+
+      g_hash_table_remove (data_ids, id);
+      if (record != NULL)
+        g_ptr_array_add (records, record);
+      else
+        set_aside (spool, id, local_error->message, quarantined);
+    }
+  set_aside_orphans (spool, data_ids, quarantined);
+  if (quarantined->len > 0)
+    sync_after_quarantine (spool);
+
+  g_ptr_array_sort (records, compare_records);
+  if (out_quarantined != NULL)
+    *out_quarantined = g_steal_pointer (&quarantined);
+  return g_steal_pointer (&records);
+}
+
+/* Reading a message back: a stream that checks size and SHA-256 against
+ * the record and turns the end of input into an error on mismatch. */
+
+#define OUTBOX_TYPE_VERIFIED_INPUT_STREAM (outbox_verified_input_stream_get_type ())
+G_DECLARE_FINAL_TYPE (OutboxVerifiedInputStream, outbox_verified_input_stream,
+                      OUTBOX, VERIFIED_INPUT_STREAM, GFilterInputStream)
+
+struct _OutboxVerifiedInputStream
+{
+  GFilterInputStream parent_instance;
+
+  char *id;
+  guint64 expected_size;
+  char *expected_sha256;
+  GChecksum *checksum;
+  guint64 count;
+  gboolean at_end;  /* the checksum is final */
+};
+
+G_DEFINE_FINAL_TYPE (OutboxVerifiedInputStream, outbox_verified_input_stream, G_TYPE_FILTER_INPUT_STREAM)
+
+static gboolean
+changed_on_disk (OutboxVerifiedInputStream *self,
+                 GError **error)
+{
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+               "The file of message %s changed on disk (%" G_GUINT64_FORMAT " octets read, "
+               "%" G_GUINT64_FORMAT " recorded); set it aside",
+               self->id, self->count, self->expected_size);
+  return FALSE;
+}
+
+/* Accounts for the result of a read of the base stream. */
+static gssize
+verify_read (OutboxVerifiedInputStream *self,
+             const void *buffer,
+             gssize n_read,
+             GError **error)
+{
+  if (n_read < 0)
+    return n_read;
+  if (n_read > 0)
+    {
+      self->count += n_read;
+      if (self->at_end || self->count > self->expected_size)
+        {
+          changed_on_disk (self, error);
+          return -1;
+        }
+      g_checksum_update (self->checksum, buffer, n_read);
+      return n_read;
+    }
+
+  self->at_end = TRUE;
+  if (self->count != self->expected_size
+      || strcmp (g_checksum_get_string (self->checksum), self->expected_sha256) != 0)
+    {
+      changed_on_disk (self, error);
+      return -1;
+    }
+  return 0;
+}
+
+static GInputStream *
+base_stream (GInputStream *stream)
+{
+  return g_filter_input_stream_get_base_stream (G_FILTER_INPUT_STREAM (stream));
+}
+
+static gssize
+outbox_verified_input_stream_read (GInputStream *stream,
+                                   void *buffer,
+                                   gsize count,
+                                   GCancellable *cancellable,
+                                   GError **error)
+{
+  gssize n_read = g_input_stream_read (base_stream (stream), buffer, count, cancellable, error);
+
+  return verify_read (OUTBOX_VERIFIED_INPUT_STREAM (stream), buffer, n_read, error);
+}
+
+/* Skipped bytes are read, so that they are counted and hashed too. */
+static gssize
+outbox_verified_input_stream_skip (GInputStream *stream,
+                                   gsize count,
+                                   GCancellable *cancellable,
+                                   GError **error)
+{
+  guint8 buffer[8192];
+
+  return outbox_verified_input_stream_read (stream, buffer, MIN (count, sizeof buffer), cancellable, error);
+}
+
+static void
+on_base_read (GObject *source,
+              GAsyncResult *result,
+              gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  OutboxVerifiedInputStream *self = g_task_get_source_object (task);
+  GError *error = NULL;
+  gssize n_read;
+
+  n_read = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+  n_read = verify_read (self, g_task_get_task_data (task), n_read, &error);
+  if (n_read < 0)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, n_read);
+}
+
+static void
+outbox_verified_input_stream_read_async (GInputStream *stream,
+                                         void *buffer,
+                                         gsize count,
+                                         int io_priority,
+                                         GCancellable *cancellable,
+                                         GAsyncReadyCallback callback,
+                                         gpointer user_data)
+{
+  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, outbox_verified_input_stream_read_async);
+  g_task_set_task_data (task, buffer, NULL);
+  g_input_stream_read_async (base_stream (stream), buffer, count, io_priority,
+                             cancellable, on_base_read, task);
+}
+
+static gssize
+outbox_verified_input_stream_read_finish (GInputStream *stream,
+                                          GAsyncResult *result,
+                                          GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, stream), -1);
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+static void
+on_base_closed (GObject *source,
+                GAsyncResult *result,
+                gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (g_input_stream_close_finish (G_INPUT_STREAM (source), result, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+outbox_verified_input_stream_close_async (GInputStream *stream,
+                                          int io_priority,
+                                          GCancellable *cancellable,
+                                          GAsyncReadyCallback callback,
+                                          gpointer user_data)
+{
+  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, outbox_verified_input_stream_close_async);
+  if (!g_filter_input_stream_get_close_base_stream (G_FILTER_INPUT_STREAM (stream)))
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+  g_input_stream_close_async (base_stream (stream), io_priority, cancellable, on_base_closed, task);
+}
+
+static gboolean
+outbox_verified_input_stream_close_finish (GInputStream *stream,
+                                           GAsyncResult *result,
+                                           GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, stream), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+outbox_verified_input_stream_finalize (GObject *object)
+{
+  OutboxVerifiedInputStream *self = OUTBOX_VERIFIED_INPUT_STREAM (object);
+
+  g_free (self->id);
+  g_free (self->expected_sha256);
+  g_checksum_free (self->checksum);
+
+  G_OBJECT_CLASS (outbox_verified_input_stream_parent_class)->finalize (object);
+}
+
+static void
+outbox_verified_input_stream_class_init (OutboxVerifiedInputStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  object_class->finalize = outbox_verified_input_stream_finalize;
+  stream_class->read_fn = outbox_verified_input_stream_read;
+  stream_class->skip = outbox_verified_input_stream_skip;
+  stream_class->read_async = outbox_verified_input_stream_read_async;
+  stream_class->read_finish = outbox_verified_input_stream_read_finish;
+  stream_class->close_async = outbox_verified_input_stream_close_async;
+  stream_class->close_finish = outbox_verified_input_stream_close_finish;
+}
+
+static void
+outbox_verified_input_stream_init (OutboxVerifiedInputStream *self)
+{
+  self->checksum = g_checksum_new (G_CHECKSUM_SHA256);
+}
+
+GInputStream *
+outbox_spool_open_message (OutboxSpool *spool,
+                           const OutboxSpoolRecord *record,
+                           GError **error)
+{
+  g_autoptr(GInputStream) file_stream = NULL;
+  g_autofree char *data_name = NULL;
+  OutboxVerifiedInputStream *self;
+  int fd;
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
+  g_return_val_if_fail (record != NULL, NULL);
+
+  if (!outbox_spool_id_is_valid (record->id))
+    {
+      no_such_message (error, record->id);
+      return NULL;
+    }
+  data_name = file_name (record->id, ".eml");
+  fd = openat (spool->queue_fd, data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      errno_error (error, errno, "Cannot open message %s", record->id);
+      return NULL;
+    }
+
+  file_stream = g_unix_input_stream_new (fd, TRUE);
+  self = g_object_new (OUTBOX_TYPE_VERIFIED_INPUT_STREAM, "base-stream", file_stream, NULL);
+  self->id = g_strdup (record->id);
+  self->expected_size = record->size;
+  self->expected_sha256 = g_strdup (record->sha256 != NULL ? record->sha256 : "");
+  return G_INPUT_STREAM (self);
+}

@@ -70,6 +70,10 @@ OutboxRecipient *outbox_spool_record_get_recipient (OutboxSpoolRecord *record, g
 /* Serialised form: a versioned text record whose last line is a SHA-256 of
  * everything before it, so that truncation or corruption is detected. */
 GBytes *outbox_spool_record_serialize (const OutboxSpoolRecord *record);
+/* @id: (nullable) the id the file name gives, which the record must carry.
+ * Refuses (STORAGE_FAILED) a record that fails its checksum, lacks a field,
+ * has no recipient, an unknown state or an address that does not validate.
+ * A "sending" state reads back as queued. */
 OutboxSpoolRecord *outbox_spool_record_parse (const char *id,
                                               const guint8 *data,
                                               gsize len,
@@ -128,5 +132,29 @@ GPtrArray *outbox_spool_load (OutboxSpool *spool, GPtrArray **out_quarantined, G
 GInputStream *outbox_spool_open_message (OutboxSpool *spool,
                                          const OutboxSpoolRecord *record,
                                          GError **error);
+
+/* Quarantines one message (record and data, whatever exists), for example
+ * after its data failed verification.  NO_SUCH_MESSAGE for an invalid id or
+ * when neither file exists. */
+gboolean outbox_spool_quarantine (OutboxSpool *spool, const char *id, GError **error);
+
+/* Message ids: lowercase hex, sortable by submission time, unique. */
+char *outbox_spool_new_id (void);
+/* TRUE when @id is 1 to 64 characters of [0-9a-z]: safe as a file name. */
+gboolean outbox_spool_id_is_valid (const char *id);
+
+/* For tests only: makes one step of a draft commit or a save fail (EIO, or
+ * ENOSPC for the write) as a failing or full disk would, until it is set
+ * back to NONE. */
+typedef enum
+{
+  OUTBOX_SPOOL_FAULT_NONE,
+  OUTBOX_SPOOL_FAULT_FSYNC_DATA,
+  OUTBOX_SPOOL_FAULT_FSYNC_RECORD,
+  OUTBOX_SPOOL_FAULT_WRITE_RECORD,
+  OUTBOX_SPOOL_FAULT_FSYNC_DIR,
+} OutboxSpoolFault;
+
+void outbox_spool_set_fault (OutboxSpool *spool, OutboxSpoolFault fault);
 
 G_END_DECLS

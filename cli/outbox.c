@@ -1,4 +1,1514 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
-int main (void) { return 0; }
+
+#include <errno.h>
+#include <locale.h>
+#include <string.h>
+#include <sysexits.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <gio/gunixfdlist.h>
+
+#include "outbox-cli-util.h"
+
+typedef int (*OutboxCommandFunc) (int    argc,
+                                  char **argv);
+
+typedef struct
+{
+  const char *name;
+  OutboxCommandFunc run;
+  const char *summary;
+} OutboxCommand;
+
+static int dispatch (const char          *group,
+                     const OutboxCommand *table,
+                     gsize                n_commands,
+                     int                  argc,
+                     char               **argv);
+
+/* Command line plumbing */
+
+static gboolean
+parse_options (const char          *command,
+               const char          *parameters,
+               const char          *summary,
+               const GOptionEntry  *entries,
+               int                 *argc,
+               char              ***argv,
+               GError             **error)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (parameters);
+  g_autofree char *prgname = g_strdup_printf ("%s %s", g_get_application_name (), command);
+
+  g_option_context_set_summary (context, summary);
+  g_option_context_add_main_entries (context, entries, NULL);
+  /* The help text's usage line shows the program name. */
+  g_set_prgname (prgname);
+
+  return g_option_context_parse (context, argc, argv, error);
+}
+
+static int
+report_usage (const char   *command,
+              const GError *error)
+{
+  g_autofree char *hint = g_strdup_printf ("see outbox %s --help", command);
+
+  return outbox_cli_report_error (error, hint);
+}
+
+static int usage_error (const char *command,
+                        const char *format,
+                        ...) G_GNUC_PRINTF (2, 3);
+
+static int
+usage_error (const char *command,
+             const char *format,
+             ...)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  error = g_error_new_literal (OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE, message);
+  return report_usage (command, error);
+}
+
+/* Checks the number of positional arguments; returns EXIT_SUCCESS or the
+ * usage error's exit code. */
+static int
+expect_arguments (const char *command,
+                  char      **args,
+                  guint       min,
+                  guint       max,
+                  const char *what)
+{
+  guint count = args != NULL ? g_strv_length (args) : 0;
+  g_autofree char *unexpected = NULL;
+
+  if (count < min)
+    return usage_error (command, "missing %s", what);
+  if (count <= max)
+    return EXIT_SUCCESS;
+
+  unexpected = outbox_cli_sanitize (args[max]);
+  return usage_error (command, "unexpected argument “%s”", unexpected);
+}
+
+static gint64
+now_unix (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+/* Reading the daemon's dictionaries: a missing key or a value of another
+ * type reads as absent. */
+
+static const char *
+lookup_text (GVariant   *dict,
+             const char *key)
+{
+  const char *value = NULL;
+
+  return g_variant_lookup (dict, key, "&s", &value) ? value : NULL;
+}
+
+static const char *
+lookup_text_or (GVariant   *dict,
+                const char *key,
+                const char *fallback)
+{
+  const char *value = lookup_text (dict, key);
+
+  return value != NULL ? value : fallback;
+}
+
+static GVariant *
+lookup_vardicts (GVariant   *dict,
+                 const char *key)
+{
+  return g_variant_lookup_value (dict, key, G_VARIANT_TYPE ("aa{sv}"));
+}
+
+/* "key: value" blocks */
+
+typedef enum
+{
+  FIELD_TEXT,
+  FIELD_SIZE,
+  FIELD_TIME,
+  FIELD_COUNT,
+  FIELD_SECONDS,
+  FIELD_YES_NO,
+  FIELD_STORED,
+} OutboxFieldKind;
+
+typedef struct
+{
+  const char *key;
+  const char *label;
+  OutboxFieldKind kind;
+  const char *shown_with;  /* only shown when this key is present, or NULL */
+} OutboxField;
+
+static char *
+format_size_field (GVariant   *dict,
+                   const char *key)
+{
+  guint64 size;
+  g_autofree char *short_size = NULL;
+
+  if (!g_variant_lookup (dict, key, "t", &size))
+    return NULL;
+  if (size < 1024)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT " bytes", size);
+
+  short_size = outbox_cli_format_size (size);
+  return g_strdup_printf ("%s (%" G_GUINT64_FORMAT " bytes)", short_size, size);
+}
+
+static char *
+format_flag_field (GVariant   *dict,
+                   const char *key,
+                   const char *yes,
+                   const char *no)
+{
+  gboolean flag;
+
+  if (!g_variant_lookup (dict, key, "b", &flag))
+    return NULL;
+  return g_strdup (flag ? yes : no);
+}
+
+static char *
+format_field (GVariant          *dict,
+              const OutboxField *field,
+              gint64             now)
+{
+  gint64 time;
+  guint32 count;
+  const char *text;
+
+  switch (field->kind)
+    {
+    case FIELD_TEXT:
+      text = lookup_text (dict, field->key);
+      return text != NULL ? outbox_cli_sanitize (text) : NULL;
+    case FIELD_SIZE:
+      return format_size_field (dict, field->key);
+    case FIELD_TIME:
+      if (!g_variant_lookup (dict, field->key, "x", &time))
+        return NULL;
+      return outbox_cli_format_time (time, now);
+    case FIELD_COUNT:
+      if (!g_variant_lookup (dict, field->key, "u", &count))
+        return NULL;
+      return g_strdup_printf ("%" G_GUINT32_FORMAT, count);
+    case FIELD_SECONDS:
+      if (!g_variant_lookup (dict, field->key, "u", &count))
+        return NULL;
+      return g_strdup_printf ("%" G_GUINT32_FORMAT " s", count);
+    case FIELD_YES_NO:
+      return format_flag_field (dict, field->key, "yes", "no");
+    case FIELD_STORED:
+      return format_flag_field (dict, field->key, "stored", "not stored");
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+print_fields (GVariant          *dict,
+              const OutboxField *fields,
+              gsize              n_fields)
+{
+  gint64 now = now_unix ();
+  int label_width = 0;
+
+  for (gsize i = 0; i < n_fields; i++)
+    label_width = MAX (label_width, (int) strlen (fields[i].label) + 1);
+
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      g_autofree char *value = NULL;
+      g_autofree char *label = NULL;
+
+      if (fields[i].shown_with != NULL && lookup_text (dict, fields[i].shown_with) == NULL)
+        continue;
+      value = format_field (dict, &fields[i], now);
+      if (value == NULL)
+        continue;
+      label = g_strconcat (fields[i].label, ":", NULL);
+      g_print ("%-*s %s\n", label_width, label, value);
+    }
+}
+
+/* outbox send */
+
+static int
+submit_stdin (GVariant *options)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new ();
+  g_autoptr(OutboxDbusQueue) queue = NULL;
+  g_autofree char *id = NULL;
+  int handle;
+
+  /* The daemon reads the message from our standard input itself, so it
+   * never passes through this process's memory. */
+  handle = g_unix_fd_list_append (fd_list, STDIN_FILENO, &error);
+  if (handle < 0)
+    return outbox_cli_report_error (error, NULL);
+
+  queue = outbox_cli_queue_proxy_new (&error);
+  if (queue == NULL)
+    return outbox_cli_report_error (error, NULL);
+
+  /* Storing a large message durably takes as long as the disk needs. */
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (queue), G_MAXINT);
+  if (!outbox_dbus_queue_call_submit_sync (queue, g_variant_new_handle (handle), options,
+                                           fd_list, &id, NULL, NULL, &error))
+    return outbox_cli_report_error (error, NULL);
+
+  g_print ("%s\n", id);
+  return EXIT_SUCCESS;
+}
+
+static int
+command_send (int    argc,
+              char **argv)
+{
+  g_autofree char *account = NULL;
+  g_autofree char *from = NULL;
+  g_autofree char *at = NULL;
+  gboolean hold = FALSE;
+  gboolean save_to_sent = FALSE;
+  gboolean no_save_to_sent = FALSE;
+  g_auto(GStrv) recipients = NULL;
+  GOptionEntry entries[] = {
+    { "account", 'a', 0, G_OPTION_ARG_STRING, &account, "Send through ACCOUNT", "ACCOUNT" },
+    { "from", 'f', 0, G_OPTION_ARG_STRING, &from, "Envelope sender (default: the account's address)", "ADDRESS" },
+    { "at", 0, 0, G_OPTION_ARG_STRING, &at, "Send at WHEN: ISO 8601 (2025-03-01T09:30) or +45s, +30m, +2h, +1d", "WHEN" },
+    { "hold", 0, 0, G_OPTION_ARG_NONE, &hold, "Queue the message held until outbox release", NULL },
+    { "save-to-sent", 0, 0, G_OPTION_ARG_NONE, &save_to_sent, "File a copy in the IMAP Sent folder", NULL },
+    { "no-save-to-sent", 0, 0, G_OPTION_ARG_NONE, &no_save_to_sent, "Do not file a copy in the IMAP Sent folder", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &recipients, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  gint64 send_at;
+
+  if (!parse_options ("send", "[RCPT…] < MESSAGE",
+                      "Queue the message read from standard input. Recipients default to\n"
+                      "the message's To, Cc and Bcc. Prints the new message's id.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("send", error);
+
+  if (save_to_sent && no_save_to_sent)
+    return usage_error ("send", "--save-to-sent and --no-save-to-sent exclude each other");
+  if (at != NULL && !outbox_cli_parse_send_at (at, now, &send_at, &error))
+    return report_usage ("send", error);
+  if (isatty (STDIN_FILENO))
+    {
+      error = g_error_new_literal (OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                                   "refusing to read the message from a terminal");
+      return outbox_cli_report_error (error, "redirect it: outbox send [RCPT…] < message.eml");
+    }
+
+  if (account != NULL)
+    g_variant_dict_insert (options, "account", "s", account);
+  if (from != NULL)
+    g_variant_dict_insert (options, "from", "s", from);
+  if (recipients != NULL && recipients[0] != NULL)
+    g_variant_dict_insert_value (options, "recipients",
+                                 g_variant_new_strv ((const char *const *) recipients, -1));
+  if (at != NULL)
+    g_variant_dict_insert (options, "send-at", "x", send_at);
+  if (hold)
+    g_variant_dict_insert (options, "hold", "b", TRUE);
+  if (save_to_sent || no_save_to_sent)
+    g_variant_dict_insert (options, "save-to-sent", "b", save_to_sent);
+
+  return submit_stdin (g_variant_dict_end (options));
+}
+
+/* outbox queue */
+
+enum
+{
+  QUEUE_ID,
+  QUEUE_SIZE,
+  QUEUE_AGE,
+  QUEUE_STATE,
+  QUEUE_FROM,
+  QUEUE_RECIPIENTS,
+  QUEUE_LAST_REPLY,
+  QUEUE_N_COLUMNS
+};
+
+static const char *const queue_headers[QUEUE_N_COLUMNS] = {
+  "ID", "SIZE", "AGE", "STATE", "FROM", "RECIPIENTS", "LAST REPLY",
+};
+
+static const gboolean queue_flexible[QUEUE_N_COLUMNS] = {
+  FALSE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE,
+};
+
+static char *
+join_recipient_addresses (GVariant *message)
+{
+  g_autoptr(GVariant) recipients = lookup_vardicts (message, "recipients");
+  g_autoptr(GPtrArray) addresses = g_ptr_array_new ();
+  GVariantIter iter;
+  GVariant *recipient;
+
+  if (recipients == NULL)
+    return g_strdup ("");
+
+  g_variant_iter_init (&iter, recipients);
+  while ((recipient = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      const char *address = lookup_text (recipient, "address");
+
+      /* The string belongs to @recipients, which outlives the array. */
+      if (address != NULL)
+        g_ptr_array_add (addresses, (gpointer) address);
+      g_variant_unref (recipient);
+    }
+  g_ptr_array_add (addresses, NULL);
+
+  return g_strjoinv (", ", (char **) addresses->pdata);
+}
+
+static char **
+queue_row_new (GVariant *message,
+               gint64    now)
+{
+  char **row = g_new0 (char *, QUEUE_N_COLUMNS + 1);
+  guint64 size;
+  gint64 created;
+
+  row[QUEUE_ID] = g_strdup (lookup_text_or (message, "id", "-"));
+  row[QUEUE_SIZE] = g_variant_lookup (message, "size", "t", &size)
+                    ? outbox_cli_format_size (size) : g_strdup ("-");
+  row[QUEUE_AGE] = g_variant_lookup (message, "created", "x", &created)
+                   ? outbox_cli_format_duration (now - created) : g_strdup ("-");
+  row[QUEUE_STATE] = g_strdup (lookup_text_or (message, "state", "-"));
+  row[QUEUE_FROM] = g_strdup (lookup_text_or (message, "from", ""));
+  row[QUEUE_RECIPIENTS] = join_recipient_addresses (message);
+  row[QUEUE_LAST_REPLY] = g_strdup (lookup_text_or (message, "last-reply", ""));
+
+  return row;
+}
+
+static void
+print_queue_table (GVariant *messages)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  gint64 now = now_unix ();
+  GVariantIter iter;
+  GVariant *message;
+
+  if (g_variant_n_children (messages) == 0)
+    {
+      g_print ("Queue is empty.\n");
+      return;
+    }
+
+  g_variant_iter_init (&iter, messages);
+  while ((message = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_ptr_array_add (rows, queue_row_new (message, now));
+      g_variant_unref (message);
+    }
+
+  outbox_cli_print_table (QUEUE_N_COLUMNS, queue_headers, queue_flexible, rows,
+                          outbox_cli_terminal_width ());
+}
+
+static void
+print_json_list (const char *member,
+                 GVariant   *vardicts)
+{
+  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *object = json_object_new ();
+
+  json_object_set_member (object, member, outbox_cli_vardicts_to_json (vardicts));
+  json_node_take_object (root, object);
+  outbox_cli_print_json (root);
+}
+
+static int
+command_queue (int    argc,
+               char **argv)
+{
+  gboolean all = FALSE;
+  gboolean json = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "all", 0, 0, G_OPTION_ARG_NONE, &all, "Include sent messages still in the spool", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+  g_autoptr(OutboxDbusQueue) queue = NULL;
+  g_autoptr(GVariant) messages = NULL;
+  int status;
+
+  if (!parse_options ("queue", NULL, "List the messages waiting to be sent, oldest first.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("queue", error);
+  if ((status = expect_arguments ("queue", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return status;
+
+  if (all)
+    g_variant_dict_insert (options, "all", "b", TRUE);
+
+  queue = outbox_cli_queue_proxy_new (&error);
+  if (queue == NULL ||
+      !outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options), &messages,
+                                         NULL, &error))
+    return outbox_cli_report_error (error, NULL);
+
+  if (json)
+    print_json_list ("messages", messages);
+  else
+    print_queue_table (messages);
+
+  return EXIT_SUCCESS;
+}
+
+/* outbox show */
+
+static const OutboxField message_fields[] = {
+  { "id", "ID", FIELD_TEXT, NULL },
+  { "state", "State", FIELD_TEXT, NULL },
+  { "account", "Account", FIELD_TEXT, NULL },
+  { "from", "From", FIELD_TEXT, NULL },
+  { "subject", "Subject", FIELD_TEXT, NULL },
+  { "message-id", "Message-ID", FIELD_TEXT, NULL },
+  { "size", "Size", FIELD_SIZE, NULL },
+  { "created", "Created", FIELD_TIME, NULL },
+  { "send-at", "Send at", FIELD_TIME, NULL },
+  { "next-attempt", "Next attempt", FIELD_TIME, NULL },
+  { "attempts", "Attempts", FIELD_COUNT, NULL },
+  { "last-reply", "Last reply", FIELD_TEXT, NULL },
+};
+
+enum
+{
+  RECIPIENT_ADDRESS,
+  RECIPIENT_STATE,
+  RECIPIENT_REPLY,
+  RECIPIENT_N_COLUMNS
+};
+
+static const char *const recipient_headers[RECIPIENT_N_COLUMNS] = {
+  "RECIPIENT", "STATE", "REPLY",
+};
+
+static const gboolean recipient_flexible[RECIPIENT_N_COLUMNS] = {
+  TRUE, FALSE, TRUE,
+};
+
+/* The reply with its code in front, unless the server's text has it. */
+static char *
+format_recipient_reply (GVariant *recipient)
+{
+  const char *reply = lookup_text (recipient, "reply");
+  guint32 code;
+  g_autofree char *code_text = NULL;
+
+  if (!g_variant_lookup (recipient, "reply-code", "u", &code))
+    return g_strdup (reply != NULL ? reply : "");
+
+  code_text = g_strdup_printf ("%" G_GUINT32_FORMAT, code);
+  if (reply == NULL || g_str_has_prefix (reply, code_text))
+    return g_strdup (reply != NULL ? reply : code_text);
+  return g_strdup_printf ("%s %s", code_text, reply);
+}
+
+static void
+print_recipients (GVariant *message)
+{
+  g_autoptr(GVariant) recipients = lookup_vardicts (message, "recipients");
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  GVariantIter iter;
+  GVariant *recipient;
+
+  if (recipients == NULL || g_variant_n_children (recipients) == 0)
+    return;
+
+  g_variant_iter_init (&iter, recipients);
+  while ((recipient = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      char **row = g_new0 (char *, RECIPIENT_N_COLUMNS + 1);
+
+      row[RECIPIENT_ADDRESS] = g_strdup (lookup_text_or (recipient, "address", "-"));
+      row[RECIPIENT_STATE] = g_strdup (lookup_text_or (recipient, "state", "-"));
+      row[RECIPIENT_REPLY] = format_recipient_reply (recipient);
+      g_ptr_array_add (rows, row);
+      g_variant_unref (recipient);
+    }
+
+  g_print ("\n");
+  outbox_cli_print_table (RECIPIENT_N_COLUMNS, recipient_headers, recipient_flexible, rows,
+                          outbox_cli_terminal_width ());
+}
+
+/* NoSuchMessage names the id the user typed; other errors keep the
+ * daemon's words. */
+static int
+report_message_error (const char   *id,
+                      const GError *error)
+{
+  g_autofree char *clean_id = NULL;
+
+  if (!outbox_cli_error_is (error, "NoSuchMessage"))
+    return outbox_cli_report_error (error, NULL);
+
+  clean_id = outbox_cli_sanitize (id);
+  g_printerr ("%s: no message with id %s; see outbox queue\n", g_get_application_name (), clean_id);
+  return outbox_cli_exit_code (error);
+}
+
+static int
+command_show (int    argc,
+              char **argv)
+{
+  gboolean json = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxDbusQueue) queue = NULL;
+  g_autoptr(GVariant) message = NULL;
+  int status;
+
+  if (!parse_options ("show", "ID", "Show one message and the state of each recipient.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("show", error);
+  if ((status = expect_arguments ("show", args, 1, 1, "ID")) != EXIT_SUCCESS)
+    return status;
+
+  queue = outbox_cli_queue_proxy_new (&error);
+  if (queue == NULL)
+    return outbox_cli_report_error (error, NULL);
+  if (!outbox_dbus_queue_call_get_sync (queue, args[0], &message, NULL, &error))
+    return report_message_error (args[0], error);
+
+  if (json)
+    {
+      g_autoptr(JsonNode) root = outbox_cli_vardict_to_json (message);
+
+      outbox_cli_print_json (root);
+      return EXIT_SUCCESS;
+    }
+
+  print_fields (message, message_fields, G_N_ELEMENTS (message_fields));
+  print_recipients (message);
+  return EXIT_SUCCESS;
+}
+
+/* outbox cancel|hold|release|retry */
+
+typedef gboolean (*OutboxQueueIdCall) (OutboxDbusQueue *queue,
+                                       const char      *id,
+                                       GCancellable    *cancellable,
+                                       GError         **error);
+
+/* Errors that every further id would meet too. */
+static gboolean
+is_fatal_exit_code (int exit_code)
+{
+  return exit_code == EX_UNAVAILABLE || exit_code == EX_TEMPFAIL;
+}
+
+static int
+run_for_each_id (const char         *command,
+                 const char         *summary,
+                 OutboxQueueIdCall   call,
+                 int                 argc,
+                 char              **argv)
+{
+  g_auto(GStrv) ids = NULL;
+  GOptionEntry entries[] = {
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &ids, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxDbusQueue) queue = NULL;
+  int status;
+
+  if (!parse_options (command, "ID…", summary, entries, &argc, &argv, &error))
+    return report_usage (command, error);
+  if ((status = expect_arguments (command, ids, 1, G_MAXUINT, "ID")) != EXIT_SUCCESS)
+    return status;
+
+  queue = outbox_cli_queue_proxy_new (&error);
+  if (queue == NULL)
+    return outbox_cli_report_error (error, NULL);
+
+  for (char **id = ids; *id != NULL; id++)
+    {
+      int exit_code;
+
+      if (call (queue, *id, NULL, &error))
+        continue;
+
+      exit_code = report_message_error (*id, error);
+      g_clear_error (&error);
+      if (status == EXIT_SUCCESS)
+        status = exit_code;
+      if (is_fatal_exit_code (exit_code))
+        break;
+    }
+
+  return status;
+}
+
+static int
+command_cancel (int    argc,
+                char **argv)
+{
+  return run_for_each_id ("cancel", "Remove messages from the queue without sending them.",
+                          outbox_dbus_queue_call_cancel_sync, argc, argv);
+}
+
+static int
+command_hold (int    argc,
+              char **argv)
+{
+  return run_for_each_id ("hold", "Keep messages from being sent until outbox release.",
+                          outbox_dbus_queue_call_hold_sync, argc, argv);
+}
+
+static int
+command_release (int    argc,
+                 char **argv)
+{
+  return run_for_each_id ("release", "Let held messages go out.",
+                          outbox_dbus_queue_call_release_sync, argc, argv);
+}
+
+static int
+command_retry (int    argc,
+               char **argv)
+{
+  return run_for_each_id ("retry", "Try deferred or failed messages now.",
+                          outbox_dbus_queue_call_retry_sync, argc, argv);
+}
+
+/* outbox flush */
+
+static int
+command_flush (int    argc,
+               char **argv)
+{
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxDbusQueue) queue = NULL;
+  int status;
+
+  if (!parse_options ("flush", NULL, "Try every queued and deferred message now.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("flush", error);
+  if ((status = expect_arguments ("flush", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return status;
+
+  queue = outbox_cli_queue_proxy_new (&error);
+  if (queue == NULL || !outbox_dbus_queue_call_flush_sync (queue, NULL, &error))
+    return outbox_cli_report_error (error, NULL);
+
+  return EXIT_SUCCESS;
+}
+
+/* outbox status */
+
+static const char *const known_states[] = {
+  "queued", "scheduled", "held", "sending", "deferred", "sent", "failed",
+};
+
+typedef struct
+{
+  guint32 version;
+  gboolean online;
+  GVariant *messages;  /* (owned) aa{sv} */
+} OutboxStatus;
+
+static void
+outbox_status_clear (OutboxStatus *status)
+{
+  g_clear_pointer (&status->messages, g_variant_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxStatus, outbox_status_clear)
+
+static gboolean
+fetch_queue_properties (OutboxStatus  *status,
+                        GError       **error)
+{
+  g_autoptr(GDBusConnection) bus = outbox_cli_session_bus (error);
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) properties = NULL;
+
+  if (bus == NULL)
+    return FALSE;
+
+  reply = g_dbus_connection_call_sync (bus, OUTBOX_BUS_NAME, OUTBOX_OBJECT_PATH,
+                                       "org.freedesktop.DBus.Properties", "GetAll",
+                                       g_variant_new ("(s)", "org.outbox.Outbox1.Queue"),
+                                       G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+                                       -1, NULL, error);
+  if (reply == NULL)
+    return FALSE;
+
+  properties = g_variant_get_child_value (reply, 0);
+  g_variant_lookup (properties, "Version", "u", &status->version);
+  g_variant_lookup (properties, "Online", "b", &status->online);
+  return TRUE;
+}
+
+static gboolean
+fetch_status (OutboxStatus  *status,
+              GError       **error)
+{
+  g_autoptr(OutboxDbusQueue) queue = NULL;
+  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+
+  if (!fetch_queue_properties (status, error))
+    return FALSE;
+
+  queue = outbox_cli_queue_proxy_new (error);
+  if (queue == NULL)
+    return FALSE;
+
+  g_variant_dict_insert (options, "all", "b", TRUE);
+  return outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options),
+                                           &status->messages, NULL, error);
+}
+
+/* Every known state (in lifecycle order, zero or not), then any state a
+ * newer daemon reports that this client does not know. */
+static JsonObject *
+count_states (GVariant *messages)
+{
+  JsonObject *counts = json_object_new ();
+  GVariantIter iter;
+  GVariant *message;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (known_states); i++)
+    json_object_set_int_member (counts, known_states[i], 0);
+
+  g_variant_iter_init (&iter, messages);
+  while ((message = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      const char *state = lookup_text_or (message, "state", "unknown");
+      gint64 count = json_object_has_member (counts, state)
+                     ? json_object_get_int_member (counts, state) : 0;
+
+      json_object_set_int_member (counts, state, count + 1);
+      g_variant_unref (message);
+    }
+
+  return counts;
+}
+
+static void
+print_status_json (const OutboxStatus *status)
+{
+  g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *object = json_object_new ();
+
+  json_object_set_int_member (object, "version", status->version);
+  json_object_set_boolean_member (object, "online", status->online);
+  json_object_set_int_member (object, "total", (gint64) g_variant_n_children (status->messages));
+  json_object_set_object_member (object, "counts", count_states (status->messages));
+  json_node_take_object (root, object);
+  outbox_cli_print_json (root);
+}
+
+static void
+print_status_text (const OutboxStatus *status)
+{
+  g_autoptr(JsonObject) counts = count_states (status->messages);
+  g_autoptr(GList) states = json_object_get_members (counts);
+
+  g_print ("%-15s %" G_GUINT32_FORMAT "\n", "Daemon version:", status->version);
+  g_print ("%-15s %s\n", "Online:", status->online ? "yes" : "no");
+  g_print ("%-15s %" G_GSIZE_FORMAT "\n", "Messages:", g_variant_n_children (status->messages));
+  for (GList *l = states; l != NULL; l = l->next)
+    {
+      g_autofree char *state = outbox_cli_sanitize (l->data);
+
+      g_print ("  %-13s %" G_GINT64_FORMAT "\n", state,
+               json_object_get_int_member (counts, l->data));
+    }
+}
+
+static int
+command_status (int    argc,
+                char **argv)
+{
+  gboolean json = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_auto(OutboxStatus) status = { 0, };
+  int exit_code;
+
+  if (!parse_options ("status", NULL, "Show the daemon's version, whether it is online, "
+                      "and how many messages are in each state.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("status", error);
+  if ((exit_code = expect_arguments ("status", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return exit_code;
+
+  if (!fetch_status (&status, &error))
+    return outbox_cli_report_error (error, NULL);
+
+  if (json)
+    print_status_json (&status);
+  else
+    print_status_text (&status);
+  return EXIT_SUCCESS;
+}
+
+/* outbox account add */
+
+enum { PASSWORD_MAX_LENGTH = 4096 };
+
+static gboolean
+read_byte (int      fd,
+           char    *byte,
+           gsize   *n_read,
+           GError **error)
+{
+  ssize_t result;
+
+  do
+    result = read (fd, byte, 1);
+  while (result < 0 && errno == EINTR);
+
+  if (result < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "cannot read the password: %s", g_strerror (saved_errno));
+      return FALSE;
+    }
+
+  *n_read = (gsize) result;
+  return TRUE;
+}
+
+/* One line into @buffer, byte by byte so that nothing past the line is
+ * consumed and no copy is left in a stdio buffer. */
+static gboolean
+read_line (int      fd,
+           char    *buffer,
+           gsize    size,
+           GError **error)
+{
+  gsize length = 0;
+  gsize n_read;
+
+  for (;;)
+    {
+      if (!read_byte (fd, &buffer[length], &n_read, error))
+        return FALSE;
+      if (n_read == 0 || buffer[length] == '\n')
+        break;
+      if (buffer[length] == '\0')
+        {
+          g_set_error_literal (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                               "the password must be UTF-8 text without NUL bytes");
+          return FALSE;
+        }
+      if (++length == size - 1)
+        {
+          g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                       "the password is longer than %" G_GSIZE_FORMAT " bytes", size - 2);
+          return FALSE;
+        }
+    }
+
+  if (length > 0 && buffer[length - 1] == '\r')
+    length--;
+  buffer[length] = '\0';
+  return TRUE;
+}
+
+static gboolean
+check_password (const char  *password,
+                GError     **error)
+{
+  if (password[0] == '\0')
+    g_set_error_literal (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                         "refusing an empty password on standard input");
+  else if (!g_utf8_validate (password, -1, NULL))
+    g_set_error_literal (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                         "the password must be UTF-8 text without NUL bytes");
+  else
+    return TRUE;
+
+  return FALSE;
+}
+
+/* Reads the password from standard input, without echo when that is a
+ * terminal. */
+static gboolean
+read_password (char    *buffer,
+               gsize    size,
+               GError **error)
+{
+  struct termios saved;
+  struct termios quiet;
+  gboolean on_terminal = isatty (STDIN_FILENO) && tcgetattr (STDIN_FILENO, &saved) == 0;
+  gboolean ok;
+
+  if (on_terminal)
+    {
+      quiet = saved;
+      quiet.c_lflag &= ~(tcflag_t) ECHO;
+      g_printerr ("Password: ");
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+
+  ok = read_line (STDIN_FILENO, buffer, size, error);
+
+  if (on_terminal)
+    {
+      tcsetattr (STDIN_FILENO, TCSAFLUSH, &saved);
+      g_printerr ("\n");
+    }
+
+  return ok && check_password (buffer, error);
+}
+
+typedef struct
+{
+  char *from;
+  char *smtp;
+  char *imap;
+  char *pop3;
+  char *tls_ca_file;
+  char *tls_fingerprint;
+  char *auth;
+  gboolean make_default;
+  gboolean password_stdin;
+} OutboxAccountOptions;
+
+static void
+outbox_account_options_clear (OutboxAccountOptions *options)
+{
+  g_clear_pointer (&options->from, g_free);
+  g_clear_pointer (&options->smtp, g_free);
+  g_clear_pointer (&options->imap, g_free);
+  g_clear_pointer (&options->pop3, g_free);
+  g_clear_pointer (&options->tls_ca_file, g_free);
+  g_clear_pointer (&options->tls_fingerprint, g_free);
+  g_clear_pointer (&options->auth, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
+
+static void
+insert_optional_text (GVariantDict *settings,
+                      const char   *key,
+                      const char   *value)
+{
+  if (value != NULL)
+    g_variant_dict_insert (settings, key, "s", value);
+}
+
+static gboolean
+build_account_settings (const OutboxAccountOptions  *options,
+                        GVariant                   **out_settings,
+                        GError                     **error)
+{
+  g_autoptr(GVariantDict) settings = g_variant_dict_new (NULL);
+  g_autofree char *ca_file = NULL;
+
+  if (options->tls_ca_file != NULL)
+    {
+      ca_file = g_canonicalize_filename (options->tls_ca_file, NULL);
+      if (!g_utf8_validate (ca_file, -1, NULL) || !g_file_test (ca_file, G_FILE_TEST_IS_REGULAR))
+        {
+          g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                       "--tls-ca-file: no such file: %s", options->tls_ca_file);
+          return FALSE;
+        }
+    }
+
+  insert_optional_text (settings, "from", options->from);
+  insert_optional_text (settings, "smtp", options->smtp);
+  insert_optional_text (settings, "imap", options->imap);
+  insert_optional_text (settings, "pop3", options->pop3);
+  insert_optional_text (settings, "tls-ca-file", ca_file);
+  insert_optional_text (settings, "tls-fingerprint", options->tls_fingerprint);
+  insert_optional_text (settings, "auth", options->auth);
+  if (options->make_default)
+    g_variant_dict_insert (settings, "default", "b", TRUE);
+
+  *out_settings = g_variant_ref_sink (g_variant_dict_end (settings));
+  return TRUE;
+}
+
+static int
+set_passwords (OutboxDbusAccounts         *accounts,
+               const char                 *name,
+               const OutboxAccountOptions *options,
+               const char                 *password)
+{
+  const char *const services[] = { "smtp", "imap", "pop3" };
+  const gboolean wanted[] = { TRUE, options->imap != NULL, options->pop3 != NULL };
+  g_autoptr(GError) error = NULL;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (services); i++)
+    {
+      g_autofree char *clean_name = NULL;
+      int exit_code;
+
+      if (!wanted[i] ||
+          outbox_dbus_accounts_call_set_password_sync (accounts, name, services[i], password,
+                                                       NULL, &error))
+        continue;
+
+      exit_code = outbox_cli_report_error (error, NULL);
+      clean_name = outbox_cli_sanitize (name);
+      g_printerr ("%s: account %s was added without its %s password; "
+                  "remove it with outbox account remove %s and add it again\n",
+                  g_get_application_name (), clean_name, services[i], clean_name);
+      return exit_code;
+    }
+
+  return EXIT_SUCCESS;
+}
+
+static int
+add_account (const char                 *name,
+             const OutboxAccountOptions *options,
+             const char                 *password)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) settings = NULL;
+  g_autoptr(OutboxDbusAccounts) accounts = NULL;
+
+  if (!build_account_settings (options, &settings, &error))
+    return report_usage ("account add", error);
+
+  accounts = outbox_cli_accounts_proxy_new (&error);
+  if (accounts == NULL ||
+      !outbox_dbus_accounts_call_add_sync (accounts, name, settings, NULL, &error))
+    return outbox_cli_report_error (error, NULL);
+
+  if (password == NULL)
+    return EXIT_SUCCESS;
+  return set_passwords (accounts, name, options, password);
+}
+
+static int
+add_account_with_password (const char                 *name,
+                           const OutboxAccountOptions *options)
+{
+  char password[PASSWORD_MAX_LENGTH + 2];
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  if (read_password (password, sizeof password, &error))
+    status = add_account (name, options, password);
+  else
+    status = report_usage ("account add", error);
+
+  explicit_bzero (password, sizeof password);
+  return status;
+}
+
+static int
+command_account_add (int    argc,
+                     char **argv)
+{
+  g_auto(OutboxAccountOptions) options = { NULL, };
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "from", 0, 0, G_OPTION_ARG_STRING, &options.from, "The account's address", "ADDRESS" },
+    { "smtp", 0, 0, G_OPTION_ARG_STRING, &options.smtp, "Submission server, e.g. smtps://user@host:465", "URL" },
+    { "imap", 0, 0, G_OPTION_ARG_STRING, &options.imap, "IMAP server, e.g. imaps://user@host", "URL" },
+    { "pop3", 0, 0, G_OPTION_ARG_STRING, &options.pop3, "POP3 server, e.g. pop3s://user@host", "URL" },
+    { "tls-ca-file", 0, 0, G_OPTION_ARG_FILENAME, &options.tls_ca_file, "Trust the CAs in this PEM file instead of the system's", "FILE" },
+    { "tls-fingerprint", 0, 0, G_OPTION_ARG_STRING, &options.tls_fingerprint, "Pin the server certificate", "sha256:HEX" },
+    { "auth", 0, 0, G_OPTION_ARG_STRING, &options.auth, "SASL mechanism (PLAIN or LOGIN; default: best offered)", "MECH" },
+    { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &options.password_stdin, "Read the password from the first line of standard input", NULL },
+    { "default", 0, 0, G_OPTION_ARG_NONE, &options.make_default, "Make this the default account", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  if (!parse_options ("account add", "NAME", "Add a mail account. The password is never taken "
+                      "as an argument:\nuse --password-stdin.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("account add", error);
+  if ((status = expect_arguments ("account add", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return status;
+  if (options.from == NULL)
+    return usage_error ("account add", "missing --from ADDRESS");
+  if (options.smtp == NULL)
+    return usage_error ("account add", "missing --smtp URL");
+
+  if (options.password_stdin)
+    return add_account_with_password (args[0], &options);
+  return add_account (args[0], &options, NULL);
+}
+
+/* outbox account list|show|remove */
+
+static GVariant *
+list_accounts (GError **error)
+{
+  g_autoptr(OutboxDbusAccounts) accounts = outbox_cli_accounts_proxy_new (error);
+  GVariant *list = NULL;
+
+  if (accounts == NULL ||
+      !outbox_dbus_accounts_call_list_sync (accounts, &list, NULL, error))
+    return NULL;
+
+  return list;
+}
+
+enum
+{
+  ACCOUNT_NAME,
+  ACCOUNT_FROM,
+  ACCOUNT_SMTP,
+  ACCOUNT_DEFAULT,
+  ACCOUNT_N_COLUMNS
+};
+
+static const char *const account_headers[ACCOUNT_N_COLUMNS] = {
+  "NAME", "FROM", "SMTP", "DEFAULT",
+};
+
+static const gboolean account_flexible[ACCOUNT_N_COLUMNS] = {
+  FALSE, TRUE, TRUE, FALSE,
+};
+
+static void
+print_account_table (GVariant *list)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  GVariantIter iter;
+  GVariant *account;
+
+  if (g_variant_n_children (list) == 0)
+    {
+      g_print ("No accounts. Add one with outbox account add NAME --from ADDRESS --smtp URL.\n");
+      return;
+    }
+
+  g_variant_iter_init (&iter, list);
+  while ((account = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      char **row = g_new0 (char *, ACCOUNT_N_COLUMNS + 1);
+      gboolean is_default = FALSE;
+
+      g_variant_lookup (account, "default", "b", &is_default);
+      row[ACCOUNT_NAME] = g_strdup (lookup_text_or (account, "name", "-"));
+      row[ACCOUNT_FROM] = g_strdup (lookup_text_or (account, "from", ""));
+      row[ACCOUNT_SMTP] = g_strdup (lookup_text_or (account, "smtp", ""));
+      row[ACCOUNT_DEFAULT] = g_strdup (is_default ? "yes" : "");
+      g_ptr_array_add (rows, row);
+      g_variant_unref (account);
+    }
+
+  outbox_cli_print_table (ACCOUNT_N_COLUMNS, account_headers, account_flexible, rows,
+                          outbox_cli_terminal_width ());
+}
+
+static int
+command_account_list (int    argc,
+                      char **argv)
+{
+  gboolean json = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) list = NULL;
+  int status;
+
+  if (!parse_options ("account list", NULL, "List the mail accounts.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("account list", error);
+  if ((status = expect_arguments ("account list", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return status;
+
+  list = list_accounts (&error);
+  if (list == NULL)
+    return outbox_cli_report_error (error, NULL);
+
+  if (json)
+    print_json_list ("accounts", list);
+  else
+    print_account_table (list);
+  return EXIT_SUCCESS;
+}
+
+static GVariant *
+find_account (GVariant   *list,
+              const char *name)
+{
+  GVariantIter iter;
+  GVariant *account;
+
+  g_variant_iter_init (&iter, list);
+  while ((account = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      if (g_strcmp0 (lookup_text (account, "name"), name) == 0)
+        return account;
+      g_variant_unref (account);
+    }
+
+  return NULL;
+}
+
+static const OutboxField account_fields[] = {
+  { "name", "Name", FIELD_TEXT, NULL },
+  { "from", "From", FIELD_TEXT, NULL },
+  { "default", "Default", FIELD_YES_NO, NULL },
+  { "smtp", "SMTP", FIELD_TEXT, NULL },
+  { "has-smtp-password", "SMTP password", FIELD_STORED, "smtp" },
+  { "imap", "IMAP", FIELD_TEXT, NULL },
+  { "has-imap-password", "IMAP password", FIELD_STORED, "imap" },
+  { "pop3", "POP3", FIELD_TEXT, NULL },
+  { "has-pop3-password", "POP3 password", FIELD_STORED, "pop3" },
+  { "tls-ca-file", "TLS CA file", FIELD_TEXT, NULL },
+  { "tls-fingerprint", "TLS fingerprint", FIELD_TEXT, NULL },
+  { "auth", "Auth", FIELD_TEXT, NULL },
+  { "timeout", "Command timeout", FIELD_SECONDS, NULL },
+};
+
+static int
+command_account_show (int    argc,
+                      char **argv)
+{
+  gboolean json = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) list = NULL;
+  g_autoptr(GVariant) account = NULL;
+  int status;
+
+  if (!parse_options ("account show", "NAME", "Show one mail account's settings.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("account show", error);
+  if ((status = expect_arguments ("account show", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return status;
+
+  list = list_accounts (&error);
+  if (list == NULL)
+    return outbox_cli_report_error (error, NULL);
+
+  account = find_account (list, args[0]);
+  if (account == NULL)
+    {
+      g_autofree char *clean_name = outbox_cli_sanitize (args[0]);
+
+      error = g_error_new (OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_CONFIG,
+                           "no account named %s", clean_name);
+      return outbox_cli_report_error (error, "see outbox account list");
+    }
+
+  if (json)
+    {
+      g_autoptr(JsonNode) root = outbox_cli_vardict_to_json (account);
+
+      outbox_cli_print_json (root);
+      return EXIT_SUCCESS;
+    }
+
+  print_fields (account, account_fields, G_N_ELEMENTS (account_fields));
+  return EXIT_SUCCESS;
+}
+
+static int
+command_account_remove (int    argc,
+                        char **argv)
+{
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxDbusAccounts) accounts = NULL;
+  int status;
+
+  if (!parse_options ("account remove", "NAME",
+                      "Remove a mail account and its stored passwords.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("account remove", error);
+  if ((status = expect_arguments ("account remove", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return status;
+
+  accounts = outbox_cli_accounts_proxy_new (&error);
+  if (accounts == NULL)
+    return outbox_cli_report_error (error, NULL);
+  if (!outbox_dbus_accounts_call_remove_sync (accounts, args[0], NULL, &error))
+    return outbox_cli_report_error (error, outbox_cli_error_is (error, "InvalidState")
+                                    ? "send or cancel its messages first (see outbox queue)"
+                                    : NULL);
+
+  return EXIT_SUCCESS;
+}
+
+static const OutboxCommand account_commands[] = {
+  { "add", command_account_add, "Add an account" },
+  { "list", command_account_list, "List the accounts" },
+  { "show", command_account_show, "Show one account's settings" },
+  { "remove", command_account_remove, "Remove an account and its passwords" },
+};
+
+static int
+command_account (int    argc,
+                 char **argv)
+{
+  return dispatch ("account", account_commands, G_N_ELEMENTS (account_commands),
+                   argc - 1, argv + 1);
+}
+
+/* outbox help, and the dispatcher */
+
+static int command_help (int    argc,
+                         char **argv);
+
+static const OutboxCommand commands[] = {
+  { "send", command_send, "Queue a message read from standard input" },
+  { "queue", command_queue, "List the messages waiting to be sent" },
+  { "show", command_show, "Show one message and its recipients" },
+  { "cancel", command_cancel, "Remove messages from the queue" },
+  { "hold", command_hold, "Keep messages from being sent" },
+  { "release", command_release, "Let held messages go out" },
+  { "retry", command_retry, "Try deferred or failed messages now" },
+  { "flush", command_flush, "Try every queued and deferred message now" },
+  { "status", command_status, "Show the daemon's state and the queue's counts" },
+  { "account", command_account, "Manage mail accounts (add, list, show, remove)" },
+  { "help", command_help, "Show this list, or a command's help" },
+};
+
+static void
+print_command_list (const char          *group,
+                    const OutboxCommand *table,
+                    gsize                n_commands)
+{
+  const char *space = group != NULL ? " " : "";
+
+  group = group != NULL ? group : "";
+  g_print ("Usage:\n  outbox %s%sCOMMAND [OPTION…]\n\nCommands:\n", group, space);
+  for (gsize i = 0; i < n_commands; i++)
+    g_print ("  %-10s %s\n", table[i].name, table[i].summary);
+  g_print ("\nRun “outbox %s%sCOMMAND --help” for a command's options.\n", group, space);
+}
+
+static gboolean
+is_help_option (const char *arg)
+{
+  return g_str_equal (arg, "--help") || g_str_equal (arg, "-h") || g_str_equal (arg, "-?");
+}
+
+/* Runs the command named by argv[0]; the command sees argv[0] as its own
+ * name. */
+static int
+dispatch (const char          *group,
+          const OutboxCommand *table,
+          gsize                n_commands,
+          int                  argc,
+          char               **argv)
+{
+  g_autofree char *word = NULL;
+  const char *hint = group != NULL ? "see outbox help account" : "see outbox help";
+
+  if (argc == 0 || is_help_option (argv[0]))
+    {
+      print_command_list (group, table, n_commands);
+      return EXIT_SUCCESS;
+    }
+
+  for (gsize i = 0; i < n_commands; i++)
+    {
+      if (g_str_equal (argv[0], table[i].name))
+        return table[i].run (argc, argv);
+    }
+
+  word = outbox_cli_sanitize (argv[0]);
+  g_printerr ("%s: unknown %s “%s”; %s\n", g_get_application_name (),
+              argv[0][0] == '-' ? "option" : "command", word, hint);
+  return EX_USAGE;
+}
+
+/* "outbox help CMD…" is "outbox CMD… --help". */
+static int
+command_help (int    argc,
+              char **argv)
+{
+  g_autoptr(GPtrArray) args = g_ptr_array_new ();
+
+  for (int i = 1; i < argc; i++)
+    g_ptr_array_add (args, argv[i]);
+  if (args->len > 0)
+    g_ptr_array_add (args, (gpointer) "--help");
+  g_ptr_array_add (args, NULL);
+
+  return dispatch (NULL, commands, G_N_ELEMENTS (commands),
+                   (int) args->len - 1, (char **) args->pdata);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  setlocale (LC_ALL, "");
+  g_set_application_name ("outbox");
+  g_set_prgname ("outbox");
+
+  if (argc == 2 && g_str_equal (argv[1], "--version"))
+    {
+      g_print ("outbox %s\n", PACKAGE_VERSION);
+      return EXIT_SUCCESS;
+    }
+
+  return dispatch (NULL, commands, G_N_ELEMENTS (commands), argc - 1, argv + 1);
+}

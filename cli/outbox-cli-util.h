@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "outbox-dbus.h"
+
+G_BEGIN_DECLS
+
+/* Errors the command-line clients raise themselves, before or instead of
+ * asking the daemon. */
+#define OUTBOX_CLI_ERROR (outbox_cli_error_quark ())
+GQuark outbox_cli_error_quark (void);
+
+typedef enum
+{
+  OUTBOX_CLI_ERROR_USAGE,        /* bad command line: exit 64 */
+  OUTBOX_CLI_ERROR_UNAVAILABLE,  /* no session bus: exit 69 */
+  OUTBOX_CLI_ERROR_CONFIG,       /* unknown account and the like: exit 78 */
+} OutboxCliError;
+
+/* Errors: the sysexits.h code for an error from the bus, the daemon or the
+ * client itself, and the one-line report on stderr. */
+int       outbox_cli_exit_code          (const GError *error);
+gboolean  outbox_cli_error_is           (const GError *error,
+                                         const char   *outbox_error_name);
+char     *outbox_cli_error_message      (const GError *error);
+int       outbox_cli_report_error       (const GError *error,
+                                         const char   *hint);
+
+/* The daemon, on the session bus (D-Bus activation allowed). */
+GDBusConnection    *outbox_cli_session_bus            (GError **error);
+OutboxDbusQueue    *outbox_cli_queue_proxy_new        (GError **error);
+OutboxDbusAccounts *outbox_cli_accounts_proxy_new     (GError **error);
+
+/* "+30m", "+2h", "+1d", "+45s" from @now, or ISO 8601 (local time when no
+ * zone is given).  OUTBOX_CLI_ERROR_USAGE when @when is neither. */
+gboolean  outbox_cli_parse_send_at      (const char   *when,
+                                         GDateTime    *now,
+                                         gint64       *out_unix_time,
+                                         GError      **error);
+
+/* Text for a terminal. */
+guint     outbox_cli_terminal_width     (void);
+guint     outbox_cli_display_width      (const char   *text);
+char     *outbox_cli_sanitize           (const char   *text);
+char     *outbox_cli_fit                (const char   *text,
+                                         guint         width);
+char     *outbox_cli_format_size        (guint64       size);
+char     *outbox_cli_format_duration    (gint64        seconds);
+char     *outbox_cli_format_time        (gint64        unix_time,
+                                         gint64        now);
+
+/* A table whose @flexible columns shrink (with "…") to fit @width.  @rows
+ * holds one string vector of @n_columns cells per row. */
+void      outbox_cli_print_table        (guint              n_columns,
+                                         const char *const *headers,
+                                         const gboolean    *flexible,
+                                         GPtrArray         *rows,
+                                         guint              width);
+
+/* JSON: a{sv} dictionaries from the daemon become objects with snake_case
+ * members; Unix times become ISO 8601 strings in UTC. */
+JsonNode *outbox_cli_vardict_to_json    (GVariant     *vardict);
+JsonNode *outbox_cli_vardicts_to_json   (GVariant     *vardicts);
+void      outbox_cli_print_json         (JsonNode     *root);
+
+G_END_DECLS

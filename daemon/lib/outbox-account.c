@@ -1,3 +1,734 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+
+#include "outbox-account.h"
+#include "outbox-address.h"
+#include "outbox-error.h"
+#include "outbox-tls.h"
+
+#define GROUP_PREFIX "account "
+
+struct _OutboxAccountStore
+{
+  char *path;          /* (owned) */
+  GPtrArray *accounts; /* (element-type OutboxAccount) (owned) sorted by name */
+};
+
+OutboxAccount *
+outbox_account_copy (const OutboxAccount *account)
+{
+  OutboxAccount *copy = g_new0 (OutboxAccount, 1);
+
+  *copy = *account;
+  copy->name = g_strdup (account->name);
+  copy->from = g_strdup (account->from);
+  copy->smtp = account->smtp ? outbox_server_url_copy (account->smtp) : NULL;
+  copy->imap = account->imap ? outbox_server_url_copy (account->imap) : NULL;
+  copy->pop3 = account->pop3 ? outbox_server_url_copy (account->pop3) : NULL;
+  copy->tls_ca_file = g_strdup (account->tls_ca_file);
+  copy->tls_fingerprint = g_strdup (account->tls_fingerprint);
+  copy->auth = g_strdup (account->auth);
+  return copy;
+}
+
+void
+outbox_account_free (OutboxAccount *account)
+{
+  if (account == NULL)
+    return;
+  g_free (account->name);
+  g_free (account->from);
+  g_clear_pointer (&account->smtp, outbox_server_url_free);
+  g_clear_pointer (&account->imap, outbox_server_url_free);
+  g_clear_pointer (&account->pop3, outbox_server_url_free);
+  g_free (account->tls_ca_file);
+  g_free (account->tls_fingerprint);
+  g_free (account->auth);
+  g_free (account);
+}
+
+gboolean
+outbox_account_name_is_valid (const char *name)
+{
+  gsize len = strlen (name);
+
+  if (len == 0 || len > 64)
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if (!g_ascii_isalnum (name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+      return FALSE;
+  return TRUE;
+}
+
+static void
+add_url (GVariantBuilder *builder, const char *key, const OutboxServerUrl *url)
+{
+  g_autofree char *str = NULL;
+
+  if (url == NULL)
+    return;
+  str = outbox_server_url_to_string (url);
+  g_variant_builder_add (builder, "{sv}", key, g_variant_new_string (str));
+}
+
+static void
+add_string (GVariantBuilder *builder, const char *key, const char *value)
+{
+  if (value != NULL)
+    g_variant_builder_add (builder, "{sv}", key, g_variant_new_string (value));
+}
+
+GVariant *
+outbox_account_to_variant (const OutboxAccount *account)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  add_string (&builder, "name", account->name);
+  add_string (&builder, "from", account->from);
+  add_url (&builder, "smtp", account->smtp);
+  add_url (&builder, "imap", account->imap);
+  add_url (&builder, "pop3", account->pop3);
+  add_string (&builder, "tls-ca-file", account->tls_ca_file);
+  add_string (&builder, "tls-fingerprint", account->tls_fingerprint);
+  add_string (&builder, "auth", account->auth);
+  g_variant_builder_add (&builder, "{sv}", "default", g_variant_new_boolean (account->is_default));
+  if (account->timeout != 0)
+    g_variant_builder_add (&builder, "{sv}", "timeout", g_variant_new_uint32 (account->timeout));
+  return g_variant_builder_end (&builder);
+}
+
+/* Applies the per-account "timeout" cap to the RFC 5321 defaults. */
+static void
+account_update_timeouts (OutboxAccount *account)
+{
+  guint *fields[] = {
+    &account->timeouts.connect,   &account->timeouts.greeting,   &account->timeouts.command,
+    &account->timeouts.data_init, &account->timeouts.data_block, &account->timeouts.data_final,
+  };
+
+  outbox_smtp_timeouts_init_default (&account->timeouts);
+  if (account->timeout == 0)
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (fields); i++)
+    *fields[i] = MIN (*fields[i], account->timeout);
+}
+
+/* Setting values arrive from D-Bus callers and from the file alike; both go
+ * through these checks so that a hand-edited file cannot hold what the API
+ * would refuse. */
+static gboolean
+set_url (OutboxServerUrl **slot,
+         OutboxProtocol protocol,
+         const char *key,
+         const char *value,
+         GError **error)
+{
+  g_autoptr (OutboxServerUrl) url = NULL;
+  g_autoptr (GError) local_error = NULL;
+
+  if (*value == '\0' && protocol != OUTBOX_PROTOCOL_SMTP)
+    {
+      g_clear_pointer (slot, outbox_server_url_free);
+      return TRUE;
+    }
+  url = outbox_server_url_parse (value, &local_error);
+  if (url == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "Setting “%s”: %s", key,
+                   local_error->message);
+      return FALSE;
+    }
+  if (url->protocol != protocol)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “%s” needs a %s URL, not “%s”", key, outbox_protocol_to_string (protocol),
+                   value);
+      return FALSE;
+    }
+  if (url->security == OUTBOX_SECURITY_INSECURE && url->user != NULL
+      && !outbox_server_url_is_loopback (url))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “%s”: a +insecure URL with a user name would send the password in "
+                   "clear text to %s; use %ss:// or %s:// (STARTTLS) instead",
+                   key, url->host, outbox_protocol_to_string (protocol),
+                   outbox_protocol_to_string (protocol));
+      return FALSE;
+    }
+  g_clear_pointer (slot, outbox_server_url_free);
+  *slot = g_steal_pointer (&url);
+  return TRUE;
+}
+
+static gboolean
+set_optional_string (char **slot, const char *value)
+{
+  g_free (*slot);
+  *slot = *value == '\0' ? NULL : g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+set_from (OutboxAccount *account, const char *value, GError **error)
+{
+  g_autoptr (GError) local_error = NULL;
+
+  if (!outbox_address_validate (value, FALSE, &local_error))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "Setting “from”: %s",
+                   local_error->message);
+      return FALSE;
+    }
+  g_free (account->from);
+  account->from = g_strdup (value);
+  return TRUE;
+}
+
+static gboolean
+set_ca_file (OutboxAccount *account, const char *value, GError **error)
+{
+  if (*value != '\0' && !g_path_is_absolute (value))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “tls-ca-file” must be an absolute path, not “%s”", value);
+      return FALSE;
+    }
+  if (*value != '\0' && !g_file_test (value, G_FILE_TEST_IS_REGULAR))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “tls-ca-file”: “%s” is not a readable file", value);
+      return FALSE;
+    }
+  return set_optional_string (&account->tls_ca_file, value);
+}
+
+static gboolean
+set_fingerprint (OutboxAccount *account, const char *value, GError **error)
+{
+  guint8 digest[32];
+  g_autoptr (GError) local_error = NULL;
+
+  if (*value != '\0' && !outbox_tls_parse_fingerprint (value, digest, &local_error))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “tls-fingerprint”: %s (expected sha256: followed by 64 hex digits)",
+                   local_error->message);
+      return FALSE;
+    }
+  return set_optional_string (&account->tls_fingerprint, value);
+}
+
+static gboolean
+set_auth (OutboxAccount *account, const char *value, GError **error)
+{
+  if (*value != '\0' && g_ascii_strcasecmp (value, "PLAIN") != 0
+      && g_ascii_strcasecmp (value, "LOGIN") != 0)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “auth”: unsupported mechanism “%s”; use PLAIN or LOGIN", value);
+      return FALSE;
+    }
+  if (!set_optional_string (&account->auth, value))
+    return FALSE;
+  if (account->auth != NULL)
+    for (char *p = account->auth; *p; p++)
+      *p = g_ascii_toupper (*p);
+  return TRUE;
+}
+
+static gboolean
+check_type (const char *key, GVariant *value, const GVariantType *type, GError **error)
+{
+  if (g_variant_is_of_type (value, type))
+    return TRUE;
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+               "Setting “%s” must be of type “%s”, not “%s”", key, (const char *) type,
+               g_variant_get_type_string (value));
+  return FALSE;
+}
+
+static gboolean
+account_apply_setting (OutboxAccount *account, const char *key, GVariant *value, GError **error)
+{
+  if (g_str_equal (key, "default"))
+    {
+      if (!check_type (key, value, G_VARIANT_TYPE_BOOLEAN, error))
+        return FALSE;
+      account->is_default = g_variant_get_boolean (value);
+      return TRUE;
+    }
+  if (g_str_equal (key, "timeout"))
+    {
+      if (!check_type (key, value, G_VARIANT_TYPE_UINT32, error))
+        return FALSE;
+      account->timeout = g_variant_get_uint32 (value);
+      account_update_timeouts (account);
+      return TRUE;
+    }
+  if (!check_type (key, value, G_VARIANT_TYPE_STRING, error))
+    return FALSE;
+
+  const char *str = g_variant_get_string (value, NULL);
+  if (g_str_equal (key, "from"))
+    return set_from (account, str, error);
+  if (g_str_equal (key, "smtp"))
+    return set_url (&account->smtp, OUTBOX_PROTOCOL_SMTP, key, str, error);
+  if (g_str_equal (key, "imap"))
+    return set_url (&account->imap, OUTBOX_PROTOCOL_IMAP, key, str, error);
+  if (g_str_equal (key, "pop3"))
+    return set_url (&account->pop3, OUTBOX_PROTOCOL_POP3, key, str, error);
+  if (g_str_equal (key, "tls-ca-file"))
+    return set_ca_file (account, str, error);
+  if (g_str_equal (key, "tls-fingerprint"))
+    return set_fingerprint (account, str, error);
+  if (g_str_equal (key, "auth"))
+    return set_auth (account, str, error);
+
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+               "Unknown account setting “%s”; known settings are from, smtp, imap, pop3, "
+               "tls-ca-file, tls-fingerprint, auth, default and timeout",
+               key);
+  return FALSE;
+}
+
+static gboolean
+account_apply_settings (OutboxAccount *account, GVariant *settings, GError **error)
+{
+
+  if (!g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Account settings must be a dictionary of type a{sv}");
+      return FALSE;
+    }
+  for (gsize i = 0; i < g_variant_n_children (settings); i++)
+    {
+      const char *key;
+      g_autoptr (GVariant) value = NULL;
+
+      g_variant_get_child (settings, i, "{&sv}", &key, &value);
+      if (!account_apply_setting (account, key, value, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+account_check_complete (const OutboxAccount *account, GError **error)
+{
+  if (account->from == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Account “%s” has no “from” address; give one with --from ADDRESS",
+                   account->name);
+      return FALSE;
+    }
+  if (account->smtp == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Account “%s” has no SMTP server; give one with --smtp smtps://USER@HOST",
+                   account->name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static OutboxAccount *
+account_new (const char *name)
+{
+  OutboxAccount *account = g_new0 (OutboxAccount, 1);
+
+  account->name = g_strdup (name);
+  outbox_smtp_timeouts_init_default (&account->timeouts);
+  return account;
+}
+
+static int
+compare_accounts (gconstpointer a, gconstpointer b)
+{
+  const OutboxAccount *aa = *(const OutboxAccount *const *) a;
+  const OutboxAccount *bb = *(const OutboxAccount *const *) b;
+
+  return strcmp (aa->name, bb->name);
+}
+
+/* Keys of a group in the file, read back as the variants the API takes. */
+static GVariant *
+keyfile_value (GKeyFile *keyfile, const char *group, const char *key, GError **error)
+{
+  if (g_str_equal (key, "default"))
+    {
+      gboolean b = g_key_file_get_boolean (keyfile, group, key, error);
+      return (error && *error) ? NULL : g_variant_new_boolean (b);
+    }
+  if (g_str_equal (key, "timeout"))
+    {
+      guint64 n = g_key_file_get_uint64 (keyfile, group, key, error);
+      if (error && *error)
+        return NULL;
+      return g_variant_new_uint32 ((guint32) MIN (n, G_MAXUINT32));
+    }
+  g_autofree char *str = g_key_file_get_string (keyfile, group, key, error);
+  return str ? g_variant_new_string (str) : NULL;
+}
+
+static OutboxAccount *
+account_from_keyfile (GKeyFile *keyfile, const char *group, GError **error)
+{
+  const char *name = group + strlen (GROUP_PREFIX);
+  g_autoptr (OutboxAccount) account = NULL;
+  g_auto (GStrv) keys = NULL;
+
+  if (!outbox_account_name_is_valid (name))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Invalid account name “%s”: use letters, digits, '.', '_' and '-'", name);
+      return NULL;
+    }
+  account = account_new (name);
+  keys = g_key_file_get_keys (keyfile, group, NULL, error);
+  if (keys == NULL)
+    return NULL;
+  for (gsize i = 0; keys[i] != NULL; i++)
+    {
+      g_autoptr (GVariant) value = keyfile_value (keyfile, group, keys[i], error);
+      if (value == NULL)
+        return NULL;
+      g_variant_ref_sink (value);
+      if (!account_apply_setting (account, keys[i], value, error))
+        return NULL;
+    }
+  if (!account_check_complete (account, error))
+    return NULL;
+  return g_steal_pointer (&account);
+}
+
+/* Exactly one default whenever there are accounts: @preferred, else the one
+ * already marked, else the first by name. */
+static void
+accounts_fix_default (GPtrArray *accounts, const OutboxAccount *preferred)
+{
+  const OutboxAccount *chosen = preferred;
+
+  for (guint i = 0; chosen == NULL && i < accounts->len; i++)
+    {
+      const OutboxAccount *account = g_ptr_array_index (accounts, i);
+      if (account->is_default)
+        chosen = account;
+    }
+  if (chosen == NULL && accounts->len > 0)
+    chosen = g_ptr_array_index (accounts, 0);
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      OutboxAccount *account = g_ptr_array_index (accounts, i);
+      account->is_default = account == chosen;
+    }
+}
+
+OutboxAccountStore *
+outbox_account_store_load (const char *path, GError **error)
+{
+  g_autoptr (OutboxAccountStore) store = g_new0 (OutboxAccountStore, 1);
+  g_autoptr (GKeyFile) keyfile = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+  g_auto (GStrv) groups = NULL;
+
+  store->path = g_strdup (path);
+  store->accounts = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_account_free);
+
+  if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error))
+    {
+      if (g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        return g_steal_pointer (&store);
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "Cannot read %s: %s", path,
+                   local_error->message);
+      return NULL;
+    }
+  groups = g_key_file_get_groups (keyfile, NULL);
+  for (gsize i = 0; groups[i] != NULL; i++)
+    {
+      OutboxAccount *account;
+
+      if (!g_str_has_prefix (groups[i], GROUP_PREFIX))
+        continue;
+      account = account_from_keyfile (keyfile, groups[i], &local_error);
+      if (account == NULL)
+        {
+          g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "%s, [%s]: %s", path,
+                       groups[i], local_error->message);
+          return NULL;
+        }
+      g_ptr_array_add (store->accounts, account);
+    }
+  g_ptr_array_sort (store->accounts, compare_accounts);
+  accounts_fix_default (store->accounts, NULL);
+  return g_steal_pointer (&store);
+}
+
+void
+outbox_account_store_free (OutboxAccountStore *store)
+{
+  if (store == NULL)
+    return;
+  g_free (store->path);
+  g_clear_pointer (&store->accounts, g_ptr_array_unref);
+  g_free (store);
+}
+
+static void
+keyfile_set_url (GKeyFile *keyfile, const char *group, const char *key, const OutboxServerUrl *url)
+{
+  g_autofree char *str = NULL;
+
+  if (url == NULL)
+    return;
+  str = outbox_server_url_to_string (url);
+  g_key_file_set_string (keyfile, group, key, str);
+}
+
+static void
+keyfile_set_optional (GKeyFile *keyfile, const char *group, const char *key, const char *value)
+{
+  if (value != NULL)
+    g_key_file_set_string (keyfile, group, key, value);
+}
+
+static GKeyFile *
+accounts_to_keyfile (GPtrArray *accounts)
+{
+  GKeyFile *keyfile = g_key_file_new ();
+
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      const OutboxAccount *account = g_ptr_array_index (accounts, i);
+      g_autofree char *group = g_strconcat (GROUP_PREFIX, account->name, NULL);
+
+      g_key_file_set_string (keyfile, group, "from", account->from);
+      keyfile_set_url (keyfile, group, "smtp", account->smtp);
+      keyfile_set_url (keyfile, group, "imap", account->imap);
+      keyfile_set_url (keyfile, group, "pop3", account->pop3);
+      keyfile_set_optional (keyfile, group, "tls-ca-file", account->tls_ca_file);
+      keyfile_set_optional (keyfile, group, "tls-fingerprint", account->tls_fingerprint);
+      keyfile_set_optional (keyfile, group, "auth", account->auth);
+      if (account->timeout != 0)
+        g_key_file_set_uint64 (keyfile, group, "timeout", account->timeout);
+      if (account->is_default)
+        g_key_file_set_boolean (keyfile, group, "default", TRUE);
+    }
+  return keyfile;
+}
+
+static gboolean
+store_write (OutboxAccountStore *store, GPtrArray *accounts, GError **error)
+{
+  g_autoptr (GKeyFile) keyfile = accounts_to_keyfile (accounts);
+  g_autofree char *data = NULL;
+  g_autofree char *dir = g_path_get_dirname (store->path);
+  g_autoptr (GError) local_error = NULL;
+  gsize len;
+
+  g_key_file_set_comment (keyfile, NULL, NULL,
+                          " Outbox accounts. Passwords are not here: they live in the Secret "
+                          "Service.\n Edit with `outbox account` while outboxd runs.",
+                          NULL);
+  data = g_key_file_to_data (keyfile, &len, NULL);
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int errsv = errno;
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED, "Cannot create %s: %s", dir,
+                   g_strerror (errsv));
+      return FALSE;
+    }
+  if (!g_file_set_contents_full (store->path, data, len,
+                                 G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                                 0600, &local_error))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED, "Cannot write %s: %s",
+                   store->path, local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Every change is made on a copy of the list, written out, and only then
+ * swapped in, so that a failed write changes nothing. */
+static gpointer
+copy_account (gconstpointer account, gpointer user_data)
+{
+  return outbox_account_copy (account);
+}
+
+static GPtrArray *
+accounts_copy (GPtrArray *accounts)
+{
+  return g_ptr_array_copy (accounts, copy_account, NULL);
+}
+
+static OutboxAccount *
+accounts_lookup (GPtrArray *accounts, const char *name)
+{
+  for (guint i = 0; i < accounts->len; i++)
+    {
+      OutboxAccount *account = g_ptr_array_index (accounts, i);
+      if (g_str_equal (account->name, name))
+        return account;
+    }
+  return NULL;
+}
+
+static gboolean
+store_commit (OutboxAccountStore *store, GPtrArray *accounts, GError **error)
+{
+  g_autoptr (GPtrArray) owned = accounts;
+
+  if (!store_write (store, accounts, error))
+    return FALSE;
+  g_clear_pointer (&store->accounts, g_ptr_array_unref);
+  store->accounts = g_steal_pointer (&owned);
+  return TRUE;
+}
+
+GPtrArray *
+outbox_account_store_list (OutboxAccountStore *store)
+{
+  return store->accounts;
+}
+
+const OutboxAccount *
+outbox_account_store_lookup (OutboxAccountStore *store, const char *name)
+{
+  return accounts_lookup (store->accounts, name);
+}
+
+const OutboxAccount *
+outbox_account_store_get_default (OutboxAccountStore *store)
+{
+  for (guint i = 0; i < store->accounts->len; i++)
+    {
+      const OutboxAccount *account = g_ptr_array_index (store->accounts, i);
+      if (account->is_default)
+        return account;
+    }
+  return NULL;
+}
+
+static gboolean
+addresses_equal (const char *a, const char *b)
+{
+  const char *at_a = strrchr (a, '@');
+  const char *at_b = strrchr (b, '@');
+
+  if (at_a == NULL || at_b == NULL || at_a - a != at_b - b)
+    return FALSE;
+  return strncmp (a, b, at_a - a) == 0 && g_ascii_strcasecmp (at_a, at_b) == 0;
+}
+
+const OutboxAccount *
+outbox_account_store_find_by_address (OutboxAccountStore *store, const char *address)
+{
+  if (address == NULL)
+    return NULL;
+  for (guint i = 0; i < store->accounts->len; i++)
+    {
+      const OutboxAccount *account = g_ptr_array_index (store->accounts, i);
+      if (addresses_equal (account->from, address))
+        return account;
+    }
+  return NULL;
+}
+
+gboolean
+outbox_account_store_add (OutboxAccountStore *store,
+                          const char *name,
+                          GVariant *settings,
+                          GError **error)
+{
+  g_autoptr (GPtrArray) accounts = NULL;
+  g_autoptr (OutboxAccount) account = NULL;
+  OutboxAccount *added;
+
+  if (!outbox_account_name_is_valid (name))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Invalid account name “%s”: use 1 to 64 letters, digits, '.', '_' and '-'",
+                   name);
+      return FALSE;
+    }
+  if (accounts_lookup (store->accounts, name) != NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_ACCOUNT_EXISTS,
+                   "An account named “%s” already exists; change it with outbox account "
+                   "remove %s first, or choose another name",
+                   name, name);
+      return FALSE;
+    }
+  account = account_new (name);
+  if (!account_apply_settings (account, settings, error) || !account_check_complete (account, error))
+    return FALSE;
+
+  accounts = accounts_copy (store->accounts);
+  added = g_steal_pointer (&account);
+  g_ptr_array_add (accounts, added);
+  g_ptr_array_sort (accounts, compare_accounts);
+  accounts_fix_default (accounts, added->is_default ? added : NULL);
+  return store_commit (store, g_steal_pointer (&accounts), error);
+}
+
+static gboolean
+no_such_account (const char *name, GError **error)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT,
+               "No account named “%s”; see outbox account list", name);
+  return FALSE;
+}
+
+gboolean
+outbox_account_store_update (OutboxAccountStore *store,
+                             const char *name,
+                             GVariant *settings,
+                             GError **error)
+{
+  g_autoptr (GPtrArray) accounts = NULL;
+  OutboxAccount *account;
+  gboolean was_default;
+
+  accounts = accounts_copy (store->accounts);
+  account = accounts_lookup (accounts, name);
+  if (account == NULL)
+    return no_such_account (name, error);
+  was_default = account->is_default;
+  if (!account_apply_settings (account, settings, error) || !account_check_complete (account, error))
+    return FALSE;
+  /* Turning the default off hands it to the first other account by name. */
+  if (was_default && !account->is_default)
+    {
+      for (guint i = 0; i < accounts->len; i++)
+        if (g_ptr_array_index (accounts, i) != account)
+          {
+            ((OutboxAccount *) g_ptr_array_index (accounts, i))->is_default = TRUE;
+            break;
+          }
+    }
+  accounts_fix_default (accounts, account->is_default ? account : NULL);
+  return store_commit (store, g_steal_pointer (&accounts), error);
+}
+
+gboolean
+outbox_account_store_remove (OutboxAccountStore *store, const char *name, GError **error)
+{
+  g_autoptr (GPtrArray) accounts = NULL;
+  OutboxAccount *account;
+
+  accounts = accounts_copy (store->accounts);
+  account = accounts_lookup (accounts, name);
+  if (account == NULL)
+    return no_such_account (name, error);
+  g_ptr_array_remove (accounts, account);
+  accounts_fix_default (accounts, NULL);
+  return store_commit (store, g_steal_pointer (&accounts), error);
+}

@@ -22,7 +22,8 @@ typedef struct
   char *tls_fingerprint;      /* (nullable) (owned) */
   char *auth;                 /* (nullable) (owned) PLAIN or LOGIN */
   gboolean is_default;
-  OutboxSmtpTimeouts timeouts;
+  guint timeout;               /* 0: RFC 5321 timeouts; else a cap in seconds */
+  OutboxSmtpTimeouts timeouts; /* derived from timeout */
 } OutboxAccount;
 
 OutboxAccount *outbox_account_copy (const OutboxAccount *account);

@@ -1,3 +1,168 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
+
+#include "outbox-error.h"
+#include "outbox-secret.h"
+
+const SecretSchema *
+outbox_secret_get_schema (void)
+{
+  static const SecretSchema schema = {
+    "org.outbox.Password",
+    SECRET_SCHEMA_NONE,
+    {
+        { "account", SECRET_SCHEMA_ATTRIBUTE_STRING },
+        { "service", SECRET_SCHEMA_ATTRIBUTE_STRING },
+        { "user", SECRET_SCHEMA_ATTRIBUTE_STRING },
+        { "host", SECRET_SCHEMA_ATTRIBUTE_STRING },
+        { NULL, 0 },
+    },
+  };
+  return &schema;
+}
+
+static GHashTable *
+secret_attributes (const char *account, const OutboxServerUrl *url)
+{
+  GHashTable *attributes = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_hash_table_insert (attributes, "account", (gpointer) account);
+  g_hash_table_insert (attributes, "service", (gpointer) outbox_protocol_to_string (url->protocol));
+  g_hash_table_insert (attributes, "user", url->user ? url->user : "");
+  g_hash_table_insert (attributes, "host", url->host);
+  return attributes;
+}
+
+/* The Secret Service's own errors say little to a person; say which
+ * password was involved and where to look. */
+static void
+propagate_secret_error (GError **error, GError *secret_error, const char *what)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_SECRET_FAILED,
+               "Cannot %s in the Secret Service (is a keyring such as gnome-keyring running and "
+               "unlocked?): %s",
+               what, secret_error->message);
+  g_error_free (secret_error);
+}
+
+static void
+store_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!secret_password_store_finish (result, &error))
+    {
+      GError *wrapped = NULL;
+      propagate_secret_error (&wrapped, error, "store the password");
+      g_task_return_error (task, wrapped);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+outbox_secret_store_async (const char *account,
+                           const OutboxServerUrl *url,
+                           const char *password,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GHashTable) attributes = secret_attributes (account, url);
+  g_autofree char *label = NULL;
+
+  g_task_set_source_tag (task, outbox_secret_store_async);
+  label = g_strdup_printf ("Outbox %s password for %s%s%s (account %s)",
+                           outbox_protocol_to_string (url->protocol), url->user ? url->user : "",
+                           url->user ? "@" : "", url->host, account);
+  secret_password_storev (outbox_secret_get_schema (), attributes, SECRET_COLLECTION_DEFAULT, label,
+                          password, cancellable, store_done, g_steal_pointer (&task));
+}
+
+gboolean
+outbox_secret_store_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+  char *password = secret_password_lookup_finish (result, &error);
+
+  if (error != NULL)
+    {
+      GError *wrapped = NULL;
+      propagate_secret_error (&wrapped, error, "look up the password");
+      g_task_return_error (task, wrapped);
+      return;
+    }
+  g_task_return_pointer (task, password, (GDestroyNotify) secret_password_free);
+}
+
+void
+outbox_secret_lookup_async (const char *account,
+                            const OutboxServerUrl *url,
+                            GCancellable *cancellable,
+                            GAsyncReadyCallback callback,
+                            gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GHashTable) attributes = secret_attributes (account, url);
+
+  g_task_set_source_tag (task, outbox_secret_lookup_async);
+  secret_password_lookupv (outbox_secret_get_schema (), attributes, cancellable, lookup_done,
+                           g_steal_pointer (&task));
+}
+
+char *
+outbox_secret_lookup_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+clear_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  /* FALSE without an error only means there was nothing to remove. */
+  if (!secret_password_clear_finish (result, &error) && error != NULL)
+    {
+      GError *wrapped = NULL;
+      propagate_secret_error (&wrapped, error, "remove the passwords");
+      g_task_return_error (task, wrapped);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+outbox_secret_clear_account_async (const char *account,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+
+  g_task_set_source_tag (task, outbox_secret_clear_account_async);
+  g_hash_table_insert (attributes, "account", (gpointer) account);
+  secret_password_clearv (outbox_secret_get_schema (), attributes, cancellable, clear_done,
+                          g_steal_pointer (&task));
+}
+
+gboolean
+outbox_secret_clear_account_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

@@ -1,3 +1,115 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "outbox-accounts-service.h"
+#include "outbox-daemon.h"
+#include "outbox-dbus-error.h"
+#include "outbox-error.h"
+#include "outbox-queue-service.h"
+
+struct _OutboxDaemon
+{
+  int lock_fd;
+  OutboxSpool *spool;               /* (owned) */
+  OutboxAccountStore *accounts;     /* (owned) */
+  OutboxQueue *queue;               /* (owned) */
+  OutboxDelivery *delivery;         /* (owned) */
+  OutboxQueueService *queue_service; /* (owned) */
+  OutboxAccountsService *accounts_service; /* (owned) */
+};
+
+/* The bus name keeps two daemons of one session apart; the lock keeps apart
+ * two sessions (say, a desktop and an ssh login with its own bus) that share
+ * one spool. */
+static int
+lock_spool (const char *spool_path, GError **error)
+{
+  g_autofree char *path = g_build_filename (spool_path, "lock", NULL);
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED, "Cannot open %s: %s", path,
+                   g_strerror (errsv));
+      return -1;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+                   "Another outboxd is using the spool %s; stop it first", spool_path);
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+OutboxDaemon *
+outbox_daemon_new (GError **error)
+{
+  g_autoptr (OutboxDaemon) self = g_new0 (OutboxDaemon, 1);
+  g_autofree char *spool_path = g_build_filename (g_get_user_data_dir (), "outbox", NULL);
+  g_autofree char *accounts_path =
+      g_build_filename (g_get_user_config_dir (), "outbox", "accounts.conf", NULL);
+
+  self->lock_fd = -1;
+  self->spool = outbox_spool_open (spool_path, error);
+  if (self->spool == NULL)
+    return NULL;
+  self->lock_fd = lock_spool (spool_path, error);
+  if (self->lock_fd < 0)
+    return NULL;
+  self->accounts = outbox_account_store_load (accounts_path, error);
+  if (self->accounts == NULL)
+    return NULL;
+  self->queue = outbox_queue_new (self->spool, error);
+  if (self->queue == NULL)
+    return NULL;
+  self->delivery = outbox_delivery_new (self->queue, self->accounts);
+  self->queue_service = outbox_queue_service_new (self->queue, self->delivery, self->accounts);
+  self->accounts_service = outbox_accounts_service_new (self->accounts, self->queue, self->delivery);
+  outbox_dbus_error_register ();
+  return g_steal_pointer (&self);
+}
+
+void
+outbox_daemon_free (OutboxDaemon *self)
+{
+  if (self->queue_service != NULL)
+    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->queue_service));
+  if (self->accounts_service != NULL)
+    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->accounts_service));
+  g_clear_object (&self->queue_service);
+  g_clear_object (&self->accounts_service);
+  if (self->delivery != NULL)
+    g_object_run_dispose (G_OBJECT (self->delivery));
+  g_clear_object (&self->delivery);
+  g_clear_object (&self->queue);
+  g_clear_pointer (&self->accounts, outbox_account_store_free);
+  g_clear_object (&self->spool);
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
+  g_free (self);
+}
+
+gboolean
+outbox_daemon_export (OutboxDaemon *self, GDBusConnection *connection, GError **error)
+{
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->queue_service),
+                                         connection, OUTBOX_OBJECT_PATH, error))
+    return FALSE;
+  return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->accounts_service),
+                                           connection, OUTBOX_OBJECT_PATH, error);
+}
+
+void
+outbox_daemon_start (OutboxDaemon *self)
+{
+  outbox_delivery_schedule (self->delivery);
+}

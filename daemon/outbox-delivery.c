@@ -1,3 +1,769 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
+
+#include "outbox-delivery.h"
+#include "outbox-error.h"
+#include "outbox-secret.h"
+#include "outbox-smtp-session.h"
+
+/* How a lane delivers one message:
+ *
+ *   IDLE --(a due message for this account)--> PASSWORD
+ *   PASSWORD: when the SMTP URL names a user, the password is looked up in
+ *     the Secret Service.  No password: the account needs one; the message
+ *     is deferred without a planned attempt until SetPassword or Flush.
+ *   OPEN: a session still open from the previous message of this account is
+ *     reused; otherwise a new one connects, greets, secures and logs in.  A
+ *     failure here is applied to every pending recipient of the message:
+ *     a 5xx reply fails them, 535 marks the account as needing its
+ *     password, anything else (4xx, timeouts, TLS, lost connections) defers.
+ *   SEND: one transaction for the recipients still pending; each
+ *     recipient's outcome is taken from its own RCPT reply, then from the
+ *     reply that ended the transaction.  The record is written to disk
+ *     (fsync) before anything else happens on the connection, so an
+ *     accepted recipient is never sent to again after a restart.
+ *   NEXT: another due message of the same account goes out on the same
+ *     connection; with none, the lane sends QUIT and is IDLE again.
+ *
+ * A message whose recipients are all sent is "sent"; one with a recipient
+ * still deferred is "deferred" with its next attempt after a backoff that
+ * doubles from one minute to one hour; one whose recipients are all done
+ * with at least one failed is "failed".  After five days of deferral the
+ * remaining recipients fail. */
+
+#define BACKOFF_FIRST 60
+#define BACKOFF_MAX 3600
+#define GIVE_UP_AFTER (5 * 24 * 3600)
+
+typedef struct
+{
+  OutboxDelivery *delivery; /* (unowned) owns the lane */
+  char *account_name;       /* (owned) */
+  OutboxAccount *account;   /* (owned) (nullable) settings of the open session */
+  OutboxSmtpSession *session; /* (owned) (nullable) */
+  char *password;           /* (owned) (nullable) */
+  char *message_id;         /* (owned) (nullable) the queue id being sent */
+  gboolean needs_password;
+} Lane;
+
+struct _OutboxDelivery
+{
+  GObject parent_instance;
+
+  OutboxQueue *queue;            /* (owned) */
+  OutboxAccountStore *accounts;  /* (unowned) outlives the delivery */
+  GHashTable *lanes;             /* (owned) account name -> Lane (owned) */
+  GCancellable *cancellable;     /* (owned) */
+  guint timer_id;
+  gint64 timer_at;
+  gulong due_handler;
+};
+
+G_DEFINE_FINAL_TYPE (OutboxDelivery, outbox_delivery, G_TYPE_OBJECT)
+
+static void lane_next (Lane *lane);
+
+static gint64
+now_seconds (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+static void
+lane_clear_password (Lane *lane)
+{
+  if (lane->password != NULL)
+    {
+      explicit_bzero (lane->password, strlen (lane->password));
+      g_clear_pointer (&lane->password, g_free);
+    }
+}
+
+static void
+lane_free (Lane *lane)
+{
+  g_free (lane->account_name);
+  g_clear_pointer (&lane->account, outbox_account_free);
+  g_clear_object (&lane->session);
+  lane_clear_password (lane);
+  g_free (lane->message_id);
+  g_free (lane);
+}
+
+static Lane *
+get_lane (OutboxDelivery *self, const char *account_name)
+{
+  Lane *lane = g_hash_table_lookup (self->lanes, account_name);
+
+  if (lane == NULL)
+    {
+      lane = g_new0 (Lane, 1);
+      lane->delivery = self;
+      lane->account_name = g_strdup (account_name);
+      g_hash_table_insert (self->lanes, lane->account_name, lane);
+    }
+  return lane;
+}
+
+/* An asynchronous step of a lane keeps the delivery (which owns the lane)
+ * alive until its callback has run; the callback takes the reference back. */
+static Lane *
+lane_hold (Lane *lane)
+{
+  g_object_ref (lane->delivery);
+  return lane;
+}
+
+static OutboxSpoolRecord *
+lane_record (Lane *lane)
+{
+  return outbox_queue_lookup (lane->delivery->queue, lane->message_id);
+}
+
+/* Outcomes */
+
+static gboolean
+recipient_is_pending (const OutboxRecipient *rcpt)
+{
+  return rcpt->state == OUTBOX_RECIPIENT_STATE_QUEUED
+         || rcpt->state == OUTBOX_RECIPIENT_STATE_DEFERRED;
+}
+
+static void
+set_recipient (OutboxRecipient *rcpt, OutboxRecipientState state, guint code, const char *reply)
+{
+  rcpt->state = state;
+  rcpt->reply_code = code;
+  g_free (rcpt->reply);
+  rcpt->reply = g_strdup (reply);
+}
+
+static void
+set_recipient_from_reply (OutboxRecipient *rcpt, const OutboxSmtpReply *reply)
+{
+  g_autofree char *text = outbox_smtp_reply_to_string (reply);
+  OutboxRecipientState state;
+
+  if (reply->code >= 500)
+    state = OUTBOX_RECIPIENT_STATE_FAILED;
+  else if (reply->code >= 400)
+    state = OUTBOX_RECIPIENT_STATE_DEFERRED;
+  else
+    state = OUTBOX_RECIPIENT_STATE_SENT;
+  set_recipient (rcpt, state, reply->code, text);
+}
+
+static void
+record_set_last_reply (OutboxSpoolRecord *record, const char *text)
+{
+  g_free (record->last_reply);
+  record->last_reply = g_strdup (text);
+}
+
+static guint
+backoff_seconds (guint attempts)
+{
+  guint delay = BACKOFF_FIRST;
+
+  for (guint i = 1; i < attempts && delay < BACKOFF_MAX; i++)
+    delay *= 2;
+  return MIN (delay, BACKOFF_MAX);
+}
+
+/* Derives the message state from its recipients and plans the next try. */
+static void
+record_settle (OutboxSpoolRecord *record, gboolean plan_retry)
+{
+  gboolean any_pending = FALSE, any_failed = FALSE;
+  gint64 now = now_seconds ();
+
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      any_pending |= recipient_is_pending (rcpt);
+      any_failed |= rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED;
+    }
+  if (any_pending && record->first_failure == 0)
+    record->first_failure = now;
+  if (any_pending && now - record->first_failure >= GIVE_UP_AFTER)
+    {
+      for (guint i = 0; i < record->recipients->len; i++)
+        {
+          OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+          g_autofree char *reply = NULL;
+
+          if (!recipient_is_pending (rcpt))
+            continue;
+          reply = g_strdup_printf ("gave up after 5 days; last reply: %s",
+                                   rcpt->reply ? rcpt->reply : "none");
+          set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_FAILED, rcpt->reply_code, reply);
+        }
+      any_pending = FALSE;
+      any_failed = TRUE;
+    }
+
+  record->next_attempt = 0;
+  if (any_pending)
+    {
+      record->state = OUTBOX_MESSAGE_STATE_DEFERRED;
+      if (plan_retry)
+        record->next_attempt = now + backoff_seconds (record->attempts);
+    }
+  else
+    {
+      record->state = any_failed ? OUTBOX_MESSAGE_STATE_FAILED : OUTBOX_MESSAGE_STATE_SENT;
+      record->first_failure = 0;
+    }
+}
+
+/* Applies a failure that happened before any recipient was answered. */
+static void
+record_fail_pending (OutboxSpoolRecord *record, OutboxRecipientState state, guint code, const char *why)
+{
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      if (recipient_is_pending (rcpt))
+        set_recipient (rcpt, state, code, why);
+    }
+  record_set_last_reply (record, why);
+}
+
+static void
+lane_save (Lane *lane, OutboxSpoolRecord *record)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_queue_save (lane->delivery->queue, record, &error))
+    g_critical ("Could not record the outcome of %s: %s", record->id, error->message);
+}
+
+static void
+lane_drop_session (Lane *lane)
+{
+  g_clear_object (&lane->session);
+  g_clear_pointer (&lane->account, outbox_account_free);
+}
+
+/* The message's attempt is over: write its outcome, then go on. */
+static void
+lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
+{
+  record_settle (record, plan_retry);
+  lane_save (lane, record);
+  g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
+          record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
+  g_clear_pointer (&lane->message_id, g_free);
+  lane_next (lane);
+}
+
+/* The message file no longer matches its record: the transaction was
+ * aborted before the final dot, and the message is set aside, not sent. */
+static void
+lane_quarantine (Lane *lane, OutboxSpoolRecord *record, const char *reason)
+{
+  g_autoptr (GError) error = NULL;
+
+  lane_drop_session (lane);
+  if (!outbox_queue_quarantine (lane->delivery->queue, record->id, reason, &error))
+    {
+      g_critical ("Could not quarantine %s: %s", record->id, error->message);
+      record->state = OUTBOX_MESSAGE_STATE_HELD;
+      record_set_last_reply (record, reason);
+      lane_save (lane, record);
+    }
+  g_clear_pointer (&lane->message_id, g_free);
+  lane_next (lane);
+}
+
+static void
+lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
+{
+  const OutboxSmtpReply *reply = lane->session ? outbox_smtp_session_get_last_reply (lane->session) : NULL;
+  g_autofree char *why = NULL;
+  gboolean plan_retry = TRUE;
+
+  if (g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH)
+      || g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE))
+    {
+      lane->needs_password = TRUE;
+      plan_retry = FALSE;
+      why = g_strdup_printf ("%s; set the password with: outbox account add … --password-stdin, "
+                             "or SetPassword over D-Bus, then outbox flush",
+                             error->message);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
+    }
+  else if (g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY) && reply != NULL
+           && reply->code >= 500)
+    {
+      why = outbox_smtp_reply_to_string (reply);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_FAILED, reply->code, why);
+    }
+  else
+    {
+      why = g_strdup (error->message);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
+    }
+  g_message ("Account %s: could not open an SMTP session: %s", lane->account_name, error->message);
+  lane_drop_session (lane);
+  lane_finish_message (lane, record, plan_retry);
+}
+
+static const OutboxSmtpReply *
+result_reply_for (const OutboxSmtpSendResult *result, guint j)
+{
+  if (j < result->rcpt_replies->len && g_ptr_array_index (result->rcpt_replies, j) != NULL)
+    return g_ptr_array_index (result->rcpt_replies, j);
+  return NULL;
+}
+
+/* One recipient's outcome: its own RCPT reply when negative, else whatever
+ * ended the transaction. */
+static void
+apply_recipient_result (OutboxRecipient *rcpt,
+                        const OutboxSmtpReply *rcpt_reply,
+                        const OutboxSmtpSendResult *result)
+{
+  if (rcpt_reply != NULL && !outbox_smtp_reply_is_positive (rcpt_reply))
+    set_recipient_from_reply (rcpt, rcpt_reply);
+  else if (result->final_reply != NULL)
+    set_recipient_from_reply (rcpt, result->final_reply);
+  else if (result->stop_reply != NULL)
+    set_recipient_from_reply (rcpt, result->stop_reply);
+  else if (g_error_matches (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED))
+    set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_FAILED, 0, result->error->message);
+  else
+    set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_DEFERRED, rcpt_reply ? rcpt_reply->code : 0,
+                   result->error ? result->error->message : "no reply from the server");
+}
+
+static char *
+result_summary (const OutboxSmtpSendResult *result)
+{
+  if (result->final_reply != NULL)
+    return outbox_smtp_reply_to_string (result->final_reply);
+  if (result->stop_reply != NULL)
+    return outbox_smtp_reply_to_string (result->stop_reply);
+  if (result->error != NULL)
+    return g_strdup (result->error->message);
+  return NULL;
+}
+
+static void
+send_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  g_autoptr (OutboxSmtpSendResult) result = outbox_smtp_session_send_finish (lane->session, res);
+  OutboxSpoolRecord *record;
+  g_autofree char *summary = NULL;
+  guint j = 0;
+
+  if (g_cancellable_is_cancelled (delivery->cancellable))
+    return;
+  record = lane_record (lane);
+  if (g_error_matches (result->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
+    {
+      lane_quarantine (lane, record, result->error->message);
+      return;
+    }
+  summary = result_summary (result);
+
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      if (!recipient_is_pending (rcpt))
+        continue;
+      apply_recipient_result (rcpt, result_reply_for (result, j++), result);
+    }
+  if (result->unknown_outcome)
+    {
+      record->unknown_outcome = TRUE;
+      g_free (summary);
+      summary = g_strdup_printf ("%s; the server may have accepted the message, which will be "
+                                 "sent again with the same Message-ID",
+                                 result->error ? result->error->message : "connection lost");
+    }
+  record_set_last_reply (record, summary);
+  if (result->error != NULL || !outbox_smtp_session_is_open (lane->session))
+    lane_drop_session (lane);
+  lane_finish_message (lane, record, TRUE);
+}
+
+static GPtrArray *
+pending_addresses (OutboxSpoolRecord *record)
+{
+  GPtrArray *rcpts = g_ptr_array_new ();
+
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      if (recipient_is_pending (rcpt))
+        g_ptr_array_add (rcpts, rcpt->address);
+    }
+  g_ptr_array_add (rcpts, NULL);
+  return rcpts;
+}
+
+static void
+lane_send (Lane *lane)
+{
+  OutboxSpoolRecord *record = lane_record (lane);
+  g_autoptr (GInputStream) body = NULL;
+  g_autoptr (GPtrArray) rcpts = NULL;
+  g_autoptr (GError) error = NULL;
+  OutboxSmtpSendFlags flags = OUTBOX_SMTP_SEND_FLAGS_NONE;
+
+  body = outbox_spool_open_message (outbox_queue_get_spool (lane->delivery->queue), record, &error);
+  if (body == NULL)
+    {
+      lane_quarantine (lane, record, error->message);
+      return;
+    }
+  if (record->eightbit)
+    flags |= OUTBOX_SMTP_SEND_8BITMIME;
+  if (record->smtputf8)
+    flags |= OUTBOX_SMTP_SEND_SMTPUTF8;
+  rcpts = pending_addresses (record);
+  outbox_smtp_session_send_async (lane->session, record->from, (const char *const *) rcpts->pdata,
+                                  body, record->size, flags, lane->delivery->cancellable, send_done,
+                                  lane_hold (lane));
+}
+
+static void
+open_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_smtp_session_open_finish (OUTBOX_SMTP_SESSION (source), res, &error))
+    {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      lane_fail_open (lane, lane_record (lane), error);
+      return;
+    }
+  lane_send (lane);
+}
+
+static void
+lane_open (Lane *lane, const OutboxAccount *account)
+{
+  OutboxSmtpConfig config = {
+    .url = account->smtp,
+    .password = lane->password,
+    .tls_ca_file = account->tls_ca_file,
+    .tls_fingerprint = account->tls_fingerprint,
+    .auth_mech = account->auth,
+    .timeouts = account->timeouts,
+  };
+
+  lane_drop_session (lane);
+  lane->account = outbox_account_copy (account);
+  lane->session = outbox_smtp_session_new (&config);
+  lane_clear_password (lane);
+  outbox_smtp_session_open_async (lane->session, lane->delivery->cancellable, open_done,
+                                  lane_hold (lane));
+}
+
+static void
+password_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  g_autoptr (GError) error = NULL;
+  const OutboxAccount *account;
+  char *password = outbox_secret_lookup_finish (res, &error);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  account = outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
+  if (account == NULL || error != NULL)
+    {
+      OutboxSpoolRecord *record = lane_record (lane);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, 0,
+                           error ? error->message : "the account was removed");
+      secret_password_free (password);
+      lane_finish_message (lane, record, TRUE);
+      return;
+    }
+  lane->password = g_strdup (password);
+  secret_password_free (password);
+  lane_open (lane, account);
+}
+
+/* Whether an open session still matches how the account says to reach its
+ * server (the user may have changed it meanwhile). */
+static gboolean
+smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b)
+{
+  g_autofree char *url_a = outbox_server_url_to_string (a->smtp);
+  g_autofree char *url_b = outbox_server_url_to_string (b->smtp);
+
+  return g_str_equal (url_a, url_b) && g_strcmp0 (a->tls_ca_file, b->tls_ca_file) == 0
+         && g_strcmp0 (a->tls_fingerprint, b->tls_fingerprint) == 0
+         && g_strcmp0 (a->auth, b->auth) == 0 && a->timeout == b->timeout;
+}
+
+static void
+lane_start (Lane *lane, OutboxSpoolRecord *record)
+{
+  const OutboxAccount *account =
+      outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
+
+  lane->message_id = g_strdup (record->id);
+  record->state = OUTBOX_MESSAGE_STATE_SENDING;
+  record->attempts++;
+  outbox_queue_notify (lane->delivery->queue, record);
+
+  if (account == NULL)
+    {
+      g_autofree char *why = g_strdup_printf ("account “%s” does not exist any more; "
+                                              "cancel the message or add the account again",
+                                              lane->account_name);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_FAILED, 0, why);
+      lane_finish_message (lane, record, FALSE);
+      return;
+    }
+  if (lane->session != NULL && outbox_smtp_session_is_open (lane->session)
+      && smtp_settings_equal (lane->account, account))
+    {
+      lane_send (lane);
+      return;
+    }
+  if (lane->session != NULL)
+    outbox_smtp_session_quit_async (lane->session, NULL, NULL, NULL);
+  lane_drop_session (lane);
+  if (account->smtp->user == NULL)
+    {
+      lane_open (lane, account);
+      return;
+    }
+  outbox_secret_lookup_async (account->name, account->smtp, lane->delivery->cancellable,
+                              password_done, lane_hold (lane));
+}
+
+static gboolean
+record_is_due (const OutboxSpoolRecord *record, gint64 now)
+{
+  switch (record->state)
+    {
+    case OUTBOX_MESSAGE_STATE_QUEUED:
+      return TRUE;
+    case OUTBOX_MESSAGE_STATE_SCHEDULED:
+      return record->send_at <= now;
+    case OUTBOX_MESSAGE_STATE_DEFERRED:
+      return record->next_attempt != 0 && record->next_attempt <= now;
+    case OUTBOX_MESSAGE_STATE_HELD:
+    case OUTBOX_MESSAGE_STATE_SENDING:
+    case OUTBOX_MESSAGE_STATE_SENT:
+    case OUTBOX_MESSAGE_STATE_FAILED:
+    default:
+      return FALSE;
+    }
+}
+
+static gint64
+record_wake_time (const OutboxSpoolRecord *record)
+{
+  if (record->state == OUTBOX_MESSAGE_STATE_SCHEDULED)
+    return record->send_at;
+  if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED)
+    return record->next_attempt;
+  return 0;
+}
+
+static void
+quit_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_smtp_session_quit_finish (OUTBOX_SMTP_SESSION (source), res, &error))
+    g_debug ("QUIT: %s", error->message);
+}
+
+static OutboxSpoolRecord *
+find_due_for_account (OutboxDelivery *self, const char *account, gint64 now)
+{
+  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      if (g_str_equal (record->account, account) && record_is_due (record, now))
+        return record;
+    }
+  return NULL;
+}
+
+static void
+lane_next (Lane *lane)
+{
+  OutboxSpoolRecord *next = NULL;
+
+  if (!lane->needs_password)
+    next = find_due_for_account (lane->delivery, lane->account_name, now_seconds ());
+  if (next != NULL)
+    {
+      lane_start (lane, next);
+      return;
+    }
+  if (lane->session != NULL && outbox_smtp_session_is_open (lane->session))
+    outbox_smtp_session_quit_async (lane->session, NULL, quit_done, NULL);
+  lane_drop_session (lane);
+  outbox_delivery_schedule (lane->delivery);
+}
+
+static gboolean
+timer_fired (gpointer user_data)
+{
+  OutboxDelivery *self = user_data;
+
+  self->timer_id = 0;
+  self->timer_at = 0;
+  outbox_delivery_schedule (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+arm_timer (OutboxDelivery *self, gint64 wake_at, gint64 now)
+{
+  if (self->timer_id != 0 && self->timer_at == wake_at)
+    return;
+  g_clear_handle_id (&self->timer_id, g_source_remove);
+  if (wake_at == 0)
+    return;
+  self->timer_at = wake_at;
+  self->timer_id = g_timeout_add_seconds_full (G_PRIORITY_DEFAULT, (guint) MAX (wake_at - now, 0),
+                                               timer_fired, self, NULL);
+}
+
+void
+outbox_delivery_schedule (OutboxDelivery *self)
+{
+  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  gint64 now = now_seconds ();
+  gint64 wake_at = 0;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      Lane *lane;
+
+      if (!record_is_due (record, now))
+        {
+          gint64 t = record_wake_time (record);
+          if (t > now && (wake_at == 0 || t < wake_at))
+            wake_at = t;
+          continue;
+        }
+      lane = get_lane (self, record->account);
+      if (lane->message_id == NULL && !lane->needs_password)
+        lane_start (lane, record);
+    }
+  arm_timer (self, wake_at, now);
+}
+
+void
+outbox_delivery_flush (OutboxDelivery *self)
+{
+  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->lanes);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    ((Lane *) value)->needs_password = FALSE;
+  for (guint i = 0; i < records->len; i++)
+    {
+      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED)
+        record->next_attempt = now_seconds ();
+    }
+  outbox_delivery_schedule (self);
+}
+
+void
+outbox_delivery_account_changed (OutboxDelivery *self, const char *account)
+{
+  Lane *lane = g_hash_table_lookup (self->lanes, account);
+  g_autoptr (GPtrArray) records = NULL;
+
+  if (lane != NULL)
+    lane->needs_password = FALSE;
+  /* Messages that waited for the account's password are due again. */
+  records = outbox_queue_list (self->queue);
+  for (guint i = 0; i < records->len; i++)
+    {
+      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      if (g_str_equal (record->account, account) && record->state == OUTBOX_MESSAGE_STATE_DEFERRED
+          && record->next_attempt == 0)
+        record->next_attempt = now_seconds ();
+    }
+  outbox_delivery_schedule (self);
+}
+
+gboolean
+outbox_delivery_is_sending (OutboxDelivery *self, const char *id)
+{
+  OutboxSpoolRecord *record = outbox_queue_lookup (self->queue, id);
+
+  return record != NULL && record->state == OUTBOX_MESSAGE_STATE_SENDING;
+}
+
+static void
+on_due (OutboxQueue *queue, gpointer user_data)
+{
+  outbox_delivery_schedule (OUTBOX_DELIVERY (user_data));
+}
+
+static void
+outbox_delivery_dispose (GObject *object)
+{
+  OutboxDelivery *self = OUTBOX_DELIVERY (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->timer_id, g_source_remove);
+  g_clear_signal_handler (&self->due_handler, self->queue);
+  G_OBJECT_CLASS (outbox_delivery_parent_class)->dispose (object);
+}
+
+static void
+outbox_delivery_finalize (GObject *object)
+{
+  OutboxDelivery *self = OUTBOX_DELIVERY (object);
+
+  g_clear_pointer (&self->lanes, g_hash_table_unref);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->queue);
+  G_OBJECT_CLASS (outbox_delivery_parent_class)->finalize (object);
+}
+
+static void
+outbox_delivery_class_init (OutboxDeliveryClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = outbox_delivery_dispose;
+  object_class->finalize = outbox_delivery_finalize;
+}
+
+static void
+outbox_delivery_init (OutboxDelivery *self)
+{
+  self->lanes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) lane_free);
+  self->cancellable = g_cancellable_new ();
+}
+
+OutboxDelivery *
+outbox_delivery_new (OutboxQueue *queue, OutboxAccountStore *accounts)
+{
+  OutboxDelivery *self = g_object_new (OUTBOX_TYPE_DELIVERY, NULL);
+
+  self->queue = g_object_ref (queue);
+  self->accounts = accounts;
+  self->due_handler = g_signal_connect (queue, "due", G_CALLBACK (on_due), self);
+  return self;
+}

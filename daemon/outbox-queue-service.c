@@ -1,3 +1,455 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
+
+#include <fcntl.h>
+#include <gio/gunixfdlist.h>
+#include <gio/gunixinputstream.h>
+#include <sys/stat.h>
+
+#include "outbox-dbus-error.h"
+#include "outbox-error.h"
+#include "outbox-queue-service.h"
+#include "outbox-submit.h"
+
+struct _OutboxQueueService
+{
+  OutboxDbusQueueSkeleton parent_instance;
+
+  OutboxQueue *queue;           /* (owned) */
+  OutboxDelivery *delivery;     /* (owned) */
+  OutboxAccountStore *accounts; /* (unowned) */
+  GNetworkMonitor *monitor;     /* (unowned) the default monitor */
+  gulong changed_handler;
+  gulong monitor_handler;
+};
+
+static void outbox_queue_service_iface_init (OutboxDbusQueueIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (OutboxQueueService,
+                               outbox_queue_service,
+                               OUTBOX_DBUS_TYPE_QUEUE_SKELETON,
+                               G_IMPLEMENT_INTERFACE (OUTBOX_DBUS_TYPE_QUEUE,
+                                                      outbox_queue_service_iface_init))
+
+static void
+return_error (GDBusMethodInvocation *invocation, OutboxError code, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
+
+static void
+return_error (GDBusMethodInvocation *invocation, OutboxError code, const char *format, ...)
+{
+  va_list args;
+  GError *error;
+
+  va_start (args, format);
+  error = g_error_new_valist (OUTBOX_ERROR, code, format, args);
+  va_end (args);
+  outbox_dbus_return_error (invocation, error);
+}
+
+/* Submit */
+
+static void
+submit_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = user_data;
+  OutboxDbusQueue *object = g_object_get_data (G_OBJECT (invocation), "outbox-object");
+  GError *error = NULL;
+  g_autofree char *id = outbox_submit_finish (result, &error);
+
+  if (id == NULL)
+    {
+      outbox_dbus_return_error (invocation, error);
+      return;
+    }
+  if (g_str_equal (g_dbus_method_invocation_get_method_name (invocation), "Submit"))
+    outbox_dbus_queue_complete_submit (object, invocation, NULL, id);
+  else
+    outbox_dbus_queue_complete_submit_data (object, invocation, id);
+}
+
+static void
+start_submit (OutboxQueueService *self,
+              GDBusMethodInvocation *invocation,
+              GInputStream *in,
+              GVariant *options)
+{
+  g_object_set_data_full (G_OBJECT (invocation), "outbox-object", g_object_ref (self),
+                          g_object_unref);
+  outbox_submit_async (self->queue, self->accounts, in, options, NULL, submit_done,
+                       g_object_ref (invocation));
+}
+
+/* The descriptor must be one we can read a message from: never a directory,
+ * never write-only. */
+static gboolean
+check_message_fd (int fd, GError **error)
+{
+  struct stat st;
+  int flags;
+
+  if (fstat (fd, &st) != 0 || S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "The message descriptor is not a readable file, pipe or socket");
+      return FALSE;
+    }
+  flags = fcntl (fd, F_GETFL);
+  if (flags < 0 || (flags & O_ACCMODE) == O_WRONLY)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "The message descriptor is not open for reading");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+handle_submit (OutboxDbusQueue *object,
+               GDBusMethodInvocation *invocation,
+               GUnixFDList *fd_list,
+               GVariant *arg_message,
+               GVariant *arg_options)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  g_autoptr (GInputStream) in = NULL;
+  GError *error = NULL;
+  int fd = -1;
+
+  if (fd_list != NULL)
+    fd = g_unix_fd_list_get (fd_list, g_variant_get_handle (arg_message), NULL);
+  if (fd < 0)
+    {
+      return_error (invocation, OUTBOX_ERROR_INVALID_ARGS,
+                    "Submit needs the message as a file descriptor; use SubmitData to pass bytes");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  if (!check_message_fd (fd, &error))
+    {
+      close (fd);
+      outbox_dbus_return_error (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  in = g_unix_input_stream_new (fd, TRUE);
+  start_submit (self, invocation, in, arg_options);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_submit_data (OutboxDbusQueue *object,
+                    GDBusMethodInvocation *invocation,
+                    GVariant *arg_message,
+                    GVariant *arg_options)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  g_autoptr (GBytes) bytes = g_variant_get_data_as_bytes (arg_message);
+  g_autoptr (GInputStream) in = g_memory_input_stream_new_from_bytes (bytes);
+
+  start_submit (self, invocation, in, arg_options);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Inspecting */
+
+static gboolean
+parse_list_options (GVariant *options, gboolean *all, GError **error)
+{
+
+  *all = FALSE;
+  for (gsize i = 0; i < g_variant_n_children (options); i++)
+    {
+      const char *key;
+      g_autoptr (GVariant) value = NULL;
+
+      g_variant_get_child (options, i, "{&sv}", &key, &value);
+
+      if (!g_str_equal (key, "all"))
+        {
+          g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                       "Unknown option “%s”; List knows only “all”", key);
+          return FALSE;
+        }
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+        {
+          g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                       "Option “all” must be of type “b”");
+          return FALSE;
+        }
+      *all = g_variant_get_boolean (value);
+    }
+  return TRUE;
+}
+
+static gboolean
+handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  g_autoptr (GPtrArray) records = NULL;
+  GVariantBuilder builder;
+  GError *error = NULL;
+  gboolean all;
+
+  if (!parse_list_options (arg_options, &all, &error))
+    {
+      outbox_dbus_return_error (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  records = outbox_queue_list (self->queue);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < records->len; i++)
+    {
+      const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      if (all || outbox_message_state_is_pending (record->state))
+        g_variant_builder_add_value (&builder, outbox_queue_record_to_variant (record));
+    }
+  outbox_dbus_queue_complete_list (object, invocation, g_variant_builder_end (&builder));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static OutboxSpoolRecord *
+lookup_or_return (OutboxQueueService *self, GDBusMethodInvocation *invocation, const char *id)
+{
+  OutboxSpoolRecord *record = outbox_queue_lookup (self->queue, id);
+
+  if (record == NULL)
+    return_error (invocation, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                  "No message with id “%s”; see outbox queue --all", id);
+  return record;
+}
+
+static gboolean
+handle_get (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
+
+  if (record != NULL)
+    outbox_dbus_queue_complete_get (object, invocation, outbox_queue_record_to_variant (record));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Steering */
+
+static gboolean
+refuse_if_sending (OutboxSpoolRecord *record, GDBusMethodInvocation *invocation)
+{
+  if (record->state != OUTBOX_MESSAGE_STATE_SENDING)
+    return FALSE;
+  return_error (invocation, OUTBOX_ERROR_INVALID_STATE,
+                "Message %s is being sent right now; try again in a moment", record->id);
+  return TRUE;
+}
+
+static gboolean
+save_or_return (OutboxQueueService *self,
+                GDBusMethodInvocation *invocation,
+                OutboxSpoolRecord *record)
+{
+  GError *error = NULL;
+
+  if (outbox_queue_save (self->queue, record, &error))
+    return TRUE;
+  outbox_dbus_return_error (invocation, error);
+  return FALSE;
+}
+
+static gboolean
+handle_cancel (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
+  GError *error = NULL;
+
+  if (record == NULL || refuse_if_sending (record, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (!outbox_queue_remove (self->queue, arg_id, &error))
+    {
+      outbox_dbus_return_error (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  outbox_dbus_queue_complete_cancel (object, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_hold (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
+
+  if (record == NULL || refuse_if_sending (record, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_FAILED)
+    {
+      return_error (invocation, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s; nothing to hold",
+                    arg_id, outbox_message_state_to_string (record->state));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  record->state = OUTBOX_MESSAGE_STATE_HELD;
+  if (save_or_return (self, invocation, record))
+    outbox_dbus_queue_complete_hold (object, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_release (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
+
+  if (record == NULL)
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (record->state != OUTBOX_MESSAGE_STATE_HELD)
+    {
+      return_error (invocation, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s, not held", arg_id,
+                    outbox_message_state_to_string (record->state));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  record->state = record->send_at > g_get_real_time () / G_USEC_PER_SEC
+                      ? OUTBOX_MESSAGE_STATE_SCHEDULED
+                      : OUTBOX_MESSAGE_STATE_QUEUED;
+  if (save_or_return (self, invocation, record))
+    {
+      outbox_dbus_queue_complete_release (object, invocation);
+      outbox_queue_emit_due (self->queue);
+    }
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Failed recipients get another chance; recipients already sent never do. */
+static void
+record_reset_for_retry (OutboxSpoolRecord *record)
+{
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      if (rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED)
+        rcpt->state = OUTBOX_RECIPIENT_STATE_QUEUED;
+    }
+  record->state = OUTBOX_MESSAGE_STATE_QUEUED;
+  record->next_attempt = 0;
+  record->first_failure = 0;
+}
+
+static gboolean
+handle_retry (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
+
+  if (record == NULL || refuse_if_sending (record, invocation))
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_HELD)
+    {
+      return_error (invocation, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s%s", arg_id,
+                    outbox_message_state_to_string (record->state),
+                    record->state == OUTBOX_MESSAGE_STATE_HELD ? "; release it instead" : "");
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  record_reset_for_retry (record);
+  if (save_or_return (self, invocation, record))
+    {
+      outbox_dbus_queue_complete_retry (object, invocation);
+      outbox_delivery_account_changed (self->delivery, record->account);
+      outbox_queue_emit_due (self->queue);
+    }
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_flush (OutboxDbusQueue *object, GDBusMethodInvocation *invocation)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+
+  outbox_delivery_flush (self->delivery);
+  outbox_dbus_queue_complete_flush (object, invocation);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
+outbox_queue_service_iface_init (OutboxDbusQueueIface *iface)
+{
+  iface->handle_submit = handle_submit;
+  iface->handle_submit_data = handle_submit_data;
+  iface->handle_list = handle_list;
+  iface->handle_get = handle_get;
+  iface->handle_cancel = handle_cancel;
+  iface->handle_hold = handle_hold;
+  iface->handle_release = handle_release;
+  iface->handle_retry = handle_retry;
+  iface->handle_flush = handle_flush;
+}
+
+static void
+on_message_changed (OutboxQueue *queue,
+                    const char *id,
+                    const char *state,
+                    GVariant *details,
+                    gpointer user_data)
+{
+  outbox_dbus_queue_emit_message_changed (OUTBOX_DBUS_QUEUE (user_data), id, state, details);
+}
+
+static void
+on_network_changed (GObject *monitor, GParamSpec *pspec, gpointer user_data)
+{
+  OutboxDbusQueue *object = OUTBOX_DBUS_QUEUE (user_data);
+
+  outbox_dbus_queue_set_online (object,
+                                g_network_monitor_get_network_available (G_NETWORK_MONITOR (monitor)));
+}
+
+static void
+outbox_queue_service_dispose (GObject *object)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+
+  g_clear_signal_handler (&self->changed_handler, self->queue);
+  g_clear_signal_handler (&self->monitor_handler, self->monitor);
+  G_OBJECT_CLASS (outbox_queue_service_parent_class)->dispose (object);
+}
+
+static void
+outbox_queue_service_finalize (GObject *object)
+{
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+
+  g_clear_object (&self->queue);
+  g_clear_object (&self->delivery);
+  G_OBJECT_CLASS (outbox_queue_service_parent_class)->finalize (object);
+}
+
+static void
+outbox_queue_service_class_init (OutboxQueueServiceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = outbox_queue_service_dispose;
+  object_class->finalize = outbox_queue_service_finalize;
+}
+
+static void
+outbox_queue_service_init (OutboxQueueService *self)
+{
+}
+
+OutboxQueueService *
+outbox_queue_service_new (OutboxQueue *queue,
+                          OutboxDelivery *delivery,
+                          OutboxAccountStore *accounts)
+{
+  OutboxQueueService *self = g_object_new (OUTBOX_TYPE_QUEUE_SERVICE, NULL);
+
+  self->queue = g_object_ref (queue);
+  self->delivery = g_object_ref (delivery);
+  self->accounts = accounts;
+  self->monitor = g_network_monitor_get_default ();
+  outbox_dbus_queue_set_version (OUTBOX_DBUS_QUEUE (self), 1);
+  on_network_changed (G_OBJECT (self->monitor), NULL, self);
+  self->monitor_handler = g_signal_connect (self->monitor, "notify::network-available",
+                                            G_CALLBACK (on_network_changed), self);
+  self->changed_handler = g_signal_connect (queue, "message-changed",
+                                            G_CALLBACK (on_message_changed), self);
+  return self;
+}

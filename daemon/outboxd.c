@@ -1,4 +1,135 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
-int main (void) { return 0; }
+
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <sys/stat.h>
+
+#include "outbox-daemon.h"
+
+typedef struct
+{
+  GMainLoop *loop;
+  OutboxDaemon *daemon;
+  gboolean name_owned;
+  int exit_status;
+} Context;
+
+static gboolean opt_verbose;
+static gboolean opt_replace;
+static gboolean opt_version;
+
+static const GOptionEntry entries[] = {
+  { "verbose", 'v', 0, G_OPTION_ARG_NONE, &opt_verbose,
+    "Log debug messages, including a protocol trace with passwords redacted", NULL },
+  { "replace", 'r', 0, G_OPTION_ARG_NONE, &opt_replace, "Replace a running instance", NULL },
+  { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, "Print the version and exit", NULL },
+  { NULL },
+};
+
+static void
+on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  Context *ctx = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_daemon_export (ctx->daemon, connection, &error))
+    {
+      g_printerr ("outboxd: cannot export the D-Bus interfaces: %s\n", error->message);
+      ctx->exit_status = 1;
+      g_main_loop_quit (ctx->loop);
+    }
+}
+
+static void
+on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  Context *ctx = user_data;
+
+  ctx->name_owned = TRUE;
+  g_info ("outboxd %s owns %s", PACKAGE_VERSION, name);
+  outbox_daemon_start (ctx->daemon);
+}
+
+static void
+on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  Context *ctx = user_data;
+
+  if (ctx->name_owned)
+    g_info ("Lost %s (replaced, or the bus went away); stopping", name);
+  else if (connection == NULL)
+    {
+      g_printerr ("outboxd: cannot connect to the session bus\n");
+      ctx->exit_status = 1;
+    }
+  else
+    {
+      g_printerr ("outboxd: %s is owned by another instance; use --replace to take over\n", name);
+      ctx->exit_status = 1;
+    }
+  g_main_loop_quit (ctx->loop);
+}
+
+static gboolean
+on_signal (gpointer user_data)
+{
+  Context *ctx = user_data;
+
+  g_info ("Stopping");
+  g_main_loop_quit (ctx->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GOptionContext) option_context = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (OutboxDaemon) daemon = NULL;
+  Context ctx = { 0 };
+  guint owner_id;
+
+  setlocale (LC_ALL, "");
+  /* Spool files and the accounts file are for this user only. */
+  umask (0077);
+
+  option_context = g_option_context_new ("- the Outbox mail submission daemon");
+  g_option_context_add_main_entries (option_context, entries, NULL);
+  if (!g_option_context_parse (option_context, &argc, &argv, &error))
+    {
+      g_printerr ("outboxd: %s\n", error->message);
+      return 64;
+    }
+  if (opt_version)
+    {
+      g_print ("outboxd %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+  if (opt_verbose)
+    g_log_set_debug_enabled (TRUE);
+
+  daemon = outbox_daemon_new (&error);
+  if (daemon == NULL)
+    {
+      g_printerr ("outboxd: %s\n", error->message);
+      return 1;
+    }
+
+  loop = g_main_loop_new (NULL, FALSE);
+  ctx.loop = loop;
+  ctx.daemon = daemon;
+  g_unix_signal_add (SIGTERM, on_signal, &ctx);
+  g_unix_signal_add (SIGINT, on_signal, &ctx);
+  owner_id = g_bus_own_name (G_BUS_TYPE_SESSION, OUTBOX_BUS_NAME,
+                             G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE
+                                 | G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT
+                                 | (opt_replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : 0),
+                             on_bus_acquired, on_name_acquired, on_name_lost, &ctx, NULL);
+  g_main_loop_run (loop);
+  g_bus_unown_name (owner_id);
+  return ctx.exit_status;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include "outbox-account.h"
+#include "outbox-dbus.h"
+#include "outbox-delivery.h"
+#include "outbox-queue.h"
+
+G_BEGIN_DECLS
+
+/* org.outbox.Outbox1.Accounts */
+#define OUTBOX_TYPE_ACCOUNTS_SERVICE (outbox_accounts_service_get_type ())
+G_DECLARE_FINAL_TYPE (OutboxAccountsService,
+                      outbox_accounts_service,
+                      OUTBOX,
+                      ACCOUNTS_SERVICE,
+                      OutboxDbusAccountsSkeleton)
+
+OutboxAccountsService *outbox_accounts_service_new (OutboxAccountStore *accounts,
+                                                    OutboxQueue *queue,
+                                                    OutboxDelivery *delivery);
+
+G_END_DECLS

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include "outbox-account.h"
+#include "outbox-dbus.h"
+#include "outbox-delivery.h"
+#include "outbox-queue.h"
+
+G_BEGIN_DECLS
+
+/* org.outbox.Outbox1.Queue */
+#define OUTBOX_TYPE_QUEUE_SERVICE (outbox_queue_service_get_type ())
+G_DECLARE_FINAL_TYPE (OutboxQueueService,
+                      outbox_queue_service,
+                      OUTBOX,
+                      QUEUE_SERVICE,
+                      OutboxDbusQueueSkeleton)
+
+OutboxQueueService *outbox_queue_service_new (OutboxQueue *queue,
+                                              OutboxDelivery *delivery,
+                                              OutboxAccountStore *accounts);
+
+G_END_DECLS

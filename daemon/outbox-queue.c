@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#include "config.h"
+
+#include "outbox-error.h"
+#include "outbox-queue.h"
+
+struct _OutboxQueue
+{
+  GObject parent_instance;
+
+  OutboxSpool *spool;   /* (owned) */
+  GHashTable *records;  /* (owned) id -> OutboxSpoolRecord (owned) */
+};
+
+enum
+{
+  SIGNAL_MESSAGE_CHANGED,
+  SIGNAL_DUE,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (OutboxQueue, outbox_queue, G_TYPE_OBJECT)
+
+static void
+outbox_queue_finalize (GObject *object)
+{
+  OutboxQueue *self = OUTBOX_QUEUE (object);
+
+  g_clear_object (&self->spool);
+  g_clear_pointer (&self->records, g_hash_table_unref);
+  G_OBJECT_CLASS (outbox_queue_parent_class)->finalize (object);
+}
+
+static void
+outbox_queue_class_init (OutboxQueueClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = outbox_queue_finalize;
+
+  signals[SIGNAL_MESSAGE_CHANGED] =
+      g_signal_new ("message-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                    NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_VARIANT);
+  signals[SIGNAL_DUE] = g_signal_new ("due", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                                      NULL, NULL, G_TYPE_NONE, 0);
+}
+
+static void
+outbox_queue_init (OutboxQueue *self)
+{
+  self->records = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                         (GDestroyNotify) outbox_spool_record_free);
+}
+
+OutboxQueue *
+outbox_queue_new (OutboxSpool *spool, GError **error)
+{
+  g_autoptr (OutboxQueue) self = g_object_new (OUTBOX_TYPE_QUEUE, NULL);
+  g_autoptr (GPtrArray) quarantined = NULL;
+  g_autoptr (GPtrArray) records = NULL;
+
+  self->spool = g_object_ref (spool);
+  records = outbox_spool_load (spool, &quarantined, error);
+  if (records == NULL)
+    return NULL;
+  for (guint i = 0; quarantined != NULL && i < quarantined->len; i++)
+    g_warning ("Spool record %s did not validate and was moved to %s/quarantine; "
+               "nothing of it was sent",
+               (const char *) g_ptr_array_index (quarantined, i), outbox_spool_get_path (spool));
+  g_ptr_array_set_free_func (records, NULL);
+  for (guint i = 0; i < records->len; i++)
+    {
+      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      g_hash_table_insert (self->records, record->id, record);
+    }
+  g_info ("Queue loaded: %u messages", records->len);
+  return g_steal_pointer (&self);
+}
+
+OutboxSpool *
+outbox_queue_get_spool (OutboxQueue *queue)
+{
+  return queue->spool;
+}
+
+OutboxSpoolRecord *
+outbox_queue_lookup (OutboxQueue *queue, const char *id)
+{
+  return g_hash_table_lookup (queue->records, id);
+}
+
+static int
+compare_records (gconstpointer a, gconstpointer b)
+{
+  const OutboxSpoolRecord *ra = *(const OutboxSpoolRecord *const *) a;
+  const OutboxSpoolRecord *rb = *(const OutboxSpoolRecord *const *) b;
+
+  if (ra->created != rb->created)
+    return ra->created < rb->created ? -1 : 1;
+  return strcmp (ra->id, rb->id);
+}
+
+GPtrArray *
+outbox_queue_list (OutboxQueue *queue)
+{
+  GPtrArray *list = g_ptr_array_sized_new (g_hash_table_size (queue->records));
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, queue->records);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_ptr_array_add (list, value);
+  g_ptr_array_sort (list, compare_records);
+  return list;
+}
+
+static void
+emit_changed (OutboxQueue *queue, const char *id, const char *state, GVariant *details)
+{
+  g_autoptr (GVariant) sunk = g_variant_ref_sink (details);
+
+  g_signal_emit (queue, signals[SIGNAL_MESSAGE_CHANGED], 0, id, state, sunk);
+}
+
+void
+outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record)
+{
+  emit_changed (queue, record->id, outbox_message_state_to_string (record->state),
+                outbox_queue_record_to_variant (record));
+}
+
+void
+outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record)
+{
+  g_hash_table_insert (queue->records, record->id, record);
+  outbox_queue_notify (queue, record);
+  outbox_queue_emit_due (queue);
+}
+
+gboolean
+outbox_queue_save (OutboxQueue *queue, OutboxSpoolRecord *record, GError **error)
+{
+  if (!outbox_spool_save (queue->spool, record, error))
+    return FALSE;
+  outbox_queue_notify (queue, record);
+  return TRUE;
+}
+
+gboolean
+outbox_queue_remove (OutboxQueue *queue, const char *id, GError **error)
+{
+  g_autofree char *owned_id = g_strdup (id);
+
+  if (!outbox_spool_remove (queue->spool, id, error))
+    return FALSE;
+  g_hash_table_remove (queue->records, owned_id);
+  emit_changed (queue, owned_id, "removed", g_variant_new ("a{sv}", NULL));
+  return TRUE;
+}
+
+gboolean
+outbox_queue_quarantine (OutboxQueue *queue, const char *id, const char *reason, GError **error)
+{
+  g_autofree char *owned_id = g_strdup (id);
+  GVariantBuilder details;
+
+  if (!outbox_spool_quarantine (queue->spool, id, error))
+    return FALSE;
+  g_hash_table_remove (queue->records, owned_id);
+  g_warning ("Message %s was set aside in %s/quarantine: %s", owned_id,
+             outbox_spool_get_path (queue->spool), reason);
+  g_variant_builder_init (&details, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (&details, "{sv}", "quarantined", g_variant_new_string (reason));
+  emit_changed (queue, owned_id, "removed", g_variant_builder_end (&details));
+  return TRUE;
+}
+
+void
+outbox_queue_emit_due (OutboxQueue *queue)
+{
+  g_signal_emit (queue, signals[SIGNAL_DUE], 0);
+}
+
+gboolean
+outbox_message_state_is_pending (OutboxMessageState state)
+{
+  return state != OUTBOX_MESSAGE_STATE_SENT;
+}
+
+static void
+add_string (GVariantBuilder *builder, const char *key, const char *value)
+{
+  if (value != NULL)
+    g_variant_builder_add (builder, "{sv}", key, g_variant_new_string (value));
+}
+
+static void
+add_time (GVariantBuilder *builder, const char *key, gint64 value)
+{
+  if (value != 0)
+    g_variant_builder_add (builder, "{sv}", key, g_variant_new_int64 (value));
+}
+
+static GVariant *
+recipients_to_variant (const OutboxSpoolRecord *record)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      const OutboxRecipient *rcpt = g_ptr_array_index (record->recipients, i);
+
+      g_variant_builder_open (&builder, G_VARIANT_TYPE_VARDICT);
+      add_string (&builder, "address", rcpt->address);
+      add_string (&builder, "state", outbox_recipient_state_to_string (rcpt->state));
+      if (rcpt->reply_code != 0)
+        g_variant_builder_add (&builder, "{sv}", "reply-code", g_variant_new_uint32 (rcpt->reply_code));
+      add_string (&builder, "reply", rcpt->reply);
+      g_variant_builder_close (&builder);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+GVariant *
+outbox_queue_record_to_variant (const OutboxSpoolRecord *record)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+  add_string (&builder, "id", record->id);
+  add_string (&builder, "state", outbox_message_state_to_string (record->state));
+  add_string (&builder, "account", record->account);
+  add_string (&builder, "from", record->from);
+  g_variant_builder_add (&builder, "{sv}", "size", g_variant_new_uint64 (record->size));
+  add_time (&builder, "created", record->created);
+  add_time (&builder, "send-at", record->send_at);
+  add_time (&builder, "next-attempt", record->next_attempt);
+  g_variant_builder_add (&builder, "{sv}", "attempts", g_variant_new_uint32 (record->attempts));
+  add_string (&builder, "message-id", record->message_id);
+  add_string (&builder, "subject", record->subject);
+  add_string (&builder, "last-reply", record->last_reply);
+  if (record->unknown_outcome)
+    g_variant_builder_add (&builder, "{sv}", "unknown-outcome", g_variant_new_boolean (TRUE));
+  g_variant_builder_add (&builder, "{sv}", "recipients", recipients_to_variant (record));
+  return g_variant_builder_end (&builder);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "outbox-spool.h"
+
+G_BEGIN_DECLS
+
+/* The messages the daemon owns: the spool's records, kept in memory, and
+ * every change to them written to the spool before anyone is told of it.
+ *
+ * Signals:
+ *   message-changed (const char *id, const char *state, GVariant *details):
+ *     after a record was added, changed or removed ("removed" as state).
+ *   due: something may have become deliverable (submitted, released, retried).
+ */
+#define OUTBOX_TYPE_QUEUE (outbox_queue_get_type ())
+G_DECLARE_FINAL_TYPE (OutboxQueue, outbox_queue, OUTBOX, QUEUE, GObject)
+
+/* Loads every record; what does not validate is quarantined and logged. */
+OutboxQueue *outbox_queue_new (OutboxSpool *spool, GError **error);
+OutboxSpool *outbox_queue_get_spool (OutboxQueue *queue);
+
+/* (transfer none) (nullable) */
+OutboxSpoolRecord *outbox_queue_lookup (OutboxQueue *queue, const char *id);
+/* (transfer container) records sorted by (created, id) */
+GPtrArray *outbox_queue_list (OutboxQueue *queue);
+
+/* Takes @record, which the spool has already committed. */
+void outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record);
+/* Saves @record (one of the queue's own) to the spool, then signals. */
+gboolean outbox_queue_save (OutboxQueue *queue, OutboxSpoolRecord *record, GError **error);
+/* Signals a change that is not written (the in-memory "sending" state). */
+void outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record);
+gboolean outbox_queue_remove (OutboxQueue *queue, const char *id, GError **error);
+/* Sets a message aside in the spool's quarantine/ (its data failed
+ * verification) and signals it as "removed" with the reason. */
+gboolean outbox_queue_quarantine (OutboxQueue *queue, const char *id, const char *reason, GError **error);
+void outbox_queue_emit_due (OutboxQueue *queue);
+
+/* The a{sv} of org.outbox.Outbox1.Queue.Get. */
+GVariant *outbox_queue_record_to_variant (const OutboxSpoolRecord *record);
+gboolean outbox_message_state_is_pending (OutboxMessageState state);
+
+G_END_DECLS

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#include "config.h"
+
+#include "outbox-address.h"
+#include "outbox-error.h"
+#include "outbox-message.h"
+#include "outbox-submit.h"
+
+typedef struct
+{
+  char *account;     /* (nullable) */
+  char *from;        /* (nullable) */
+  GPtrArray *recipients; /* (nullable) (element-type utf8) */
+  gint64 send_at;
+  gboolean hold;
+  int save_to_sent;  /* -1: the account decides */
+} SubmitOptions;
+
+typedef struct
+{
+  OutboxQueue *queue;              /* (owned) */
+  OutboxAccountStore *accounts;    /* (unowned) lives as long as the daemon */
+  SubmitOptions options;
+  OutboxSpoolDraft *draft;         /* (owned) */
+  OutboxMessageImport *import;     /* (owned) */
+  OutboxAccount *account;          /* (owned) a copy: the store may change meanwhile */
+  char *from;                      /* (owned) envelope sender */
+  GPtrArray *recipients;           /* (owned) (element-type utf8) */
+  const OutboxMessageHeaders *headers; /* (unowned) owned by import */
+} SubmitData;
+
+static void
+submit_data_free (SubmitData *data)
+{
+  g_clear_object (&data->queue);
+  g_free (data->options.account);
+  g_free (data->options.from);
+  g_clear_pointer (&data->options.recipients, g_ptr_array_unref);
+  g_clear_pointer (&data->import, outbox_message_import_free);
+  g_clear_pointer (&data->draft, outbox_spool_draft_free);
+  g_clear_pointer (&data->account, outbox_account_free);
+  g_free (data->from);
+  g_clear_pointer (&data->recipients, g_ptr_array_unref);
+  g_free (data);
+}
+
+static gboolean
+option_type_error (const char *key, GVariant *value, const char *expected, GError **error)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+               "Option “%s” must be of type “%s”, not “%s”", key, expected,
+               g_variant_get_type_string (value));
+  return FALSE;
+}
+
+static gboolean
+parse_recipients (GVariant *value, SubmitOptions *out, GError **error)
+{
+  gsize n;
+  g_autofree const char **strv = g_variant_get_strv (value, &n);
+
+  if (n == 0)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Option “recipients” is empty; leave it out to take the recipients "
+                   "from the message's To, Cc and Bcc");
+      return FALSE;
+    }
+  if (n > OUTBOX_MESSAGE_MAX_RECIPIENTS)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Too many recipients (%" G_GSIZE_FORMAT "); at most %d per message", n,
+                   OUTBOX_MESSAGE_MAX_RECIPIENTS);
+      return FALSE;
+    }
+  out->recipients = g_ptr_array_new_with_free_func (g_free);
+  for (gsize i = 0; i < n; i++)
+    {
+      if (!outbox_address_validate (strv[i], FALSE, error))
+        return FALSE;
+      g_ptr_array_add (out->recipients, g_strdup (strv[i]));
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_option (const char *key, GVariant *value, SubmitOptions *out, GError **error)
+{
+  if (g_str_equal (key, "account"))
+    {
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+        return option_type_error (key, value, "s", error);
+      g_free (out->account);
+      out->account = g_variant_dup_string (value, NULL);
+      return TRUE;
+    }
+  if (g_str_equal (key, "from"))
+    {
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+        return option_type_error (key, value, "s", error);
+      if (!outbox_address_validate (g_variant_get_string (value, NULL), TRUE, error))
+        return FALSE;
+      g_free (out->from);
+      out->from = g_variant_dup_string (value, NULL);
+      return TRUE;
+    }
+  if (g_str_equal (key, "recipients"))
+    {
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
+        return option_type_error (key, value, "as", error);
+      g_clear_pointer (&out->recipients, g_ptr_array_unref);
+      return parse_recipients (value, out, error);
+    }
+  if (g_str_equal (key, "send-at"))
+    {
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+        return option_type_error (key, value, "x", error);
+      out->send_at = g_variant_get_int64 (value);
+      return TRUE;
+    }
+  if (g_str_equal (key, "hold") || g_str_equal (key, "save-to-sent"))
+    {
+      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+        return option_type_error (key, value, "b", error);
+      if (g_str_equal (key, "hold"))
+        out->hold = g_variant_get_boolean (value);
+      else
+        out->save_to_sent = g_variant_get_boolean (value);
+      return TRUE;
+    }
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+               "Unknown option “%s”; known options are account, from, recipients, send-at, hold "
+               "and save-to-sent",
+               key);
+  return FALSE;
+}
+
+static gboolean
+parse_options (GVariant *options, SubmitOptions *out, GError **error)
+{
+
+  out->save_to_sent = -1;
+  for (gsize i = 0; i < g_variant_n_children (options); i++)
+    {
+      const char *key;
+      g_autoptr (GVariant) value = NULL;
+
+      g_variant_get_child (options, i, "{&sv}", &key, &value);
+      if (!parse_option (key, value, out, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static const OutboxAccount *
+choose_account (SubmitData *data, GError **error)
+{
+  const OutboxAccount *account;
+
+  if (data->options.account != NULL)
+    {
+      account = outbox_account_store_lookup (data->accounts, data->options.account);
+      if (account == NULL)
+        g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT,
+                     "No account named “%s”; see outbox account list", data->options.account);
+      return account;
+    }
+  account = outbox_account_store_find_by_address (data->accounts, data->headers->from_address);
+  if (account == NULL)
+    account = outbox_account_store_get_default (data->accounts);
+  if (account == NULL)
+    g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT,
+                 "No account configured: run outbox account add NAME --from ADDRESS "
+                 "--smtp smtps://USER@HOST --password-stdin");
+  return account;
+}
+
+static void
+add_unique (GPtrArray *list, const char *address)
+{
+  for (guint i = 0; i < list->len; i++)
+    if (g_ascii_strcasecmp (g_ptr_array_index (list, i), address) == 0)
+      return;
+  g_ptr_array_add (list, g_strdup (address));
+}
+
+/* Recipients from the options, else To, Cc and Bcc, each once. */
+static gboolean
+collect_recipients (SubmitData *data, GError **error)
+{
+  GPtrArray *sources[] = { data->headers->to, data->headers->cc, data->headers->bcc };
+
+  data->recipients = g_ptr_array_new_with_free_func (g_free);
+  if (data->options.recipients != NULL)
+    {
+      for (guint i = 0; i < data->options.recipients->len; i++)
+        add_unique (data->recipients, g_ptr_array_index (data->options.recipients, i));
+      return TRUE;
+    }
+  for (gsize s = 0; s < G_N_ELEMENTS (sources); s++)
+    for (guint i = 0; sources[s] != NULL && i < sources[s]->len; i++)
+      {
+        const char *address = g_ptr_array_index (sources[s], i);
+        if (!outbox_address_validate (address, FALSE, error))
+          return FALSE;
+        add_unique (data->recipients, address);
+      }
+  if (data->recipients->len == 0)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_MESSAGE,
+                   "The message has no recipients: give them as arguments or in To, Cc or Bcc");
+      return FALSE;
+    }
+  if (data->recipients->len > OUTBOX_MESSAGE_MAX_RECIPIENTS)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_MESSAGE,
+                   "The message has %u recipients; at most %d per message",
+                   data->recipients->len, OUTBOX_MESSAGE_MAX_RECIPIENTS);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+any_non_ascii (SubmitData *data)
+{
+  if (!outbox_address_is_ascii (data->from))
+    return TRUE;
+  for (guint i = 0; i < data->recipients->len; i++)
+    if (!outbox_address_is_ascii (g_ptr_array_index (data->recipients, i)))
+      return TRUE;
+  return FALSE;
+}
+
+static OutboxMessageState
+initial_state (const SubmitOptions *options)
+{
+  if (options->hold)
+    return OUTBOX_MESSAGE_STATE_HELD;
+  if (options->send_at > g_get_real_time () / G_USEC_PER_SEC)
+    return OUTBOX_MESSAGE_STATE_SCHEDULED;
+  return OUTBOX_MESSAGE_STATE_QUEUED;
+}
+
+static OutboxSpoolRecord *
+build_record (SubmitData *data, const OutboxMessageWritten *written)
+{
+  OutboxSpoolRecord *record = outbox_spool_record_new ();
+
+  record->id = g_strdup (outbox_spool_draft_get_id (data->draft));
+  record->account = g_strdup (data->account->name);
+  record->from = g_strdup (data->from);
+  for (guint i = 0; i < data->recipients->len; i++)
+    outbox_spool_record_add_recipient (record, g_ptr_array_index (data->recipients, i));
+  record->state = initial_state (&data->options);
+  record->created = g_get_real_time () / G_USEC_PER_SEC;
+  record->send_at = data->options.send_at;
+  record->size = written->size;
+  record->sha256 = g_strdup (written->sha256);
+  record->message_id = g_strdup (written->message_id);
+  record->subject = g_strdup (data->headers->subject);
+  record->eightbit = written->eightbit;
+  record->smtputf8 = any_non_ascii (data);
+  record->save_to_sent = data->options.save_to_sent;
+  return record;
+}
+
+static void
+return_import_error (GTask *task, GError *error)
+{
+  if (error->domain == OUTBOX_ERROR)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_new_error (task, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
+                           "Could not queue the message: %s", error->message);
+  g_error_free (error);
+}
+
+static void
+write_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  SubmitData *data = g_task_get_task_data (task);
+  g_autoptr (OutboxMessageWritten) written = NULL;
+  g_autoptr (OutboxSpoolRecord) record = NULL;
+  GError *error = NULL;
+
+  written = outbox_message_import_write_finish (data->import, result, &error);
+  if (written == NULL)
+    {
+      return_import_error (task, error);
+      return;
+    }
+  record = build_record (data, written);
+  if (!outbox_spool_draft_commit (data->draft, record, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_info ("Queued %s for %u recipient(s) through account %s (%" G_GUINT64_FORMAT " octets)",
+          record->id, record->recipients->len, record->account, record->size);
+  outbox_queue_add (data->queue, outbox_spool_record_copy (record));
+  g_task_return_pointer (task, g_strdup (record->id), g_free);
+}
+
+static void
+read_headers_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  SubmitData *data = g_task_get_task_data (task);
+  const OutboxAccount *account;
+  GCancellable *cancellable;
+  OutboxMessageWriteFlags flags = OUTBOX_MESSAGE_WRITE_NONE;
+  const char *domain;
+  GError *error = NULL;
+
+  data->headers = outbox_message_import_read_headers_finish (data->import, result, &error);
+  if (data->headers == NULL)
+    {
+      return_import_error (task, error);
+      return;
+    }
+  account = choose_account (data, &error);
+  if (account == NULL || !collect_recipients (data, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  data->account = outbox_account_copy (account);
+  data->from = g_strdup (data->options.from ? data->options.from : account->from);
+  if (data->options.recipients == NULL)
+    flags |= OUTBOX_MESSAGE_WRITE_REMOVE_BCC;
+  domain = strrchr (account->from, '@') + 1;
+  cancellable = g_task_get_cancellable (task);
+  outbox_message_import_write_async (data->import, flags, account->from, domain, cancellable,
+                                     write_done, g_steal_pointer (&task));
+}
+
+void
+outbox_submit_async (OutboxQueue *queue,
+                     OutboxAccountStore *accounts,
+                     GInputStream *in,
+                     GVariant *options,
+                     GCancellable *cancellable,
+                     GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  SubmitData *data = g_new0 (SubmitData, 1);
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, outbox_submit_async);
+  g_task_set_task_data (task, data, (GDestroyNotify) submit_data_free);
+  data->queue = g_object_ref (queue);
+  data->accounts = accounts;
+
+  if (!parse_options (options, &data->options, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  data->draft = outbox_spool_draft_new (outbox_queue_get_spool (queue), &error);
+  if (data->draft == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  data->import = outbox_message_import_new (in, outbox_spool_draft_get_stream (data->draft));
+  outbox_message_import_read_headers_async (data->import, cancellable, read_headers_done,
+                                            g_steal_pointer (&task));
+}
+
+char *
+outbox_submit_finish (GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}

@@ -224,19 +224,16 @@ test_unknown_account (Fixture *f, gconstpointer data)
 static void
 test_write_failure_changes_nothing (Fixture *f, gconstpointer data)
 {
-  g_autofree char *blocker = g_build_filename (f->dir, "blocker", NULL);
-  g_autofree char *path = g_build_filename (blocker, "accounts.conf", NULL);
-  g_autoptr (OutboxAccountStore) store = NULL;
+  g_autofree char *blocker = g_path_get_dirname (f->path);
   g_autoptr (GVariant) s = settings ("me@example.org", "smtps://mail.example.org");
   g_autoptr (GError) error = NULL;
 
-  /* A file where the directory should be: the write must fail. */
+  /* A file where the accounts directory should be: the write must fail. */
   g_assert_true (g_file_set_contents (blocker, "", 0, NULL));
-  store = outbox_account_store_load (path, &error);
-  g_assert_no_error (error);
-  g_assert_false (outbox_account_store_add (store, "work", s, &error));
+  g_assert_false (outbox_account_store_add (f->store, "work", s, &error));
   g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
-  g_assert_cmpuint (outbox_account_store_list (store)->len, ==, 0);
+  g_assert_cmpuint (outbox_account_store_list (f->store)->len, ==, 0);
+  g_assert_null (outbox_account_store_lookup (f->store, "work"));
 }
 
 static void

@@ -1,9 +1,1682 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
-#include <glib.h>
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <string.h>
+
+#include "outbox-error.h"
+#include "outbox-smtp-session.h"
+#include "outbox-tls.h"
+
+/* Test certificates -------------------------------------------------------
+ *
+ * Made at run time with GnuTLS: a self-signed certificate that is its own
+ * CA, so that a PEM file holding it can serve as tls_ca_file. */
+
+typedef struct
+{
+  GTlsCertificate *certificate; /* (owned) with its private key */
+  char *ca_file;                /* (owned) PEM file of the certificate alone */
+  char *fingerprint;            /* (owned) "sha256:HEX" of its DER */
+} TestCert;
+
+static char *test_dir;
+static TestCert localhost_cert; /* for 127.0.0.1 and localhost */
+static TestCert other_cert;     /* for other.example only */
+
+static void
+check_gnutls (int ret)
+{
+  if (ret < 0)
+    g_error ("GnuTLS: %s", gnutls_strerror (ret));
+}
+
+static char *
+datum_to_string (gnutls_datum_t *datum)
+{
+  char *text = g_strndup ((const char *) datum->data, datum->size);
+
+  gnutls_free (datum->data);
+  return text;
+}
+
+static char *
+der_fingerprint (gnutls_x509_crt_t crt)
+{
+  gnutls_datum_t der = { NULL, 0 };
+  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+  char *fingerprint;
+
+  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der));
+  g_checksum_update (checksum, der.data, der.size);
+  fingerprint = g_strconcat ("sha256:", g_checksum_get_string (checksum), NULL);
+  gnutls_free (der.data);
+  return fingerprint;
+}
+
+static void
+set_identity (gnutls_x509_crt_t crt, const char *dns_name, gboolean with_loopback_ip)
+{
+  static const guint8 loopback[4] = { 127, 0, 0, 1 };
+
+  check_gnutls (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, dns_name,
+                                               (unsigned) strlen (dns_name)));
+  check_gnutls (gnutls_x509_crt_set_subject_alt_name (
+      crt, GNUTLS_SAN_DNSNAME, dns_name, (unsigned) strlen (dns_name), GNUTLS_FSAN_APPEND));
+  if (with_loopback_ip)
+    check_gnutls (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, loopback,
+                                                        sizeof loopback, GNUTLS_FSAN_APPEND));
+}
+
+static void
+test_cert_make (TestCert *cert, const char *dns_name, gboolean with_loopback_ip, const char *file)
+{
+  gnutls_x509_privkey_t key;
+  gnutls_x509_crt_t crt;
+  gnutls_datum_t datum = { NULL, 0 };
+  g_autofree char *cert_pem = NULL;
+  g_autofree char *key_pem = NULL;
+  g_autofree char *both = NULL;
+  g_autoptr (GError) error = NULL;
+  time_t now = time (NULL);
+  guint8 serial[8] = { 1 };
+
+  check_gnutls (gnutls_x509_privkey_init (&key));
+  check_gnutls (gnutls_x509_privkey_generate (
+      key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0));
+  check_gnutls (gnutls_x509_crt_init (&crt));
+  check_gnutls (gnutls_x509_crt_set_version (crt, 3));
+  serial[1] = (guint8) g_random_int ();
+  check_gnutls (gnutls_x509_crt_set_serial (crt, serial, sizeof serial));
+  check_gnutls (gnutls_x509_crt_set_activation_time (crt, now - 3600));
+  check_gnutls (gnutls_x509_crt_set_expiration_time (crt, now + 86400));
+  set_identity (crt, dns_name, with_loopback_ip);
+  check_gnutls (gnutls_x509_crt_set_key (crt, key));
+  check_gnutls (gnutls_x509_crt_set_basic_constraints (crt, 1, -1));
+  check_gnutls (
+      gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN));
+  check_gnutls (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
+  check_gnutls (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0));
+
+  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &datum));
+  cert_pem = datum_to_string (&datum);
+  check_gnutls (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
+                                                   GNUTLS_PKCS_PLAIN, &datum));
+  key_pem = datum_to_string (&datum);
+  cert->fingerprint = der_fingerprint (crt);
+  gnutls_x509_crt_deinit (crt);
+  gnutls_x509_privkey_deinit (key);
+
+  both = g_strconcat (cert_pem, key_pem, NULL);
+  cert->certificate = g_tls_certificate_new_from_pem (both, -1, &error);
+  g_assert_no_error (error);
+  cert->ca_file = g_build_filename (test_dir, file, NULL);
+  g_file_set_contents (cert->ca_file, cert_pem, -1, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_cert_clear (TestCert *cert)
+{
+  g_clear_object (&cert->certificate);
+  if (cert->ca_file != NULL)
+    g_unlink (cert->ca_file);
+  g_clear_pointer (&cert->ca_file, g_free);
+  g_clear_pointer (&cert->fingerprint, g_free);
+}
+
+/* The fake server -------------------------------------------------------
+ *
+ * One scripted SMTP peer on a free loopback port, run in a thread with
+ * blocking I/O while the session under test runs in the main context.  It
+ * records what it receives; the test reads the record after
+ * fake_server_stop(), which joins the thread. */
+
+typedef struct
+{
+  /* The script: replies with their CR LF; NULL means a plain default. */
+  const char *greeting;
+  const char *ehlo;
+  const char *ehlo_tls; /* EHLO once TLS is up */
+  const char *starttls;
+  const char *const *auth; /* successive replies to AUTH and its continuations */
+  const char *const *mail; /* successive replies to MAIL */
+  const char *const *rcpt; /* successive replies to RCPT */
+  const char *data;
+  const char *final;
+  const char *hang_on;     /* never answer this verb ("CONNECT": the greeting) */
+  gboolean drop_after_dot; /* close instead of answering the final dot */
+  gboolean implicit_tls;
+  GTlsCertificate *certificate; /* for TLS; without it, 220 to STARTTLS does nothing */
+
+  GSocketListener *listener;
+  GCancellable *cancellable;
+  guint16 port;
+  GThread *thread;
+  GIOStream *stream;
+  GDataInputStream *input;
+  guint auth_i, mail_i, rcpt_i;
+  gboolean in_auth;
+
+  /* The record. */
+  GPtrArray *lines;       /* command lines without CR LF */
+  GArray *buffered_after; /* gsize per line: bytes that arrived with it */
+  GString *payload;       /* DATA payload as received, dot line included */
+  gboolean dot_seen;
+  gboolean tls_up;
+} FakeServer;
+
+static void
+server_send (FakeServer *server, const char *reply)
+{
+  g_output_stream_write_all (g_io_stream_get_output_stream (server->stream), reply, strlen (reply),
+                             NULL, NULL, NULL);
+}
+
+static void
+server_use_stream (FakeServer *server, GIOStream *stream)
+{
+  g_set_object (&server->stream, stream);
+  g_clear_object (&server->input);
+  server->input = g_data_input_stream_new (g_io_stream_get_input_stream (stream));
+  /* The plain stream goes on under TLS: dropping its reader must not close it. */
+  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (server->input), FALSE);
+  g_data_input_stream_set_newline_type (server->input, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
+}
+
+static char *
+server_read_line (FakeServer *server)
+{
+  gsize len = 0;
+  char *line = g_data_input_stream_read_line (server->input, &len, NULL, NULL);
+
+  if (line != NULL)
+    {
+      gsize available =
+          g_buffered_input_stream_get_available (G_BUFFERED_INPUT_STREAM (server->input));
+      g_ptr_array_add (server->lines, g_strdup (line));
+      g_array_append_val (server->buffered_after, available);
+    }
+  return line;
+}
+
+static gboolean
+server_start_tls (FakeServer *server)
+{
+  g_autoptr (GIOStream) tls = NULL;
+
+  tls = g_tls_server_connection_new (server->stream, server->certificate, NULL);
+  if (tls == NULL || !g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, NULL))
+    return FALSE;
+  server_use_stream (server, tls);
+  server->tls_up = TRUE;
+  return TRUE;
+}
+
+static const char *
+next_reply (const char *const *replies, guint *index, const char *fallback)
+{
+  if (replies == NULL || replies[*index] == NULL)
+    return fallback;
+  return replies[(*index)++];
+}
+
+static const char *
+reply_or (const char *reply, const char *fallback)
+{
+  return reply != NULL ? reply : fallback;
+}
+
+/* Reads the DATA payload up to the dot line; FALSE at end of stream. */
+static gboolean
+server_read_payload (FakeServer *server)
+{
+  gsize len = 0;
+
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line (server->input, &len, NULL, NULL);
+      if (line == NULL)
+        return FALSE;
+      g_string_append_len (server->payload, line, (gssize) len);
+      g_string_append (server->payload, "\r\n");
+      if (g_str_equal (line, "."))
+        {
+          server->dot_seen = TRUE;
+          return TRUE;
+        }
+    }
+}
+
+static gboolean
+server_handle_data (FakeServer *server)
+{
+  const char *reply = reply_or (server->data, "354 go ahead\r\n");
+
+  server_send (server, reply);
+  if (!g_str_has_prefix (reply, "354"))
+    return TRUE;
+  if (!server_read_payload (server) || server->drop_after_dot)
+    return FALSE;
+  server_send (server, reply_or (server->final, "250 2.0.0 queued\r\n"));
+  return TRUE;
+}
+
+static gboolean
+server_handle_auth (FakeServer *server)
+{
+  const char *reply = next_reply (server->auth, &server->auth_i, "235 2.7.0 ok\r\n");
+
+  server->in_auth = g_str_has_prefix (reply, "334");
+  server_send (server, reply);
+  return TRUE;
+}
+
+static gboolean
+server_handle_starttls (FakeServer *server)
+{
+  const char *reply = reply_or (server->starttls, "220 2.0.0 ready\r\n");
+
+  server_send (server, reply);
+  if (g_str_has_prefix (reply, "220") && server->certificate != NULL)
+    return server_start_tls (server);
+  return TRUE;
+}
+
+static gboolean
+server_handle (FakeServer *server, const char *line)
+{
+  g_autofree char *verb = g_ascii_strup (line, MIN (strlen (line), 4));
+
+  if (server->in_auth)
+    return server_handle_auth (server);
+  if (server->hang_on != NULL && g_str_equal (verb, server->hang_on))
+    return TRUE;
+  if (g_str_equal (verb, "EHLO"))
+    server_send (server,
+                 reply_or (server->tls_up && server->ehlo_tls ? server->ehlo_tls : server->ehlo,
+                           "250-fake.test\r\n250 ENHANCEDSTATUSCODES\r\n"));
+  else if (g_str_equal (verb, "HELO"))
+    server_send (server, "250 fake.test\r\n");
+  else if (g_str_equal (verb, "STAR"))
+    return server_handle_starttls (server);
+  else if (g_str_equal (verb, "AUTH"))
+    return server_handle_auth (server);
+  else if (g_str_equal (verb, "MAIL"))
+    server_send (server, next_reply (server->mail, &server->mail_i, "250 2.1.0 ok\r\n"));
+  else if (g_str_equal (verb, "RCPT"))
+    server_send (server, next_reply (server->rcpt, &server->rcpt_i, "250 2.1.5 ok\r\n"));
+  else if (g_str_equal (verb, "DATA"))
+    return server_handle_data (server);
+  else if (g_str_equal (verb, "RSET"))
+    server_send (server, "250 2.0.0 ok\r\n");
+  else if (g_str_equal (verb, "QUIT"))
+    {
+      server_send (server, "221 2.0.0 bye\r\n");
+      return FALSE;
+    }
+  else
+    server_send (server, "502 5.5.2 unknown command\r\n");
+  return TRUE;
+}
+
+static void
+server_converse (FakeServer *server)
+{
+  if (server->implicit_tls && !server_start_tls (server))
+    return;
+  if (g_strcmp0 (server->hang_on, "CONNECT") != 0)
+    server_send (server, reply_or (server->greeting, "220 fake.test ESMTP\r\n"));
+  for (;;)
+    {
+      g_autofree char *line = server_read_line (server);
+      if (line == NULL || !server_handle (server, line))
+        return;
+    }
+}
+
+static gpointer
+fake_server_run (gpointer user_data)
+{
+  FakeServer *server = user_data;
+  g_autoptr (GSocketConnection) connection = NULL;
+
+  connection = g_socket_listener_accept (server->listener, NULL, server->cancellable, NULL);
+  if (connection == NULL)
+    return NULL;
+  server_use_stream (server, G_IO_STREAM (connection));
+  server_converse (server);
+  g_io_stream_close (server->stream, NULL, NULL);
+  g_clear_object (&server->input);
+  g_clear_object (&server->stream);
+  return NULL;
+}
+
+static void
+fake_server_start (FakeServer *server)
+{
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) effective = NULL;
+  g_autoptr (GError) error = NULL;
+
+  server->listener = g_socket_listener_new ();
+  g_socket_listener_add_address (server->listener, address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
+  g_assert_no_error (error);
+  server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  server->cancellable = g_cancellable_new ();
+  server->lines = g_ptr_array_new_with_free_func (g_free);
+  server->buffered_after = g_array_new (FALSE, FALSE, sizeof (gsize));
+  server->payload = g_string_new (NULL);
+  server->thread = g_thread_new ("fake-smtp", fake_server_run, server);
+}
+
+/* Waits for the conversation to end: the session must be closed first. */
+static void
+fake_server_stop (FakeServer *server)
+{
+  if (server->thread == NULL)
+    return;
+  g_cancellable_cancel (server->cancellable);
+  g_thread_join (g_steal_pointer (&server->thread));
+}
+
+static void
+fake_server_clear (FakeServer *server)
+{
+  fake_server_stop (server);
+  g_clear_object (&server->listener);
+  g_clear_object (&server->cancellable);
+  g_clear_pointer (&server->lines, g_ptr_array_unref);
+  g_clear_pointer (&server->buffered_after, g_array_unref);
+  if (server->payload != NULL)
+    g_string_free (g_steal_pointer (&server->payload), TRUE);
+}
+
+static void
+assert_lines (FakeServer *server, const char *const *expected)
+{
+  guint n_expected = g_strv_length ((char **) expected);
+
+  for (guint i = 0; i < MIN (n_expected, server->lines->len); i++)
+    g_assert_cmpstr (g_ptr_array_index (server->lines, i), ==, expected[i]);
+  g_assert_cmpuint (server->lines->len, ==, n_expected);
+}
+
+static gboolean
+server_received (FakeServer *server, const char *prefix)
+{
+  for (guint i = 0; i < server->lines->len; i++)
+    {
+      if (g_str_has_prefix (g_ptr_array_index (server->lines, i), prefix))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The session side ------------------------------------------------------ */
+
+typedef struct
+{
+  FakeServer server;
+  OutboxServerUrl *url;
+  OutboxSmtpConfig config;
+  OutboxSmtpSession *session;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  outbox_smtp_timeouts_init_default (&f->config.timeouts);
+  f->config.timeouts.connect = 10;
+  f->config.timeouts.greeting = 10;
+  f->config.timeouts.command = 10;
+  f->config.timeouts.data_init = 10;
+  f->config.timeouts.data_block = 10;
+  f->config.timeouts.data_final = 10;
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_object (&f->session);
+  fake_server_clear (&f->server);
+  g_clear_pointer (&f->url, outbox_server_url_free);
+}
+
+/* Closes the client side and waits until the server has seen everything. */
+static void
+end_conversation (Fixture *f)
+{
+  g_clear_object (&f->session);
+  fake_server_stop (&f->server);
+}
+
+static void
+store_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_for (GAsyncResult **slot)
+{
+  while (*slot == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *slot;
+}
+
+/* Starts the fake server and opens a session to it with @url_format, in
+ * which %u is the server's port. */
+static gboolean
+open_session_with (Fixture *f, const char *url_format, GCancellable *cancellable, GError **error)
+{
+  g_autofree char *url_text = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) url_error = NULL;
+
+  fake_server_start (&f->server);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+  url_text = g_strdup_printf (url_format, f->server.port);
+#pragma GCC diagnostic pop
+  f->url = outbox_server_url_parse (url_text, &url_error);
+  g_assert_no_error (url_error);
+  f->config.url = f->url;
+  f->session = outbox_smtp_session_new (&f->config);
+  outbox_smtp_session_open_async (f->session, cancellable, store_result, &result);
+  return outbox_smtp_session_open_finish (f->session, wait_for (&result), error);
+}
+
+static gboolean
+open_session (Fixture *f, const char *url_format, GError **error)
+{
+  return open_session_with (f, url_format, NULL, error);
+}
+
+static void
+open_plain_session (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+
+  open_session (f, "smtp+insecure://127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+}
+
+static OutboxSmtpSendResult *
+send_body_stream (Fixture *f,
+                  const char *const *rcpts,
+                  GInputStream *body,
+                  guint64 size,
+                  OutboxSmtpSendFlags flags)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  outbox_smtp_session_send_async (f->session, "a@example.org", rcpts, body, size, flags, NULL,
+                                  store_result, &result);
+  return outbox_smtp_session_send_finish (f->session, wait_for (&result));
+}
+
+static OutboxSmtpSendResult *
+send_message (Fixture *f, const char *const *rcpts, const char *body, OutboxSmtpSendFlags flags)
+{
+  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data (body, -1, NULL);
+
+  return send_body_stream (f, rcpts, stream, strlen (body), flags);
+}
+
+static OutboxSmtpSendResult *
+send_simple (Fixture *f)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+
+  return send_message (f, rcpts, "Subject: hi\n\nhello\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+}
+
+static gboolean
+quit_session (Fixture *f, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  outbox_smtp_session_quit_async (f->session, NULL, store_result, &result);
+  return outbox_smtp_session_quit_finish (f->session, wait_for (&result), error);
+}
+
+static guint
+reply_code (const OutboxSmtpReply *reply)
+{
+  return reply != NULL ? reply->code : 0;
+}
+
+static guint
+rcpt_code (const OutboxSmtpSendResult *result, guint i)
+{
+  g_assert_cmpuint (i, <, result->rcpt_replies->len);
+  return reply_code (g_ptr_array_index (result->rcpt_replies, i));
+}
+
+/* Sending ------------------------------------------------------------- */
+
+static void
+test_plain_send (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", "c@example.org", NULL };
+  static const char *const expected[] = { "EHLO [127.0.0.1]",
+                                          "MAIL FROM:<a@example.org>",
+                                          "RCPT TO:<b@example.org>",
+                                          "RCPT TO:<c@example.org>",
+                                          "DATA",
+                                          NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  open_plain_session (f);
+  result = send_message (f, rcpts, "Subject: dots\n\n.hidden\nline\r\n.\nend",
+                         OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
+  g_assert_cmpuint (rcpt_code (result, 1), ==, 250);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+  g_assert_false (result->unknown_outcome);
+  g_assert_true (outbox_smtp_session_is_open (f->session));
+
+  end_conversation (f);
+  assert_lines (&f->server, expected);
+  g_assert_cmpstr (f->server.payload->str, ==,
+                   "Subject: dots\r\n\r\n..hidden\r\nline\r\n..\r\nend\r\n.\r\n");
+}
+
+static void
+test_one_command_at_a_time (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", "c@example.org", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "MAIL FROM:<a@example.org>");
+  g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 1), ==, 0);
+  g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 2), ==, 0);
+}
+
+static void
+test_pipelining (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", "c@example.org", "d@example.org", NULL };
+  static const char *const replies[] = { "250 2.1.5 ok\r\n", "550 5.1.1 no such user\r\n",
+                                         "450 4.2.1 try later\r\n", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 PIPELINING\r\n";
+  f->server.rcpt = replies;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
+  g_assert_cmpuint (rcpt_code (result, 1), ==, 550);
+  g_assert_cmpuint (rcpt_code (result, 2), ==, 450);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+
+  end_conversation (f);
+  /* MAIL arrived with all three RCPT lines behind it: one write. */
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "MAIL FROM:<a@example.org>");
+  g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 1), ==,
+                    3 * strlen ("RCPT TO:<b@example.org>\r\n"));
+}
+
+static void
+test_no_rcpt_accepted (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "550 5.1.1 no such user\r\n", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.rcpt = replies;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 550);
+  g_assert_null (result->final_reply);
+  g_assert_null (result->stop_reply);
+  g_assert_true (outbox_smtp_session_is_open (f->session));
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "DATA"));
+  g_assert_cmpuint (f->server.payload->len, ==, 0);
+}
+
+static void
+test_mail_refused (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "452 4.3.1 out of space\r\n", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.mail = replies;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->stop_reply), ==, 452);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 0);
+  g_assert_null (result->final_reply);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "RCPT"));
+}
+
+/* Replies to RCPT after a refused MAIL carry nothing about the recipient. */
+static void
+test_pipelined_mail_refused (Fixture *f, gconstpointer data)
+{
+  static const char *const mail[] = { "452 4.3.1 out of space\r\n", NULL };
+  static const char *const rcpt[] = { "503 5.5.1 need MAIL\r\n", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 PIPELINING\r\n";
+  f->server.mail = mail;
+  f->server.rcpt = rcpt;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->stop_reply), ==, 452);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 0);
+  g_assert_true (outbox_smtp_session_is_open (f->session));
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "DATA"));
+}
+
+static void
+test_data_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.data = "554 5.5.1 no valid recipients\r\n";
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->stop_reply), ==, 554);
+  g_assert_null (result->final_reply);
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.payload->len, ==, 0);
+}
+
+static void
+test_final_reply_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.final = "554 5.7.1 spam\r\n";
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 554);
+  g_assert_true (outbox_smtp_session_is_open (f->session));
+}
+
+static void
+test_reuse (Fixture *f, gconstpointer data)
+{
+  static const char *const mail[] = { "550 5.7.1 not you\r\n", "250 2.1.0 ok\r\n", NULL };
+  static const char *const expected[] = { "EHLO [127.0.0.1]",
+                                          "MAIL FROM:<a@example.org>",
+                                          "RSET",
+                                          "MAIL FROM:<a@example.org>",
+                                          "RCPT TO:<b@example.org>",
+                                          "DATA",
+                                          NULL };
+  g_autoptr (OutboxSmtpSendResult) first = NULL;
+  g_autoptr (OutboxSmtpSendResult) second = NULL;
+
+  f->server.mail = mail;
+  open_plain_session (f);
+  first = send_simple (f);
+  g_assert_cmpuint (reply_code (first->stop_reply), ==, 550);
+  g_assert_true (outbox_smtp_session_is_open (f->session));
+  second = send_simple (f);
+  g_assert_no_error (second->error);
+  g_assert_cmpuint (reply_code (second->final_reply), ==, 250);
+
+  end_conversation (f);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_reuse_without_reset (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) first = NULL;
+  g_autoptr (OutboxSmtpSendResult) second = NULL;
+
+  open_plain_session (f);
+  first = send_simple (f);
+  second = send_simple (f);
+  g_assert_cmpuint (reply_code (first->final_reply), ==, 250);
+  g_assert_cmpuint (reply_code (second->final_reply), ==, 250);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "RSET"));
+  g_assert_cmpuint (f->server.lines->len, ==, 7);
+}
+
+static void
+test_8bit_not_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const expected[] = { "EHLO [127.0.0.1]", "QUIT", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250 fake.test\r\n";
+  open_plain_session (f);
+  result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
+  g_assert_true (outbox_smtp_session_is_open (f->session));
+  quit_session (f, &error);
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_8bit_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 8BITMIME\r\n";
+  open_plain_session (f);
+  result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
+  g_assert_no_error (result->error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==,
+                   "MAIL FROM:<a@example.org> BODY=8BITMIME");
+}
+
+static void
+test_smtputf8_not_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b\xc3\xa9@example.org", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "MAIL"));
+}
+
+static void
+test_size_param (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 SIZE 1000\r\n";
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "MAIL FROM:<a@example.org> SIZE=19");
+}
+
+static void
+test_size_over_limit (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (GInputStream) body = g_memory_input_stream_new_from_data ("x\n", -1, NULL);
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 SIZE 1000\r\n";
+  open_plain_session (f);
+  result = send_body_stream (f, rcpts, body, 1001, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "MAIL"));
+}
+
+static void
+test_address_injection (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org>\r\nRSET\r\nRCPT TO:<c@example.org", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_error (result->error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ADDRESS);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "MAIL"));
+  g_assert_false (server_received (&f->server, "RSET"));
+}
+
+/* A body bigger than one read block goes through whole. */
+static void
+test_body_several_blocks (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (GString) body = g_string_new (NULL);
+  g_autoptr (GString) expected = g_string_new (NULL);
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  for (guint i = 0; i < 30000; i++)
+    {
+      g_string_append_printf (body, "%sline %u\n", i % 7 == 0 ? "." : "", i);
+      g_string_append_printf (expected, "%sline %u\r\n", i % 7 == 0 ? ".." : "", i);
+    }
+  g_string_append (expected, ".\r\n");
+  open_plain_session (f);
+  result = send_message (f, rcpts, body->str, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.payload->len, ==, expected->len);
+  g_assert_cmpstr (f->server.payload->str, ==, expected->str);
+}
+
+/* A body stream that yields some data and then fails. */
+#define TEST_TYPE_FAILING_STREAM (test_failing_stream_get_type ())
+G_DECLARE_FINAL_TYPE (TestFailingStream, test_failing_stream, TEST, FAILING_STREAM, GInputStream)
+
+struct _TestFailingStream
+{
+  GInputStream parent_instance;
+  gboolean data_given;
+};
+
+G_DEFINE_TYPE (TestFailingStream, test_failing_stream, G_TYPE_INPUT_STREAM)
+
+static gssize
+test_failing_stream_read (
+    GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable, GError **error)
+{
+  TestFailingStream *self = TEST_FAILING_STREAM (stream);
+  static const char data[] = "Subject: x\r\n\r\nhello\r\n";
+
+  if (self->data_given)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, "disk on fire");
+      return -1;
+    }
+  self->data_given = TRUE;
+  g_assert_cmpuint (count, >=, sizeof data - 1);
+  memcpy (buffer, data, sizeof data - 1);
+  return sizeof data - 1;
+}
+
+static void
+test_failing_stream_read_async (GInputStream *stream,
+                                void *buffer,
+                                gsize count,
+                                int io_priority,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (stream, cancellable, callback, user_data);
+  GError *error = NULL;
+  gssize n_read = test_failing_stream_read (stream, buffer, count, cancellable, &error);
+
+  if (n_read < 0)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, n_read);
+}
+
+static gssize
+test_failing_stream_read_finish (GInputStream *stream, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+static void
+test_failing_stream_class_init (TestFailingStreamClass *klass)
+{
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  stream_class->read_fn = test_failing_stream_read;
+  stream_class->read_async = test_failing_stream_read_async;
+  stream_class->read_finish = test_failing_stream_read_finish;
+}
+
+static void
+test_failing_stream_init (TestFailingStream *self)
+{
+}
+
+static void
+test_body_read_error (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (GInputStream) body = g_object_new (TEST_TYPE_FAILING_STREAM, NULL);
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  open_plain_session (f);
+  result = send_body_stream (f, rcpts, body, 100, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_error (result->error, G_IO_ERROR, G_IO_ERROR_FAILED);
+  g_assert_false (result->unknown_outcome);
+  g_assert_null (result->final_reply);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+
+  end_conversation (f);
+  g_assert_true (g_str_has_prefix (f->server.payload->str, "Subject: x\r\n"));
+  g_assert_false (f->server.dot_seen);
+}
+
+static void
+test_lost_after_dot (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.drop_after_dot = TRUE;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED);
+  g_assert_true (result->unknown_outcome);
+  g_assert_null (result->final_reply);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+}
+
+static void
+test_421_on_rcpt (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", "c@example.org", NULL };
+  static const char *const replies[] = { "250 2.1.5 ok\r\n", "421 4.3.0 shutting down\r\n", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.rcpt = replies;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->stop_reply), ==, 421);
+  g_assert_cmpuint (rcpt_code (result, 1), ==, 421);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "DATA"));
+}
+
+static void
+test_not_open (Fixture *f, gconstpointer data)
+{
+  static const OutboxServerUrl url = { OUTBOX_PROTOCOL_SMTP, OUTBOX_SECURITY_INSECURE, NULL,
+                                       (char *) "127.0.0.1", 25 };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->config.url = &url;
+  f->session = outbox_smtp_session_new (&f->config);
+  result = send_simple (f);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED);
+}
+
+/* Opening ------------------------------------------------------------- */
+
+static void
+test_greeting_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.greeting = "554 5.3.2 not now\r\n";
+  g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
+  g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 554);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+}
+
+static void
+test_multiline_reply (Fixture *f, gconstpointer data)
+{
+  const OutboxSmtpCaps *caps;
+
+  f->server.greeting = "220-fake.test\r\n220-welcome\r\n220 ESMTP\r\n";
+  f->server.ehlo = "250-fake.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n";
+  open_plain_session (f);
+  caps = outbox_smtp_session_get_caps (f->session);
+  g_assert_cmpuint (caps->flags, ==,
+                    OUTBOX_SMTP_CAP_PIPELINING | OUTBOX_SMTP_CAP_SIZE | OUTBOX_SMTP_CAP_8BITMIME);
+  g_assert_cmpuint (caps->size_limit, ==, 1000);
+}
+
+static void
+test_bad_reply (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.greeting = "hello there\r\n";
+  g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+}
+
+static void
+test_mixed_codes (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n220 PIPELINING\r\n";
+  g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL);
+}
+
+static void
+test_helo_fallback (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "EHLO [127.0.0.1]", "HELO [127.0.0.1]", NULL };
+
+  f->server.ehlo = "502 5.5.1 what?\r\n";
+  open_plain_session (f);
+  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_cmpuint (outbox_smtp_session_get_caps (f->session)->flags, ==, 0);
+
+  end_conversation (f);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_no_helo_fallback_with_auth (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "502 5.5.1 what?\r\n";
+  f->config.password = "secret";
+  g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "HELO"));
+}
+
+static void
+test_helo_name (Fixture *f, gconstpointer data)
+{
+  f->config.helo_name = "client.example.org";
+  open_plain_session (f);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 0), ==, "EHLO client.example.org");
+}
+
+static void
+test_timeout (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.hang_on = "CONNECT";
+  f->config.timeouts.greeting = 1;
+  g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT);
+  g_assert_cmpstr (error->message, ==, "No greeting within 1 s");
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+}
+
+static void
+test_timeout_rcpt (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->server.hang_on = "RCPT";
+  f->config.timeouts.command = 1;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT);
+  g_assert_cmpstr (result->error->message, ==, "No reply to RCPT within 1 s");
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 0);
+  g_assert_false (result->unknown_outcome);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+}
+
+static gboolean
+cancel_soon (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_cancelled (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GError) error = NULL;
+
+  f->server.hang_on = "CONNECT";
+  g_timeout_add (100, cancel_soon, cancellable);
+  g_assert_false (open_session_with (f, "smtp+insecure://127.0.0.1:%u", cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+static void
+test_quit (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_true (quit_session (f, &error));
+  g_assert_no_error (error);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 221);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, f->server.lines->len - 1), ==, "QUIT");
+}
+
+/* STARTTLS and TLS ------------------------------------------------------ */
+
+static void
+test_starttls_required_missing (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "EHLO [127.0.0.1]", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TLS_REQUIRED);
+  g_assert_nonnull (strstr (error->message, "STARTTLS"));
+
+  end_conversation (f);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_starttls_refused (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "EHLO [127.0.0.1]", "STARTTLS", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->server.starttls = "454 4.7.0 TLS not available\r\n";
+  g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TLS_REQUIRED);
+  g_assert_nonnull (strstr (error->message, "454 4.7.0 TLS not available"));
+
+  end_conversation (f);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_starttls_injection (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "EHLO [127.0.0.1]", "STARTTLS", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->server.starttls = "220 go\r\n250 injected\r\n";
+  g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_INJECTION);
+
+  end_conversation (f);
+  /* A TLS ClientHello would show up here as one more "line". */
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_starttls_ok (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = g_base64_encode ((const guchar *) "\0me\0secret", 10);
+  g_autofree char *auth_line = g_strconcat ("AUTH PLAIN ", plain, NULL);
+  const char *const expected[] = { "EHLO [127.0.0.1]", "STARTTLS", "EHLO [127.0.0.1]", auth_line,
+                                   NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->server.ehlo_tls = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->config.password = "secret";
+  open_session (f, "smtp://me@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (outbox_smtp_session_get_peer_certificate (f->session));
+
+  end_conversation (f);
+  g_assert_true (f->server.tls_up);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_starttls_forgets_caps (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250-STARTTLS\r\n250-PIPELINING\r\n250 SIZE 10\r\n";
+  f->server.ehlo_tls = "250 fake.test\r\n";
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  open_session (f, "smtp://127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (outbox_smtp_session_get_caps (f->session)->flags, ==, 0);
+  g_assert_cmpuint (outbox_smtp_session_get_caps (f->session)->size_limit, ==, 0);
+}
+
+static void
+test_wrong_host_cert (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "EHLO [127.0.0.1]", "STARTTLS", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->server.certificate = other_cert.certificate;
+  f->config.tls_ca_file = other_cert.ca_file;
+  g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+
+  end_conversation (f);
+  g_assert_false (f->server.tls_up);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_untrusted_cert (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = other_cert.ca_file;
+  g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+}
+
+static void
+test_implicit_tls (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  open_session (f, "smtps://127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  g_assert_true (f->server.tls_up);
+  g_assert_false (server_received (&f->server, "STARTTLS"));
+}
+
+static void
+test_quit_over_tls (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  open_session (f, "smtps://127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_true (quit_session (f, &error));
+  g_assert_no_error (error);
+  g_assert_false (outbox_smtp_session_is_open (f->session));
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, f->server.lines->len - 1), ==, "QUIT");
+}
+
+/* Without any CA trusting the certificate, the pin alone lets it in. */
+static void
+test_pin_ok (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = other_cert.ca_file;
+  f->config.tls_fingerprint = localhost_cert.fingerprint;
+  open_session (f, "smtps://127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_tls_certificate_is_same (outbox_smtp_session_get_peer_certificate (f->session),
+                                            localhost_cert.certificate));
+}
+
+static void
+test_pin_mismatch (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = other_cert.ca_file;
+  f->config.tls_fingerprint = other_cert.fingerprint;
+  g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.lines->len, ==, 0);
+}
+
+/* A certificate that validates against the CAs must still match the pin. */
+static void
+test_pin_mismatch_trusted (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->config.tls_fingerprint = other_cert.fingerprint;
+  g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.lines->len, ==, 0);
+}
+
+/* AUTH ---------------------------------------------------------------- */
+
+/* 0.0.0.0 reaches this machine but is not a loopback address: the session
+ * must treat the connection as plaintext to a remote host. */
+static void
+test_auth_refused_plaintext (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->config.password = "secret";
+  g_assert_false (open_session (f, "smtp+insecure://me@0.0.0.0:%u", &error));
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE))
+    {
+      g_test_skip ("this system does not route 0.0.0.0 to the local host");
+      return;
+    }
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE);
+
+  end_conversation (f);
+  g_assert_true (server_received (&f->server, "EHLO"));
+  g_assert_false (server_received (&f->server, "AUTH"));
+}
+
+static void
+test_auth_no_password (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE);
+  g_assert_nonnull (strstr (error->message, "No password stored"));
+}
+
+static void
+test_auth_535 (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "535 5.7.8 bad credentials\r\n", NULL };
+  g_autoptr (GError) error = NULL;
+  guint n_auth = 0;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->server.auth = replies;
+  f->config.password = "secret";
+  g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, "535 5.7.8 bad credentials"));
+
+  end_conversation (f);
+  for (guint i = 0; i < f->server.lines->len; i++)
+    n_auth += g_str_has_prefix (g_ptr_array_index (f->server.lines, i), "AUTH");
+  g_assert_cmpuint (n_auth, ==, 1);
+}
+
+static void
+test_auth_454 (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "454 4.7.0 try later\r\n", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  f->server.auth = replies;
+  f->config.password = "secret";
+  g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
+  g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 454);
+}
+
+static void
+test_auth_login (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n",
+                                         "235 2.7.0 ok\r\n", NULL };
+  static const char *const expected[] = { "EHLO [127.0.0.1]", "AUTH LOGIN", "bWU=", "c2VjcmV0",
+                                          NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH LOGIN\r\n";
+  f->server.auth = replies;
+  f->config.password = "secret";
+  open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  assert_lines (&f->server, expected);
+}
+
+static void
+test_auth_mech_configured (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n",
+                                         "235 2.7.0 ok\r\n", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->server.auth = replies;
+  f->config.password = "secret";
+  f->config.auth_mech = "LOGIN";
+  open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "AUTH LOGIN");
+}
+
+/* Every message logged goes through here; a test may record them. */
+static GPtrArray *captured_logs;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
+    {
+      if (g_str_equal (fields[i].key, "MESSAGE"))
+        g_ptr_array_add (captured_logs, g_strdup (fields[i].value));
+    }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+static gboolean
+logs_contain (const char *needle)
+{
+  for (guint i = 0; i < captured_logs->len; i++)
+    {
+      if (strstr (g_ptr_array_index (captured_logs, i), needle) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_trace_redacts_auth (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n",
+                                         "235 2.7.0 ok\r\n", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH LOGIN\r\n";
+  f->server.auth = replies;
+  f->config.password = "secret";
+  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+
+  g_assert_true (logs_contain ("C: EHLO [127.0.0.1]"));
+  g_assert_true (logs_contain ("C: ****"));
+  g_assert_false (logs_contain ("c2VjcmV0"));
+  g_assert_false (logs_contain ("bWU="));
+  g_assert_false (logs_contain ("secret"));
+  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+}
+
+static void
+test_trace_redacts_plain (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = g_base64_encode ((const guchar *) "\0me\0secret", 10);
+  g_autoptr (GError) error = NULL;
+
+  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  f->config.password = "secret";
+  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+
+  g_assert_true (logs_contain ("C: AUTH PLAIN ****"));
+  g_assert_false (logs_contain (plain));
+  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+}
+
+/* TLS helpers ----------------------------------------------------------- */
+
+static void
+test_parse_fingerprint (void)
+{
+  static const char hex[] = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+  g_autofree char *plain = g_strconcat ("SHA256:", hex, NULL);
+  g_autoptr (GString) colons = g_string_new ("sha256:");
+  guint8 a[32], b[32];
+  g_autoptr (GError) error = NULL;
+
+  for (gsize i = 0; i < 64; i += 2)
+    g_string_append_printf (colons, i == 0 ? "%.2s" : ":%.2s", hex + i);
+  g_assert_true (outbox_tls_parse_fingerprint (plain, a, &error));
+  g_assert_no_error (error);
+  g_assert_true (outbox_tls_parse_fingerprint (colons->str, b, &error));
+  g_assert_no_error (error);
+  g_assert_cmpmem (a, sizeof a, b, sizeof b);
+  g_assert_cmpuint (a[0], ==, 0x00);
+  g_assert_cmpuint (a[31], ==, 0xff);
+}
+
+static void
+test_parse_fingerprint_invalid (void)
+{
+  static const char *const invalid[] = {
+    "",
+    "sha1:00",
+    "sha256:",
+    "sha256:0011",
+    "sha256:zz",
+    "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00",
+    "sha256::00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    "sha256:0:0112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff:",
+  };
+  guint8 out[32];
+
+  for (gsize i = 0; i < G_N_ELEMENTS (invalid); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_assert_false (outbox_tls_parse_fingerprint (invalid[i], out, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+    }
+}
+
+static void
+test_certificate_fingerprint (void)
+{
+  g_autofree char *shown = outbox_tls_certificate_fingerprint (localhost_cert.certificate);
+  guint8 a[32], b[32];
+
+  g_assert_true (g_str_has_prefix (shown, "sha256:"));
+  g_assert_cmpuint (strlen (shown), ==, strlen ("sha256:") + 32 * 3 - 1);
+  g_assert_true (outbox_tls_parse_fingerprint (shown, a, NULL));
+  g_assert_true (outbox_tls_parse_fingerprint (localhost_cert.fingerprint, b, NULL));
+  g_assert_cmpmem (a, sizeof a, b, sizeof b);
+}
+
+#define ADD(name, func) g_test_add (name, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
 int
 main (int argc, char **argv)
 {
+  g_autoptr (GError) error = NULL;
+  int status;
+
   g_test_init (&argc, &argv, NULL);
-  return g_test_run ();
+  g_log_set_writer_func (capture_writer, NULL, NULL);
+
+  test_dir = g_dir_make_tmp ("outbox-test-smtp-session-XXXXXX", &error);
+  g_assert_no_error (error);
+  test_cert_make (&localhost_cert, "localhost", TRUE, "localhost.pem");
+  test_cert_make (&other_cert, "other.example", FALSE, "other.pem");
+
+  ADD ("/smtp/session/plain-send", test_plain_send);
+  ADD ("/smtp/session/one-command-at-a-time", test_one_command_at_a_time);
+  ADD ("/smtp/session/pipelining", test_pipelining);
+  ADD ("/smtp/session/no-rcpt-accepted", test_no_rcpt_accepted);
+  ADD ("/smtp/session/mail-refused", test_mail_refused);
+  ADD ("/smtp/session/pipelined-mail-refused", test_pipelined_mail_refused);
+  ADD ("/smtp/session/data-refused", test_data_refused);
+  ADD ("/smtp/session/final-reply-refused", test_final_reply_refused);
+  ADD ("/smtp/session/reuse", test_reuse);
+  ADD ("/smtp/session/reuse-without-reset", test_reuse_without_reset);
+  ADD ("/smtp/session/8bit-not-offered", test_8bit_not_offered);
+  ADD ("/smtp/session/8bit-offered", test_8bit_offered);
+  ADD ("/smtp/session/smtputf8-not-offered", test_smtputf8_not_offered);
+  ADD ("/smtp/session/size-param", test_size_param);
+  ADD ("/smtp/session/size-over-limit", test_size_over_limit);
+  ADD ("/smtp/session/address-injection", test_address_injection);
+  ADD ("/smtp/session/body-several-blocks", test_body_several_blocks);
+  ADD ("/smtp/session/body-read-error", test_body_read_error);
+  ADD ("/smtp/session/lost-after-dot", test_lost_after_dot);
+  ADD ("/smtp/session/421-on-rcpt", test_421_on_rcpt);
+  ADD ("/smtp/session/not-open", test_not_open);
+  ADD ("/smtp/session/greeting-refused", test_greeting_refused);
+  ADD ("/smtp/session/multiline-reply", test_multiline_reply);
+  ADD ("/smtp/session/bad-reply", test_bad_reply);
+  ADD ("/smtp/session/mixed-codes", test_mixed_codes);
+  ADD ("/smtp/session/helo-fallback", test_helo_fallback);
+  ADD ("/smtp/session/no-helo-fallback-with-auth", test_no_helo_fallback_with_auth);
+  ADD ("/smtp/session/helo-name", test_helo_name);
+  ADD ("/smtp/session/timeout", test_timeout);
+  ADD ("/smtp/session/timeout-rcpt", test_timeout_rcpt);
+  ADD ("/smtp/session/cancelled", test_cancelled);
+  ADD ("/smtp/session/quit", test_quit);
+  ADD ("/smtp/session/starttls-required-missing", test_starttls_required_missing);
+  ADD ("/smtp/session/starttls-refused", test_starttls_refused);
+  ADD ("/smtp/session/starttls-injection", test_starttls_injection);
+  ADD ("/smtp/session/starttls-ok", test_starttls_ok);
+  ADD ("/smtp/session/starttls-forgets-caps", test_starttls_forgets_caps);
+  ADD ("/smtp/session/wrong-host-cert", test_wrong_host_cert);
+  ADD ("/smtp/session/untrusted-cert", test_untrusted_cert);
+  ADD ("/smtp/session/implicit-tls", test_implicit_tls);
+  ADD ("/smtp/session/quit-over-tls", test_quit_over_tls);
+  ADD ("/smtp/session/pin-ok", test_pin_ok);
+  ADD ("/smtp/session/pin-mismatch", test_pin_mismatch);
+  ADD ("/smtp/session/pin-mismatch-trusted", test_pin_mismatch_trusted);
+  ADD ("/smtp/session/auth-refused-plaintext", test_auth_refused_plaintext);
+  ADD ("/smtp/session/auth-no-password", test_auth_no_password);
+  ADD ("/smtp/session/auth-535", test_auth_535);
+  ADD ("/smtp/session/auth-454", test_auth_454);
+  ADD ("/smtp/session/auth-login", test_auth_login);
+  ADD ("/smtp/session/auth-mech-configured", test_auth_mech_configured);
+  ADD ("/smtp/session/trace-redacts-login", test_trace_redacts_auth);
+  ADD ("/smtp/session/trace-redacts-plain", test_trace_redacts_plain);
+  g_test_add_func ("/smtp/tls/parse-fingerprint", test_parse_fingerprint);
+  g_test_add_func ("/smtp/tls/parse-fingerprint-invalid", test_parse_fingerprint_invalid);
+  g_test_add_func ("/smtp/tls/certificate-fingerprint", test_certificate_fingerprint);
+
+  status = g_test_run ();
+
+  test_cert_clear (&localhost_cert);
+  test_cert_clear (&other_cert);
+  g_rmdir (test_dir);
+  g_free (test_dir);
+  return status;
 }

@@ -16,9 +16,9 @@ struct _OutboxLineReader
 
   GInputStream *stream; /* (owned) */
   gsize max_line;
-  GByteArray *buffer;   /* (owned) read from the stream, not yet handed out */
+  GByteArray *buffer; /* (owned) read from the stream, not yet handed out */
   guint8 chunk[READ_CHUNK];
-  GTask *pending;       /* (nullable) (unowned) the read in progress */
+  GTask *pending; /* (nullable) (unowned) the read in progress */
 };
 
 G_DEFINE_TYPE (OutboxLineReader, outbox_line_reader, G_TYPE_OBJECT)
@@ -222,9 +222,8 @@ outbox_line_reader_read_line_finish (OutboxLineReader *reader,
 
   g_return_val_if_fail (OUTBOX_IS_LINE_READER (reader), NULL);
   g_return_val_if_fail (g_task_is_valid (result, reader), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result))
-                            == outbox_line_reader_read_line_async,
-                        NULL);
+  g_return_val_if_fail (
+      g_task_get_source_tag (G_TASK (result)) == outbox_line_reader_read_line_async, NULL);
 
   line = g_task_propagate_pointer (G_TASK (result), error);
   if (out_len != NULL)

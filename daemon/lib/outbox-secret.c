@@ -22,15 +22,23 @@ outbox_secret_get_schema (void)
   return &schema;
 }
 
+/* libsecret keeps the table (and reads its values) after the call that
+ * was given it returns, so the table owns copies of its values. */
+static GHashTable *
+secret_attributes_new (void)
+{
+  return g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+}
+
 static GHashTable *
 secret_attributes (const char *account, const OutboxServerUrl *url)
 {
-  GHashTable *attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  GHashTable *attributes = secret_attributes_new ();
 
-  g_hash_table_insert (attributes, "account", (gpointer) account);
-  g_hash_table_insert (attributes, "service", (gpointer) outbox_protocol_to_string (url->protocol));
-  g_hash_table_insert (attributes, "user", url->user ? url->user : "");
-  g_hash_table_insert (attributes, "host", url->host);
+  g_hash_table_insert (attributes, "account", g_strdup (account));
+  g_hash_table_insert (attributes, "service", g_strdup (outbox_protocol_to_string (url->protocol)));
+  g_hash_table_insert (attributes, "user", g_strdup (url->user ? url->user : ""));
+  g_hash_table_insert (attributes, "host", g_strdup (url->host));
   return attributes;
 }
 
@@ -152,10 +160,10 @@ outbox_secret_clear_account_async (const char *account,
                                    gpointer user_data)
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
-  g_autoptr (GHashTable) attributes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GHashTable) attributes = secret_attributes_new ();
 
   g_task_set_source_tag (task, outbox_secret_clear_account_async);
-  g_hash_table_insert (attributes, "account", (gpointer) account);
+  g_hash_table_insert (attributes, "account", g_strdup (account));
   secret_password_clearv (outbox_secret_get_schema (), attributes, cancellable, clear_done,
                           g_steal_pointer (&task));
 }

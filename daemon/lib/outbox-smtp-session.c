@@ -56,28 +56,28 @@ struct _OutboxSmtpSession
   GObject parent_instance;
 
   /* Configuration, copied from the OutboxSmtpConfig. */
-  OutboxServerUrl *url; /* (owned) */
-  char *password;       /* (owned) (nullable) wiped before it is freed */
-  char *tls_ca_file;    /* (owned) (nullable) */
+  OutboxServerUrl *url;  /* (owned) */
+  char *password;        /* (owned) (nullable) wiped before it is freed */
+  char *tls_ca_file;     /* (owned) (nullable) */
   char *tls_fingerprint; /* (owned) (nullable) */
-  char *auth_mech;      /* (owned) (nullable) */
-  char *helo_name;      /* (owned) (nullable) until connected */
+  char *auth_mech;       /* (owned) (nullable) */
+  char *helo_name;       /* (owned) (nullable) until connected */
   OutboxSmtpTimeouts timeouts;
-  char *trace_name;     /* (owned) "smtp host:port", prefix of trace lines */
+  char *trace_name; /* (owned) "smtp host:port", prefix of trace lines */
 
   /* Transport: the protocol code below only uses stream and reader. */
-  GSocketConnection *connection; /* (owned) (nullable) the raw TCP stream */
-  GIOStream *stream;             /* (owned) (nullable) connection, or TLS over it */
-  OutboxLineReader *reader;      /* (owned) (nullable) reads stream */
-  OutboxSmtpReplyParser *parser; /* (owned) */
+  GSocketConnection *connection;     /* (owned) (nullable) the raw TCP stream */
+  GIOStream *stream;                 /* (owned) (nullable) connection, or TLS over it */
+  OutboxLineReader *reader;          /* (owned) (nullable) reads stream */
+  OutboxSmtpReplyParser *parser;     /* (owned) */
   GTlsCertificate *peer_certificate; /* (owned) (nullable) */
 
   /* Protocol state. */
   OutboxSmtpCaps caps;
   OutboxSmtpReply *last_reply; /* (owned) (nullable) */
-  gboolean ready;       /* open succeeded and nothing broke since */
-  gboolean needs_reset; /* the last transaction stopped half-way: RSET */
-  gboolean busy;        /* an operation is running */
+  gboolean ready;              /* open succeeded and nothing broke since */
+  gboolean needs_reset;        /* the last transaction stopped half-way: RSET */
+  gboolean busy;               /* an operation is running */
 };
 
 G_DEFINE_TYPE (OutboxSmtpSession, outbox_smtp_session, G_TYPE_OBJECT)
@@ -241,7 +241,7 @@ typedef struct
   GCancellable *cancellable; /* (owned) given to the I/O call */
   GCancellable *caller;      /* (owned) (nullable) */
   gulong caller_handler;
-  GSource *timer;            /* (owned) (nullable) */
+  GSource *timer; /* (owned) (nullable) */
   guint seconds;
   gboolean timed_out;
 } StepGuard;
@@ -272,9 +272,8 @@ step_guard_new (GCancellable *caller, guint seconds)
   if (caller != NULL)
     {
       guard->caller = g_object_ref (caller);
-      guard->caller_handler = g_cancellable_connect (caller, G_CALLBACK (caller_cancelled),
-                                                     g_object_ref (guard->cancellable),
-                                                     g_object_unref);
+      guard->caller_handler = g_cancellable_connect (
+          caller, G_CALLBACK (caller_cancelled), g_object_ref (guard->cancellable), g_object_unref);
     }
   if (seconds > 0)
     {
@@ -320,11 +319,11 @@ step_guard_timed_out (const StepGuard *guard, const GError *error)
 
 typedef struct
 {
-  StepGuard *guard;   /* (owned) */
-  GBytes *payload;    /* (owned) (nullable) */
+  StepGuard *guard; /* (owned) */
+  GBytes *payload;  /* (owned) (nullable) */
   gboolean read_reply;
-  gboolean writing;   /* still in the write part */
-  char *verb;         /* (owned) (nullable) what is sent: "RCPT"; NULL for the greeting */
+  gboolean writing; /* still in the write part */
+  char *verb;       /* (owned) (nullable) what is sent: "RCPT"; NULL for the greeting */
 } Exchange;
 
 static void
@@ -352,8 +351,7 @@ exchange_timeout_error (const Exchange *exchange)
 
   if (exchange->writing)
     return g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT,
-                        "Could not send %s within %u s", exchange->verb,
-                        exchange->guard->seconds);
+                        "Could not send %s within %u s", exchange->verb, exchange->guard->seconds);
   return g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT, "No %s within %u s", awaited,
                       exchange->guard->seconds);
 }
@@ -602,8 +600,8 @@ use_tls (OutboxSmtpSession *self, GIOStream *tls)
 {
   g_clear_object (&self->reader);
   g_set_object (&self->stream, tls);
-  self->reader = outbox_line_reader_new (g_io_stream_get_input_stream (tls),
-                                         OUTBOX_SMTP_REPLY_MAX_LINE);
+  self->reader =
+      outbox_line_reader_new (g_io_stream_get_input_stream (tls), OUTBOX_SMTP_REPLY_MAX_LINE);
   g_set_object (&self->peer_certificate,
                 g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (tls)));
   memset (&self->caps, 0, sizeof self->caps);
@@ -622,7 +620,8 @@ auth_allowed (OutboxSmtpSession *self)
 {
   if (stream_is_tls (self))
     return TRUE;
-  return self->url->security == OUTBOX_SECURITY_INSECURE && outbox_server_url_is_loopback (self->url);
+  return self->url->security == OUTBOX_SECURITY_INSECURE &&
+         outbox_server_url_is_loopback (self->url);
 }
 
 static gboolean
@@ -719,8 +718,7 @@ open_fail (GTask *task, GError *error)
   g_task_return_error (task, error);
 }
 
-static void
-open_reply_received (GObject *source, GAsyncResult *result, gpointer user_data);
+static void open_reply_received (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
 open_command (GTask *task, const char *line, const char *verb)
@@ -767,8 +765,7 @@ open_connect (GTask *task)
   OutboxSmtpSession *self = g_task_get_source_object (task);
   OpenData *data = g_task_get_task_data (task);
   g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_autoptr (GSocketConnectable) address = g_network_address_new (self->url->host,
-                                                                  self->url->port);
+  g_autoptr (GSocketConnectable) address = g_network_address_new (self->url->host, self->url->port);
 
   data->guard = step_guard_new (g_task_get_cancellable (task), self->timeouts.connect);
   g_socket_client_connect_async (client, address, data->guard->cancellable, connected,
@@ -786,8 +783,8 @@ handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GTlsConnection *tls = G_TLS_CONNECTION (source);
   GError *error = NULL;
 
-  if (!g_tls_connection_handshake_finish (tls, result, &error)
-      && step_guard_timed_out (data->guard, error))
+  if (!g_tls_connection_handshake_finish (tls, result, &error) &&
+      step_guard_timed_out (data->guard, error))
     {
       g_clear_error (&error);
       error = g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT,
@@ -891,7 +888,9 @@ state_after_hello (OutboxSmtpSession *self)
 }
 
 static gboolean
-handle_greeting (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply,
+handle_greeting (OutboxSmtpSession *self,
+                 OpenData *data,
+                 const OutboxSmtpReply *reply,
                  GError **error)
 {
   if (reply->code != 220)
@@ -905,8 +904,7 @@ handle_greeting (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply 
 }
 
 static gboolean
-handle_ehlo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply,
-             GError **error)
+handle_ehlo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply, GError **error)
 {
   if (reply->code == 250)
     {
@@ -925,8 +923,7 @@ handle_ehlo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *rep
 }
 
 static gboolean
-handle_helo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply,
-             GError **error)
+handle_helo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply, GError **error)
 {
   if (reply->code != 250)
     {
@@ -939,7 +936,9 @@ handle_helo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *rep
 }
 
 static gboolean
-handle_starttls (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply,
+handle_starttls (OutboxSmtpSession *self,
+                 OpenData *data,
+                 const OutboxSmtpReply *reply,
                  GError **error)
 {
   if (reply->code != 220)
@@ -964,8 +963,7 @@ handle_starttls (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply 
 
 /* AUTH */
 
-static gboolean
-auth_unavailable (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static gboolean auth_unavailable (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static gboolean
 auth_unavailable (GError **error, const char *format, ...)
@@ -994,8 +992,10 @@ choose_mechanism (OutboxSmtpSession *self, OutboxSmtpAuthMechs *out_mech, GError
       else if (g_ascii_strcasecmp (self->auth_mech, "LOGIN") == 0)
         *out_mech = OUTBOX_SMTP_AUTH_LOGIN;
       else
-        return auth_unavailable (error, "Unsupported authentication mechanism “%s”; use PLAIN "
-                                        "or LOGIN", self->auth_mech);
+        return auth_unavailable (error,
+                                 "Unsupported authentication mechanism “%s”; use PLAIN "
+                                 "or LOGIN",
+                                 self->auth_mech);
       if (!(offered & *out_mech))
         return auth_unavailable (error, "The server does not offer AUTH %s", self->auth_mech);
       return TRUE;
@@ -1014,8 +1014,9 @@ static gboolean
 check_auth_possible (OutboxSmtpSession *self, GError **error)
 {
   if (!auth_allowed (self))
-    return auth_unavailable (error, "Refusing to send the password for %s over an unencrypted "
-                                    "connection to %s",
+    return auth_unavailable (error,
+                             "Refusing to send the password for %s over an unencrypted "
+                             "connection to %s",
                              self->url->user, self->url->host);
   if (self->password == NULL)
     return auth_unavailable (error, "No password stored for %s on %s", self->url->user,
@@ -1087,20 +1088,18 @@ handle_auth_failure (OutboxSmtpSession *self, const OutboxSmtpReply *reply, GErr
 {
   if (reply->code == 535 || reply->code == 534)
     g_propagate_error (error, reply_error (OUTBOX_SMTP_ERROR_AUTH,
-                                           "The server refused the user name or password",
-                                           reply));
+                                           "The server refused the user name or password", reply));
   else
-    g_propagate_error (error, reply_error (OUTBOX_SMTP_ERROR_REPLY, "Authentication failed",
-                                           reply));
+    g_propagate_error (error,
+                       reply_error (OUTBOX_SMTP_ERROR_REPLY, "Authentication failed", reply));
   return FALSE;
 }
 
 static gboolean
-handle_auth (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply,
-             GError **error)
+handle_auth (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply, GError **error)
 {
-  gboolean login_prompt = data->mech == OUTBOX_SMTP_AUTH_LOGIN
-                          && data->state != OPEN_AUTH_LOGIN_PASSWORD;
+  gboolean login_prompt =
+      data->mech == OUTBOX_SMTP_AUTH_LOGIN && data->state != OPEN_AUTH_LOGIN_PASSWORD;
 
   if (login_prompt && reply->code == 334)
     {
@@ -1117,7 +1116,9 @@ handle_auth (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *rep
 }
 
 static gboolean
-open_handle_reply (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply,
+open_handle_reply (OutboxSmtpSession *self,
+                   OpenData *data,
+                   const OutboxSmtpReply *reply,
                    GError **error)
 {
   switch (data->state)
@@ -1151,8 +1152,8 @@ open_reply_received (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (OutboxSmtpReply) reply = NULL;
   GError *error = NULL;
 
-  if (!exchange_finish (self, result, &reply, &error)
-      || !open_handle_reply (self, g_task_get_task_data (task), reply, &error))
+  if (!exchange_finish (self, result, &reply, &error) ||
+      !open_handle_reply (self, g_task_get_task_data (task), reply, &error))
     {
       open_fail (task, error);
       return;
@@ -1248,9 +1249,7 @@ outbox_smtp_session_open_async (OutboxSmtpSession *session,
 }
 
 gboolean
-outbox_smtp_session_open_finish (OutboxSmtpSession *session,
-                                 GAsyncResult *result,
-                                 GError **error)
+outbox_smtp_session_open_finish (OutboxSmtpSession *session, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), FALSE);
   g_return_val_if_fail (g_task_is_valid (result, session), FALSE);
@@ -1303,17 +1302,18 @@ typedef enum
 typedef struct
 {
   SendState state;
-  GPtrArray *commands;  /* (owned) MAIL, then one RCPT per recipient */
+  GPtrArray *commands; /* (owned) MAIL, then one RCPT per recipient */
   gboolean pipelining;
-  guint n_written;      /* commands written so far */
-  guint n_answered;     /* replies read so far */
-  guint n_accepted;     /* recipients accepted */
+  guint n_written;  /* commands written so far */
+  guint n_answered; /* replies read so far */
+  guint n_accepted; /* recipients accepted */
   gboolean mail_refused;
-  GInputStream *body;   /* (owned) */
-  guint8 *chunk;        /* (owned) BODY_CHUNK bytes */
+  GInputStream *body; /* (owned) */
+  guint8 *chunk;      /* (owned) BODY_CHUNK bytes */
   OutboxSmtpDataEncoder encoder;
   gboolean body_finished; /* the block being written ends with the dot */
   gboolean dot_written;
+  gboolean holds_session;       /* this transaction set the session busy */
   OutboxSmtpSendResult *result; /* (owned) */
 } SendData;
 
@@ -1351,8 +1351,8 @@ send_command (GTask *task, const char *line, const char *verb, guint seconds)
 {
   OutboxSmtpSession *self = g_task_get_source_object (task);
 
-  command_text_async (self, line, verb, seconds, g_task_get_cancellable (task),
-                      send_reply_received, g_object_ref (task));
+  command_text_async (self, line, verb, seconds, g_task_get_cancellable (task), send_reply_received,
+                      g_object_ref (task));
 }
 
 static void
@@ -1637,7 +1637,8 @@ send_advance (GTask *task)
       break;
     case SEND_DONE:
     default:
-      self->busy = FALSE;
+      if (data->holds_session)
+        self->busy = FALSE;
       g_task_return_pointer (task, g_steal_pointer (&data->result),
                              (GDestroyNotify) outbox_smtp_send_result_free);
       break;
@@ -1646,8 +1647,7 @@ send_advance (GTask *task)
 
 /* Preparing the envelope */
 
-static gboolean
-unsupported (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static gboolean unsupported (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 static gboolean
 unsupported (GError **error, const char *format, ...)
@@ -1655,15 +1655,14 @@ unsupported (GError **error, const char *format, ...)
   va_list args;
 
   va_start (args, format);
-  g_propagate_error (error, g_error_new_valist (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED,
-                                                format, args));
+  g_propagate_error (
+      error, g_error_new_valist (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED, format, args));
   va_end (args);
   return FALSE;
 }
 
 static gboolean
-validate_envelope (const char *from, const char *const *rcpts, gboolean *out_ascii,
-                   GError **error)
+validate_envelope (const char *from, const char *const *rcpts, gboolean *out_ascii, GError **error)
 {
   gboolean ascii = outbox_address_is_ascii (from);
 
@@ -1695,19 +1694,23 @@ check_extensions (OutboxSmtpSession *self,
     return unsupported (error, "The message contains 8-bit data but %s does not offer 8BITMIME",
                         self->url->host);
   if ((flags & OUTBOX_SMTP_SEND_SMTPUTF8) && !(self->caps.flags & OUTBOX_SMTP_CAP_SMTPUTF8))
-    return unsupported (error, "The message has non-ASCII addresses but %s does not offer "
-                               "SMTPUTF8",
+    return unsupported (error,
+                        "The message has non-ASCII addresses but %s does not offer "
+                        "SMTPUTF8",
                         self->url->host);
-  if ((self->caps.flags & OUTBOX_SMTP_CAP_SIZE) && self->caps.size_limit != 0
-      && body_size > self->caps.size_limit)
-    return unsupported (error, "The message is %" G_GUINT64_FORMAT " bytes but %s accepts at "
-                               "most %" G_GUINT64_FORMAT,
+  if ((self->caps.flags & OUTBOX_SMTP_CAP_SIZE) && self->caps.size_limit != 0 &&
+      body_size > self->caps.size_limit)
+    return unsupported (error,
+                        "The message is %" G_GUINT64_FORMAT " bytes but %s accepts at "
+                        "most %" G_GUINT64_FORMAT,
                         body_size, self->url->host, self->caps.size_limit);
   return TRUE;
 }
 
 static char *
-format_mail_command (OutboxSmtpSession *self, const char *from, guint64 body_size,
+format_mail_command (OutboxSmtpSession *self,
+                     const char *from,
+                     guint64 body_size,
                      OutboxSmtpSendFlags flags)
 {
   GString *line = g_string_new (NULL);
@@ -1831,11 +1834,12 @@ outbox_smtp_session_send_async (OutboxSmtpSession *session,
     }
   data->commands = prepare_envelope (session, from, rcpts, body_size, flags, &data->result->error);
   data->state = data->commands == NULL ? SEND_DONE
-                : session->needs_reset  ? SEND_RSET
-                                        : SEND_ENVELOPE;
+                : session->needs_reset ? SEND_RSET
+                                       : SEND_ENVELOPE;
   data->pipelining = (session->caps.flags & OUTBOX_SMTP_CAP_PIPELINING) != 0;
   data->chunk = g_malloc (BODY_CHUNK);
-  session->busy = data->state != SEND_DONE;
+  data->holds_session = data->state != SEND_DONE;
+  session->busy = data->holds_session;
   send_advance (task);
 }
 
@@ -1921,9 +1925,7 @@ outbox_smtp_session_quit_async (OutboxSmtpSession *session,
 }
 
 gboolean
-outbox_smtp_session_quit_finish (OutboxSmtpSession *session,
-                                 GAsyncResult *result,
-                                 GError **error)
+outbox_smtp_session_quit_finish (OutboxSmtpSession *session, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), FALSE);
   g_return_val_if_fail (g_task_is_valid (result, session), FALSE);

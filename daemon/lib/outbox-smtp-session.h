@@ -46,7 +46,9 @@ typedef enum
 /* The outcome of one mail transaction.
  *
  * rcpt_replies[i] answers rcpts[i]; it is NULL for a recipient whose reply
- * never came (the connection failed first).  final_reply is the reply to
+ * never came (the connection failed first) and for every recipient when MAIL
+ * was refused (replies to pipelined RCPTs after a refused MAIL say nothing
+ * about the recipient; stop_reply applies).  final_reply is the reply to
  * the terminating dot, or NULL when none came.  When the transaction stopped
  * on a negative reply to MAIL or DATA, that reply is in stop_reply and
  * applies to every recipient that RCPT accepted.  error is set when the

@@ -43,8 +43,8 @@ certificate_matches_pin (GTlsCertificate *certificate, const guint8 pin[SHA256_L
 {
   guint8 digest[SHA256_LEN];
 
-  return certificate != NULL && certificate_sha256 (certificate, digest)
-         && digests_equal (digest, pin);
+  return certificate != NULL && certificate_sha256 (certificate, digest) &&
+         digests_equal (digest, pin);
 }
 
 static gboolean

@@ -82,9 +82,13 @@ outbox_line_reader_has_buffered (OutboxLineReader *reader)
 static gboolean
 find_line (OutboxLineReader *self, gsize *out_content_len, gsize *out_total_len)
 {
-  const guint8 *lf = memchr (self->buffer->data, '\n', self->buffer->len);
+  const guint8 *lf;
   gsize content_len;
 
+  /* An empty GByteArray may have no storage at all: memchr must not see it. */
+  if (self->buffer->len == 0)
+    return FALSE;
+  lf = memchr (self->buffer->data, '\n', self->buffer->len);
   if (lf == NULL)
     return FALSE;
 

@@ -440,7 +440,7 @@ open_done (GObject *source, GAsyncResult *res, gpointer user_data)
 
   if (!outbox_smtp_session_open_finish (OUTBOX_SMTP_SESSION (source), res, &error))
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (g_cancellable_is_cancelled (delivery->cancellable))
         return;
       lane_fail_open (lane, lane_record (lane), error);
       return;
@@ -477,8 +477,11 @@ password_done (GObject *source, GAsyncResult *res, gpointer user_data)
   const OutboxAccount *account;
   char *password = outbox_secret_lookup_finish (res, &error);
 
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
+  if (g_cancellable_is_cancelled (delivery->cancellable))
+    {
+      secret_password_free (password);
+      return;
+    }
   account = outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
   if (account == NULL || error != NULL)
     {

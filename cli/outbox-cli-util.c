@@ -488,7 +488,9 @@ outbox_cli_format_time (gint64 unix_time,
 
   local = g_date_time_to_local (utc);
   formatted = g_date_time_format (local, "%Y-%m-%d %H:%M:%S");
-  if (unix_time >= now)
+  if (unix_time == now)
+    return g_strdup_printf ("%s (now)", formatted);
+  if (unix_time > now)
     return g_strdup_printf ("%s (in %s)", formatted, distance);
   return g_strdup_printf ("%s (%s ago)", formatted, distance);
 }

@@ -1,0 +1,547 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-FileCopyrightText: The Outbox authors
+"""Shared harness of the integration tests.
+
+Every test runs inside outbox-test-env (a private session bus, private XDG
+directories and an unlocked, empty keyring) with OUTBOX_BUILD_DIR naming the
+build tree.  The harness drives the real `outbox` command and the real
+outboxd against real peers: Postfix's smtp-sink and aiosmtpd servers
+(servers/recording_smtpd.py).
+"""
+
+import base64
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+PYTHON = "/usr/bin/python3"
+SMTP_SINK = "/usr/sbin/smtp-sink"
+HERE = pathlib.Path(__file__).resolve().parent
+SERVERS_DIR = HERE / "servers"
+BUS_NAME = "org.outbox.Outbox1"
+
+# Every state the daemon will not leave by itself once there.
+FINAL_STATES = ("sent", "failed")
+
+
+def _require_test_session():
+    if "OUTBOX_BUILD_DIR" not in os.environ:
+        sys.exit("OUTBOX_BUILD_DIR is not set: run the tests with meson test")
+    # Set by outbox-test-env only: without it the tests would talk to the
+    # user's real daemon, accounts and keyring.
+    if "OUTBOX_TEST_ENV_SESSION" not in os.environ:
+        sys.exit("not inside outbox-test-env: refusing to touch the real session")
+
+
+_require_test_session()
+BUILD_DIR = pathlib.Path(os.environ["OUTBOX_BUILD_DIR"])
+OUTBOXD = BUILD_DIR / "daemon" / "outboxd"
+OUTBOX = BUILD_DIR / "cli" / "outbox"
+
+
+def sanitizers():
+    """The sanitizers the build uses ("none" when none)."""
+    options = json.loads((BUILD_DIR / "meson-info" / "intro-buildoptions.json").read_text())
+    return next((o["value"] for o in options if o["name"] == "b_sanitize"), "none")
+
+
+# What the session bus and the services it activates write to stderr
+# (see outbox-test-env); a daemon started by a test writes there too.
+SESSION_LOG = pathlib.Path(os.environ["OUTBOX_TEST_SESSION_LOG"])
+# GLib criticals are programming errors; the rest are sanitizer reports.
+PROBLEM = re.compile(r"-CRITICAL \*\*|runtime error:|ERROR: \w+Sanitizer|==\d+==ERROR")
+
+
+def session_log_size():
+    try:
+        return SESSION_LOG.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def problems_logged_since(offset):
+    """The session log from the first problem after offset on, or ""."""
+    try:
+        with open(SESSION_LOG, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+    found = PROBLEM.search(text)
+    if not found:
+        return ""
+    start = text.rfind("\n", 0, found.start()) + 1
+    return text[start:start + 6000]
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout, what, interval=0.05):
+    """Polls predicate until it returns something true; returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def port_accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def process_exists(pid):
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            # A zombie has exited already; only its parent has not reaped it.
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def terminate(process, timeout=10):
+    """Stops a subprocess.Popen: SIGTERM, then SIGKILL after timeout."""
+    if process.poll() is not None:
+        return process.returncode
+    process.terminate()
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def vm_hwm(pid):
+    """The peak resident set size of a process, in bytes."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
+def make_message(headers, body=b"Hello.\r\n"):
+    """A message from (name, value) pairs and a body, with CRLF lines."""
+    head = b"".join(f"{name}: {value}\r\n".encode() for name, value in headers)
+    return head + b"\r\n" + body
+
+
+class SinkMessage:
+    def __init__(self, sender, recipients, data, path):
+        self.sender = sender
+        self.recipients = recipients
+        self.data = data  # LF line ends: smtp-sink writes lines, not bytes
+        self.path = path
+
+    def header_block(self):
+        return self.data.split(b"\n\n", 1)[0]
+
+    def headers(self, name):
+        """The values of every header field called name (unfolded)."""
+        values = []
+        unfolded = self.header_block().replace(b"\n ", b" ").replace(b"\n\t", b" ")
+        prefix = name.lower().encode() + b":"
+        for line in unfolded.split(b"\n"):
+            if line.lower().startswith(prefix):
+                values.append(line[len(prefix):].strip().decode("utf-8", "replace"))
+        return values
+
+    def body(self):
+        return self.data.split(b"\n\n", 1)[1]
+
+
+def _address_of(args):
+    """'<a@b> SIZE=10' -> 'a@b'"""
+    first = args.split(" ", 1)[0] if args else ""
+    return first[1:-1] if first.startswith("<") and first.endswith(">") else first
+
+
+def parse_sink_dump(path):
+    """Reads one smtp-sink -d file: its X- records, its three-line Received
+    header, the message as received (dot-unstuffed, one line per line) and an
+    empty line that smtp-sink appends."""
+    raw = pathlib.Path(path).read_bytes()
+    sender, recipients = None, []
+    position = 0
+    while True:
+        end = raw.index(b"\n", position)
+        line = raw[position:end].decode("utf-8", "replace")
+        position = end + 1
+        if line.startswith("X-Mail-Args: "):
+            sender = _address_of(line[len("X-Mail-Args: "):])
+        elif line.startswith("X-Rcpt-Args: "):
+            recipients.append(_address_of(line[len("X-Rcpt-Args: "):]))
+        elif line.startswith("Received: "):
+            break
+    for _ in range(2):
+        position = raw.index(b"\n", position) + 1
+    data = raw[position:]
+    if data.endswith(b"\n\n"):
+        data = data[:-1]
+    return SinkMessage(sender, recipients, data, path)
+
+
+class SmtpSink:
+    """Postfix's smtp-sink on 127.0.0.1, dumping every transaction to a file.
+
+    extra_args are smtp-sink fault flags (-r, -f, -q, -Q, -w, -p, ...)."""
+
+    def __init__(self, port=None, extra_args=()):
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+        self.process = None
+        self.dump_dir = None
+
+    def start(self):
+        self.dump_dir = tempfile.mkdtemp(prefix="sink-")
+        # As root smtp-sink runs as nobody, which must write the dumps.
+        os.chmod(self.dump_dir, 0o777)
+        command = [SMTP_SINK]
+        if os.geteuid() == 0:
+            command += ["-u", "nobody"]
+        command += ["-d", os.path.join(self.dump_dir, "msg.")]
+        command += self.extra_args + [f"127.0.0.1:{self.port}", "100"]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        wait_until(lambda: self.process.poll() is not None or port_accepts(self.port),
+                   10, f"smtp-sink on port {self.port}")
+        if self.process.poll() is not None:
+            raise AssertionError(f"smtp-sink exited with {self.process.returncode}")
+        return self
+
+    def stop(self):
+        if self.process:
+            terminate(self.process)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def url(self, user=None):
+        userinfo = f"{user}@" if user else ""
+        return f"smtp+insecure://{userinfo}127.0.0.1:{self.port}"
+
+    def dump_files(self):
+        paths = [p for p in pathlib.Path(self.dump_dir).iterdir()]
+        return sorted(paths, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+    def messages(self):
+        return [parse_sink_dump(path) for path in self.dump_files()]
+
+    def wait_messages(self, count, timeout=30):
+        return wait_until(lambda: len(self.dump_files()) >= count and self.messages(),
+                          timeout, f"{count} message(s) at smtp-sink")
+
+
+class Certificates:
+    """A CA and a certificate for localhost / 127.0.0.1 signed by it, made
+    with certtool in a fresh directory."""
+
+    def __init__(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="certs-"))
+        self.ca_cert = self.dir / "ca.pem"
+        self.cert = self.dir / "server.pem"
+        self.key = self.dir / "server.key"
+        self._make()
+
+    def _certtool(self, *args):
+        subprocess.run(["certtool", *args], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def _make(self):
+        ca_key = self.dir / "ca.key"
+        ca_template = self.dir / "ca.cfg"
+        ca_template.write_text('cn = "Outbox test CA"\nca\ncert_signing_key\n'
+                               "expiration_days = 2\n")
+        server_template = self.dir / "server.cfg"
+        server_template.write_text('cn = "localhost"\ndns_name = "localhost"\n'
+                                   'ip_address = "127.0.0.1"\ntls_www_server\n'
+                                   "signing_key\nencryption_key\n"
+                                   "expiration_days = 2\n")
+        self._certtool("--generate-privkey", "--key-type=ecdsa",
+                       "--outfile", str(ca_key))
+        self._certtool("--generate-self-signed", "--load-privkey", str(ca_key),
+                       "--template", str(ca_template), "--outfile", str(self.ca_cert))
+        self._certtool("--generate-privkey", "--key-type=ecdsa",
+                       "--outfile", str(self.key))
+        self._certtool("--generate-certificate", "--load-privkey", str(self.key),
+                       "--load-ca-certificate", str(self.ca_cert),
+                       "--load-ca-privkey", str(ca_key),
+                       "--template", str(server_template), "--outfile", str(self.cert))
+
+
+class AioSmtpServer:
+    """servers/recording_smtpd.py in a subprocess.
+
+    certificates: offer and require STARTTLS with them.  auth: accept AUTH
+    PLAIN/LOGIN for USER/PASSWORD (over TLS only unless auth_without_tls)."""
+
+    USER = "alice"
+    PASSWORD = "s3cret"
+
+    def __init__(self, certificates=None, auth=False, auth_without_tls=False,
+                 host="127.0.0.1"):
+        self.host = host
+        self.port = free_port()
+        self.certificates = certificates
+        self.auth = auth
+        self.auth_without_tls = auth_without_tls
+        self.process = None
+        self.log = None
+
+    def start(self):
+        self.log = pathlib.Path(tempfile.mkstemp(prefix="smtpd-", suffix=".jsonl")[1])
+        command = [PYTHON, str(SERVERS_DIR / "recording_smtpd.py"),
+                   "--host", self.host, "--port", str(self.port),
+                   "--log", str(self.log)]
+        if self.certificates:
+            command += ["--cert", str(self.certificates.cert),
+                        "--key", str(self.certificates.key)]
+        if self.auth:
+            command.append("--auth")
+        if self.auth_without_tls:
+            command.append("--auth-without-tls")
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            terminate(self.process)
+            raise AssertionError(f"recording_smtpd.py did not start: {line!r}")
+        return self
+
+    def stop(self):
+        if self.process:
+            terminate(self.process)
+            self.process.stdout.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def events(self, kind=None):
+        records = [json.loads(line) for line in
+                   self.log.read_text(encoding="utf-8").splitlines() if line]
+        return [r for r in records if kind is None or r["event"] == kind]
+
+    def messages(self):
+        messages = self.events("message")
+        for message in messages:
+            message["data"] = base64.b64decode(message["data"])
+        return messages
+
+    def wait_messages(self, count, timeout=30):
+        return wait_until(lambda: len(self.events("message")) >= count and self.messages(),
+                          timeout, f"{count} message(s) at the aiosmtpd server")
+
+
+class Result:
+    def __init__(self, args, completed):
+        self.args = args
+        self.rc = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+
+    def __repr__(self):
+        return (f"outbox {' '.join(self.args)}: exit {self.rc}\n"
+                f"stdout: {self.stdout!r}\nstderr: {self.stderr!r}")
+
+
+class Outbox:
+    """The `outbox` command and the daemon behind it."""
+
+    def __init__(self):
+        self.daemon = None  # an outboxd we started ourselves
+
+    def run(self, *args, input=None, stdin=None, timeout=120):
+        args = [str(a) for a in args]
+        if isinstance(input, str):
+            input = input.encode()
+        if input is None and stdin is None:
+            stdin = subprocess.DEVNULL
+        completed = subprocess.run([str(OUTBOX), *args], input=input, stdin=stdin,
+                                   capture_output=True, timeout=timeout)
+        completed.stdout = completed.stdout.decode("utf-8", "replace")
+        completed.stderr = completed.stderr.decode("utf-8", "replace")
+        return Result(args, completed)
+
+    def check(self, *args, **kwargs):
+        """Runs a command that must succeed; returns its Result."""
+        result = self.run(*args, **kwargs)
+        if result.rc != 0:
+            raise AssertionError(f"command failed: {result!r}")
+        return result
+
+    def json(self, *args):
+        result = self.check(*args)
+        try:
+            return json.loads(result.stdout)
+        except ValueError as error:
+            raise AssertionError(f"not JSON ({error}): {result!r}") from None
+
+    def add_account(self, name, address, smtp, password=None, tls_ca_file=None,
+                    default=False):
+        args = ["account", "add", name, "--from", address, "--smtp", smtp]
+        if tls_ca_file:
+            args += ["--tls-ca-file", tls_ca_file]
+        if default:
+            args.append("--default")
+        if password is not None:
+            args.append("--password-stdin")
+        return self.check(*args, input=None if password is None else password + "\n")
+
+    def send(self, message, *recipients, account=None, sender=None):
+        """Submits message (bytes, or an open file) and returns its id."""
+        args = ["send"]
+        if account:
+            args += ["-a", account]
+        if sender:
+            args += ["-f", sender]
+        args += list(recipients)
+        if isinstance(message, bytes):
+            result = self.check(*args, input=message)
+        else:
+            result = self.check(*args, stdin=message)
+        message_id = result.stdout.strip()
+        if not message_id or len(message_id.split()) != 1:
+            raise AssertionError(f"outbox send printed no single id: {result!r}")
+        return message_id
+
+    def show(self, message_id):
+        return self.json("show", message_id, "--json")
+
+    def wait_state(self, message_id, states, timeout=60):
+        """Polls `outbox show ID --json` until the state is one of states;
+        fails at once when it reaches another final state."""
+        if isinstance(states, str):
+            states = (states,)
+        seen = {}
+
+        def reached():
+            message = seen["message"] = self.show(message_id)
+            if message.get("state") in FINAL_STATES and message["state"] not in states:
+                raise AssertionError(f"message {message_id} ended {message['state']} "
+                                     f"instead of {states}: {message}")
+            return message.get("state") in states and message
+        try:
+            return wait_until(reached, timeout, f"message {message_id} in {states}",
+                              interval=0.2)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; last seen: {seen.get('message')}") from None
+
+    def wait_final(self, message_id, timeout=60):
+        return self.wait_state(message_id, FINAL_STATES, timeout)
+
+    def daemon_pid(self):
+        """The pid of whoever owns the bus name, or None."""
+        completed = subprocess.run(
+            ["gdbus", "call", "--session", "--dest", "org.freedesktop.DBus",
+             "--object-path", "/org/freedesktop/DBus",
+             "--method", "org.freedesktop.DBus.GetConnectionUnixProcessID", BUS_NAME],
+            capture_output=True, text=True)
+        if completed.returncode != 0:
+            return None
+        # "(uint32 1234,)"
+        return int(completed.stdout.strip("()\n,").split()[1])
+
+    def start_daemon(self):
+        """Starts outboxd directly (not by bus activation) and waits for it
+        to own its bus name."""
+        with open(SESSION_LOG, "ab") as log:
+            self.daemon = subprocess.Popen([str(OUTBOXD)], stdin=subprocess.DEVNULL,
+                                           stderr=log)
+        wait_until(lambda: self.daemon.poll() is not None or self.daemon_pid(),
+                   20, "outboxd to own its bus name")
+        if self.daemon.poll() is not None:
+            raise AssertionError(f"outboxd exited with {self.daemon.returncode}")
+        return self.daemon.pid
+
+    def stop_daemon(self, timeout=20):
+        """Sends SIGTERM to the running daemon (activated or ours), waits for
+        it to exit and returns its exit status when known."""
+        pid = self.daemon_pid()
+        if pid is None:
+            return None
+        os.kill(pid, signal.SIGTERM)
+        status = None
+        if self.daemon is not None and self.daemon.pid == pid:
+            status = self.daemon.wait(timeout)
+            self.daemon = None
+        else:
+            wait_until(lambda: not process_exists(pid), timeout, f"outboxd {pid} to exit")
+        wait_until(lambda: self.daemon_pid() is None, timeout, "the bus name to be released")
+        return status
+
+
+def replies_of(message):
+    """Every server reply a message dictionary mentions, as one string."""
+    replies = [message.get("last_reply") or ""]
+    replies += [r.get("reply") or "" for r in message.get("recipients", [])]
+    replies += [str(r.get("reply_code") or "") for r in message.get("recipients", [])]
+    return "\n".join(replies)
+
+
+class OutboxTestCase(unittest.TestCase):
+    """Gives each test self.outbox and stops what the test started.  Fails
+    a test during which a sanitizer reported something, and stops the
+    daemon after the last test so that its exit is checked too."""
+
+    @classmethod
+    def tearDownClass(cls):
+        offset = session_log_size()
+        Outbox().stop_daemon()
+        # Leak reports come at exit.
+        problems = problems_logged_since(offset)
+        if problems:
+            raise AssertionError(f"the daemon logged problems on exit:\n{problems}")
+
+    def setUp(self):
+        self.outbox = Outbox()
+        self.addCleanup(self.assertNoProblemsLoggedSince, session_log_size())
+
+    def assertNoProblemsLoggedSince(self, offset):
+        problems = problems_logged_since(offset)
+        if problems:
+            self.fail(f"the daemon logged criticals or sanitizer reports:\n{problems}")
+
+    def start_sink(self, *extra_args, port=None):
+        sink = SmtpSink(port=port, extra_args=extra_args).start()
+        self.addCleanup(sink.stop)
+        return sink
+
+    def start_aiosmtpd(self, **kwargs):
+        server = AioSmtpServer(**kwargs).start()
+        self.addCleanup(server.stop)
+        return server
+
+    def account_name(self):
+        """A fresh account name for this test."""
+        return self.id().rsplit(".", 1)[-1].replace("test_", "").replace("_", "-")[:60]
+
+    def assertRecipientStates(self, message, expected):
+        states = {r["address"]: r["state"] for r in message.get("recipients", [])}
+        self.assertEqual(states, expected, f"recipient states of {message}")
+
+
+def main():
+    unittest.main(verbosity=2)

@@ -133,6 +133,7 @@ outbox_spool_record_copy (const OutboxSpoolRecord *record)
   copy->message_id = g_strdup (record->message_id);
   copy->subject = g_strdup (record->subject);
   copy->last_reply = g_strdup (record->last_reply);
+  copy->origin = g_strdup (record->origin);
   copy->recipients = g_ptr_array_new_with_free_func (recipient_free);
   for (guint i = 0; i < record->recipients->len; i++)
     {
@@ -159,6 +160,7 @@ outbox_spool_record_free (OutboxSpoolRecord *record)
   g_free (record->message_id);
   g_free (record->subject);
   g_free (record->last_reply);
+  g_free (record->origin);
   g_free (record);
 }
 
@@ -229,6 +231,8 @@ static const RecordField record_fields[] = {
   { "smtputf8", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, smtputf8) },
   { "unknown-outcome", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, unknown_outcome) },
   { "save-to-sent", FIELD_TRISTATE, G_STRUCT_OFFSET (OutboxSpoolRecord, save_to_sent) },
+  { "network-deferred", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, network_deferred) },
+  { "origin", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, origin) },
 };
 
 static void

@@ -59,6 +59,9 @@ typedef struct
   gboolean eightbit;          /* the body has 8-bit octets */
   gboolean smtputf8;          /* an address is not ASCII */
   gboolean unknown_outcome;   /* a previous attempt may have delivered it */
+  gboolean network_deferred;  /* deferred because the server was unreachable */
+  char *origin;               /* (nullable) (owned) where it came from, such as
+                               * "maildrop:NAME", so that a source is taken once */
   int save_to_sent;           /* -1 account default, 0 no, 1 yes */
 } OutboxSpoolRecord;
 

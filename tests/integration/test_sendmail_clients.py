@@ -1,0 +1,1 @@
+raise SystemExit("test_sendmail_clients.py is not written yet")

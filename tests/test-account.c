@@ -270,6 +270,38 @@ test_timeout_caps_defaults (Fixture *f, gconstpointer data)
   g_assert_cmpuint (account->timeouts.greeting, ==, 5);
 }
 
+static void
+test_numeric_settings (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) too_many = one_setting ("max-connections", g_variant_new_uint32 (17));
+  g_autoptr (GVariant) retry = one_setting ("retry-first", g_variant_new_uint32 (5));
+  g_autoptr (GVariant) back_to_default = one_setting ("retry-first", g_variant_new_uint32 (0));
+  g_autoptr (OutboxAccountStore) reloaded = NULL;
+  g_autoptr (GError) error = NULL;
+  const OutboxAccount *account;
+
+  add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
+  account = outbox_account_store_lookup (f->store, "work");
+  g_assert_cmpuint (account->max_connections, ==, 2);
+  g_assert_cmpuint (account->retry_first, ==, 60);
+  g_assert_cmpuint (account->retry_max, ==, 3600);
+  g_assert_cmpuint (account->give_up_after, ==, 5 * 86400);
+
+  g_assert_false (outbox_account_store_update (f->store, "work", too_many, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT);
+  g_clear_error (&error);
+
+  g_assert_true (outbox_account_store_update (f->store, "work", retry, &error));
+  g_assert_no_error (error);
+  reloaded = outbox_account_store_load (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (outbox_account_store_lookup (reloaded, "work")->retry_first, ==, 5);
+
+  g_assert_true (outbox_account_store_update (f->store, "work", back_to_default, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (outbox_account_store_lookup (f->store, "work")->retry_first, ==, 60);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -286,6 +318,7 @@ main (int argc, char **argv)
   ADD ("/account/store/write-failure-changes-nothing", test_write_failure_changes_nothing);
   ADD ("/account/store/bad-file-refused", test_bad_file_refused);
   ADD ("/account/store/timeout-caps-defaults", test_timeout_caps_defaults);
+  ADD ("/account/store/numeric-settings", test_numeric_settings);
 #undef ADD
 
   return g_test_run ();

@@ -12,6 +12,39 @@
 
 #define GROUP_PREFIX "account "
 
+/* The numeric settings: name, where, default, and the accepted range. */
+typedef struct
+{
+  const char *key;
+  gsize offset;
+  guint default_value;
+  guint min;
+  guint max;
+} NumericSetting;
+
+static const NumericSetting numeric_settings[] = {
+  { "timeout", G_STRUCT_OFFSET (OutboxAccount, timeout), 0, 1, 3600 },
+  { "retry-first", G_STRUCT_OFFSET (OutboxAccount, retry_first), 60, 1, 86400 },
+  { "retry-max", G_STRUCT_OFFSET (OutboxAccount, retry_max), 3600, 1, 7 * 86400 },
+  { "give-up-after", G_STRUCT_OFFSET (OutboxAccount, give_up_after), 5 * 86400, 60, 365 * 86400 },
+  { "max-connections", G_STRUCT_OFFSET (OutboxAccount, max_connections), 2, 1, 16 },
+};
+
+static guint *
+numeric_slot (OutboxAccount *account, const NumericSetting *setting)
+{
+  return G_STRUCT_MEMBER_P (account, setting->offset);
+}
+
+static const NumericSetting *
+find_numeric_setting (const char *key)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
+    if (g_str_equal (numeric_settings[i].key, key))
+      return &numeric_settings[i];
+  return NULL;
+}
+
 struct _OutboxAccountStore
 {
   char *path;          /* (owned) */
@@ -97,8 +130,13 @@ outbox_account_to_variant (const OutboxAccount *account)
   add_string (&builder, "tls-fingerprint", account->tls_fingerprint);
   add_string (&builder, "auth", account->auth);
   g_variant_builder_add (&builder, "{sv}", "default", g_variant_new_boolean (account->is_default));
-  if (account->timeout != 0)
-    g_variant_builder_add (&builder, "{sv}", "timeout", g_variant_new_uint32 (account->timeout));
+  for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
+    {
+      guint value = *numeric_slot ((OutboxAccount *) account, &numeric_settings[i]);
+      if (value != 0)
+        g_variant_builder_add (&builder, "{sv}", numeric_settings[i].key,
+                               g_variant_new_uint32 (value));
+    }
   return g_variant_builder_end (&builder);
 }
 
@@ -253,6 +291,29 @@ check_type (const char *key, GVariant *value, const GVariantType *type, GError *
 }
 
 static gboolean
+set_numeric (OutboxAccount *account, const NumericSetting *setting, GVariant *value, GError **error)
+{
+  guint n;
+
+  if (!check_type (setting->key, value, G_VARIANT_TYPE_UINT32, error))
+    return FALSE;
+  n = g_variant_get_uint32 (value);
+  /* 0 brings back the default. */
+  if (n == 0)
+    n = setting->default_value;
+  else if (n < setting->min || n > setting->max)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “%s” must be between %u and %u, not %u", setting->key, setting->min,
+                   setting->max, n);
+      return FALSE;
+    }
+  *numeric_slot (account, setting) = n;
+  account_update_timeouts (account);
+  return TRUE;
+}
+
+static gboolean
 account_apply_setting (OutboxAccount *account, const char *key, GVariant *value, GError **error)
 {
   if (g_str_equal (key, "default"))
@@ -262,14 +323,8 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
       account->is_default = g_variant_get_boolean (value);
       return TRUE;
     }
-  if (g_str_equal (key, "timeout"))
-    {
-      if (!check_type (key, value, G_VARIANT_TYPE_UINT32, error))
-        return FALSE;
-      account->timeout = g_variant_get_uint32 (value);
-      account_update_timeouts (account);
-      return TRUE;
-    }
+  if (find_numeric_setting (key) != NULL)
+    return set_numeric (account, find_numeric_setting (key), value, error);
   if (!check_type (key, value, G_VARIANT_TYPE_STRING, error))
     return FALSE;
 
@@ -291,7 +346,8 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
 
   g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
                "Unknown account setting “%s”; known settings are from, smtp, imap, pop3, "
-               "tls-ca-file, tls-fingerprint, auth, default and timeout",
+               "tls-ca-file, tls-fingerprint, auth, default, timeout, retry-first, retry-max, "
+               "give-up-after and max-connections",
                key);
   return FALSE;
 }
@@ -344,7 +400,9 @@ account_new (const char *name)
   OutboxAccount *account = g_new0 (OutboxAccount, 1);
 
   account->name = g_strdup (name);
-  outbox_smtp_timeouts_init_default (&account->timeouts);
+  for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
+    *numeric_slot (account, &numeric_settings[i]) = numeric_settings[i].default_value;
+  account_update_timeouts (account);
   return account;
 }
 
@@ -366,7 +424,7 @@ keyfile_value (GKeyFile *keyfile, const char *group, const char *key, GError **e
       gboolean b = g_key_file_get_boolean (keyfile, group, key, error);
       return (error && *error) ? NULL : g_variant_new_boolean (b);
     }
-  if (g_str_equal (key, "timeout"))
+  if (find_numeric_setting (key) != NULL)
     {
       guint64 n = g_key_file_get_uint64 (keyfile, group, key, error);
       if (error && *error)
@@ -515,8 +573,12 @@ accounts_to_keyfile (GPtrArray *accounts)
       keyfile_set_optional (keyfile, group, "tls-ca-file", account->tls_ca_file);
       keyfile_set_optional (keyfile, group, "tls-fingerprint", account->tls_fingerprint);
       keyfile_set_optional (keyfile, group, "auth", account->auth);
-      if (account->timeout != 0)
-        g_key_file_set_uint64 (keyfile, group, "timeout", account->timeout);
+      for (gsize n = 0; n < G_N_ELEMENTS (numeric_settings); n++)
+        {
+          guint value = *numeric_slot ((OutboxAccount *) account, &numeric_settings[n]);
+          if (value != numeric_settings[n].default_value)
+            g_key_file_set_uint64 (keyfile, group, numeric_settings[n].key, value);
+        }
       if (account->is_default)
         g_key_file_set_boolean (keyfile, group, "default", TRUE);
     }

@@ -23,6 +23,10 @@ typedef struct
   char *auth;                 /* (nullable) (owned) PLAIN or LOGIN */
   gboolean is_default;
   guint timeout;               /* 0: RFC 5321 timeouts; else a cap in seconds */
+  guint retry_first;           /* seconds before the first retry (60) */
+  guint retry_max;             /* the backoff doubles up to this (3600) */
+  guint give_up_after;         /* seconds of deferral before failing (5 days) */
+  guint max_connections;       /* SMTP connections at once (2) */
   OutboxSmtpTimeouts timeouts; /* derived from timeout */
 } OutboxAccount;
 

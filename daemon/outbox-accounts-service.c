@@ -35,8 +35,16 @@ handle_list (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation)
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
   for (guint i = 0; i < accounts->len; i++)
-    g_variant_builder_add_value (&builder,
-                                 outbox_account_to_variant (g_ptr_array_index (accounts, i)));
+    {
+      const OutboxAccount *account = g_ptr_array_index (accounts, i);
+      g_autoptr (GVariant) settings = g_variant_ref_sink (outbox_account_to_variant (account));
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, settings);
+      g_variant_dict_insert (&dict, "needs-password", "b",
+                             outbox_delivery_account_needs_password (self->delivery, account->name));
+      g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
+    }
   outbox_dbus_accounts_complete_list (object, invocation, g_variant_builder_end (&builder));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

@@ -4,6 +4,7 @@
 
 #include "outbox-delivery.h"
 #include "outbox-error.h"
+#include "outbox-notify.h"
 #include "outbox-secret.h"
 #include "outbox-smtp-session.h"
 
@@ -28,13 +29,17 @@
  *
  * A message whose recipients are all sent is "sent"; one with a recipient
  * still deferred is "deferred" with its next attempt after a backoff that
- * doubles from one minute to one hour; one whose recipients are all done
- * with at least one failed is "failed".  After five days of deferral the
- * remaining recipients fail. */
+ * doubles from the account's retry-first (one minute) to its retry-max (one
+ * hour); one whose recipients are all done with at least one failed is
+ * "failed".  After give-up-after (five days) of deferral the remaining
+ * recipients fail.
+ *
+ * Each account has up to max-connections lanes at once.  While
+ * GNetworkMonitor says the network is unavailable no lane starts; when it
+ * comes back, messages deferred because the server could not be reached
+ * are due at once.  Permanent failures, give-ups and rejected passwords are
+ * told to the user through a desktop notification (see outbox-notify.c). */
 
-#define BACKOFF_FIRST 60
-#define BACKOFF_MAX 3600
-#define GIVE_UP_AFTER (5 * 24 * 3600)
 
 typedef struct
 {
@@ -44,7 +49,6 @@ typedef struct
   OutboxSmtpSession *session; /* (owned) (nullable) */
   char *password;           /* (owned) (nullable) */
   char *message_id;         /* (owned) (nullable) the queue id being sent */
-  gboolean needs_password;
 } Lane;
 
 struct _OutboxDelivery
@@ -53,14 +57,24 @@ struct _OutboxDelivery
 
   OutboxQueue *queue;            /* (owned) */
   OutboxAccountStore *accounts;  /* (unowned) outlives the delivery */
-  GHashTable *lanes;             /* (owned) account name -> Lane (owned) */
+  GHashTable *lanes;             /* (owned) account name -> GPtrArray of Lane (owned) */
+  GHashTable *needs_password;    /* (owned) set of account names (owned) */
   GCancellable *cancellable;     /* (owned) */
+  GNetworkMonitor *monitor;      /* (unowned) the default monitor */
+  gboolean online;
   guint timer_id;
   gint64 timer_at;
   gulong due_handler;
+  gulong monitor_handler;
 };
 
 G_DEFINE_FINAL_TYPE (OutboxDelivery, outbox_delivery, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_ONLINE,
+};
 
 static void lane_next (Lane *lane);
 
@@ -91,19 +105,52 @@ lane_free (Lane *lane)
   g_free (lane);
 }
 
-static Lane *
-get_lane (OutboxDelivery *self, const char *account_name)
+static GPtrArray *
+account_lanes (OutboxDelivery *self, const char *account_name)
 {
-  Lane *lane = g_hash_table_lookup (self->lanes, account_name);
+  GPtrArray *lanes = g_hash_table_lookup (self->lanes, account_name);
 
-  if (lane == NULL)
+  if (lanes == NULL)
     {
-      lane = g_new0 (Lane, 1);
-      lane->delivery = self;
-      lane->account_name = g_strdup (account_name);
-      g_hash_table_insert (self->lanes, lane->account_name, lane);
+      lanes = g_ptr_array_new_with_free_func ((GDestroyNotify) lane_free);
+      g_hash_table_insert (self->lanes, g_strdup (account_name), lanes);
     }
+  return lanes;
+}
+
+/* An idle lane of the account, or a new one while it has fewer than
+ * @max_lanes; NULL when all are busy. */
+static Lane *
+get_idle_lane (OutboxDelivery *self, const char *account_name, guint max_lanes)
+{
+  GPtrArray *lanes = account_lanes (self, account_name);
+  Lane *lane;
+
+  for (guint i = 0; i < lanes->len; i++)
+    {
+      lane = g_ptr_array_index (lanes, i);
+      if (lane->message_id == NULL)
+        return lane;
+    }
+  if (lanes->len >= max_lanes)
+    return NULL;
+  lane = g_new0 (Lane, 1);
+  lane->delivery = self;
+  lane->account_name = g_strdup (account_name);
+  g_ptr_array_add (lanes, lane);
   return lane;
+}
+
+static const OutboxAccount *
+lane_get_account (Lane *lane)
+{
+  return outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
+}
+
+static gboolean
+account_needs_password (OutboxDelivery *self, const char *account_name)
+{
+  return g_hash_table_contains (self->needs_password, account_name);
 }
 
 /* An asynchronous step of a lane keeps the delivery (which owns the lane)
@@ -161,19 +208,41 @@ record_set_last_reply (OutboxSpoolRecord *record, const char *text)
   record->last_reply = g_strdup (text);
 }
 
-static guint
-backoff_seconds (guint attempts)
+/* The account's retry settings, or the defaults when it is gone. */
+typedef struct
 {
-  guint delay = BACKOFF_FIRST;
+  guint first;
+  guint max;
+  guint give_up_after;
+} RetryPolicy;
 
-  for (guint i = 1; i < attempts && delay < BACKOFF_MAX; i++)
-    delay *= 2;
-  return MIN (delay, BACKOFF_MAX);
+static RetryPolicy
+retry_policy (const OutboxAccount *account)
+{
+  RetryPolicy policy = { 60, 3600, 5 * 24 * 3600 };
+
+  if (account != NULL)
+    {
+      policy.first = account->retry_first;
+      policy.max = MAX (account->retry_max, account->retry_first);
+      policy.give_up_after = account->give_up_after;
+    }
+  return policy;
+}
+
+static guint
+backoff_seconds (const RetryPolicy *policy, guint attempts)
+{
+  guint delay = policy->first;
+
+  for (guint i = 1; i < attempts && delay < policy->max; i++)
+    delay = delay > G_MAXUINT / 2 ? G_MAXUINT : delay * 2;
+  return MIN (delay, policy->max);
 }
 
 /* Derives the message state from its recipients and plans the next try. */
 static void
-record_settle (OutboxSpoolRecord *record, gboolean plan_retry)
+record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean plan_retry)
 {
   gboolean any_pending = FALSE, any_failed = FALSE;
   gint64 now = now_seconds ();
@@ -186,7 +255,7 @@ record_settle (OutboxSpoolRecord *record, gboolean plan_retry)
     }
   if (any_pending && record->first_failure == 0)
     record->first_failure = now;
-  if (any_pending && now - record->first_failure >= GIVE_UP_AFTER)
+  if (any_pending && now - record->first_failure >= (gint64) policy->give_up_after)
     {
       for (guint i = 0; i < record->recipients->len; i++)
         {
@@ -195,7 +264,8 @@ record_settle (OutboxSpoolRecord *record, gboolean plan_retry)
 
           if (!recipient_is_pending (rcpt))
             continue;
-          reply = g_strdup_printf ("gave up after 5 days; last reply: %s",
+          reply = g_strdup_printf ("gave up after %u hours of trying; last reply: %s",
+                                   policy->give_up_after / 3600,
                                    rcpt->reply ? rcpt->reply : "none");
           set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_FAILED, rcpt->reply_code, reply);
         }
@@ -208,12 +278,13 @@ record_settle (OutboxSpoolRecord *record, gboolean plan_retry)
     {
       record->state = OUTBOX_MESSAGE_STATE_DEFERRED;
       if (plan_retry)
-        record->next_attempt = now + backoff_seconds (record->attempts);
+        record->next_attempt = now + backoff_seconds (policy, record->attempts);
     }
   else
     {
       record->state = any_failed ? OUTBOX_MESSAGE_STATE_FAILED : OUTBOX_MESSAGE_STATE_SENT;
       record->first_failure = 0;
+      record->network_deferred = FALSE;
     }
 }
 
@@ -247,11 +318,46 @@ lane_drop_session (Lane *lane)
 }
 
 /* The message's attempt is over: write its outcome, then go on. */
+static guint
+count_failed (const OutboxSpoolRecord *record)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < record->recipients->len; i++)
+    if (outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i)->state
+        == OUTBOX_RECIPIENT_STATE_FAILED)
+      n++;
+  return n;
+}
+
+/* Tells the user which recipients failed, and why, in one notification. */
+static void
+notify_failure (const OutboxSpoolRecord *record)
+{
+  g_autoptr (GString) body = g_string_new (NULL);
+  g_autofree char *summary = NULL;
+
+  summary = g_strdup_printf ("Mail not delivered: %s", record->subject ? record->subject : record->id);
+  for (guint i = 0; i < record->recipients->len; i++)
+    {
+      const OutboxRecipient *rcpt = outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i);
+      if (rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED)
+        g_string_append_printf (body, "%s: %s\n", rcpt->address, rcpt->reply ? rcpt->reply : "failed");
+    }
+  g_string_append_printf (body, "See outbox show %s", record->id);
+  outbox_notify (summary, body->str);
+}
+
 static void
 lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
 {
-  record_settle (record, plan_retry);
+  RetryPolicy policy = retry_policy (lane_get_account (lane));
+  guint failed_before = count_failed (record);
+
+  record_settle (record, &policy, plan_retry);
   lane_save (lane, record);
+  if (count_failed (record) > failed_before)
+    notify_failure (record);
   g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
           record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
   g_clear_pointer (&lane->message_id, g_free);
@@ -277,6 +383,21 @@ lane_quarantine (Lane *lane, OutboxSpoolRecord *record, const char *reason)
   lane_next (lane);
 }
 
+/* Failures that say the server could not be reached, rather than that it
+ * answered something: worth trying again as soon as the network changes. */
+static gboolean
+error_is_network (const GError *error)
+{
+  if (error == NULL)
+    return FALSE;
+  if (error->domain == G_RESOLVER_ERROR)
+    return TRUE;
+  if (error->domain == G_IO_ERROR)
+    return !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  return g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT)
+         || g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED);
+}
+
 static void
 lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
 {
@@ -287,8 +408,13 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
   if (g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH)
       || g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE))
     {
-      lane->needs_password = TRUE;
       plan_retry = FALSE;
+      if (g_hash_table_add (lane->delivery->needs_password, g_strdup (lane->account_name)))
+        {
+          g_autofree char *summary = g_strdup_printf ("Outbox: the password of account %s was "
+                                                      "refused", lane->account_name);
+          outbox_notify (summary, error->message);
+        }
       why = g_strdup_printf ("%s; set the password with: outbox account add … --password-stdin, "
                              "or SetPassword over D-Bus, then outbox flush",
                              error->message);
@@ -304,6 +430,7 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
     {
       why = g_strdup (error->message);
       record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
+      record->network_deferred = error_is_network (error);
     }
   g_message ("Account %s: could not open an SMTP session: %s", lane->account_name, error->message);
   lane_drop_session (lane);
@@ -386,6 +513,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
                                  result->error ? result->error->message : "connection lost");
     }
   record_set_last_reply (record, summary);
+  record->network_deferred = error_is_network (result->error);
   if (result->error != NULL || !outbox_smtp_session_is_open (lane->session))
     lane_drop_session (lane);
   lane_finish_message (lane, record, TRUE);
@@ -606,7 +734,7 @@ lane_next (Lane *lane)
 {
   OutboxSpoolRecord *next = NULL;
 
-  if (!lane->needs_password)
+  if (lane->delivery->online && !account_needs_password (lane->delivery, lane->account_name))
     next = find_due_for_account (lane->delivery, lane->account_name, now_seconds ());
   if (next != NULL)
     {
@@ -646,13 +774,22 @@ arm_timer (OutboxDelivery *self, gint64 wake_at, gint64 now)
 void
 outbox_delivery_schedule (OutboxDelivery *self)
 {
-  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  g_autoptr (GPtrArray) records = NULL;
   gint64 now = now_seconds ();
   gint64 wake_at = 0;
 
+  /* Offline, nothing starts and no timer is needed: coming back online
+   * schedules again. */
+  if (!self->online)
+    {
+      arm_timer (self, 0, now);
+      return;
+    }
+  records = outbox_queue_list (self->queue);
   for (guint i = 0; i < records->len; i++)
     {
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      const OutboxAccount *account;
       Lane *lane;
 
       if (!record_is_due (record, now))
@@ -662,8 +799,11 @@ outbox_delivery_schedule (OutboxDelivery *self)
             wake_at = t;
           continue;
         }
-      lane = get_lane (self, record->account);
-      if (lane->message_id == NULL && !lane->needs_password)
+      if (account_needs_password (self, record->account))
+        continue;
+      account = outbox_account_store_lookup (self->accounts, record->account);
+      lane = get_idle_lane (self, record->account, account ? account->max_connections : 1);
+      if (lane != NULL)
         lane_start (lane, record);
     }
   arm_timer (self, wake_at, now);
@@ -673,12 +813,8 @@ void
 outbox_delivery_flush (OutboxDelivery *self)
 {
   g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
-  GHashTableIter iter;
-  gpointer value;
 
-  g_hash_table_iter_init (&iter, self->lanes);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    ((Lane *) value)->needs_password = FALSE;
+  g_hash_table_remove_all (self->needs_password);
   for (guint i = 0; i < records->len; i++)
     {
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
@@ -691,11 +827,9 @@ outbox_delivery_flush (OutboxDelivery *self)
 void
 outbox_delivery_account_changed (OutboxDelivery *self, const char *account)
 {
-  Lane *lane = g_hash_table_lookup (self->lanes, account);
   g_autoptr (GPtrArray) records = NULL;
 
-  if (lane != NULL)
-    lane->needs_password = FALSE;
+  g_hash_table_remove (self->needs_password, account);
   /* Messages that waited for the account's password are due again. */
   records = outbox_queue_list (self->queue);
   for (guint i = 0; i < records->len; i++)
@@ -716,6 +850,50 @@ outbox_delivery_is_sending (OutboxDelivery *self, const char *id)
   return record != NULL && record->state == OUTBOX_MESSAGE_STATE_SENDING;
 }
 
+gboolean
+outbox_delivery_account_needs_password (OutboxDelivery *self, const char *account)
+{
+  return account_needs_password (self, account);
+}
+
+gboolean
+outbox_delivery_get_online (OutboxDelivery *self)
+{
+  return self->online;
+}
+
+/* Back online: what failed for want of a network is due now. */
+static void
+make_network_deferred_due (OutboxDelivery *self)
+{
+  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED && record->network_deferred)
+        record->next_attempt = now_seconds ();
+    }
+}
+
+static void
+on_network_changed (GObject *monitor, GParamSpec *pspec, gpointer user_data)
+{
+  OutboxDelivery *self = OUTBOX_DELIVERY (user_data);
+  gboolean online = g_network_monitor_get_network_available (self->monitor);
+
+  if (online == self->online)
+    return;
+  self->online = online;
+  g_info ("Network %s", online ? "available: delivering" : "unavailable: holding delivery");
+  g_object_notify (G_OBJECT (self), "online");
+  if (online)
+    {
+      make_network_deferred_due (self);
+      outbox_delivery_schedule (self);
+    }
+}
+
 static void
 on_due (OutboxQueue *queue, gpointer user_data)
 {
@@ -730,6 +908,7 @@ outbox_delivery_dispose (GObject *object)
   g_cancellable_cancel (self->cancellable);
   g_clear_handle_id (&self->timer_id, g_source_remove);
   g_clear_signal_handler (&self->due_handler, self->queue);
+  g_clear_signal_handler (&self->monitor_handler, self->monitor);
   G_OBJECT_CLASS (outbox_delivery_parent_class)->dispose (object);
 }
 
@@ -739,9 +918,23 @@ outbox_delivery_finalize (GObject *object)
   OutboxDelivery *self = OUTBOX_DELIVERY (object);
 
   g_clear_pointer (&self->lanes, g_hash_table_unref);
+  g_clear_pointer (&self->needs_password, g_hash_table_unref);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->queue);
   G_OBJECT_CLASS (outbox_delivery_parent_class)->finalize (object);
+}
+
+static void
+outbox_delivery_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  switch (prop_id)
+    {
+    case PROP_ONLINE:
+      g_value_set_boolean (value, OUTBOX_DELIVERY (object)->online);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -751,12 +944,20 @@ outbox_delivery_class_init (OutboxDeliveryClass *klass)
 
   object_class->dispose = outbox_delivery_dispose;
   object_class->finalize = outbox_delivery_finalize;
+  object_class->get_property = outbox_delivery_get_property;
+
+  /* Whether GNetworkMonitor says servers can be reached. */
+  g_object_class_install_property (object_class, PROP_ONLINE,
+                                   g_param_spec_boolean ("online", NULL, NULL, TRUE,
+                                                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 }
 
 static void
 outbox_delivery_init (OutboxDelivery *self)
 {
-  self->lanes = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) lane_free);
+  self->lanes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                       (GDestroyNotify) g_ptr_array_unref);
+  self->needs_password = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new ();
 }
 
@@ -768,5 +969,9 @@ outbox_delivery_new (OutboxQueue *queue, OutboxAccountStore *accounts)
   self->queue = g_object_ref (queue);
   self->accounts = accounts;
   self->due_handler = g_signal_connect (queue, "due", G_CALLBACK (on_due), self);
+  self->monitor = g_network_monitor_get_default ();
+  self->online = g_network_monitor_get_network_available (self->monitor);
+  self->monitor_handler = g_signal_connect (self->monitor, "notify::network-available",
+                                            G_CALLBACK (on_network_changed), self);
   return self;
 }

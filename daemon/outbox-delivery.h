@@ -23,6 +23,10 @@ void outbox_delivery_schedule (OutboxDelivery *delivery);
 void outbox_delivery_flush (OutboxDelivery *delivery);
 /* Forgets that @account needed its password (after SetPassword). */
 void outbox_delivery_account_changed (OutboxDelivery *delivery, const char *account);
+/* TRUE while a 535 (or a missing password) stops the account. */
+gboolean outbox_delivery_account_needs_password (OutboxDelivery *delivery, const char *account);
+/* Whether GNetworkMonitor says servers can be reached ("online" property). */
+gboolean outbox_delivery_get_online (OutboxDelivery *delivery);
 /* TRUE while @id is being sent. */
 gboolean outbox_delivery_is_sending (OutboxDelivery *delivery, const char *id);
 

@@ -19,9 +19,7 @@ struct _OutboxQueueService
   OutboxQueue *queue;           /* (owned) */
   OutboxDelivery *delivery;     /* (owned) */
   OutboxAccountStore *accounts; /* (unowned) */
-  GNetworkMonitor *monitor;     /* (unowned) the default monitor */
   gulong changed_handler;
-  gulong monitor_handler;
 };
 
 static void outbox_queue_service_iface_init (OutboxDbusQueueIface *iface);
@@ -392,21 +390,11 @@ on_message_changed (OutboxQueue *queue,
 }
 
 static void
-on_network_changed (GObject *monitor, GParamSpec *pspec, gpointer user_data)
-{
-  OutboxDbusQueue *object = OUTBOX_DBUS_QUEUE (user_data);
-
-  outbox_dbus_queue_set_online (object,
-                                g_network_monitor_get_network_available (G_NETWORK_MONITOR (monitor)));
-}
-
-static void
 outbox_queue_service_dispose (GObject *object)
 {
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
 
   g_clear_signal_handler (&self->changed_handler, self->queue);
-  g_clear_signal_handler (&self->monitor_handler, self->monitor);
   G_OBJECT_CLASS (outbox_queue_service_parent_class)->dispose (object);
 }
 
@@ -444,11 +432,8 @@ outbox_queue_service_new (OutboxQueue *queue,
   self->queue = g_object_ref (queue);
   self->delivery = g_object_ref (delivery);
   self->accounts = accounts;
-  self->monitor = g_network_monitor_get_default ();
   outbox_dbus_queue_set_version (OUTBOX_DBUS_QUEUE (self), 1);
-  on_network_changed (G_OBJECT (self->monitor), NULL, self);
-  self->monitor_handler = g_signal_connect (self->monitor, "notify::network-available",
-                                            G_CALLBACK (on_network_changed), self);
+  g_object_bind_property (delivery, "online", self, "online", G_BINDING_SYNC_CREATE);
   self->changed_handler = g_signal_connect (queue, "message-changed",
                                             G_CALLBACK (on_message_changed), self);
   return self;

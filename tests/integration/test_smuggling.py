@@ -1,0 +1,1 @@
+raise SystemExit("test_smuggling.py is not written yet")

@@ -13,9 +13,14 @@
 #include "outbox-error.h"
 #include "outbox-queue-service.h"
 
+/* Sent messages stay visible for a week, then leave the spool. */
+#define KEEP_SENT_SECONDS (7 * 24 * 3600)
+#define PRUNE_INTERVAL_SECONDS 3600
+
 struct _OutboxDaemon
 {
   int lock_fd;
+  guint prune_id;
   OutboxSpool *spool;               /* (owned) */
   OutboxAccountStore *accounts;     /* (owned) */
   OutboxQueue *queue;               /* (owned) */
@@ -81,6 +86,7 @@ outbox_daemon_new (GError **error)
 void
 outbox_daemon_free (OutboxDaemon *self)
 {
+  g_clear_handle_id (&self->prune_id, g_source_remove);
   if (self->queue_service != NULL)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->queue_service));
   if (self->accounts_service != NULL)
@@ -108,8 +114,19 @@ outbox_daemon_export (OutboxDaemon *self, GDBusConnection *connection, GError **
                                            connection, OUTBOX_OBJECT_PATH, error);
 }
 
+static gboolean
+prune_sent (gpointer user_data)
+{
+  OutboxDaemon *self = user_data;
+
+  outbox_queue_prune_sent (self->queue, KEEP_SENT_SECONDS);
+  return G_SOURCE_CONTINUE;
+}
+
 void
 outbox_daemon_start (OutboxDaemon *self)
 {
+  prune_sent (self);
+  self->prune_id = g_timeout_add_seconds (PRUNE_INTERVAL_SECONDS, prune_sent, self);
   outbox_delivery_schedule (self->delivery);
 }

@@ -285,6 +285,7 @@ record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean pl
       record->state = any_failed ? OUTBOX_MESSAGE_STATE_FAILED : OUTBOX_MESSAGE_STATE_SENT;
       record->first_failure = 0;
       record->network_deferred = FALSE;
+      record->finished = now;
     }
 }
 

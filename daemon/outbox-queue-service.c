@@ -328,6 +328,7 @@ record_reset_for_retry (OutboxSpoolRecord *record)
   record->state = OUTBOX_MESSAGE_STATE_QUEUED;
   record->next_attempt = 0;
   record->first_failure = 0;
+  record->finished = 0;
 }
 
 static gboolean

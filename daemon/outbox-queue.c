@@ -179,6 +179,24 @@ outbox_queue_quarantine (OutboxQueue *queue, const char *id, const char *reason,
 }
 
 void
+outbox_queue_prune_sent (OutboxQueue *queue, gint64 keep_seconds)
+{
+  g_autoptr (GPtrArray) records = outbox_queue_list (queue);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  for (guint i = 0; i < records->len; i++)
+    {
+      const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      g_autoptr (GError) error = NULL;
+
+      if (record->state != OUTBOX_MESSAGE_STATE_SENT || now - record->finished < keep_seconds)
+        continue;
+      if (!outbox_queue_remove (queue, record->id, &error))
+        g_warning ("Could not remove sent message %s: %s", record->id, error->message);
+    }
+}
+
+void
 outbox_queue_emit_due (OutboxQueue *queue)
 {
   g_signal_emit (queue, signals[SIGNAL_DUE], 0);

@@ -39,6 +39,9 @@ gboolean outbox_queue_remove (OutboxQueue *queue, const char *id, GError **error
  * verification) and signals it as "removed" with the reason. */
 gboolean outbox_queue_quarantine (OutboxQueue *queue, const char *id, const char *reason, GError **error);
 void outbox_queue_emit_due (OutboxQueue *queue);
+/* Removes sent messages that finished more than @keep_seconds ago; they
+ * stay visible (outbox queue --all, outbox show) until then. */
+void outbox_queue_prune_sent (OutboxQueue *queue, gint64 keep_seconds);
 
 /* The a{sv} of org.outbox.Outbox1.Queue.Get. */
 GVariant *outbox_queue_record_to_variant (const OutboxSpoolRecord *record);

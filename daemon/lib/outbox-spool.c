@@ -221,6 +221,7 @@ static const RecordField record_fields[] = {
   { "send-at", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, send_at) },
   { "next-attempt", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, next_attempt) },
   { "first-failure", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, first_failure) },
+  { "finished", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, finished) },
   { "attempts", FIELD_UINT, G_STRUCT_OFFSET (OutboxSpoolRecord, attempts) },
   { "size", FIELD_UINT64, G_STRUCT_OFFSET (OutboxSpoolRecord, size) },
   { "data-sha256", FIELD_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sha256) },

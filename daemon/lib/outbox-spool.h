@@ -50,6 +50,7 @@ typedef struct
   gint64 send_at;             /* 0: now */
   gint64 next_attempt;        /* 0: none planned */
   gint64 first_failure;       /* 0: none yet; for the give-up time */
+  gint64 finished;            /* 0, or when it became sent or failed */
   guint attempts;
   guint64 size;               /* octets of the message file */
   char *sha256;               /* (owned) hex SHA-256 of the message file */

@@ -49,6 +49,7 @@ typedef struct
   OutboxSmtpSession *session; /* (owned) (nullable) */
   char *password;           /* (owned) (nullable) */
   char *message_id;         /* (owned) (nullable) the queue id being sent */
+  guint failed_at_start;    /* failed recipients when the attempt began */
 } Lane;
 
 struct _OutboxDelivery
@@ -353,11 +354,10 @@ static void
 lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
 {
   RetryPolicy policy = retry_policy (lane_get_account (lane));
-  guint failed_before = count_failed (record);
 
   record_settle (record, &policy, plan_retry);
   lane_save (lane, record);
-  if (count_failed (record) > failed_before)
+  if (count_failed (record) > lane->failed_at_start)
     notify_failure (record);
   g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
           record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
@@ -462,10 +462,12 @@ apply_recipient_result (OutboxRecipient *rcpt,
   else if (g_error_matches (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED))
     set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_FAILED, 0, result->error->message);
   else
-    set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_DEFERRED, rcpt_reply ? rcpt_reply->code : 0,
+    set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_DEFERRED, 0,
                    result->error ? result->error->message : "no reply from the server");
 }
 
+/* The reply that mattered most: the end of the transaction, else why it
+ * stopped, else the last recipient the server refused. */
 static char *
 result_summary (const OutboxSmtpSendResult *result)
 {
@@ -475,6 +477,12 @@ result_summary (const OutboxSmtpSendResult *result)
     return outbox_smtp_reply_to_string (result->stop_reply);
   if (result->error != NULL)
     return g_strdup (result->error->message);
+  for (guint j = result->rcpt_replies->len; j > 0; j--)
+    {
+      const OutboxSmtpReply *reply = g_ptr_array_index (result->rcpt_replies, j - 1);
+      if (reply != NULL && !outbox_smtp_reply_is_positive (reply))
+        return outbox_smtp_reply_to_string (reply);
+    }
   return NULL;
 }
 
@@ -646,6 +654,7 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
       outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
 
   lane->message_id = g_strdup (record->id);
+  lane->failed_at_start = count_failed (record);
   record->state = OUTBOX_MESSAGE_STATE_SENDING;
   record->attempts++;
   outbox_queue_notify (lane->delivery->queue, record);

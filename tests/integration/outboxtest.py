@@ -545,3 +545,401 @@ class OutboxTestCase(unittest.TestCase):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# Delivery engine: account settings, times, scripted servers, private buses
+# and D-Bus mocks.
+
+import datetime  # noqa: E402
+
+from gi.repository import Gio, GLib  # noqa: E402
+
+OBJECT_PATH = "/org/outbox/Outbox1"
+QUEUE_IFACE = "org.outbox.Outbox1.Queue"
+ACCOUNTS_IFACE = "org.outbox.Outbox1.Accounts"
+MOCK_IFACE = "org.freedesktop.DBus.Mock"
+
+
+def session_bus():
+    return Gio.bus_get_sync(Gio.BusType.SESSION, None)
+
+
+def _setting_variant(value):
+    if isinstance(value, bool):
+        return GLib.Variant("b", value)
+    if isinstance(value, int):
+        return GLib.Variant("u", value)
+    return GLib.Variant("s", value)
+
+
+def call_outbox(interface, method, parameters=None, reply_type=None, timeout=30):
+    """Calls a method of the daemon on the session bus; returns the
+    unpacked reply."""
+    reply = session_bus().call_sync(
+        BUS_NAME, OBJECT_PATH, interface, method, parameters,
+        GLib.VariantType(reply_type) if reply_type else None,
+        Gio.DBusCallFlags.NONE, timeout * 1000, None)
+    return reply.unpack() if reply is not None else None
+
+
+def update_account(name, settings):
+    """Accounts.Update(name, settings): ints go as u, bools as b, strings
+    as s, e.g. {"timeout": 2, "retry-first": 1}."""
+    values = {key: _setting_variant(value) for key, value in settings.items()}
+    call_outbox(ACCOUNTS_IFACE, "Update", GLib.Variant("(sa{sv})", (name, values)))
+
+
+def set_password(name, secret, service="smtp"):
+    call_outbox(ACCOUNTS_IFACE, "SetPassword",
+                GLib.Variant("(sss)", (name, service, secret)))
+
+
+def account_settings(name):
+    """The account's dictionary from Accounts.List()."""
+    [accounts] = call_outbox(ACCOUNTS_IFACE, "List", reply_type="(aa{sv})")
+    for account in accounts:
+        if account.get("name") == name:
+            return account
+    raise AssertionError(f"no account {name} in {accounts}")
+
+
+def queue_online():
+    """The Online property of the daemon's Queue interface."""
+    [value] = call_outbox("org.freedesktop.DBus.Properties", "Get",
+                          GLib.Variant("(ss)", (QUEUE_IFACE, "Online")), "(v)")
+    return value
+
+
+def parse_time(text):
+    """An ISO 8601 time of `outbox ... --json` as Unix time."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def spool_ids(outbox):
+    """The ids of every message in the spool, sent ones included."""
+    return [m["id"] for m in outbox.json("queue", "--all", "--json")["messages"]]
+
+
+class SilentServer:
+    """A listening socket on 127.0.0.1 that never accepts nor speaks: the
+    kernel completes the TCP handshake, then nothing ever comes."""
+
+    def __init__(self):
+        self.sock = None
+        self.port = None
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        return self
+
+    def stop(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def url(self):
+        return f"smtp+insecure://127.0.0.1:{self.port}"
+
+
+class ScriptedSmtpServer:
+    """servers/scripted_smtpd.py in a subprocess.
+
+    rcpt: {address: [reply, reply, ...]}, the Nth RCPT for address (over
+    all sessions) gets the Nth reply, the last one repeating.
+    drop_after_dot: drop the connection without a reply after the final
+    dot of that many first messages."""
+
+    def __init__(self, rcpt=None, drop_after_dot=0, port=None):
+        self.port = port or free_port()
+        self.rcpt = rcpt or {}
+        self.drop_after_dot = drop_after_dot
+        self.process = None
+        self.log = None
+
+    def start(self):
+        self.log = pathlib.Path(tempfile.mkstemp(prefix="scripted-", suffix=".jsonl")[1])
+        command = [PYTHON, str(SERVERS_DIR / "scripted_smtpd.py"),
+                   "--port", str(self.port), "--log", str(self.log),
+                   "--drop-after-dot", str(self.drop_after_dot)]
+        for address, replies in self.rcpt.items():
+            command += ["--rcpt", f"{address}={';'.join(replies)}"]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            terminate(self.process)
+            raise AssertionError(f"scripted_smtpd.py did not start: {line!r}")
+        return self
+
+    def stop(self):
+        if self.process:
+            terminate(self.process)
+            self.process.stdout.close()
+            self.process = None
+
+    def url(self):
+        return f"smtp+insecure://127.0.0.1:{self.port}"
+
+    def events(self, kind=None):
+        records = [json.loads(line) for line in
+                   self.log.read_text(encoding="utf-8").splitlines() if line]
+        return [r for r in records if kind is None or r["event"] == kind]
+
+    def messages(self):
+        messages = self.events("message")
+        for message in messages:
+            message["data"] = base64.b64decode(message["data"])
+        return messages
+
+    def wait_messages(self, count, timeout=30):
+        return wait_until(lambda: len(self.events("message")) >= count and self.messages(),
+                          timeout, f"{count} message(s) at the scripted server")
+
+
+def start_daemon_with_env(outbox, extra_env):
+    """Like Outbox.start_daemon, with extra_env added to the daemon's
+    environment; outbox.stop_daemon() stops it."""
+    env = dict(os.environ, **extra_env)
+    with open(SESSION_LOG, "ab") as log:
+        outbox.daemon = subprocess.Popen([str(OUTBOXD)], stdin=subprocess.DEVNULL,
+                                         stderr=log, env=env)
+    wait_until(lambda: outbox.daemon.poll() is not None or outbox.daemon_pid(),
+               20, "outboxd to own its bus name")
+    if outbox.daemon.poll() is not None:
+        raise AssertionError(f"outboxd exited with {outbox.daemon.returncode}")
+    return outbox.daemon.pid
+
+
+def _connect_to_bus(address):
+    return Gio.DBusConnection.new_for_address_sync(
+        address,
+        Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+        | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
+        None, None)
+
+
+def _name_has_owner(connection, name):
+    reply = connection.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                 "org.freedesktop.DBus", "NameHasOwner",
+                                 GLib.Variant("(s)", (name,)), GLib.VariantType("(b)"),
+                                 Gio.DBusCallFlags.NONE, 5000, None)
+    return reply.unpack()[0]
+
+
+class PrivateSystemBus:
+    """A dbus-daemon of type system, private to the test, that lets anyone
+    own and call anything.  self.address goes into DBUS_SYSTEM_BUS_ADDRESS."""
+
+    def __init__(self):
+        self.dir = None
+        self.address = None
+        self.pid = None
+
+    def start(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="system-bus-"))
+        config = self.dir / "system.conf"
+        config.write_text(
+            '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"\n'
+            ' "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n'
+            "<busconfig>\n"
+            "  <type>system</type>\n"
+            f"  <listen>unix:tmpdir={self.dir}</listen>\n"
+            "  <auth>EXTERNAL</auth>\n"
+            '  <policy context="default">\n'
+            '    <allow send_destination="*" eavesdrop="true"/>\n'
+            '    <allow eavesdrop="true"/>\n'
+            '    <allow own="*"/>\n'
+            "  </policy>\n"
+            "</busconfig>\n")
+        completed = subprocess.run(
+            ["dbus-daemon", f"--config-file={config}", "--fork",
+             "--print-address=1", "--print-pid=1"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+        lines = completed.stdout.split()
+        if completed.returncode != 0 or len(lines) != 2:
+            raise AssertionError(f"dbus-daemon did not start: {completed!r}")
+        self.address, self.pid = lines[0], int(lines[1])
+        return self
+
+    def stop(self):
+        if self.pid and process_exists(self.pid):
+            os.kill(self.pid, signal.SIGTERM)
+            wait_until(lambda: not process_exists(self.pid), 10, "the system bus to exit")
+        self.pid = None
+
+    def connect(self):
+        return _connect_to_bus(self.address)
+
+
+class DBusMock:
+    """python-dbusmock serving a template on the session bus, or on the
+    private system bus system_bus when given."""
+
+    def __init__(self, template, bus_name, object_path, system_bus=None):
+        self.template = template
+        self.bus_name = bus_name
+        self.object_path = object_path
+        self.system_bus = system_bus
+        self.process = None
+        self.connection = None
+
+    def start(self):
+        env = dict(os.environ)
+        if self.system_bus:
+            env["DBUS_SYSTEM_BUS_ADDRESS"] = self.system_bus.address
+            self.connection = self.system_bus.connect()
+        else:
+            self.connection = session_bus()
+        bus_flag = "--system" if self.system_bus else "--session"
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "dbusmock", bus_flag, "--template", self.template],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
+        wait_until(lambda: self.process.poll() is not None
+                   or _name_has_owner(self.connection, self.bus_name),
+                   20, f"dbusmock to serve {self.bus_name}")
+        if self.process.poll() is not None:
+            raise AssertionError(f"dbusmock exited with {self.process.returncode}")
+        return self
+
+    def stop(self):
+        if self.process:
+            terminate(self.process)
+            self.process = None
+
+    def call_mock(self, method, parameters=None, reply_type=None):
+        reply = self.connection.call_sync(
+            self.bus_name, self.object_path, MOCK_IFACE, method, parameters,
+            GLib.VariantType(reply_type) if reply_type else None,
+            Gio.DBusCallFlags.NONE, 10000, None)
+        return reply.unpack() if reply is not None else None
+
+
+class NetworkManagerMock(DBusMock):
+    """dbusmock's networkmanager template, which GIO's NetworkManager
+    network monitor follows (GIO_USE_NETWORK_MONITOR=networkmanager)."""
+
+    CONNECTIVITY_NONE, CONNECTIVITY_FULL = 1, 4
+    STATE_DISCONNECTED, STATE_CONNECTED_GLOBAL = 20, 70
+
+    def __init__(self, system_bus):
+        super().__init__("networkmanager", "org.freedesktop.NetworkManager",
+                         "/org/freedesktop/NetworkManager", system_bus)
+
+    def set_online(self, online):
+        if online:
+            self.call_mock("SetGlobalConnectionState",
+                           GLib.Variant("(u)", (self.STATE_CONNECTED_GLOBAL,)))
+            self.call_mock("SetConnectivity", GLib.Variant("(u)", (self.CONNECTIVITY_FULL,)))
+        else:
+            self.call_mock("SetConnectivity", GLib.Variant("(u)", (self.CONNECTIVITY_NONE,)))
+            self.call_mock("SetGlobalConnectionState",
+                           GLib.Variant("(u)", (self.STATE_DISCONNECTED,)))
+
+
+class NotificationMock(DBusMock):
+    """dbusmock's notification_daemon template on the session bus; it
+    records every Notify call."""
+
+    def __init__(self):
+        super().__init__("notification_daemon", "org.freedesktop.Notifications",
+                         "/org/freedesktop/Notifications")
+
+    def notifications(self):
+        """Every Notify call so far, as dictionaries."""
+        [calls] = self.call_mock("GetCalls", reply_type="(a(tsav))")
+        fields = ("app_name", "replaces_id", "app_icon", "summary", "body",
+                  "actions", "hints", "expire_timeout")
+        return [dict(zip(fields, args)) for _, method, args in calls if method == "Notify"]
+
+    def clear(self):
+        self.call_mock("ClearCalls")
+
+
+class MessageChangedRecorder:
+    """Records every MessageChanged signal of the daemon on the session
+    bus.  Signals are dispatched by the default main context, which the
+    wait methods iterate."""
+
+    def __init__(self):
+        self.signals = []  # (id, state, details)
+        self.connection = session_bus()
+        self.subscription = self.connection.signal_subscribe(
+            BUS_NAME, QUEUE_IFACE, "MessageChanged", OBJECT_PATH, None,
+            Gio.DBusSignalFlags.NONE, self._on_signal)
+
+    def _on_signal(self, connection, sender, path, interface, name, parameters):
+        self.signals.append(parameters.unpack())
+
+    def pump(self):
+        context = GLib.MainContext.default()
+        while context.iteration(False):
+            pass
+
+    def states_of(self, message_id):
+        self.pump()
+        return [state for id_, state, _ in self.signals if id_ == message_id]
+
+    def details_of(self, message_id):
+        self.pump()
+        return [details for id_, _, details in self.signals if id_ == message_id]
+
+    def wait_state(self, message_id, state, timeout=30):
+        return wait_until(lambda: state in self.states_of(message_id), timeout,
+                          f"MessageChanged {state} for {message_id}")
+
+    def close(self):
+        self.connection.signal_unsubscribe(self.subscription)
+
+
+class EngineTestCase(OutboxTestCase):
+    """OutboxTestCase with the delivery-engine helpers."""
+
+    SENDER = "alice@example.org"
+
+    def start_scripted(self, **kwargs):
+        server = ScriptedSmtpServer(**kwargs).start()
+        self.addCleanup(server.stop)
+        return server
+
+    def start_silent(self):
+        server = SilentServer().start()
+        self.addCleanup(server.stop)
+        return server
+
+    def add_engine_account(self, url, name=None, settings=None, password=None):
+        """A fresh account for url with the given Accounts.Update settings;
+        returns its name."""
+        name = name or self.account_name()
+        self.outbox.add_account(name, self.SENDER, url, password=password)
+        if settings:
+            update_account(name, settings)
+        return name
+
+    def submit(self, account, *extra_args, recipients=("bob@example.org",),
+               subject=None, message_id=None):
+        """Sends a small message through account; extra_args go to
+        `outbox send` (--at, --hold); returns the queue id."""
+        headers = [("From", self.SENDER), ("To", ", ".join(recipients)),
+                   ("Subject", subject or self.id().rsplit(".", 1)[-1])]
+        if message_id:
+            headers.append(("Message-ID", message_id))
+        result = self.outbox.check("send", "-a", account, *extra_args,
+                                   input=make_message(headers))
+        queue_id = result.stdout.strip()
+        if not queue_id or len(queue_id.split()) != 1:
+            raise AssertionError(f"outbox send printed no single id: {result!r}")
+        return queue_id
+
+    def assertInSpool(self, message_id):
+        self.assertIn(message_id, spool_ids(self.outbox),
+                      f"message {message_id} is no longer in the spool")
+
+    def assertNextAttemptIn(self, message, seconds, since, slack=3):
+        """next_attempt is about `seconds` after the Unix time `since`."""
+        self.assertIn("next_attempt", message, f"no next attempt time: {message}")
+        delay = parse_time(message["next_attempt"]) - since
+        self.assertGreaterEqual(delay, seconds - slack, f"next attempt too early: {message}")
+        self.assertLessEqual(delay, seconds + slack, f"next attempt too late: {message}")

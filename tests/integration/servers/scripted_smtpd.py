@@ -1,0 +1,122 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-FileCopyrightText: The Outbox authors
+"""An SMTP server that answers each recipient as a script says, for the
+delivery-engine tests, built on aiosmtpd.
+
+It listens on 127.0.0.1:PORT, prints "ready" on stdout once it accepts
+connections, and appends one JSON object per line to the --log file for
+every connection ("connect"), RCPT command ("rcpt", with the reply given),
+received message ("message", data in base64 exactly as received after
+dot-unstuffing) and connection dropped on purpose ("dropped").
+
+--rcpt 'ADDRESS=REPLY;REPLY...' answers the Nth RCPT TO for ADDRESS, over
+all sessions, with the Nth reply of the list (the last one repeats);
+addresses without a script get "250 2.1.5 OK".  --drop-after-dot N closes
+the connection without a reply after the final dot of each of the first N
+messages (after logging them): the client cannot know whether the server
+took the message.
+"""
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import signal
+import sys
+
+from aiosmtpd.smtp import SMTP
+
+
+class Recorder:
+    def __init__(self, path):
+        self.log = open(path, "a", encoding="utf-8")
+
+    def write(self, event, **fields):
+        self.log.write(json.dumps(dict(event=event, **fields)) + "\n")
+        self.log.flush()
+
+
+class ScriptedHandler:
+    def __init__(self, recorder, rcpt_scripts, drops):
+        self.recorder = recorder
+        self.rcpt_scripts = rcpt_scripts
+        self.rcpt_counts = {}
+        self.drops_left = drops
+
+    def reply_for(self, address):
+        script = self.rcpt_scripts.get(address.lower())
+        if not script:
+            return "250 2.1.5 OK"
+        count = self.rcpt_counts.get(address.lower(), 0)
+        self.rcpt_counts[address.lower()] = count + 1
+        return script[min(count, len(script) - 1)]
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.reply_for(address)
+        self.recorder.write("rcpt", address=address, reply=reply)
+        if reply.startswith("2"):
+            envelope.rcpt_tos.append(address)
+            envelope.rcpt_options.extend(rcpt_options)
+        return reply
+
+    async def handle_DATA(self, server, session, envelope):
+        self.recorder.write(
+            "message",
+            mail_from=envelope.mail_from,
+            rcpt_tos=envelope.rcpt_tos,
+            data=base64.b64encode(envelope.original_content).decode("ascii"),
+        )
+        if self.drops_left > 0:
+            self.drops_left -= 1
+            self.recorder.write("dropped")
+            server.transport.abort()
+        return "250 2.0.0 OK queued"
+
+
+class RecordingSMTP(SMTP):
+    def connection_made(self, transport):
+        self.event_handler.recorder.write("connect")
+        super().connection_made(transport)
+
+
+def parse_rcpt_scripts(values):
+    scripts = {}
+    for value in values:
+        address, _, replies = value.partition("=")
+        scripts[address.lower()] = replies.split(";")
+    return scripts
+
+
+def parse_args():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--log", required=True)
+    parser.add_argument("--rcpt", action="append", default=[])
+    parser.add_argument("--drop-after-dot", type=int, default=0)
+    return parser.parse_args()
+
+
+async def serve(args):
+    handler = ScriptedHandler(Recorder(args.log), parse_rcpt_scripts(args.rcpt),
+                              args.drop_after_dot)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: RecordingSMTP(handler, hostname="localhost", data_size_limit=None),
+        host="127.0.0.1", port=args.port)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
+
+
+if __name__ == "__main__":
+    # aiosmtpd logs every connection it loses, which this server causes on
+    # purpose: what matters is in the --log file.
+    logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+    asyncio.run(serve(parse_args()))
+    sys.exit(0)

@@ -241,6 +241,17 @@ backoff_seconds (const RetryPolicy *policy, guint attempts)
   return MIN (delay, policy->max);
 }
 
+/* "5 days", "2 hours", "90 seconds": as a person would say it. */
+static char *
+format_duration (guint seconds)
+{
+  if (seconds % 86400 == 0)
+    return g_strdup_printf ("%u day%s", seconds / 86400, seconds == 86400 ? "" : "s");
+  if (seconds % 3600 == 0)
+    return g_strdup_printf ("%u hour%s", seconds / 3600, seconds == 3600 ? "" : "s");
+  return g_strdup_printf ("%u seconds", seconds);
+}
+
 /* Derives the message state from its recipients and plans the next try. */
 static void
 record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean plan_retry)
@@ -258,6 +269,8 @@ record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean pl
     record->first_failure = now;
   if (any_pending && now - record->first_failure >= (gint64) policy->give_up_after)
     {
+      g_autofree char *give_up = format_duration (policy->give_up_after);
+
       for (guint i = 0; i < record->recipients->len; i++)
         {
           OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
@@ -265,8 +278,7 @@ record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean pl
 
           if (!recipient_is_pending (rcpt))
             continue;
-          reply = g_strdup_printf ("gave up after %u hours of trying; last reply: %s",
-                                   policy->give_up_after / 3600,
+          reply = g_strdup_printf ("gave up after %s of trying; last reply: %s", give_up,
                                    rcpt->reply ? rcpt->reply : "none");
           set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_FAILED, rcpt->reply_code, reply);
         }

@@ -22,6 +22,7 @@ typedef struct
   OutboxQueue *queue;              /* (owned) */
   OutboxAccountStore *accounts;    /* (unowned) lives as long as the daemon */
   SubmitOptions options;
+  char *origin;                    /* (owned) (nullable) */
   OutboxSpoolDraft *draft;         /* (owned) */
   OutboxMessageImport *import;     /* (owned) */
   OutboxAccount *account;          /* (owned) a copy: the store may change meanwhile */
@@ -34,6 +35,7 @@ static void
 submit_data_free (SubmitData *data)
 {
   g_clear_object (&data->queue);
+  g_free (data->origin);
   g_free (data->options.account);
   g_free (data->options.from);
   g_clear_pointer (&data->options.recipients, g_ptr_array_unref);
@@ -263,6 +265,7 @@ build_record (SubmitData *data, const OutboxMessageWritten *written)
   record->eightbit = written->eightbit;
   record->smtputf8 = any_non_ascii (data);
   record->save_to_sent = data->options.save_to_sent;
+  record->origin = g_strdup (data->origin);
   return record;
 }
 
@@ -348,14 +351,29 @@ outbox_submit_async (OutboxQueue *queue,
                      GAsyncReadyCallback callback,
                      gpointer user_data)
 {
+  outbox_submit_with_origin_async (queue, accounts, in, options, NULL, cancellable, callback,
+                                   user_data);
+}
+
+void
+outbox_submit_with_origin_async (OutboxQueue *queue,
+                                 OutboxAccountStore *accounts,
+                                 GInputStream *in,
+                                 GVariant *options,
+                                 const char *origin,
+                                 GCancellable *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   SubmitData *data = g_new0 (SubmitData, 1);
   GError *error = NULL;
 
-  g_task_set_source_tag (task, outbox_submit_async);
+  g_task_set_source_tag (task, outbox_submit_with_origin_async);
   g_task_set_task_data (task, data, (GDestroyNotify) submit_data_free);
   data->queue = g_object_ref (queue);
   data->accounts = accounts;
+  data->origin = g_strdup (origin);
 
   if (!parse_options (options, &data->options, &error))
     {

@@ -21,6 +21,17 @@ void outbox_submit_async (OutboxQueue *queue,
                           GCancellable *cancellable,
                           GAsyncReadyCallback callback,
                           gpointer user_data);
+/* The same, and the new spool record's origin is @origin (nullable), such
+ * as "maildrop:NAME", so that a source can tell it was queued.  Finish with
+ * outbox_submit_finish(). */
+void outbox_submit_with_origin_async (OutboxQueue *queue,
+                                      OutboxAccountStore *accounts,
+                                      GInputStream *in,
+                                      GVariant *options,
+                                      const char *origin,
+                                      GCancellable *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer user_data);
 char *outbox_submit_finish (GAsyncResult *result, GError **error);
 
 G_END_DECLS

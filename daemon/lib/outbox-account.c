@@ -26,7 +26,7 @@ static const NumericSetting numeric_settings[] = {
   { "timeout", G_STRUCT_OFFSET (OutboxAccount, timeout), 0, 1, 3600 },
   { "retry-first", G_STRUCT_OFFSET (OutboxAccount, retry_first), 60, 1, 86400 },
   { "retry-max", G_STRUCT_OFFSET (OutboxAccount, retry_max), 3600, 1, 7 * 86400 },
-  { "give-up-after", G_STRUCT_OFFSET (OutboxAccount, give_up_after), 5 * 86400, 60, 365 * 86400 },
+  { "give-up-after", G_STRUCT_OFFSET (OutboxAccount, give_up_after), 5 * 86400, 10, 365 * 86400 },
   { "max-connections", G_STRUCT_OFFSET (OutboxAccount, max_connections), 2, 1, 16 },
 };
 

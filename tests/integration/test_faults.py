@@ -193,6 +193,37 @@ class FaultsTest(EngineTestCase):
         self.assertEqual(self.outbox.show(hanging_id)["state"], "sending")
         sink.wait_messages(1)
 
+    def test_gives_up_after_give_up_after(self):
+        sink = self.start_sink("-r", "MAIL")
+        account = self.add_engine_account(
+            sink.url(), settings={"retry-first": 1, "retry-max": 2, "give-up-after": 10})
+        message_id = self.submit(account)
+        message = self.outbox.wait_state(message_id, "failed", timeout=25)
+
+        self.assertRecipientStates(message, {"bob@example.org": "failed"})
+        reply = message["recipients"][0].get("reply", "")
+        self.assertIn("gave up", reply, message)
+        self.assertIn("450", reply, message)
+        self.assertGreaterEqual(message["attempts"], 3, message)
+        self.assertNotIn("next_attempt", message)
+        self.assertInSpool(message_id)
+
+    def test_max_connections_per_account(self):
+        silent = self.start_silent()
+        account = self.add_engine_account(silent.url(), settings={"timeout": 30})
+        ids = [self.submit(account) for _ in range(3)]
+        for message_id in ids:
+            self.addCleanup(self.outbox.run, "cancel", message_id)
+
+        def states():
+            found = sorted(self.outbox.show(i)["state"] for i in ids)
+            return found if found == ["queued", "sending", "sending"] else None
+        # Two connections (the default) hang at the greeting; the third waits.
+        wait_until(states, 10, "two messages sending and one queued")
+        time.sleep(1)
+        self.assertEqual(sorted(self.outbox.show(i)["state"] for i in ids),
+                         ["queued", "sending", "sending"])
+
     # 535 -----------------------------------------------------------------
 
     def fail_authentication(self):

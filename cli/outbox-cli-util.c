@@ -80,9 +80,8 @@ is_systemd_error (const GError *error)
   return remote_name != NULL && g_str_has_prefix (remote_name, SYSTEMD_DBUS_ERROR_PREFIX);
 }
 
-/* Activation failures: the bus could not find or start the daemon. */
-static gboolean
-is_daemon_missing (const GError *error)
+gboolean
+outbox_cli_error_is_daemon_missing (const GError *error)
 {
   if (error->domain != G_DBUS_ERROR)
     return is_systemd_error (error);
@@ -146,6 +145,12 @@ cli_error_exit_code (const GError *error)
       return EX_UNAVAILABLE;
     case OUTBOX_CLI_ERROR_CONFIG:
       return EX_CONFIG;
+    case OUTBOX_CLI_ERROR_DATA:
+      return EX_DATAERR;
+    case OUTBOX_CLI_ERROR_ADDRESS:
+      return EX_NOUSER;
+    case OUTBOX_CLI_ERROR_TEMPORARY:
+      return EX_TEMPFAIL;
     default:
       return EXIT_FAILURE;
     }
@@ -161,7 +166,8 @@ outbox_cli_exit_code (const GError *error)
   if (error->domain == G_OPTION_ERROR ||
       g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS))
     return EX_USAGE;
-  if (is_daemon_missing (error) || is_interface_mismatch (error) || is_bus_lost (error))
+  if (outbox_cli_error_is_daemon_missing (error) || is_interface_mismatch (error) ||
+      is_bus_lost (error))
     return EX_UNAVAILABLE;
   if (is_timeout (error))
     return EX_TEMPFAIL;
@@ -177,7 +183,7 @@ default_hint (const GError *error)
 
   if (g_error_matches (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_UNAVAILABLE))
     return hint_no_bus;
-  if (is_daemon_missing (error))
+  if (outbox_cli_error_is_daemon_missing (error))
     return hint_not_running;
   if (is_interface_mismatch (error))
     return hint_mismatch;
@@ -239,6 +245,15 @@ outbox_cli_session_bus (GError **error)
                                 G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START_AT_CONSTRUCTION)
 
 OutboxDbusQueue *
+outbox_cli_queue_proxy_new_for_bus (GDBusConnection  *bus,
+                                    GError          **error)
+{
+  return outbox_dbus_queue_proxy_new_sync (bus, OUTBOX_CLI_PROXY_FLAGS,
+                                           OUTBOX_BUS_NAME, OUTBOX_OBJECT_PATH,
+                                           NULL, error);
+}
+
+OutboxDbusQueue *
 outbox_cli_queue_proxy_new (GError **error)
 {
   g_autoptr(GDBusConnection) bus = outbox_cli_session_bus (error);
@@ -246,9 +261,7 @@ outbox_cli_queue_proxy_new (GError **error)
   if (bus == NULL)
     return NULL;
 
-  return outbox_dbus_queue_proxy_new_sync (bus, OUTBOX_CLI_PROXY_FLAGS,
-                                           OUTBOX_BUS_NAME, OUTBOX_OBJECT_PATH,
-                                           NULL, error);
+  return outbox_cli_queue_proxy_new_for_bus (bus, error);
 }
 
 OutboxDbusAccounts *
@@ -700,4 +713,122 @@ outbox_cli_print_json (JsonNode *root)
   json_generator_set_root (generator, root);
   text = json_generator_to_data (generator, NULL);
   g_print ("%s\n", text);
+}
+
+const char *
+outbox_cli_lookup_text (GVariant   *dict,
+                        const char *key)
+{
+  const char *value = NULL;
+
+  return g_variant_lookup (dict, key, "&s", &value) ? value : NULL;
+}
+
+const char *
+outbox_cli_lookup_text_or (GVariant   *dict,
+                           const char *key,
+                           const char *fallback)
+{
+  const char *value = outbox_cli_lookup_text (dict, key);
+
+  return value != NULL ? value : fallback;
+}
+
+GVariant *
+outbox_cli_lookup_vardicts (GVariant   *dict,
+                            const char *key)
+{
+  return g_variant_lookup_value (dict, key, G_VARIANT_TYPE ("aa{sv}"));
+}
+
+enum
+{
+  QUEUE_ID,
+  QUEUE_SIZE,
+  QUEUE_AGE,
+  QUEUE_STATE,
+  QUEUE_FROM,
+  QUEUE_RECIPIENTS,
+  QUEUE_LAST_REPLY,
+  QUEUE_N_COLUMNS
+};
+
+static const char *const queue_headers[QUEUE_N_COLUMNS] = {
+  "ID", "SIZE", "AGE", "STATE", "FROM", "RECIPIENTS", "LAST REPLY",
+};
+
+static const gboolean queue_flexible[QUEUE_N_COLUMNS] = {
+  FALSE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE,
+};
+
+static char *
+join_recipient_addresses (GVariant *message)
+{
+  g_autoptr(GVariant) recipients = outbox_cli_lookup_vardicts (message, "recipients");
+  g_autoptr(GPtrArray) addresses = g_ptr_array_new ();
+  GVariantIter iter;
+  GVariant *recipient;
+
+  if (recipients == NULL)
+    return g_strdup ("");
+
+  g_variant_iter_init (&iter, recipients);
+  while ((recipient = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      const char *address = outbox_cli_lookup_text (recipient, "address");
+
+      /* The string belongs to @recipients, which outlives the array. */
+      if (address != NULL)
+        g_ptr_array_add (addresses, (gpointer) address);
+      g_variant_unref (recipient);
+    }
+  g_ptr_array_add (addresses, NULL);
+
+  return g_strjoinv (", ", (char **) addresses->pdata);
+}
+
+static char **
+queue_row_new (GVariant *message,
+               gint64    now)
+{
+  char **row = g_new0 (char *, QUEUE_N_COLUMNS + 1);
+  guint64 size;
+  gint64 created;
+
+  row[QUEUE_ID] = g_strdup (outbox_cli_lookup_text_or (message, "id", "-"));
+  row[QUEUE_SIZE] = g_variant_lookup (message, "size", "t", &size)
+                    ? outbox_cli_format_size (size) : g_strdup ("-");
+  row[QUEUE_AGE] = g_variant_lookup (message, "created", "x", &created)
+                   ? outbox_cli_format_duration (now - created) : g_strdup ("-");
+  row[QUEUE_STATE] = g_strdup (outbox_cli_lookup_text_or (message, "state", "-"));
+  row[QUEUE_FROM] = g_strdup (outbox_cli_lookup_text_or (message, "from", ""));
+  row[QUEUE_RECIPIENTS] = join_recipient_addresses (message);
+  row[QUEUE_LAST_REPLY] = g_strdup (outbox_cli_lookup_text_or (message, "last-reply", ""));
+
+  return row;
+}
+
+void
+outbox_cli_print_queue_table (GVariant *messages)
+{
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  GVariantIter iter;
+  GVariant *message;
+
+  if (g_variant_n_children (messages) == 0)
+    {
+      g_print ("Queue is empty.\n");
+      return;
+    }
+
+  g_variant_iter_init (&iter, messages);
+  while ((message = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      g_ptr_array_add (rows, queue_row_new (message, now));
+      g_variant_unref (message);
+    }
+
+  outbox_cli_print_table (QUEUE_N_COLUMNS, queue_headers, queue_flexible, rows,
+                          outbox_cli_terminal_width ());
 }

@@ -19,6 +19,9 @@ typedef enum
   OUTBOX_CLI_ERROR_USAGE,        /* bad command line: exit 64 */
   OUTBOX_CLI_ERROR_UNAVAILABLE,  /* no session bus: exit 69 */
   OUTBOX_CLI_ERROR_CONFIG,       /* unknown account and the like: exit 78 */
+  OUTBOX_CLI_ERROR_DATA,         /* the message is not acceptable: exit 65 */
+  OUTBOX_CLI_ERROR_ADDRESS,      /* an address is not acceptable: exit 67 */
+  OUTBOX_CLI_ERROR_TEMPORARY,    /* nothing was queued, try again: exit 75 */
 } OutboxCliError;
 
 /* Errors: the sysexits.h code for an error from the bus, the daemon or the
@@ -27,12 +30,17 @@ int       outbox_cli_exit_code          (const GError *error);
 gboolean  outbox_cli_error_is           (const GError *error,
                                          const char   *outbox_error_name);
 char     *outbox_cli_error_message      (const GError *error);
+/* TRUE when the bus could not find or start the daemon: the call was
+ * certainly not carried out. */
+gboolean  outbox_cli_error_is_daemon_missing (const GError *error);
 int       outbox_cli_report_error       (const GError *error,
                                          const char   *hint);
 
 /* The daemon, on the session bus (D-Bus activation allowed). */
 GDBusConnection    *outbox_cli_session_bus            (GError **error);
 OutboxDbusQueue    *outbox_cli_queue_proxy_new        (GError **error);
+OutboxDbusQueue    *outbox_cli_queue_proxy_new_for_bus (GDBusConnection  *bus,
+                                                        GError          **error);
 OutboxDbusAccounts *outbox_cli_accounts_proxy_new     (GError **error);
 
 /* "+30m", "+2h", "+1d", "+45s" from @now, or ISO 8601 (local time when no
@@ -60,6 +68,19 @@ void      outbox_cli_print_table        (guint              n_columns,
                                          const gboolean    *flexible,
                                          GPtrArray         *rows,
                                          guint              width);
+
+/* Reading the daemon's dictionaries: a missing key or a value of another
+ * type reads as absent. */
+const char *outbox_cli_lookup_text      (GVariant     *dict,
+                                         const char   *key);
+const char *outbox_cli_lookup_text_or   (GVariant     *dict,
+                                         const char   *key,
+                                         const char   *fallback);
+GVariant   *outbox_cli_lookup_vardicts  (GVariant     *dict,
+                                         const char   *key);
+
+/* The mailq-like table of `outbox queue` and `outbox-sendmail -bp`. */
+void      outbox_cli_print_queue_table  (GVariant     *messages);
 
 /* JSON: a{sv} dictionaries from the daemon become objects with snake_case
  * members; Unix times become ISO 8601 strings in UTC. */

@@ -108,35 +108,6 @@ now_unix (void)
   return g_get_real_time () / G_USEC_PER_SEC;
 }
 
-/* Reading the daemon's dictionaries: a missing key or a value of another
- * type reads as absent. */
-
-static const char *
-lookup_text (GVariant   *dict,
-             const char *key)
-{
-  const char *value = NULL;
-
-  return g_variant_lookup (dict, key, "&s", &value) ? value : NULL;
-}
-
-static const char *
-lookup_text_or (GVariant   *dict,
-                const char *key,
-                const char *fallback)
-{
-  const char *value = lookup_text (dict, key);
-
-  return value != NULL ? value : fallback;
-}
-
-static GVariant *
-lookup_vardicts (GVariant   *dict,
-                 const char *key)
-{
-  return g_variant_lookup_value (dict, key, G_VARIANT_TYPE ("aa{sv}"));
-}
-
 /* "key: value" blocks */
 
 typedef enum
@@ -199,7 +170,7 @@ format_field (GVariant          *dict,
   switch (field->kind)
     {
     case FIELD_TEXT:
-      text = lookup_text (dict, field->key);
+      text = outbox_cli_lookup_text (dict, field->key);
       return text != NULL ? outbox_cli_sanitize (text) : NULL;
     case FIELD_SIZE:
       return format_size_field (dict, field->key);
@@ -240,7 +211,8 @@ print_fields (GVariant          *dict,
       g_autofree char *value = NULL;
       g_autofree char *label = NULL;
 
-      if (fields[i].shown_with != NULL && lookup_text (dict, fields[i].shown_with) == NULL)
+      if (fields[i].shown_with != NULL &&
+          outbox_cli_lookup_text (dict, fields[i].shown_with) == NULL)
         continue;
       value = format_field (dict, &fields[i], now);
       if (value == NULL)
@@ -343,98 +315,6 @@ command_send (int    argc,
 
 /* outbox queue */
 
-enum
-{
-  QUEUE_ID,
-  QUEUE_SIZE,
-  QUEUE_AGE,
-  QUEUE_STATE,
-  QUEUE_FROM,
-  QUEUE_RECIPIENTS,
-  QUEUE_LAST_REPLY,
-  QUEUE_N_COLUMNS
-};
-
-static const char *const queue_headers[QUEUE_N_COLUMNS] = {
-  "ID", "SIZE", "AGE", "STATE", "FROM", "RECIPIENTS", "LAST REPLY",
-};
-
-static const gboolean queue_flexible[QUEUE_N_COLUMNS] = {
-  FALSE, FALSE, FALSE, FALSE, TRUE, TRUE, TRUE,
-};
-
-static char *
-join_recipient_addresses (GVariant *message)
-{
-  g_autoptr(GVariant) recipients = lookup_vardicts (message, "recipients");
-  g_autoptr(GPtrArray) addresses = g_ptr_array_new ();
-  GVariantIter iter;
-  GVariant *recipient;
-
-  if (recipients == NULL)
-    return g_strdup ("");
-
-  g_variant_iter_init (&iter, recipients);
-  while ((recipient = g_variant_iter_next_value (&iter)) != NULL)
-    {
-      const char *address = lookup_text (recipient, "address");
-
-      /* The string belongs to @recipients, which outlives the array. */
-      if (address != NULL)
-        g_ptr_array_add (addresses, (gpointer) address);
-      g_variant_unref (recipient);
-    }
-  g_ptr_array_add (addresses, NULL);
-
-  return g_strjoinv (", ", (char **) addresses->pdata);
-}
-
-static char **
-queue_row_new (GVariant *message,
-               gint64    now)
-{
-  char **row = g_new0 (char *, QUEUE_N_COLUMNS + 1);
-  guint64 size;
-  gint64 created;
-
-  row[QUEUE_ID] = g_strdup (lookup_text_or (message, "id", "-"));
-  row[QUEUE_SIZE] = g_variant_lookup (message, "size", "t", &size)
-                    ? outbox_cli_format_size (size) : g_strdup ("-");
-  row[QUEUE_AGE] = g_variant_lookup (message, "created", "x", &created)
-                   ? outbox_cli_format_duration (now - created) : g_strdup ("-");
-  row[QUEUE_STATE] = g_strdup (lookup_text_or (message, "state", "-"));
-  row[QUEUE_FROM] = g_strdup (lookup_text_or (message, "from", ""));
-  row[QUEUE_RECIPIENTS] = join_recipient_addresses (message);
-  row[QUEUE_LAST_REPLY] = g_strdup (lookup_text_or (message, "last-reply", ""));
-
-  return row;
-}
-
-static void
-print_queue_table (GVariant *messages)
-{
-  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
-  gint64 now = now_unix ();
-  GVariantIter iter;
-  GVariant *message;
-
-  if (g_variant_n_children (messages) == 0)
-    {
-      g_print ("Queue is empty.\n");
-      return;
-    }
-
-  g_variant_iter_init (&iter, messages);
-  while ((message = g_variant_iter_next_value (&iter)) != NULL)
-    {
-      g_ptr_array_add (rows, queue_row_new (message, now));
-      g_variant_unref (message);
-    }
-
-  outbox_cli_print_table (QUEUE_N_COLUMNS, queue_headers, queue_flexible, rows,
-                          outbox_cli_terminal_width ());
-}
-
 static void
 print_json_list (const char *member,
                  GVariant   *vardicts)
@@ -484,7 +364,7 @@ command_queue (int    argc,
   if (json)
     print_json_list ("messages", messages);
   else
-    print_queue_table (messages);
+    outbox_cli_print_queue_table (messages);
 
   return EXIT_SUCCESS;
 }
@@ -526,7 +406,7 @@ static const gboolean recipient_flexible[RECIPIENT_N_COLUMNS] = {
 static char *
 format_recipient_reply (GVariant *recipient)
 {
-  const char *reply = lookup_text (recipient, "reply");
+  const char *reply = outbox_cli_lookup_text (recipient, "reply");
   guint32 code;
   g_autofree char *code_text = NULL;
 
@@ -542,7 +422,7 @@ format_recipient_reply (GVariant *recipient)
 static void
 print_recipients (GVariant *message)
 {
-  g_autoptr(GVariant) recipients = lookup_vardicts (message, "recipients");
+  g_autoptr(GVariant) recipients = outbox_cli_lookup_vardicts (message, "recipients");
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   GVariantIter iter;
   GVariant *recipient;
@@ -555,8 +435,8 @@ print_recipients (GVariant *message)
     {
       char **row = g_new0 (char *, RECIPIENT_N_COLUMNS + 1);
 
-      row[RECIPIENT_ADDRESS] = g_strdup (lookup_text_or (recipient, "address", "-"));
-      row[RECIPIENT_STATE] = g_strdup (lookup_text_or (recipient, "state", "-"));
+      row[RECIPIENT_ADDRESS] = g_strdup (outbox_cli_lookup_text_or (recipient, "address", "-"));
+      row[RECIPIENT_STATE] = g_strdup (outbox_cli_lookup_text_or (recipient, "state", "-"));
       row[RECIPIENT_REPLY] = format_recipient_reply (recipient);
       g_ptr_array_add (rows, row);
       g_variant_unref (recipient);
@@ -821,7 +701,7 @@ count_states (GVariant *messages)
   g_variant_iter_init (&iter, messages);
   while ((message = g_variant_iter_next_value (&iter)) != NULL)
     {
-      const char *state = lookup_text_or (message, "state", "unknown");
+      const char *state = outbox_cli_lookup_text_or (message, "state", "unknown");
       gint64 count = json_object_has_member (counts, state)
                      ? json_object_get_int_member (counts, state) : 0;
 
@@ -1238,9 +1118,9 @@ print_account_table (GVariant *list)
       gboolean is_default = FALSE;
 
       g_variant_lookup (account, "default", "b", &is_default);
-      row[ACCOUNT_NAME] = g_strdup (lookup_text_or (account, "name", "-"));
-      row[ACCOUNT_FROM] = g_strdup (lookup_text_or (account, "from", ""));
-      row[ACCOUNT_SMTP] = g_strdup (lookup_text_or (account, "smtp", ""));
+      row[ACCOUNT_NAME] = g_strdup (outbox_cli_lookup_text_or (account, "name", "-"));
+      row[ACCOUNT_FROM] = g_strdup (outbox_cli_lookup_text_or (account, "from", ""));
+      row[ACCOUNT_SMTP] = g_strdup (outbox_cli_lookup_text_or (account, "smtp", ""));
       row[ACCOUNT_DEFAULT] = g_strdup (is_default ? "yes" : "");
       g_ptr_array_add (rows, row);
       g_variant_unref (account);
@@ -1292,7 +1172,7 @@ find_account (GVariant   *list,
   g_variant_iter_init (&iter, list);
   while ((account = g_variant_iter_next_value (&iter)) != NULL)
     {
-      if (g_strcmp0 (lookup_text (account, "name"), name) == 0)
+      if (g_strcmp0 (outbox_cli_lookup_text (account, "name"), name) == 0)
         return account;
       g_variant_unref (account);
     }

@@ -11,6 +11,7 @@
 #include "outbox-daemon.h"
 #include "outbox-dbus-error.h"
 #include "outbox-error.h"
+#include "outbox-maildrop.h"
 #include "outbox-queue-service.h"
 
 /* Sent messages stay visible for a week, then leave the spool. */
@@ -27,6 +28,7 @@ struct _OutboxDaemon
   OutboxDelivery *delivery;         /* (owned) */
   OutboxQueueService *queue_service; /* (owned) */
   OutboxAccountsService *accounts_service; /* (owned) */
+  OutboxMaildrop *maildrop;         /* (owned) */
 };
 
 /* The bus name keeps two daemons of one session apart; the lock keeps apart
@@ -62,6 +64,7 @@ outbox_daemon_new (GError **error)
   g_autofree char *spool_path = g_build_filename (g_get_user_data_dir (), "outbox", NULL);
   g_autofree char *accounts_path =
       g_build_filename (g_get_user_config_dir (), "outbox", "accounts.conf", NULL);
+  g_autofree char *maildrop_path = g_build_filename (spool_path, "maildrop", NULL);
 
   self->lock_fd = -1;
   self->spool = outbox_spool_open (spool_path, error);
@@ -79,6 +82,7 @@ outbox_daemon_new (GError **error)
   self->delivery = outbox_delivery_new (self->queue, self->accounts);
   self->queue_service = outbox_queue_service_new (self->queue, self->delivery, self->accounts);
   self->accounts_service = outbox_accounts_service_new (self->accounts, self->queue, self->delivery);
+  self->maildrop = outbox_maildrop_new (self->queue, self->accounts, maildrop_path);
   outbox_dbus_error_register ();
   return g_steal_pointer (&self);
 }
@@ -96,6 +100,7 @@ outbox_daemon_free (OutboxDaemon *self)
   if (self->delivery != NULL)
     g_object_run_dispose (G_OBJECT (self->delivery));
   g_clear_object (&self->delivery);
+  g_clear_object (&self->maildrop);
   g_clear_object (&self->queue);
   g_clear_pointer (&self->accounts, outbox_account_store_free);
   g_clear_object (&self->spool);
@@ -126,6 +131,7 @@ prune_sent (gpointer user_data)
 void
 outbox_daemon_start (OutboxDaemon *self)
 {
+  outbox_maildrop_start (self->maildrop);
   prune_sent (self);
   self->prune_id = g_timeout_add_seconds (PRUNE_INTERVAL_SECONDS, prune_sent, self);
   outbox_delivery_schedule (self->delivery);

@@ -368,7 +368,10 @@ outbox_imap_utf7_encode (const char *utf8)
           if (shifted)
             utf7_flush (out, &bits, &n_bits);
           shifted = FALSE;
-          g_string_append (out, c == '&' ? "&-" : (char[]){ (char) c, '\0' });
+          if (c == '&')
+            g_string_append (out, "&-");
+          else
+            g_string_append_c (out, (char) c);
           continue;
         }
       if (!shifted)
@@ -518,15 +521,13 @@ is_status_word (const char *word, gsize len)
 static gboolean
 line_starts_data_response (const char *line, gsize len)
 {
-  const char *word = line + 2;
-  const char *end = line + len;
-  const char *word_end = word;
+  gsize word_end = 2;
 
   if (len < 2 || line[0] != '*' || line[1] != ' ')
     return FALSE;
-  while (word_end < end && *word_end != ' ')
+  while (word_end < len && line[word_end] != ' ')
     word_end++;
-  return !is_status_word (word, (gsize) (word_end - word));
+  return !is_status_word (line + 2, word_end - 2);
 }
 
 /* Whether the line ends in {n} or {n+} outside a quoted string; *out_size
@@ -993,7 +994,6 @@ static gboolean
 cursor_response_code (Cursor *c, OutboxImapResponse *response)
 {
   const char *start;
-  gsize len;
 
   c->p++;
   response->code = cursor_atom_upper (c, "a response code");
@@ -1002,15 +1002,12 @@ cursor_response_code (Cursor *c, OutboxImapResponse *response)
   if (cursor_peek (c) == ' ')
     {
       c->p++;
-      if (g_str_equal (response->code, "CAPABILITY"))
-        {
-          response->capabilities = cursor_capabilities (c, ']');
-          if (response->capabilities == NULL)
-            return FALSE;
-        }
       start = c->p;
-      len = cursor_span (c, is_code_arg_char);
-      response->code_args = sanitise_text (start, len);
+      if (!g_str_equal (response->code, "CAPABILITY"))
+        cursor_span (c, is_code_arg_char);
+      else if ((response->capabilities = cursor_capabilities (c, ']')) == NULL)
+        return FALSE;
+      response->code_args = sanitise_text (start, (gsize) (c->p - start));
     }
   return cursor_expect (c, ']', "']' after the response code");
 }
@@ -1098,8 +1095,8 @@ cursor_list_flags (Cursor *c, GPtrArray *flags)
     return FALSE;
   while (cursor_peek (c) != ')')
     {
-      gboolean system = cursor_peek (c) == '\\';
       g_autofree char *atom = NULL;
+      gboolean system;
 
       if (flags->len > 0 && !cursor_expect (c, ' ', "a space between flags"))
         return FALSE;
@@ -1120,6 +1117,7 @@ static gboolean
 cursor_delimiter (Cursor *c, char *out)
 {
   g_autofree char *nil = NULL;
+  gboolean escaped;
 
   if (cursor_peek (c) != '"')
     {
@@ -1132,10 +1130,11 @@ cursor_delimiter (Cursor *c, char *out)
       return TRUE;
     }
   c->p++;
-  if (cursor_peek (c) == '\\')
+  escaped = cursor_peek (c) == '\\';
+  if (escaped)
     c->p++;
   *out = cursor_peek (c);
-  if (*out == '\0' || ((*out == '"' || *out == '\\') && c->p[-1] != '\\'))
+  if (*out == '\0' || escaped != (*out == '"' || *out == '\\'))
     return cursor_fail (c, "a bad hierarchy delimiter");
   c->p++;
   return cursor_expect (c, '"', "'\"' after the hierarchy delimiter");

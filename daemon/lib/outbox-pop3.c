@@ -234,11 +234,8 @@ status_prefix (const char *line, gsize len, const char *status)
 }
 
 static gboolean
-parse_status_line (const char *line,
-                   gsize len,
-                   gboolean allow_continuation,
-                   Pop3Reply *reply,
-                   GError **error)
+parse_status_line (
+    const char *line, gsize len, gboolean allow_continuation, Pop3Reply *reply, GError **error)
 {
   gsize prefix;
 
@@ -363,8 +360,8 @@ typedef struct
   char *verb;       /* (owned) (nullable) what is sent: "CAPA"; NULL for the greeting */
   gboolean multiline;
   gboolean allow_continuation;
-  gboolean writing;  /* still in the write part */
-  Pop3Reply *reply;  /* (owned) (nullable) once the status line is in */
+  gboolean writing; /* still in the write part */
+  Pop3Reply *reply; /* (owned) (nullable) once the status line is in */
 } Exchange;
 
 static void
@@ -394,9 +391,9 @@ exchange_error (const Exchange *exchange, GError *error)
   GError *converted;
 
   if (step_guard_timed_out (exchange->guard, error) && exchange->writing)
-    converted = g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT,
-                             "Could not send %s within %u s", exchange->verb,
-                             exchange->guard->seconds);
+    converted =
+        g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT, "Could not send %s within %u s",
+                     exchange->verb, exchange->guard->seconds);
   else if (step_guard_timed_out (exchange->guard, error))
     converted = g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT, "No %s within %u s",
                              awaited, exchange->guard->seconds);
@@ -545,7 +542,7 @@ write_payload (GTask *task)
 typedef enum
 {
   EXPECT_STATUS = 0,
-  EXPECT_MULTILINE = 1 << 0,     /* a body follows "+OK" */
+  EXPECT_MULTILINE = 1 << 0,    /* a body follows "+OK" */
   EXPECT_CONTINUATION = 1 << 1, /* "+ " may answer */
 } Expect;
 
@@ -936,8 +933,7 @@ open_send_stls (GTask *task)
                                     "%s:%u does not offer STLS%s, which this account requires; "
                                     "Outbox never falls back to plaintext",
                                     self->url->host, self->url->port,
-                                    self->capabilities == NULL ? " (it did not answer CAPA)"
-                                                               : ""));
+                                    self->capabilities == NULL ? " (it did not answer CAPA)" : ""));
       return;
     }
   open_command (task, "STLS", EXPECT_STATUS);
@@ -1138,8 +1134,7 @@ open_send_auth (GTask *task)
       return;
     }
   data->state = OPEN_USER;
-  open_send_secret (task, "USER ", g_strdup (self->url->user), "USER ****", "USER",
-                    EXPECT_STATUS);
+  open_send_secret (task, "USER ", g_strdup (self->url->user), "USER ****", "USER", EXPECT_STATUS);
 }
 
 static gboolean

@@ -632,12 +632,14 @@ typedef struct
   guint32 version;
   gboolean online;
   GVariant *messages;  /* (owned) aa{sv} */
+  GPtrArray *accounts_needing_password; /* (owned) (element-type utf8) */
 } OutboxStatus;
 
 static void
 outbox_status_clear (OutboxStatus *status)
 {
   g_clear_pointer (&status->messages, g_variant_unref);
+  g_clear_pointer (&status->accounts_needing_password, g_ptr_array_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxStatus, outbox_status_clear)
@@ -667,6 +669,36 @@ fetch_queue_properties (OutboxStatus  *status,
   return TRUE;
 }
 
+static GVariant *list_accounts (GError **error);
+
+/* Accounts whose server refused the password: nothing goes out through
+ * them until the user stores a new one. */
+static gboolean
+fetch_accounts_needing_password (OutboxStatus  *status,
+                                 GError       **error)
+{
+  g_autoptr(GVariant) accounts = list_accounts (error);
+  GVariantIter iter;
+  GVariant *account;
+
+  if (accounts == NULL)
+    return FALSE;
+
+  status->accounts_needing_password = g_ptr_array_new_with_free_func (g_free);
+  g_variant_iter_init (&iter, accounts);
+  while ((account = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      gboolean needs_password = FALSE;
+      const char *name = outbox_cli_lookup_text (account, "name");
+
+      if (name != NULL && g_variant_lookup (account, "needs-password", "b", &needs_password) &&
+          needs_password)
+        g_ptr_array_add (status->accounts_needing_password, g_strdup (name));
+      g_variant_unref (account);
+    }
+  return TRUE;
+}
+
 static gboolean
 fetch_status (OutboxStatus  *status,
               GError       **error)
@@ -682,8 +714,11 @@ fetch_status (OutboxStatus  *status,
     return FALSE;
 
   g_variant_dict_insert (options, "all", "b", TRUE);
-  return outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options),
-                                           &status->messages, NULL, error);
+  if (!outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options),
+                                         &status->messages, NULL, error))
+    return FALSE;
+
+  return fetch_accounts_needing_password (status, error);
 }
 
 /* Every known state (in lifecycle order, zero or not), then any state a
@@ -717,13 +752,33 @@ print_status_json (const OutboxStatus *status)
 {
   g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
   JsonObject *object = json_object_new ();
+  JsonArray *names = json_array_new ();
 
+  for (guint i = 0; i < status->accounts_needing_password->len; i++)
+    json_array_add_string_element (names, g_ptr_array_index (status->accounts_needing_password, i));
   json_object_set_int_member (object, "version", status->version);
   json_object_set_boolean_member (object, "online", status->online);
   json_object_set_int_member (object, "total", (gint64) g_variant_n_children (status->messages));
   json_object_set_object_member (object, "counts", count_states (status->messages));
+  json_object_set_array_member (object, "accounts_needing_password", names);
   json_node_take_object (root, object);
   outbox_cli_print_json (root);
+}
+
+static void
+print_accounts_needing_password (GPtrArray *names)
+{
+  if (names->len == 0)
+    return;
+
+  g_print ("Accounts needing attention:\n");
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *name = outbox_cli_sanitize (g_ptr_array_index (names, i));
+
+      g_print ("  %s: the server refused the password; "
+               "run outbox account update %s --password-stdin\n", name, name);
+    }
 }
 
 static void
@@ -742,6 +797,7 @@ print_status_text (const OutboxStatus *status)
       g_print ("  %-13s %" G_GINT64_FORMAT "\n", state,
                json_object_get_int_member (counts, l->data));
     }
+  print_accounts_needing_password (status->accounts_needing_password);
 }
 
 static int
@@ -760,7 +816,8 @@ command_status (int    argc,
   int exit_code;
 
   if (!parse_options ("status", NULL, "Show the daemon's version, whether it is online, "
-                      "and how many messages are in each state.",
+                      "how many messages are in each state,\nand the accounts that need "
+                      "a new password.",
                       entries, &argc, &argv, &error))
     return report_usage ("status", error);
   if ((exit_code = expect_arguments ("status", args, 0, 0, NULL)) != EXIT_SUCCESS)
@@ -889,6 +946,21 @@ read_password (char    *buffer,
   return ok && check_password (buffer, error);
 }
 
+/* Numeric settings: -1 while not given on the command line. */
+enum
+{
+  NUMERIC_TIMEOUT,
+  NUMERIC_RETRY_FIRST,
+  NUMERIC_RETRY_MAX,
+  NUMERIC_GIVE_UP_AFTER,
+  NUMERIC_MAX_CONNECTIONS,
+  N_NUMERIC_SETTINGS
+};
+
+static const char *const numeric_keys[N_NUMERIC_SETTINGS] = {
+  "timeout", "retry-first", "retry-max", "give-up-after", "max-connections",
+};
+
 typedef struct
 {
   char *from;
@@ -898,8 +970,10 @@ typedef struct
   char *tls_ca_file;
   char *tls_fingerprint;
   char *auth;
+  gint64 numeric[N_NUMERIC_SETTINGS];
   gboolean make_default;
   gboolean password_stdin;
+  char **args;
 } OutboxAccountOptions;
 
 static void
@@ -912,9 +986,41 @@ outbox_account_options_clear (OutboxAccountOptions *options)
   g_clear_pointer (&options->tls_ca_file, g_free);
   g_clear_pointer (&options->tls_fingerprint, g_free);
   g_clear_pointer (&options->auth, g_free);
+  g_clear_pointer (&options->args, g_strfreev);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
+
+#define ACCOUNT_OPTION_COUNT 17
+
+/* The options of account add and account update, writing into @options. */
+static void
+init_account_entries (OutboxAccountOptions *options,
+                      GOptionEntry          entries[ACCOUNT_OPTION_COUNT])
+{
+  const GOptionEntry all[ACCOUNT_OPTION_COUNT] = {
+    { "from", 0, 0, G_OPTION_ARG_STRING, &options->from, "The account's address", "ADDRESS" },
+    { "smtp", 0, 0, G_OPTION_ARG_STRING, &options->smtp, "Submission server, e.g. smtps://user@host:465", "URL" },
+    { "imap", 0, 0, G_OPTION_ARG_STRING, &options->imap, "IMAP server, e.g. imaps://user@host", "URL" },
+    { "pop3", 0, 0, G_OPTION_ARG_STRING, &options->pop3, "POP3 server, e.g. pop3s://user@host", "URL" },
+    { "tls-ca-file", 0, 0, G_OPTION_ARG_FILENAME, &options->tls_ca_file, "Trust the CAs in this PEM file instead of the system's", "FILE" },
+    { "tls-fingerprint", 0, 0, G_OPTION_ARG_STRING, &options->tls_fingerprint, "Pin the server certificate", "sha256:HEX" },
+    { "auth", 0, 0, G_OPTION_ARG_STRING, &options->auth, "SASL mechanism (PLAIN or LOGIN; default: best offered)", "MECH" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_TIMEOUT], "Cap every SMTP command timeout (0: the RFC 5321 timeouts)", "SECONDS" },
+    { "retry-first", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_RETRY_FIRST], "Wait before the first retry (default 60)", "SECONDS" },
+    { "retry-max", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_RETRY_MAX], "The wait doubles up to this (default 3600)", "SECONDS" },
+    { "give-up-after", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_GIVE_UP_AFTER], "Fail what is still deferred after this (default 5 days)", "SECONDS" },
+    { "max-connections", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_MAX_CONNECTIONS], "SMTP connections at once (default 2)", "N" },
+    { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &options->password_stdin, "Read the password from the first line of standard input", NULL },
+    { "default", 0, 0, G_OPTION_ARG_NONE, &options->make_default, "Make this the default account", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (options->numeric); i++)
+    options->numeric[i] = -1;
+  memcpy (entries, all, sizeof all);
+}
 
 static void
 insert_optional_text (GVariantDict *settings,
@@ -925,6 +1031,51 @@ insert_optional_text (GVariantDict *settings,
     g_variant_dict_insert (settings, key, "s", value);
 }
 
+/* An absolute path to an existing file, or "" (which removes the setting). */
+static gboolean
+resolve_ca_file (const char  *tls_ca_file,
+                 char       **out_path,
+                 GError     **error)
+{
+  g_autofree char *path = NULL;
+
+  if (tls_ca_file == NULL || tls_ca_file[0] == '\0')
+    {
+      *out_path = g_strdup (tls_ca_file);
+      return TRUE;
+    }
+
+  path = g_canonicalize_filename (tls_ca_file, NULL);
+  if (!g_utf8_validate (path, -1, NULL) || !g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    {
+      g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                   "--tls-ca-file: no such file: %s", tls_ca_file);
+      return FALSE;
+    }
+  *out_path = g_steal_pointer (&path);
+  return TRUE;
+}
+
+static gboolean
+insert_numeric_settings (GVariantDict               *settings,
+                         const OutboxAccountOptions *options,
+                         GError                    **error)
+{
+  for (gsize i = 0; i < N_NUMERIC_SETTINGS; i++)
+    {
+      if (options->numeric[i] == -1)
+        continue;
+      if (options->numeric[i] < 0 || options->numeric[i] > G_MAXUINT32)
+        {
+          g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                       "--%s: expected a number from 0 to %u", numeric_keys[i], G_MAXUINT32);
+          return FALSE;
+        }
+      g_variant_dict_insert (settings, numeric_keys[i], "u", (guint32) options->numeric[i]);
+    }
+  return TRUE;
+}
+
 static gboolean
 build_account_settings (const OutboxAccountOptions  *options,
                         GVariant                   **out_settings,
@@ -933,16 +1084,9 @@ build_account_settings (const OutboxAccountOptions  *options,
   g_autoptr(GVariantDict) settings = g_variant_dict_new (NULL);
   g_autofree char *ca_file = NULL;
 
-  if (options->tls_ca_file != NULL)
-    {
-      ca_file = g_canonicalize_filename (options->tls_ca_file, NULL);
-      if (!g_utf8_validate (ca_file, -1, NULL) || !g_file_test (ca_file, G_FILE_TEST_IS_REGULAR))
-        {
-          g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
-                       "--tls-ca-file: no such file: %s", options->tls_ca_file);
-          return FALSE;
-        }
-    }
+  if (!resolve_ca_file (options->tls_ca_file, &ca_file, error) ||
+      !insert_numeric_settings (settings, options, error))
+    return FALSE;
 
   insert_optional_text (settings, "from", options->from);
   insert_optional_text (settings, "smtp", options->smtp);
@@ -958,19 +1102,44 @@ build_account_settings (const OutboxAccountOptions  *options,
   return TRUE;
 }
 
+static GVariant *find_account (GVariant   *list,
+                               const char *name);
+
+/* The services of the account named @name that have a server. */
+static gboolean
+find_account_services (OutboxDbusAccounts  *accounts,
+                       const char          *name,
+                       gboolean             wanted[3],
+                       GError             **error)
+{
+  g_autoptr(GVariant) list = NULL;
+  g_autoptr(GVariant) account = NULL;
+
+  if (!outbox_dbus_accounts_call_list_sync (accounts, &list, NULL, error))
+    return FALSE;
+  account = find_account (list, name);
+  wanted[0] = TRUE;
+  wanted[1] = account != NULL && outbox_cli_lookup_text (account, "imap") != NULL;
+  wanted[2] = account != NULL && outbox_cli_lookup_text (account, "pop3") != NULL;
+  return TRUE;
+}
+
+/* Stores @password for each of the account's servers. */
 static int
-set_passwords (OutboxDbusAccounts         *accounts,
-               const char                 *name,
-               const OutboxAccountOptions *options,
-               const char                 *password)
+set_passwords (OutboxDbusAccounts *accounts,
+               const char         *name,
+               const char         *password)
 {
   const char *const services[] = { "smtp", "imap", "pop3" };
-  const gboolean wanted[] = { TRUE, options->imap != NULL, options->pop3 != NULL };
+  gboolean wanted[G_N_ELEMENTS (services)];
   g_autoptr(GError) error = NULL;
+  g_autofree char *clean_name = outbox_cli_sanitize (name);
+
+  if (!find_account_services (accounts, name, wanted, &error))
+    return outbox_cli_report_error (error, NULL);
 
   for (gsize i = 0; i < G_N_ELEMENTS (services); i++)
     {
-      g_autofree char *clean_name = NULL;
       int exit_code;
 
       if (!wanted[i] ||
@@ -979,50 +1148,60 @@ set_passwords (OutboxDbusAccounts         *accounts,
         continue;
 
       exit_code = outbox_cli_report_error (error, NULL);
-      clean_name = outbox_cli_sanitize (name);
-      g_printerr ("%s: account %s was added without its %s password; "
-                  "remove it with outbox account remove %s and add it again\n",
-                  g_get_application_name (), clean_name, services[i], clean_name);
+      g_printerr ("%s: the %s password of account %s was not stored; "
+                  "store it with outbox account update %s --password-stdin\n",
+                  g_get_application_name (), services[i], clean_name, clean_name);
       return exit_code;
     }
 
   return EXIT_SUCCESS;
 }
 
+typedef gboolean (*OutboxAccountsCall) (OutboxDbusAccounts *accounts,
+                                        const char         *name,
+                                        GVariant           *settings,
+                                        GCancellable       *cancellable,
+                                        GError            **error);
+
+/* account add and account update: the call, then the password. */
 static int
-add_account (const char                 *name,
-             const OutboxAccountOptions *options,
-             const char                 *password)
+apply_account (const char                 *command,
+               OutboxAccountsCall          call,
+               const OutboxAccountOptions *options,
+               const char                 *password)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) settings = NULL;
   g_autoptr(OutboxDbusAccounts) accounts = NULL;
+  g_autofree char *usage_command = g_strconcat ("account ", command, NULL);
+  const char *name = options->args[0];
 
   if (!build_account_settings (options, &settings, &error))
-    return report_usage ("account add", error);
+    return report_usage (usage_command, error);
 
   accounts = outbox_cli_accounts_proxy_new (&error);
-  if (accounts == NULL ||
-      !outbox_dbus_accounts_call_add_sync (accounts, name, settings, NULL, &error))
+  if (accounts == NULL || !call (accounts, name, settings, NULL, &error))
     return outbox_cli_report_error (error, NULL);
 
   if (password == NULL)
     return EXIT_SUCCESS;
-  return set_passwords (accounts, name, options, password);
+  return set_passwords (accounts, name, password);
 }
 
 static int
-add_account_with_password (const char                 *name,
-                           const OutboxAccountOptions *options)
+apply_account_with_password (const char                 *command,
+                             OutboxAccountsCall          call,
+                             const OutboxAccountOptions *options)
 {
   char password[PASSWORD_MAX_LENGTH + 2];
   g_autoptr(GError) error = NULL;
+  g_autofree char *usage_command = g_strconcat ("account ", command, NULL);
   int status;
 
   if (read_password (password, sizeof password, &error))
-    status = add_account (name, options, password);
+    status = apply_account (command, call, options, password);
   else
-    status = report_usage ("account add", error);
+    status = report_usage (usage_command, error);
 
   explicit_bzero (password, sizeof password);
   return status;
@@ -1033,28 +1212,16 @@ command_account_add (int    argc,
                      char **argv)
 {
   g_auto(OutboxAccountOptions) options = { NULL, };
-  g_auto(GStrv) args = NULL;
-  GOptionEntry entries[] = {
-    { "from", 0, 0, G_OPTION_ARG_STRING, &options.from, "The account's address", "ADDRESS" },
-    { "smtp", 0, 0, G_OPTION_ARG_STRING, &options.smtp, "Submission server, e.g. smtps://user@host:465", "URL" },
-    { "imap", 0, 0, G_OPTION_ARG_STRING, &options.imap, "IMAP server, e.g. imaps://user@host", "URL" },
-    { "pop3", 0, 0, G_OPTION_ARG_STRING, &options.pop3, "POP3 server, e.g. pop3s://user@host", "URL" },
-    { "tls-ca-file", 0, 0, G_OPTION_ARG_FILENAME, &options.tls_ca_file, "Trust the CAs in this PEM file instead of the system's", "FILE" },
-    { "tls-fingerprint", 0, 0, G_OPTION_ARG_STRING, &options.tls_fingerprint, "Pin the server certificate", "sha256:HEX" },
-    { "auth", 0, 0, G_OPTION_ARG_STRING, &options.auth, "SASL mechanism (PLAIN or LOGIN; default: best offered)", "MECH" },
-    { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &options.password_stdin, "Read the password from the first line of standard input", NULL },
-    { "default", 0, 0, G_OPTION_ARG_NONE, &options.make_default, "Make this the default account", NULL },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
-    G_OPTION_ENTRY_NULL
-  };
+  GOptionEntry entries[ACCOUNT_OPTION_COUNT];
   g_autoptr(GError) error = NULL;
   int status;
 
+  init_account_entries (&options, entries);
   if (!parse_options ("account add", "NAME", "Add a mail account. The password is never taken "
                       "as an argument:\nuse --password-stdin.",
                       entries, &argc, &argv, &error))
     return report_usage ("account add", error);
-  if ((status = expect_arguments ("account add", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+  if ((status = expect_arguments ("account add", options.args, 1, 1, "NAME")) != EXIT_SUCCESS)
     return status;
   if (options.from == NULL)
     return usage_error ("account add", "missing --from ADDRESS");
@@ -1062,8 +1229,33 @@ command_account_add (int    argc,
     return usage_error ("account add", "missing --smtp URL");
 
   if (options.password_stdin)
-    return add_account_with_password (args[0], &options);
-  return add_account (args[0], &options, NULL);
+    return apply_account_with_password ("add", outbox_dbus_accounts_call_add_sync, &options);
+  return apply_account ("add", outbox_dbus_accounts_call_add_sync, &options, NULL);
+}
+
+static int
+command_account_update (int    argc,
+                        char **argv)
+{
+  g_auto(OutboxAccountOptions) options = { NULL, };
+  GOptionEntry entries[ACCOUNT_OPTION_COUNT];
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  init_account_entries (&options, entries);
+  if (!parse_options ("account update", "NAME",
+                      "Change some settings of a mail account; the others stay as they are.\n"
+                      "An empty value (--imap '') removes an optional setting, and 0 brings a\n"
+                      "number back to its default. --password-stdin stores a new password.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("account update", error);
+  if ((status = expect_arguments ("account update", options.args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return status;
+
+  if (options.password_stdin)
+    return apply_account_with_password ("update", outbox_dbus_accounts_call_update_sync,
+                                        &options);
+  return apply_account ("update", outbox_dbus_accounts_call_update_sync, &options, NULL);
 }
 
 /* outbox account list|show|remove */
@@ -1194,6 +1386,11 @@ static const OutboxField account_fields[] = {
   { "tls-fingerprint", "TLS fingerprint", FIELD_TEXT, NULL },
   { "auth", "Auth", FIELD_TEXT, NULL },
   { "timeout", "Command timeout", FIELD_SECONDS, NULL },
+  { "retry-first", "First retry after", FIELD_SECONDS, NULL },
+  { "retry-max", "Longest retry delay", FIELD_SECONDS, NULL },
+  { "give-up-after", "Give up after", FIELD_SECONDS, NULL },
+  { "max-connections", "Max connections", FIELD_COUNT, NULL },
+  { "needs-password", "Needs a password", FIELD_YES_NO, NULL },
 };
 
 static int
@@ -1277,6 +1474,7 @@ command_account_remove (int    argc,
 
 static const OutboxCommand account_commands[] = {
   { "add", command_account_add, "Add an account" },
+  { "update", command_account_update, "Change an account's settings or password" },
   { "list", command_account_list, "List the accounts" },
   { "show", command_account_show, "Show one account's settings" },
   { "remove", command_account_remove, "Remove an account and its passwords" },
@@ -1305,7 +1503,7 @@ static const OutboxCommand commands[] = {
   { "retry", command_retry, "Try deferred or failed messages now" },
   { "flush", command_flush, "Try every queued and deferred message now" },
   { "status", command_status, "Show the daemon's state and the queue's counts" },
-  { "account", command_account, "Manage mail accounts (add, list, show, remove)" },
+  { "account", command_account, "Manage mail accounts (add, update, list, show, remove)" },
   { "help", command_help, "Show this list, or a command's help" },
 };
 

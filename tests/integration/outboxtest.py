@@ -943,3 +943,557 @@ class EngineTestCase(OutboxTestCase):
         delay = parse_time(message["next_attempt"]) - since
         self.assertGreaterEqual(delay, seconds - slack, f"next attempt too early: {message}")
         self.assertLessEqual(delay, seconds + slack, f"next attempt too late: {message}")
+
+
+# outbox-sendmail and its maildrop.
+OUTBOX_SENDMAIL = BUILD_DIR / "cli" / "outbox-sendmail"
+
+
+def maildrop_dir():
+    return pathlib.Path(os.environ["XDG_DATA_HOME"]) / "outbox" / "maildrop"
+
+
+def maildrop_files(subdir=None):
+    """The names of the regular files in the maildrop (or one of its
+    subdirectories), sorted."""
+    directory = maildrop_dir() / subdir if subdir else maildrop_dir()
+    if not directory.is_dir():
+        return []
+    return sorted(p.name for p in directory.iterdir() if p.is_file())
+
+
+def environment_without_bus():
+    """The environment of a cron job: no session bus to be found."""
+    env = dict(os.environ)
+    for name in ("DBUS_SESSION_BUS_ADDRESS", "DBUS_STARTER_ADDRESS", "DBUS_STARTER_BUS_TYPE",
+                 "DISPLAY"):
+        env.pop(name, None)
+    return env
+
+
+def sendmail(*args, input=None, stdin=None, env=None, program=OUTBOX_SENDMAIL, timeout=120):
+    """Runs outbox-sendmail; returns a Result."""
+    args = [str(a) for a in args]
+    if isinstance(input, str):
+        input = input.encode()
+    if input is None and stdin is None:
+        stdin = subprocess.DEVNULL
+    completed = subprocess.run([str(program), *args], input=input, stdin=stdin, env=env,
+                               capture_output=True, timeout=timeout)
+    completed.stdout = completed.stdout.decode("utf-8", "replace")
+    completed.stderr = completed.stderr.decode("utf-8", "replace")
+    return Result([str(program), *args], completed)
+
+
+# A private Dovecot: IMAP, POP3 and submission for one user, with a Sent
+# folder kept in maildirs the tests can read.
+
+import grp  # noqa: E402
+import pwd  # noqa: E402
+import ssl  # noqa: E402
+
+DOVECOT = "/usr/sbin/dovecot"
+DOVECOT_DH = pathlib.Path("/usr/share/dovecot/dh.pem")
+
+
+class MaildirMessage(SinkMessage):
+    """One file of a maildir folder: the message as stored (LF line ends)
+    and its flags, the letters after ":2," in the file name ("S" is
+    \\Seen, "R" \\Answered, "F" \\Flagged...)."""
+
+    def __init__(self, path):
+        path = pathlib.Path(path)
+        super().__init__(None, [], path.read_bytes(), path)
+        _, separator, flags = path.name.rpartition(":2,")
+        self.flags = flags if separator else ""
+        self.is_new = path.parent.name == "new"
+
+    @property
+    def seen(self):
+        return "S" in self.flags
+
+
+class Dovecot:
+    """Dovecot from its Debian packages, on 127.0.0.1 only, run from a
+    config of its own in a temp dir: imap and pop3 (STARTTLS/STLS offered),
+    imaps and pop3s, and submission relaying to 127.0.0.1:relay_port (an
+    SmtpSink's port; nothing listens there when None).
+
+    One user, USER / PASSWORD, whose mail lives in maildirs under
+    mail_dir.  The TLS certificate is for localhost and 127.0.0.1, signed by
+    the CA in ca_file.  With sent_folder=False the account has no Sent
+    folder (a copy to Sent must then fail).  stop() then start() restarts
+    the same server: same ports, same mail."""
+
+    USER = "alice"
+    PASSWORD = "secret"
+    # service name -> (login service, implicit TLS, URL scheme)
+    LISTENERS = {
+        "imap": ("imap-login", False, "imap"),
+        "imaps": ("imap-login", True, "imaps"),
+        "pop3": ("pop3-login", False, "pop3"),
+        "pop3s": ("pop3-login", True, "pop3s"),
+        "submission": ("submission-login", False, "smtp"),
+    }
+
+    def __init__(self, relay_port=None, certificates=None, sent_folder=True):
+        self.relay_port = relay_port or free_port()
+        self.certificates = certificates or Certificates()
+        self.sent_folder = sent_folder
+        self.ports = {name: free_port() for name in self.LISTENERS}
+        self.dir = None
+        self.mail_dir = None
+        self.config = None
+        self.process = None
+
+    @property
+    def ca_file(self):
+        return self.certificates.ca_cert
+
+    def url(self, service, user=USER):
+        """The Outbox server URL of a service ("imaps", "submission"...)."""
+        userinfo = f"{user}@" if user else ""
+        scheme = self.LISTENERS[service][2]
+        return f"{scheme}://{userinfo}127.0.0.1:{self.ports[service]}"
+
+    def _accounts(self):
+        """(login user, internal user, internal group, mail user, mail
+        group): as root the Debian users; otherwise all are the caller's."""
+        if os.geteuid() == 0:
+            return "dovenull", "dovecot", "dovecot", "nobody", "nogroup"
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        group = grp.getgrgid(os.getegid()).gr_name
+        return me, me, group, me, group
+
+    def _listener_blocks(self):
+        lines = []
+        # Only root may chroot; as another user the services run unconfined.
+        unconfined = ["  chroot ="] if os.geteuid() != 0 else []
+        if unconfined:
+            lines += ["service anvil {"] + unconfined + ["}"]
+        for login in ("imap-login", "pop3-login", "submission-login"):
+            lines.append(f"service {login} {{")
+            lines += unconfined
+            for name, (service, implicit_tls, _) in self.LISTENERS.items():
+                if service != login:
+                    continue
+                lines.append(f"  inet_listener {name} {{")
+                lines.append(f"    port = {self.ports[name]}")
+                if implicit_tls:
+                    lines.append("    ssl = yes")
+                lines.append("  }")
+            lines.append("}")
+        return lines
+
+    def _namespace_block(self):
+        lines = ["namespace inbox {", "  inbox = yes"]
+        if self.sent_folder:
+            lines += ["  mailbox Sent {", "    special_use = \\Sent",
+                      "    auto = subscribe", "  }"]
+        return lines + ["}"]
+
+    def _config_text(self, users_file):
+        login_user, internal_user, internal_group, mail_user, mail_group = self._accounts()
+        lines = [
+            "# A private instance for Outbox's tests; every block opens and",
+            "# closes on lines of its own.",
+            f"base_dir = {self.dir / 'run'}",
+            f"state_dir = {self.dir / 'state'}",
+            f"log_path = {self.dir / 'dovecot.log'}",
+            "listen = 127.0.0.1",
+            "protocols = imap pop3 submission",
+            f"default_login_user = {login_user}",
+            f"default_internal_user = {internal_user}",
+            f"default_internal_group = {internal_group}",
+            "auth_mechanisms = plain login",
+            "auth_verbose = yes",
+            # Without statistics: a process started while the master stops
+            # would wait 5 s for the stats service, then fail.
+            "stats_writer_socket_path =",
+            "ssl = yes",
+            f"ssl_cert = <{self.certificates.cert}",
+            f"ssl_key = <{self.certificates.key}",
+            f"mail_location = maildir:{self.mail_dir}/%u",
+            "hostname = localhost",
+            "submission_relay_host = 127.0.0.1",
+            f"submission_relay_port = {self.relay_port}",
+            "passdb {",
+            "  driver = passwd-file",
+            f"  args = scheme=PLAIN {users_file}",
+            "}",
+            "userdb {",
+            "  driver = static",
+            f"  args = uid={mail_user} gid={mail_group} home={self.mail_dir}/%u",
+            "}",
+        ]
+        if DOVECOT_DH.exists():
+            lines.insert(lines.index("ssl = yes") + 1, f"ssl_dh = <{DOVECOT_DH}")
+        lines += self._namespace_block() + self._listener_blocks()
+        return "\n".join(lines) + "\n"
+
+    def _prepare(self):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="dovecot-"))
+        # The auth process (internal user) reads the users file and the mail
+        # processes (mail user) write under mail/: both must get in.
+        self.dir.chmod(0o755)
+        self.mail_dir = self.dir / "mail"
+        self.mail_dir.mkdir()
+        self.mail_dir.chmod(0o777)
+        users_file = self.dir / "users"
+        users_file.write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
+        users_file.chmod(0o644)
+        self.config = self.dir / "dovecot.conf"
+        self.config.write_text(self._config_text(users_file))
+
+    def start(self):
+        if not os.path.exists(DOVECOT):
+            raise AssertionError(f"{DOVECOT} is missing: run tools/install-deps")
+        if self.dir is None:
+            self._prepare()
+        with open(self.dir / "output", "ab") as output:
+            self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)],
+                                            stdin=subprocess.DEVNULL, stdout=output,
+                                            stderr=subprocess.STDOUT)
+        wait_until(lambda: self.process.poll() is not None or self._ready(),
+                   30, f"dovecot on ports {sorted(self.ports.values())}")
+        # A master that fails to set up a service dies after binding the
+        # ports: the ports alone do not prove that it is up.
+        if self.process.poll() is not None or "Fatal:" in self.log():
+            raise AssertionError(f"dovecot exited with {self.process.returncode}:\n"
+                                 f"{self.output()}{self.log()}")
+        return self
+
+    GREETINGS = {"imap": b"* OK", "imaps": b"* OK", "pop3": b"+OK", "pop3s": b"+OK",
+                 "submission": b"220 "}
+
+    def _greets(self, service):
+        try:
+            with socket.create_connection(("127.0.0.1", self.ports[service]), timeout=5) as sock:
+                if self.LISTENERS[service][1]:
+                    context = ssl.create_default_context(cafile=str(self.ca_file))
+                    with context.wrap_socket(sock, server_hostname="localhost") as tls:
+                        return tls.recv(512).startswith(self.GREETINGS[service])
+                return sock.recv(512).startswith(self.GREETINGS[service])
+        except OSError:
+            return False
+
+    def _ready(self):
+        """The master said that it started, and every listener greets (over
+        TLS where it is implicit).  A connection that was only opened and
+        closed would leave a login process starting, and a master stopped
+        then waits 6 s for it."""
+        if " starting up for " not in self.log():
+            return False
+        return all(self._greets(service) for service in self.GREETINGS)
+
+    def _children(self):
+        """The pids of the master's child processes."""
+        pids = []
+        for entry in pathlib.Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+            except OSError:
+                continue
+            if stat and int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                pids.append(int(entry.name))
+        return pids
+
+    def stop(self):
+        """SIGTERM to the master (SIGKILL if it lingers), then waits until
+        its children are gone and no port is open any more, so that start()
+        can bind them again."""
+        if self.process is None:
+            return
+        children = self._children()
+        terminate(self.process)
+        self.process = None
+        wait_until(lambda: not any(process_exists(pid) for pid in children),
+                   10, "dovecot's processes to exit")
+        wait_until(lambda: not any(port_accepts(p) for p in self.ports.values()),
+                   10, "dovecot's ports to close")
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def output(self):
+        """What dovecot wrote to stdout and stderr (config errors)."""
+        path = self.dir / "output" if self.dir else None
+        return path.read_text(errors="replace") if path and path.exists() else ""
+
+    def log(self):
+        path = self.dir / "dovecot.log" if self.dir else None
+        return path.read_text(errors="replace") if path and path.exists() else ""
+
+    def folder_dir(self, folder=None):
+        """The maildir of a folder of USER ("Sent"; None for INBOX)."""
+        home = self.mail_dir / self.USER
+        return home / f".{folder}" if folder else home
+
+    def messages(self, folder="Sent"):
+        """The messages in a folder (cur and new), oldest file first."""
+        paths = []
+        for sub in ("cur", "new"):
+            directory = self.folder_dir(folder) / sub
+            if directory.is_dir():
+                paths += [p for p in directory.iterdir() if p.is_file()]
+        paths.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return [MaildirMessage(p) for p in paths]
+
+    def sent_messages(self):
+        return self.messages("Sent")
+
+    def wait_messages(self, count, folder="Sent", timeout=30):
+        return wait_until(lambda: len(self.messages(folder)) >= count and self.messages(folder),
+                          timeout, f"{count} message(s) in {folder}")
+
+
+def start_dovecot(test, relay_port=None, **kwargs):
+    """A running Dovecot that test's cleanup stops."""
+    dovecot = Dovecot(relay_port, **kwargs).start()
+    test.addCleanup(dovecot.stop)
+    return dovecot
+
+
+def wait_sink_messages(sink, count, timeout=30):
+    """SmtpSink.wait_messages, tolerating a dump file that smtp-sink is
+    still writing."""
+    def complete():
+        try:
+            return len(sink.dump_files()) >= count and sink.messages()
+        except ValueError:
+            return None
+    return wait_until(complete, timeout, f"{count} message(s) at smtp-sink")
+
+
+# Security suite: D-Bus calls that must fail, snapshots of everything a
+# failed call must leave alone, a daemon started with arguments, and a raw
+# SMTP server that records the exact bytes on the wire.
+
+import hashlib  # noqa: E402
+import threading  # noqa: E402
+
+
+def spool_dir():
+    return pathlib.Path(os.environ["XDG_DATA_HOME"]) / "outbox"
+
+
+def config_dir():
+    return pathlib.Path(os.environ["XDG_CONFIG_HOME"]) / "outbox"
+
+
+def tree_digest(top):
+    """{relative path: SHA-256 of the content} of every file under top."""
+    top = pathlib.Path(top)
+    if not top.exists():
+        return {}
+    return {str(path.relative_to(top)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(top.rglob("*")) if path.is_file()}
+
+
+def list_all_messages():
+    """Queue.List({'all': True}): every message in the spool."""
+    [messages] = call_outbox(QUEUE_IFACE, "List",
+                             GLib.Variant("(a{sv})", ({"all": GLib.Variant("b", True)},)),
+                             "(aa{sv})")
+    return messages
+
+
+def list_accounts():
+    [accounts] = call_outbox(ACCOUNTS_IFACE, "List", reply_type="(aa{sv})")
+    return accounts
+
+
+def daemon_state():
+    """What a refused call must leave unchanged: the queue and the accounts
+    as the daemon reports them, and the files of the spool and config."""
+    return {"queue": list_all_messages(), "accounts": list_accounts(),
+            "spool": tree_digest(spool_dir()), "config": tree_digest(config_dir())}
+
+
+def call_outbox_with_fds(interface, method, parameters, fds, reply_type=None, timeout=30):
+    """Like call_outbox, passing the descriptors fds along (the handle
+    values in parameters index into them)."""
+    fd_list = Gio.UnixFDList.new()
+    for fd in fds:
+        fd_list.append(fd)
+    reply, _ = session_bus().call_with_unix_fd_list_sync(
+        BUS_NAME, OBJECT_PATH, interface, method, parameters,
+        GLib.VariantType(reply_type) if reply_type else None,
+        Gio.DBusCallFlags.NONE, timeout * 1000, fd_list, None)
+    return reply.unpack()
+
+
+def dbus_error_of(function, *args, **kwargs):
+    """Calls function, which must fail with a D-Bus error; returns the
+    error's (name, message)."""
+    try:
+        result = function(*args, **kwargs)
+    except GLib.Error as error:
+        name = Gio.DBusError.get_remote_error(error)
+        Gio.DBusError.strip_remote_error(error)
+        return name, error.message
+    raise AssertionError(f"the call succeeded ({result!r}) where an error was expected")
+
+
+def start_daemon_with_args(outbox, args=(), extra_env=None):
+    """Starts outboxd with command-line args and extra_env (its stderr goes
+    to the session log); returns its pid.  outbox.stop_daemon() stops it."""
+    env = dict(os.environ, **(extra_env or {}))
+    with open(SESSION_LOG, "ab") as log:
+        outbox.daemon = subprocess.Popen([str(OUTBOXD), *args], stdin=subprocess.DEVNULL,
+                                         stderr=log, env=env)
+    wait_until(lambda: outbox.daemon.poll() is not None or outbox.daemon_pid(),
+               20, "outboxd to own its bus name")
+    if outbox.daemon.poll() is not None:
+        raise AssertionError(f"outboxd exited with {outbox.daemon.returncode}")
+    return outbox.daemon.pid
+
+
+def run_daemon_expecting_exit(args=(), extra_env=None, timeout=20):
+    """Runs outboxd that is expected to refuse to start; returns
+    (exit status, what it wrote to stderr).  Fails if it keeps running."""
+    env = dict(os.environ, **(extra_env or {}))
+    try:
+        completed = subprocess.run([str(OUTBOXD), *args], stdin=subprocess.DEVNULL,
+                                   capture_output=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"outboxd kept running for {timeout} s") from None
+    with open(SESSION_LOG, "ab") as log:
+        log.write(completed.stderr)
+    return completed.returncode, completed.stderr.decode("utf-8", "replace")
+
+
+class RawSmtpServer:
+    """A minimal ESMTP server in a thread of the test, on 127.0.0.1, that
+    keeps the exact bytes it receives: every command line (self.commands,
+    with its line end) and every DATA payload between the 354 and the
+    CRLF "." CRLF that ended it, dot-stuffing included (self.data).
+
+    extensions: the EHLO keywords to offer (for example ["8BITMIME"]);
+    nothing else is offered.  Every MAIL, RCPT and DATA gets a 2xx/354."""
+
+    def __init__(self, extensions=()):
+        self.extensions = list(extensions)
+        self.commands = []
+        self.data = []
+        self.lock = threading.Lock()
+        self.sock = None
+        self.port = None
+        self.threads = []
+        self.stopping = False
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self._spawn(self._accept_loop)
+        return self
+
+    def stop(self):
+        self.stopping = True
+        for thread in self.threads:
+            thread.join(10)
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def url(self):
+        return f"smtp+insecure://127.0.0.1:{self.port}"
+
+    def _spawn(self, target, *args):
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self.threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                connection, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self._spawn(self._serve, connection)
+
+    def _ehlo_reply(self):
+        lines = ["raw.test"] + self.extensions
+        return "".join(f"250{'-' if i < len(lines) - 1 else ' '}{line}\r\n"
+                       for i, line in enumerate(lines)).encode()
+
+    def _serve(self, connection):
+        connection.settimeout(60)
+        buffer = b""
+
+        def read_until(terminator, start=0):
+            nonlocal buffer
+            while True:
+                end = buffer.find(terminator, start)
+                if end >= 0:
+                    chunk = buffer[:end + len(terminator)]
+                    buffer = buffer[end + len(terminator):]
+                    return chunk
+                received = connection.recv(65536)
+                if not received:
+                    return None
+                buffer += received
+
+        with connection:
+            connection.sendall(b"220 raw.test ESMTP\r\n")
+            while True:
+                line = read_until(b"\r\n")
+                if line is None:
+                    return
+                with self.lock:
+                    self.commands.append(line)
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    connection.sendall(self._ehlo_reply())
+                elif verb == b"DATA":
+                    connection.sendall(b"354 go ahead\r\n")
+                    # The payload may end at once (".\r\n" first) or with
+                    # CRLF "." CRLF; search from before the buffer's start.
+                    buffer = b"\r\n" + buffer
+                    payload = read_until(b"\r\n.\r\n")
+                    if payload is None:
+                        return
+                    with self.lock:
+                        self.data.append(payload[2:])
+                    connection.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"QUIT":
+                    connection.sendall(b"221 2.0.0 bye\r\n")
+                    return
+                elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                    connection.sendall(b"250 2.0.0 OK\r\n")
+                else:
+                    connection.sendall(b"502 5.5.2 not implemented\r\n")
+
+    def mail_commands(self):
+        with self.lock:
+            return [c for c in self.commands if c[:5].upper() in (b"MAIL ", b"RCPT ")]
+
+    def payloads(self):
+        with self.lock:
+            return list(self.data)
+
+    def wait_payloads(self, count, timeout=30):
+        return wait_until(lambda: len(self.payloads()) >= count and self.payloads(),
+                          timeout, f"{count} DATA payload(s) at the raw server")
+
+
+def unstuff(payload):
+    """The message a DATA payload (with its final CRLF "." CRLF) carries."""
+    assert payload.endswith(b"\r\n.\r\n") or payload == b".\r\n", payload[-10:]
+    body = payload[:-3]
+    lines = body.split(b"\r\n")
+    return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+
+
+def normalise_line_ends(data):
+    """What Outbox promises to make of lone CR and lone LF: CRLF."""
+    return re.sub(rb"\r\n|\r|\n", b"\r\n", data)

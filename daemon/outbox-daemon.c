@@ -13,6 +13,7 @@
 #include "outbox-error.h"
 #include "outbox-maildrop.h"
 #include "outbox-queue-service.h"
+#include "outbox-sent-copy.h"
 
 /* Sent messages stay visible for a week, then leave the spool. */
 #define KEEP_SENT_SECONDS (7 * 24 * 3600)
@@ -29,6 +30,7 @@ struct _OutboxDaemon
   OutboxQueueService *queue_service; /* (owned) */
   OutboxAccountsService *accounts_service; /* (owned) */
   OutboxMaildrop *maildrop;         /* (owned) */
+  OutboxSentCopy *sent_copy;        /* (owned) */
 };
 
 /* The bus name keeps two daemons of one session apart; the lock keeps apart
@@ -80,6 +82,7 @@ outbox_daemon_new (GError **error)
   if (self->queue == NULL)
     return NULL;
   self->delivery = outbox_delivery_new (self->queue, self->accounts);
+  self->sent_copy = outbox_sent_copy_new (self->queue, self->accounts);
   self->queue_service = outbox_queue_service_new (self->queue, self->delivery, self->accounts);
   self->accounts_service = outbox_accounts_service_new (self->accounts, self->queue, self->delivery);
   self->maildrop = outbox_maildrop_new (self->queue, self->accounts, maildrop_path);
@@ -101,6 +104,9 @@ outbox_daemon_free (OutboxDaemon *self)
     g_object_run_dispose (G_OBJECT (self->delivery));
   g_clear_object (&self->delivery);
   g_clear_object (&self->maildrop);
+  if (self->sent_copy != NULL)
+    g_object_run_dispose (G_OBJECT (self->sent_copy));
+  g_clear_object (&self->sent_copy);
   g_clear_object (&self->queue);
   g_clear_pointer (&self->accounts, outbox_account_store_free);
   g_clear_object (&self->spool);
@@ -135,4 +141,5 @@ outbox_daemon_start (OutboxDaemon *self)
   prune_sent (self);
   self->prune_id = g_timeout_add_seconds (PRUNE_INTERVAL_SECONDS, prune_sent, self);
   outbox_delivery_schedule (self->delivery);
+  outbox_sent_copy_schedule (self->sent_copy);
 }

@@ -365,9 +365,18 @@ notify_failure (const OutboxSpoolRecord *record)
 static void
 lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
 {
-  RetryPolicy policy = retry_policy (lane_get_account (lane));
+  const OutboxAccount *account = lane_get_account (lane);
+  RetryPolicy policy = retry_policy (account);
 
   record_settle (record, &policy, plan_retry);
+  /* "sent" and the pending copy are written together: a copy can only ever
+   * start from a message already recorded as sent. */
+  if (record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy == NULL && account != NULL
+      && outbox_account_wants_sent_copy (account, record->save_to_sent))
+    {
+      record->sent_copy = g_strdup ("pending");
+      record->sent_copy_next = 0;
+    }
   lane_save (lane, record);
   if (count_failed (record) > lane->failed_at_start)
     notify_failure (record);

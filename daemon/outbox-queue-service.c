@@ -339,6 +339,19 @@ handle_retry (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const 
 
   if (record == NULL || refuse_if_sending (record, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
+  /* A sent message whose Sent copy failed: the copy is tried again, never
+   * the delivery. */
+  if (record->state == OUTBOX_MESSAGE_STATE_SENT && g_strcmp0 (record->sent_copy, "failed") == 0)
+    {
+      g_free (record->sent_copy);
+      record->sent_copy = g_strdup ("pending");
+      record->sent_copy_next = 0;
+      record->sent_copy_attempts = 0;
+      record->finished = g_get_real_time () / G_USEC_PER_SEC;
+      if (save_or_return (self, invocation, record))
+        outbox_dbus_queue_complete_retry (object, invocation);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
   if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_HELD)
     {
       return_error (invocation, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s%s", arg_id,

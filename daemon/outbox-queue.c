@@ -189,7 +189,8 @@ outbox_queue_prune_sent (OutboxQueue *queue, gint64 keep_seconds)
       const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
       g_autoptr (GError) error = NULL;
 
-      if (record->state != OUTBOX_MESSAGE_STATE_SENT || now - record->finished < keep_seconds)
+      if (record->state != OUTBOX_MESSAGE_STATE_SENT || now - record->finished < keep_seconds
+          || g_strcmp0 (record->sent_copy, "pending") == 0)
         continue;
       if (!outbox_queue_remove (queue, record->id, &error))
         g_warning ("Could not remove sent message %s: %s", record->id, error->message);
@@ -263,6 +264,13 @@ outbox_queue_record_to_variant (const OutboxSpoolRecord *record)
   add_string (&builder, "last-reply", record->last_reply);
   if (record->unknown_outcome)
     g_variant_builder_add (&builder, "{sv}", "unknown-outcome", g_variant_new_boolean (TRUE));
+  add_string (&builder, "sent-copy", record->sent_copy);
+  add_string (&builder, "sent-copy-reply", record->sent_copy_reply);
+  if (record->sent_copy != NULL)
+    g_variant_builder_add (&builder, "{sv}", "sent-copy-attempts",
+                           g_variant_new_uint32 (record->sent_copy_attempts));
+  if (g_strcmp0 (record->sent_copy, "pending") == 0)
+    add_time (&builder, "sent-copy-next", record->sent_copy_next);
   g_variant_builder_add (&builder, "{sv}", "recipients", recipients_to_variant (record));
   return g_variant_builder_end (&builder);
 }

@@ -139,6 +139,10 @@ new_full_record (const char *id)
   record->unknown_outcome = TRUE;
   record->network_deferred = TRUE;
   record->finished = 1700000100;
+  record->sent_copy = g_strdup ("failed");
+  record->sent_copy_reply = g_strdup ("NO [TRYCREATE] no such mailbox\nlater");
+  record->sent_copy_attempts = 3;
+  record->sent_copy_next = 1700000200;
   record->origin = g_strdup ("maildrop:1700000000.M1P2.host\nlater");
   record->save_to_sent = 0;
   recipient = outbox_spool_record_get_recipient (record, 0);
@@ -177,6 +181,10 @@ assert_records_equal (const OutboxSpoolRecord *a,
   g_assert_cmpint (a->unknown_outcome, ==, b->unknown_outcome);
   g_assert_cmpint (a->network_deferred, ==, b->network_deferred);
   g_assert_cmpint (a->finished, ==, b->finished);
+  g_assert_cmpstr (a->sent_copy, ==, b->sent_copy);
+  g_assert_cmpstr (a->sent_copy_reply, ==, b->sent_copy_reply);
+  g_assert_cmpuint (a->sent_copy_attempts, ==, b->sent_copy_attempts);
+  g_assert_cmpint (a->sent_copy_next, ==, b->sent_copy_next);
   g_assert_cmpstr (a->origin, ==, b->origin);
   g_assert_cmpint (a->save_to_sent, ==, b->save_to_sent);
   g_assert_cmpuint (a->recipients->len, ==, b->recipients->len);
@@ -424,8 +432,8 @@ test_record_no_line_injection (void)
   g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
 
-  /* magic + 21 fields + 3 recipients + 2 replies + checksum + final "" */
-  g_assert_cmpuint (g_strv_length (lines), ==, 1 + 21 + 3 + 2 + 1 + 1);
+  /* magic + 25 fields + 3 recipients + 2 replies + checksum + final "" */
+  g_assert_cmpuint (g_strv_length (lines), ==, 1 + 25 + 3 + 2 + 1 + 1);
   for (guint i = 0; lines[i] != NULL; i++)
     {
       g_assert_false (g_str_has_prefix (lines[i], "later"));

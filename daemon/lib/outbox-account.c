@@ -65,6 +65,7 @@ outbox_account_copy (const OutboxAccount *account)
   copy->tls_ca_file = g_strdup (account->tls_ca_file);
   copy->tls_fingerprint = g_strdup (account->tls_fingerprint);
   copy->auth = g_strdup (account->auth);
+  copy->sent_folder = g_strdup (account->sent_folder);
   return copy;
 }
 
@@ -81,6 +82,7 @@ outbox_account_free (OutboxAccount *account)
   g_free (account->tls_ca_file);
   g_free (account->tls_fingerprint);
   g_free (account->auth);
+  g_free (account->sent_folder);
   g_free (account);
 }
 
@@ -130,6 +132,10 @@ outbox_account_to_variant (const OutboxAccount *account)
   add_string (&builder, "tls-fingerprint", account->tls_fingerprint);
   add_string (&builder, "auth", account->auth);
   g_variant_builder_add (&builder, "{sv}", "default", g_variant_new_boolean (account->is_default));
+  g_variant_builder_add (&builder, "{sv}", "save-to-sent", g_variant_new_boolean (account->save_to_sent));
+  add_string (&builder, "sent-folder", account->sent_folder);
+  g_variant_builder_add (&builder, "{sv}", "pop-before-smtp",
+                         g_variant_new_boolean (account->pop_before_smtp));
   for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
     {
       guint value = *numeric_slot ((OutboxAccount *) account, &numeric_settings[i]);
@@ -313,14 +319,28 @@ set_numeric (OutboxAccount *account, const NumericSetting *setting, GVariant *va
   return TRUE;
 }
 
+static gboolean *
+boolean_slot (OutboxAccount *account, const char *key)
+{
+  if (g_str_equal (key, "default"))
+    return &account->is_default;
+  if (g_str_equal (key, "save-to-sent"))
+    return &account->save_to_sent;
+  if (g_str_equal (key, "pop-before-smtp"))
+    return &account->pop_before_smtp;
+  return NULL;
+}
+
 static gboolean
 account_apply_setting (OutboxAccount *account, const char *key, GVariant *value, GError **error)
 {
-  if (g_str_equal (key, "default"))
+  gboolean *flag = boolean_slot (account, key);
+
+  if (flag != NULL)
     {
       if (!check_type (key, value, G_VARIANT_TYPE_BOOLEAN, error))
         return FALSE;
-      account->is_default = g_variant_get_boolean (value);
+      *flag = g_variant_get_boolean (value);
       return TRUE;
     }
   if (find_numeric_setting (key) != NULL)
@@ -343,11 +363,14 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
     return set_fingerprint (account, str, error);
   if (g_str_equal (key, "auth"))
     return set_auth (account, str, error);
+  if (g_str_equal (key, "sent-folder"))
+    return set_optional_string (&account->sent_folder, str);
 
   g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
                "Unknown account setting “%s”; known settings are from, smtp, imap, pop3, "
-               "tls-ca-file, tls-fingerprint, auth, default, timeout, retry-first, retry-max, "
-               "give-up-after and max-connections",
+               "tls-ca-file, tls-fingerprint, auth, default, save-to-sent, sent-folder, "
+               "pop-before-smtp, timeout, retry-first, retry-max, give-up-after and "
+               "max-connections",
                key);
   return FALSE;
 }
@@ -374,6 +397,14 @@ account_apply_settings (OutboxAccount *account, GVariant *settings, GError **err
   return TRUE;
 }
 
+gboolean
+outbox_account_wants_sent_copy (const OutboxAccount *account, int per_message)
+{
+  if (account->imap == NULL)
+    return FALSE;
+  return per_message >= 0 ? per_message != 0 : account->save_to_sent;
+}
+
 static gboolean
 account_check_complete (const OutboxAccount *account, GError **error)
 {
@@ -381,6 +412,14 @@ account_check_complete (const OutboxAccount *account, GError **error)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
                    "Account “%s” has no “from” address; give one with --from ADDRESS",
+                   account->name);
+      return FALSE;
+    }
+  if (account->pop_before_smtp && account->pop3 == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Account “%s” asks for POP-before-SMTP but has no POP3 server; give one "
+                   "with --pop3 pop3s://USER@HOST",
                    account->name);
       return FALSE;
     }
@@ -400,6 +439,7 @@ account_new (const char *name)
   OutboxAccount *account = g_new0 (OutboxAccount, 1);
 
   account->name = g_strdup (name);
+  account->save_to_sent = TRUE;
   for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
     *numeric_slot (account, &numeric_settings[i]) = numeric_settings[i].default_value;
   account_update_timeouts (account);
@@ -419,7 +459,8 @@ compare_accounts (gconstpointer a, gconstpointer b)
 static GVariant *
 keyfile_value (GKeyFile *keyfile, const char *group, const char *key, GError **error)
 {
-  if (g_str_equal (key, "default"))
+  if (g_str_equal (key, "default") || g_str_equal (key, "save-to-sent")
+      || g_str_equal (key, "pop-before-smtp"))
     {
       gboolean b = g_key_file_get_boolean (keyfile, group, key, error);
       return (error && *error) ? NULL : g_variant_new_boolean (b);
@@ -581,6 +622,11 @@ accounts_to_keyfile (GPtrArray *accounts)
         }
       if (account->is_default)
         g_key_file_set_boolean (keyfile, group, "default", TRUE);
+      if (!account->save_to_sent)
+        g_key_file_set_boolean (keyfile, group, "save-to-sent", FALSE);
+      keyfile_set_optional (keyfile, group, "sent-folder", account->sent_folder);
+      if (account->pop_before_smtp)
+        g_key_file_set_boolean (keyfile, group, "pop-before-smtp", TRUE);
     }
   return keyfile;
 }

@@ -22,6 +22,10 @@ typedef struct
   char *tls_fingerprint;      /* (nullable) (owned) */
   char *auth;                 /* (nullable) (owned) PLAIN or LOGIN */
   gboolean is_default;
+  gboolean save_to_sent;       /* copy sent mail to the IMAP Sent folder (TRUE;
+                                * only where an IMAP server is set) */
+  char *sent_folder;           /* (nullable) (owned) when no \Sent is marked */
+  gboolean pop_before_smtp;    /* log in to POP3 before each SMTP session */
   guint timeout;               /* 0: RFC 5321 timeouts; else a cap in seconds */
   guint retry_first;           /* seconds before the first retry (60) */
   guint retry_max;             /* the backoff doubles up to this (3600) */
@@ -33,6 +37,10 @@ typedef struct
 OutboxAccount *outbox_account_copy (const OutboxAccount *account);
 void outbox_account_free (OutboxAccount *account);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxAccount, outbox_account_free)
+
+/* Whether a message sent through @account is copied to its Sent folder;
+ * @per_message is the Submit option (-1: the account decides). */
+gboolean outbox_account_wants_sent_copy (const OutboxAccount *account, int per_message);
 
 /* Settings as a{sv} (the keys documented in org.outbox.Outbox1.Accounts). */
 GVariant *outbox_account_to_variant (const OutboxAccount *account);

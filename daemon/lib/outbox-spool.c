@@ -134,6 +134,8 @@ outbox_spool_record_copy (const OutboxSpoolRecord *record)
   copy->subject = g_strdup (record->subject);
   copy->last_reply = g_strdup (record->last_reply);
   copy->origin = g_strdup (record->origin);
+  copy->sent_copy = g_strdup (record->sent_copy);
+  copy->sent_copy_reply = g_strdup (record->sent_copy_reply);
   copy->recipients = g_ptr_array_new_with_free_func (recipient_free);
   for (guint i = 0; i < record->recipients->len; i++)
     {
@@ -161,6 +163,8 @@ outbox_spool_record_free (OutboxSpoolRecord *record)
   g_free (record->subject);
   g_free (record->last_reply);
   g_free (record->origin);
+  g_free (record->sent_copy);
+  g_free (record->sent_copy_reply);
   g_free (record);
 }
 
@@ -234,6 +238,10 @@ static const RecordField record_fields[] = {
   { "save-to-sent", FIELD_TRISTATE, G_STRUCT_OFFSET (OutboxSpoolRecord, save_to_sent) },
   { "network-deferred", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, network_deferred) },
   { "origin", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, origin) },
+  { "sent-copy", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy) },
+  { "sent-copy-reply", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_reply) },
+  { "sent-copy-attempts", FIELD_UINT, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_attempts) },
+  { "sent-copy-next", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_next) },
 };
 
 static void

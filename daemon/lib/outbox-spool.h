@@ -63,6 +63,12 @@ typedef struct
   gboolean network_deferred;  /* deferred because the server was unreachable */
   char *origin;               /* (nullable) (owned) where it came from, such as
                                * "maildrop:NAME", so that a source is taken once */
+  char *sent_copy;            /* (nullable) (owned) the copy in the IMAP Sent
+                               * folder: NULL (none wanted), "pending", "saved"
+                               * or "failed" */
+  char *sent_copy_reply;      /* (nullable) (owned) why the last copy failed */
+  guint sent_copy_attempts;
+  gint64 sent_copy_next;      /* 0: now, when pending */
   int save_to_sent;           /* -1 account default, 0 no, 1 yes */
 } OutboxSpoolRecord;
 

@@ -5,6 +5,7 @@
 #include "outbox-delivery.h"
 #include "outbox-error.h"
 #include "outbox-notify.h"
+#include "outbox-pop3.h"
 #include "outbox-secret.h"
 #include "outbox-smtp-session.h"
 
@@ -668,6 +669,103 @@ smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b)
          && g_strcmp0 (a->auth, b->auth) == 0 && a->timeout == b->timeout;
 }
 
+/* A new SMTP session: the password first when the URL names a user. */
+static void
+lane_connect (Lane *lane, const OutboxAccount *account)
+{
+  if (account->smtp->user == NULL)
+    {
+      lane_open (lane, account);
+      return;
+    }
+  outbox_secret_lookup_async (account->name, account->smtp, lane->delivery->cancellable,
+                              password_done, lane_hold (lane));
+}
+
+/* POP-before-SMTP: some old servers accept mail only from an address that
+ * has just logged in to POP3.  A failed POP3 login is a failure to open. */
+static void
+pop_quit_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  g_autoptr (OutboxPop3Session) pop = OUTBOX_POP3_SESSION (source);
+  g_autoptr (GError) error = NULL;
+  const OutboxAccount *account;
+
+  if (!outbox_pop3_session_quit_finish (pop, res, &error))
+    g_debug ("POP3 QUIT: %s", error->message);
+  if (g_cancellable_is_cancelled (delivery->cancellable))
+    return;
+  account = lane_get_account (lane);
+  if (account == NULL)
+    {
+      g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+      lane_fail_open (lane, lane_record (lane), error);
+      return;
+    }
+  lane_connect (lane, account);
+}
+
+static void
+pop_open_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  OutboxPop3Session *pop = OUTBOX_POP3_SESSION (source);
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_pop3_session_open_finish (pop, res, &error))
+    {
+      g_object_unref (pop);
+      if (g_cancellable_is_cancelled (delivery->cancellable))
+        return;
+      g_prefix_error (&error, "POP-before-SMTP login failed: ");
+      lane_fail_open (lane, lane_record (lane), error);
+      return;
+    }
+  outbox_pop3_session_quit_async (pop, delivery->cancellable, pop_quit_done, lane_hold (lane));
+}
+
+static void
+pop_password_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  g_autoptr (GError) error = NULL;
+  const OutboxAccount *account;
+  char *password = outbox_secret_lookup_finish (res, &error);
+  OutboxPop3Config config = { 0 };
+
+  account = lane_get_account (lane);
+  if (g_cancellable_is_cancelled (delivery->cancellable) || account == NULL || error != NULL)
+    {
+      secret_password_free (password);
+      if (!g_cancellable_is_cancelled (delivery->cancellable))
+        {
+          if (error == NULL)
+            g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+          lane_fail_open (lane, lane_record (lane), error);
+        }
+      return;
+    }
+  config.url = account->pop3;
+  config.password = password;
+  config.tls_ca_file = account->tls_ca_file;
+  config.tls_fingerprint = account->tls_fingerprint;
+  outbox_pop3_timeouts_init_default (&config.timeouts);
+  outbox_pop3_session_open_async (outbox_pop3_session_new (&config), delivery->cancellable,
+                                  pop_open_done, lane_hold (lane));
+  secret_password_free (password);
+}
+
+static void
+lane_pop_before_smtp (Lane *lane, const OutboxAccount *account)
+{
+  outbox_secret_lookup_async (account->name, account->pop3, lane->delivery->cancellable,
+                              pop_password_done, lane_hold (lane));
+}
+
 static void
 lane_start (Lane *lane, OutboxSpoolRecord *record)
 {
@@ -698,13 +796,10 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
   if (lane->session != NULL)
     outbox_smtp_session_quit_async (lane->session, NULL, NULL, NULL);
   lane_drop_session (lane);
-  if (account->smtp->user == NULL)
-    {
-      lane_open (lane, account);
-      return;
-    }
-  outbox_secret_lookup_async (account->name, account->smtp, lane->delivery->cancellable,
-                              password_done, lane_hold (lane));
+  if (account->pop_before_smtp)
+    lane_pop_before_smtp (lane, account);
+  else
+    lane_connect (lane, account);
 }
 
 static gboolean

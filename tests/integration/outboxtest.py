@@ -1035,6 +1035,8 @@ class Dovecot:
         "pop3s": ("pop3-login", True, "pop3s"),
         "submission": ("submission-login", False, "smtp"),
     }
+    GREETINGS = {"imap": b"* OK", "imaps": b"* OK", "pop3": b"+OK", "pop3s": b"+OK",
+                 "submission": b"220 "}
 
     def __init__(self, relay_port=None, certificates=None, sent_folder=True):
         self.relay_port = relay_port or free_port()
@@ -1156,15 +1158,12 @@ class Dovecot:
                                             stderr=subprocess.STDOUT)
         wait_until(lambda: self.process.poll() is not None or self._ready(),
                    30, f"dovecot on ports {sorted(self.ports.values())}")
-        # A master that fails to set up a service dies after binding the
-        # ports: the ports alone do not prove that it is up.
         if self.process.poll() is not None or "Fatal:" in self.log():
-            raise AssertionError(f"dovecot exited with {self.process.returncode}:\n"
+            status = terminate(self.process)
+            self.process = None
+            raise AssertionError(f"dovecot did not start (exit status {status}):\n"
                                  f"{self.output()}{self.log()}")
         return self
-
-    GREETINGS = {"imap": b"* OK", "imaps": b"* OK", "pop3": b"+OK", "pop3s": b"+OK",
-                 "submission": b"220 "}
 
     def _greets(self, service):
         try:
@@ -1339,12 +1338,13 @@ def dbus_error_of(function, *args, **kwargs):
 
 
 def start_daemon_with_args(outbox, args=(), extra_env=None):
-    """Starts outboxd with command-line args and extra_env (its stderr goes
-    to the session log); returns its pid.  outbox.stop_daemon() stops it."""
+    """Starts outboxd with command-line args and extra_env; returns its pid.
+    Its stderr and its stdout (where GLib writes debug and info messages)
+    go to the session log.  outbox.stop_daemon() stops it."""
     env = dict(os.environ, **(extra_env or {}))
     with open(SESSION_LOG, "ab") as log:
         outbox.daemon = subprocess.Popen([str(OUTBOXD), *args], stdin=subprocess.DEVNULL,
-                                         stderr=log, env=env)
+                                         stdout=log, stderr=log, env=env)
     wait_until(lambda: outbox.daemon.poll() is not None or outbox.daemon_pid(),
                20, "outboxd to own its bus name")
     if outbox.daemon.poll() is not None:

@@ -632,7 +632,8 @@ outbox_cli_print_table (guint              n_columns,
     print_row (n_columns, g_ptr_array_index (rows, r), widths);
 }
 
-static const char *const time_keys[] = { "created", "send-at", "next-attempt", NULL };
+static const char *const time_keys[] = { "created",        "send-at",       "next-attempt",
+                                         "sent-copy-next", "tls-not-after", NULL };
 
 static JsonNode *
 time_to_json (gint64 unix_time)

@@ -118,7 +118,6 @@ typedef enum
   FIELD_COUNT,
   FIELD_SECONDS,
   FIELD_YES_NO,
-  FIELD_STORED,
 } OutboxFieldKind;
 
 typedef struct
@@ -188,8 +187,6 @@ format_field (GVariant          *dict,
       return g_strdup_printf ("%" G_GUINT32_FORMAT " s", count);
     case FIELD_YES_NO:
       return format_flag_field (dict, field->key, "yes", "no");
-    case FIELD_STORED:
-      return format_flag_field (dict, field->key, "stored", "not stored");
     default:
       g_assert_not_reached ();
     }
@@ -384,6 +381,9 @@ static const OutboxField message_fields[] = {
   { "next-attempt", "Next attempt", FIELD_TIME, NULL },
   { "attempts", "Attempts", FIELD_COUNT, NULL },
   { "last-reply", "Last reply", FIELD_TEXT, NULL },
+  { "sent-copy", "Sent copy", FIELD_TEXT, NULL },
+  { "sent-copy-reply", "Sent copy reply", FIELD_TEXT, NULL },
+  { "sent-copy-next", "Next copy attempt", FIELD_TIME, NULL },
 };
 
 enum
@@ -1377,14 +1377,14 @@ static const OutboxField account_fields[] = {
   { "from", "From", FIELD_TEXT, NULL },
   { "default", "Default", FIELD_YES_NO, NULL },
   { "smtp", "SMTP", FIELD_TEXT, NULL },
-  { "has-smtp-password", "SMTP password", FIELD_STORED, "smtp" },
   { "imap", "IMAP", FIELD_TEXT, NULL },
-  { "has-imap-password", "IMAP password", FIELD_STORED, "imap" },
   { "pop3", "POP3", FIELD_TEXT, NULL },
-  { "has-pop3-password", "POP3 password", FIELD_STORED, "pop3" },
   { "tls-ca-file", "TLS CA file", FIELD_TEXT, NULL },
   { "tls-fingerprint", "TLS fingerprint", FIELD_TEXT, NULL },
   { "auth", "Auth", FIELD_TEXT, NULL },
+  { "save-to-sent", "Copy to Sent", FIELD_YES_NO, "imap" },
+  { "sent-folder", "Sent folder", FIELD_TEXT, NULL },
+  { "pop-before-smtp", "POP before SMTP", FIELD_YES_NO, "pop3" },
   { "timeout", "Command timeout", FIELD_SECONDS, NULL },
   { "retry-first", "First retry after", FIELD_SECONDS, NULL },
   { "retry-max", "Longest retry delay", FIELD_SECONDS, NULL },
@@ -1472,12 +1472,104 @@ command_account_remove (int    argc,
   return EXIT_SUCCESS;
 }
 
+/* outbox account test */
+
+static const OutboxField server_check_fields[] = {
+  { "url", "URL", FIELD_TEXT, NULL },
+  { "reached", "Reached", FIELD_YES_NO, NULL },
+  { "tls", "TLS", FIELD_TEXT, NULL },
+  { "tls-subject", "Certificate", FIELD_TEXT, NULL },
+  { "tls-issuer", "Issued by", FIELD_TEXT, NULL },
+  { "tls-not-after", "Valid until", FIELD_TIME, NULL },
+  { "tls-fingerprint", "Fingerprint", FIELD_TEXT, NULL },
+  { "login", "Login", FIELD_TEXT, NULL },
+  { "server-reply", "Server said", FIELD_TEXT, NULL },
+  { "error", "Error", FIELD_TEXT, NULL },
+};
+
+static void
+print_server_check (const char *service, GVariant *check)
+{
+  g_autofree const char **capabilities = NULL;
+  gboolean ok = FALSE;
+
+  g_variant_lookup (check, "ok", "b", &ok);
+  g_print ("%s: %s\n", service, ok ? "OK" : "FAILED");
+  print_fields (check, server_check_fields, G_N_ELEMENTS (server_check_fields));
+  if (g_variant_lookup (check, "capabilities", "^a&s", &capabilities))
+    {
+      g_autofree char *joined = g_strjoinv (" ", (char **) capabilities);
+      g_autofree char *clean = outbox_cli_sanitize (joined);
+      g_print ("Offers:          %s\n", clean);
+    }
+}
+
+static int
+command_account_test (int    argc,
+                      char **argv)
+{
+  gboolean json = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  const char *services[] = { "smtp", "imap", "pop3" };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxDbusAccounts) accounts = NULL;
+  g_autoptr(GVariant) results = NULL;
+  gboolean all_ok = TRUE;
+  int status;
+
+  if (!parse_options ("account test", "NAME",
+                      "Log in to each server of a mail account and report on each.\n"
+                      "Exits 0 when every server was reached and accepted the login, 1 otherwise.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("account test", error);
+  if ((status = expect_arguments ("account test", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return status;
+
+  accounts = outbox_cli_accounts_proxy_new (&error);
+  if (accounts == NULL)
+    return outbox_cli_report_error (error, NULL);
+  /* Three servers, each with its own timeouts: give them time. */
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (accounts), 10 * 60 * 1000);
+  if (!outbox_dbus_accounts_call_test_sync (accounts, args[0], &results, NULL, &error))
+    return outbox_cli_report_error (error, NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (services); i++)
+    {
+      g_autoptr(GVariant) check = g_variant_lookup_value (results, services[i],
+                                                          G_VARIANT_TYPE_VARDICT);
+      gboolean ok = FALSE;
+
+      if (check == NULL)
+        continue;
+      g_variant_lookup (check, "ok", "b", &ok);
+      all_ok &= ok;
+      if (!json)
+        {
+          print_server_check (services[i], check);
+          g_print ("\n");
+        }
+    }
+  if (json)
+    {
+      g_autoptr(JsonNode) root = outbox_cli_vardict_to_json (results);
+
+      outbox_cli_print_json (root);
+    }
+  return all_ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 static const OutboxCommand account_commands[] = {
   { "add", command_account_add, "Add an account" },
   { "update", command_account_update, "Change an account's settings or password" },
   { "list", command_account_list, "List the accounts" },
   { "show", command_account_show, "Show one account's settings" },
   { "remove", command_account_remove, "Remove an account and its passwords" },
+  { "test", command_account_test, "Log in to each server of an account and report" },
 };
 
 static int

@@ -2,6 +2,7 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
+#include "outbox-account-check.h"
 #include "outbox-accounts-service.h"
 #include "outbox-dbus-error.h"
 #include "outbox-error.h"
@@ -252,8 +253,44 @@ handle_set_password (OutboxDbusAccounts *object,
 }
 
 static void
+check_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = user_data;
+  OutboxDbusAccounts *object = g_object_get_data (G_OBJECT (invocation), "outbox-object");
+  g_autoptr (GVariant) results = NULL;
+  GError *error = NULL;
+
+  results = outbox_account_check_finish (result, &error);
+  if (results == NULL)
+    outbox_dbus_return_error (invocation, error);
+  else
+    outbox_dbus_accounts_complete_test (object, invocation, results);
+}
+
+static gboolean
+handle_test (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation, const char *arg_name)
+{
+  OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
+  const OutboxAccount *account = outbox_account_store_lookup (self->accounts, arg_name);
+
+  if (account == NULL)
+    {
+      outbox_dbus_return_error (invocation,
+                                g_error_new (OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT,
+                                             "No account named “%s”; see outbox account list",
+                                             arg_name));
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  g_object_set_data_full (G_OBJECT (invocation), "outbox-object", g_object_ref (self),
+                          g_object_unref);
+  outbox_account_check_async (account, NULL, check_done, g_object_ref (invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
 outbox_accounts_service_iface_init (OutboxDbusAccountsIface *iface)
 {
+  iface->handle_test = handle_test;
   iface->handle_list = handle_list;
   iface->handle_add = handle_add;
   iface->handle_update = handle_update;

@@ -1,9 +1,1372 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later
  * SPDX-FileCopyrightText: The Outbox authors */
-#include <glib.h>
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <string.h>
+
+#include "outbox-imap.h"
+
+/* Test certificates -------------------------------------------------------
+ *
+ * Made at run time with GnuTLS: a self-signed certificate that is its own
+ * CA, so that a PEM file holding it can serve as tls_ca_file. */
+
+typedef struct
+{
+  GTlsCertificate *certificate; /* (owned) with its private key */
+  char *ca_file;                /* (owned) PEM file of the certificate alone */
+} TestCert;
+
+static char *test_dir;
+static TestCert localhost_cert; /* for 127.0.0.1 and localhost */
+static TestCert other_cert;     /* for other.example only */
+
+static void
+check_gnutls (int ret)
+{
+  if (ret < 0)
+    g_error ("GnuTLS: %s", gnutls_strerror (ret));
+}
+
+static char *
+datum_to_string (gnutls_datum_t *datum)
+{
+  char *text = g_strndup ((const char *) datum->data, datum->size);
+
+  gnutls_free (datum->data);
+  return text;
+}
+
+static void
+set_identity (gnutls_x509_crt_t crt, const char *dns_name, gboolean with_loopback_ip)
+{
+  static const guint8 loopback[4] = { 127, 0, 0, 1 };
+
+  check_gnutls (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, dns_name,
+                                               (unsigned) strlen (dns_name)));
+  check_gnutls (gnutls_x509_crt_set_subject_alt_name (
+      crt, GNUTLS_SAN_DNSNAME, dns_name, (unsigned) strlen (dns_name), GNUTLS_FSAN_APPEND));
+  if (with_loopback_ip)
+    check_gnutls (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, loopback,
+                                                        sizeof loopback, GNUTLS_FSAN_APPEND));
+}
+
+static char *
+make_signed_pem (gnutls_x509_privkey_t key, const char *dns_name, gboolean with_loopback_ip)
+{
+  gnutls_x509_crt_t crt;
+  gnutls_datum_t datum = { NULL, 0 };
+  time_t now = time (NULL);
+  guint8 serial[8] = { 1 };
+
+  check_gnutls (gnutls_x509_crt_init (&crt));
+  check_gnutls (gnutls_x509_crt_set_version (crt, 3));
+  serial[1] = (guint8) g_random_int ();
+  check_gnutls (gnutls_x509_crt_set_serial (crt, serial, sizeof serial));
+  check_gnutls (gnutls_x509_crt_set_activation_time (crt, now - 3600));
+  check_gnutls (gnutls_x509_crt_set_expiration_time (crt, now + 86400));
+  set_identity (crt, dns_name, with_loopback_ip);
+  check_gnutls (gnutls_x509_crt_set_key (crt, key));
+  check_gnutls (gnutls_x509_crt_set_basic_constraints (crt, 1, -1));
+  check_gnutls (
+      gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN));
+  check_gnutls (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
+  check_gnutls (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0));
+  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &datum));
+  gnutls_x509_crt_deinit (crt);
+  return datum_to_string (&datum);
+}
+
+static void
+test_cert_make (TestCert *cert, const char *dns_name, gboolean with_loopback_ip, const char *file)
+{
+  gnutls_x509_privkey_t key;
+  gnutls_datum_t datum = { NULL, 0 };
+  g_autofree char *cert_pem = NULL;
+  g_autofree char *key_pem = NULL;
+  g_autofree char *both = NULL;
+  g_autoptr (GError) error = NULL;
+
+  check_gnutls (gnutls_x509_privkey_init (&key));
+  check_gnutls (gnutls_x509_privkey_generate (
+      key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0));
+  cert_pem = make_signed_pem (key, dns_name, with_loopback_ip);
+  check_gnutls (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
+                                                   GNUTLS_PKCS_PLAIN, &datum));
+  key_pem = datum_to_string (&datum);
+  gnutls_x509_privkey_deinit (key);
+
+  both = g_strconcat (cert_pem, key_pem, NULL);
+  cert->certificate = g_tls_certificate_new_from_pem (both, -1, &error);
+  g_assert_no_error (error);
+  cert->ca_file = g_build_filename (test_dir, file, NULL);
+  g_file_set_contents (cert->ca_file, cert_pem, -1, &error);
+  g_assert_no_error (error);
+}
+
+static void
+test_cert_clear (TestCert *cert)
+{
+  g_clear_object (&cert->certificate);
+  if (cert->ca_file != NULL)
+    g_unlink (cert->ca_file);
+  g_clear_pointer (&cert->ca_file, g_free);
+}
+
+/* The fake server -------------------------------------------------------
+ *
+ * One scripted IMAP peer on a free loopback port, run in a thread with
+ * blocking I/O while the session under test runs in the main context.  It
+ * records each command whole: a literal is kept inline after its marker
+ * and a CR LF, as it came.  The test reads the record after
+ * fake_server_stop(), which joins the thread. */
+
+typedef struct
+{
+  /* The script; NULL means a plain default. */
+  const char *greeting;          /* the whole greeting line with its CR LF */
+  const char *capabilities;      /* CAPABILITY data before TLS and login */
+  const char *capabilities_tls;  /* ... once TLS is up */
+  const char *capabilities_auth; /* ... once logged in */
+  const char *login;             /* status and text answering LOGIN or AUTHENTICATE */
+  const char *starttls;          /* status and text answering STARTTLS */
+  const char *after_starttls;    /* sent in the same write as that answer */
+  const char *const *lists;      /* untagged lines answering each LIST in turn */
+  const char *append;            /* status and text answering APPEND */
+  const char *append_refusal;    /* status and text sent instead of "+" to APPEND {n} */
+  const char *hang_on;           /* never answer this verb */
+  gboolean implicit_tls;
+  GTlsCertificate *certificate; /* for TLS; without it, OK to STARTTLS does nothing */
+
+  GSocketListener *listener;
+  GCancellable *cancellable;
+  guint16 port;
+  GThread *thread;
+  GIOStream *stream;
+  GDataInputStream *input;
+  guint list_i;
+
+  /* The record. */
+  GPtrArray *commands;
+  guint continuations; /* "+" sent for literals */
+  gboolean tls_up;
+  gboolean logged_in;
+} FakeServer;
+
+static void
+server_send (FakeServer *server, const char *text)
+{
+  g_output_stream_write_all (g_io_stream_get_output_stream (server->stream), text, strlen (text),
+                             NULL, NULL, NULL);
+}
+
+static void server_reply (FakeServer *server, const char *tag, const char *format, ...)
+    G_GNUC_PRINTF (3, 4);
+
+static void
+server_reply (FakeServer *server, const char *tag, const char *format, ...)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *line = NULL;
+  va_list args;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  line = g_strdup_printf ("%s %s\r\n", tag, text);
+  server_send (server, line);
+}
+
+static void
+server_use_stream (FakeServer *server, GIOStream *stream)
+{
+  g_set_object (&server->stream, stream);
+  g_clear_object (&server->input);
+  server->input = g_data_input_stream_new (g_io_stream_get_input_stream (stream));
+  /* The plain stream goes on under TLS: dropping its reader must not close it. */
+  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (server->input), FALSE);
+  g_data_input_stream_set_newline_type (server->input, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
+}
+
+static gboolean
+server_start_tls (FakeServer *server)
+{
+  g_autoptr (GIOStream) tls = NULL;
+
+  tls = g_tls_server_connection_new (server->stream, server->certificate, NULL);
+  if (tls == NULL || !g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, NULL))
+    return FALSE;
+  server_use_stream (server, tls);
+  server->tls_up = TRUE;
+  return TRUE;
+}
+
+static char *
+server_read_line (FakeServer *server)
+{
+  return g_data_input_stream_read_line (server->input, NULL, NULL, NULL);
+}
+
+/* The size of a literal marker ending @line, or -1. */
+static gssize
+literal_size (const char *line, gboolean *out_sync)
+{
+  const char *open = strrchr (line, '{');
+  char *end = NULL;
+  guint64 size;
+
+  if (open == NULL || !g_str_has_suffix (line, "}"))
+    return -1;
+  size = g_ascii_strtoull (open + 1, &end, 10);
+  *out_sync = *end != '+';
+  return size;
+}
+
+static char *
+word_at (const char *command, guint index)
+{
+  g_auto (GStrv) words = g_strsplit (command, " ", 3);
+
+  if (g_strv_length (words) <= index)
+    return g_strdup ("");
+  return g_ascii_strup (words[index], -1);
+}
+
+static gboolean
+verb_is (const char *command, const char *verb)
+{
+  g_autofree char *word = word_at (command, 1);
+
+  return g_str_equal (word, verb);
+}
+
+/* A whole command, literals included; NULL at the end of the stream.
+ * *out_refused tells that APPEND got the scripted refusal instead of "+". */
+static char *
+server_read_command (FakeServer *server, gboolean *out_refused)
+{
+  g_autoptr (GString) command = g_string_new (NULL);
+
+  *out_refused = FALSE;
+  for (;;)
+    {
+      g_autofree char *line = server_read_line (server);
+      g_autofree char *literal = NULL;
+      gboolean sync = FALSE;
+      gssize size;
+
+      if (line == NULL)
+        return NULL;
+      g_string_append (command, line);
+      size = literal_size (line, &sync);
+      if (size < 0)
+        break;
+      if (sync && server->append_refusal != NULL && verb_is (command->str, "APPEND"))
+        {
+          *out_refused = TRUE;
+          break;
+        }
+      if (sync)
+        {
+          server_send (server, "+ go ahead\r\n");
+          server->continuations++;
+        }
+      literal = g_malloc (size + 1);
+      if (!g_input_stream_read_all (G_INPUT_STREAM (server->input), literal, size, NULL, NULL,
+                                    NULL))
+        return NULL;
+      g_string_append (command, "\r\n");
+      g_string_append_len (command, literal, size);
+    }
+  return g_string_free (g_steal_pointer (&command), FALSE);
+}
+
+static const char *
+reply_or (const char *reply, const char *fallback)
+{
+  return reply != NULL ? reply : fallback;
+}
+
+static const char *
+server_capabilities (FakeServer *server)
+{
+  if (server->logged_in && server->capabilities_auth != NULL)
+    return server->capabilities_auth;
+  if (server->tls_up && server->capabilities_tls != NULL)
+    return server->capabilities_tls;
+  return reply_or (server->capabilities, "IMAP4rev1 AUTH=PLAIN SASL-IR");
+}
+
+static gboolean
+server_handle_starttls (FakeServer *server, const char *tag)
+{
+  const char *reply = reply_or (server->starttls, "OK begin TLS now");
+  g_autofree char *text = g_strdup_printf ("%s %s\r\n%s", tag, reply,
+                                           reply_or (server->after_starttls, ""));
+
+  server_send (server, text);
+  if (g_str_has_prefix (reply, "OK") && server->certificate != NULL)
+    return server_start_tls (server);
+  return TRUE;
+}
+
+static gboolean
+server_handle_login (FakeServer *server, const char *tag, const char *command)
+{
+  const char *reply = reply_or (server->login, "OK logged in");
+
+  g_auto (GStrv) words = g_strsplit (command, " ", -1);
+
+  /* AUTHENTICATE PLAIN without an initial response. */
+  if (verb_is (command, "AUTHENTICATE") && g_strv_length (words) == 3)
+    {
+      g_autofree char *response = NULL;
+
+      server_send (server, "+ \r\n");
+      response = server_read_line (server);
+      if (response == NULL)
+        return FALSE;
+      g_ptr_array_add (server->commands, g_strdup (response));
+    }
+  server->logged_in = g_str_has_prefix (reply, "OK");
+  server_reply (server, tag, "%s", reply);
+  return TRUE;
+}
+
+static void
+server_handle_list (FakeServer *server, const char *tag)
+{
+  if (server->lists != NULL && server->lists[server->list_i] != NULL)
+    server_send (server, server->lists[server->list_i++]);
+  server_reply (server, tag, "OK LIST done");
+}
+
+static gboolean
+server_handle (FakeServer *server, const char *command, gboolean refused)
+{
+  g_autofree char *tag = word_at (command, 0);
+  g_autofree char *verb = word_at (command, 1);
+
+  if (server->hang_on != NULL && g_str_equal (verb, server->hang_on))
+    return TRUE;
+  if (g_str_equal (verb, "CAPABILITY"))
+    {
+      g_autofree char *data = g_strdup_printf ("* CAPABILITY %s\r\n", server_capabilities (server));
+      server_send (server, data);
+      server_reply (server, tag, "OK CAPABILITY done");
+    }
+  else if (g_str_equal (verb, "STARTTLS"))
+    return server_handle_starttls (server, tag);
+  else if (g_str_equal (verb, "LOGIN") || g_str_equal (verb, "AUTHENTICATE"))
+    return server_handle_login (server, tag, command);
+  else if (g_str_equal (verb, "LIST"))
+    server_handle_list (server, tag);
+  else if (g_str_equal (verb, "APPEND"))
+    server_reply (server, tag, "%s",
+                  refused ? server->append_refusal
+                          : reply_or (server->append, "OK [APPENDUID 1 1] APPEND done"));
+  else if (g_str_equal (verb, "LOGOUT"))
+    {
+      server_send (server, "* BYE logging out\r\n");
+      server_reply (server, tag, "OK LOGOUT done");
+      return FALSE;
+    }
+  else
+    server_reply (server, tag, "BAD unknown command");
+  return TRUE;
+}
+
+static void
+server_converse (FakeServer *server)
+{
+  if (server->implicit_tls && !server_start_tls (server))
+    return;
+  if (g_strcmp0 (server->hang_on, "CONNECT") != 0)
+    server_send (server, reply_or (server->greeting, "* OK fake IMAP ready\r\n"));
+  for (;;)
+    {
+      gboolean refused = FALSE;
+      g_autofree char *command = server_read_command (server, &refused);
+
+      if (command == NULL)
+        return;
+      g_ptr_array_add (server->commands, g_strdup (command));
+      if (!server_handle (server, command, refused))
+        return;
+    }
+}
+
+static gpointer
+fake_server_run (gpointer user_data)
+{
+  FakeServer *server = user_data;
+  g_autoptr (GSocketConnection) connection = NULL;
+
+  connection = g_socket_listener_accept (server->listener, NULL, server->cancellable, NULL);
+  if (connection == NULL)
+    return NULL;
+  server_use_stream (server, G_IO_STREAM (connection));
+  server_converse (server);
+  g_io_stream_close (server->stream, NULL, NULL);
+  g_clear_object (&server->input);
+  g_clear_object (&server->stream);
+  return NULL;
+}
+
+static void
+fake_server_start (FakeServer *server)
+{
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) effective = NULL;
+  g_autoptr (GError) error = NULL;
+
+  server->listener = g_socket_listener_new ();
+  g_socket_listener_add_address (server->listener, address, G_SOCKET_TYPE_STREAM,
+                                 G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
+  g_assert_no_error (error);
+  server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  server->cancellable = g_cancellable_new ();
+  server->commands = g_ptr_array_new_with_free_func (g_free);
+  server->thread = g_thread_new ("fake-imap", fake_server_run, server);
+}
+
+/* Waits for the conversation to end: the session must be closed first. */
+static void
+fake_server_stop (FakeServer *server)
+{
+  if (server->thread == NULL)
+    return;
+  g_cancellable_cancel (server->cancellable);
+  g_thread_join (g_steal_pointer (&server->thread));
+}
+
+static void
+fake_server_clear (FakeServer *server)
+{
+  fake_server_stop (server);
+  g_clear_object (&server->listener);
+  g_clear_object (&server->cancellable);
+  g_clear_pointer (&server->commands, g_ptr_array_unref);
+}
+
+static void
+assert_commands (FakeServer *server, const char *const *expected)
+{
+  guint n_expected = g_strv_length ((char **) expected);
+
+  for (guint i = 0; i < MIN (n_expected, server->commands->len); i++)
+    g_assert_cmpstr (g_ptr_array_index (server->commands, i), ==, expected[i]);
+  g_assert_cmpuint (server->commands->len, ==, n_expected);
+}
+
+static gboolean
+server_received (FakeServer *server, const char *verb)
+{
+  for (guint i = 0; i < server->commands->len; i++)
+    {
+      if (verb_is (g_ptr_array_index (server->commands, i), verb))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* The session side ------------------------------------------------------ */
+
+typedef struct
+{
+  FakeServer server;
+  OutboxServerUrl *url;
+  OutboxImapConfig config;
+  OutboxImapSession *session;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->config.timeouts.connect = 10;
+  f->config.timeouts.command = 10;
+  f->config.timeouts.append_data = 10;
+  f->config.password = "secret";
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_object (&f->session);
+  fake_server_clear (&f->server);
+  g_clear_pointer (&f->url, outbox_server_url_free);
+}
+
+/* Closes the client side and waits until the server has seen everything. */
+static void
+end_conversation (Fixture *f)
+{
+  g_clear_object (&f->session);
+  fake_server_stop (&f->server);
+}
+
+static void
+store_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_for (GAsyncResult **slot)
+{
+  while (*slot == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *slot;
+}
+
+/* Starts the fake server and opens a session to it with @url_format, in
+ * which %u is the server's port. */
+static gboolean
+open_session (Fixture *f, const char *url_format, GError **error)
+{
+  g_autofree char *url_text = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) url_error = NULL;
+
+  fake_server_start (&f->server);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+  url_text = g_strdup_printf (url_format, f->server.port);
+#pragma GCC diagnostic pop
+  f->url = outbox_server_url_parse (url_text, &url_error);
+  g_assert_no_error (url_error);
+  f->config.url = f->url;
+  f->session = outbox_imap_session_new (&f->config);
+  outbox_imap_session_open_async (f->session, NULL, store_result, &result);
+  return outbox_imap_session_open_finish (f->session, wait_for (&result), error);
+}
+
+static void
+open_plain_session (Fixture *f)
+{
+  g_autoptr (GError) error = NULL;
+
+  open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+}
+
+static OutboxImapMailbox *
+find_sent (Fixture *f, const char *configured, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  outbox_imap_session_find_sent_async (f->session, configured, NULL, store_result, &result);
+  return outbox_imap_session_find_sent_finish (f->session, wait_for (&result), error);
+}
+
+static gboolean
+append_stream (Fixture *f, GInputStream *message, guint64 size, GDateTime *date, GError **error)
+{
+  static const char *const seen[] = { "\\Seen", NULL };
+  g_autoptr (GAsyncResult) result = NULL;
+
+  outbox_imap_session_append_async (f->session, "Sent", message, size, seen, date, NULL,
+                                    store_result, &result);
+  return outbox_imap_session_append_finish (f->session, wait_for (&result), error);
+}
+
+static gboolean
+append_text (Fixture *f, const char *message, GError **error)
+{
+  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data (message, -1, NULL);
+
+  return append_stream (f, stream, strlen (message), NULL, error);
+}
+
+static gboolean
+logout (Fixture *f, GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  outbox_imap_session_logout_async (f->session, NULL, store_result, &result);
+  return outbox_imap_session_logout_finish (f->session, wait_for (&result), error);
+}
+
+static char *
+plain_response (const char *user, const char *password)
+{
+  g_autoptr (GString) message = g_string_new (NULL);
+
+  g_string_append_c (message, '\0');
+  g_string_append (message, user);
+  g_string_append_c (message, '\0');
+  g_string_append (message, password);
+  return g_base64_encode ((const guchar *) message->str, message->len);
+}
+
+/* Logging in -------------------------------------------------------------- */
+
+static void
+test_login_sasl_ir (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+  g_autofree char *auth = g_strconcat ("A2 AUTHENTICATE PLAIN ", plain, NULL);
+  const char *const expected[] = { "A1 CAPABILITY", auth, "A3 CAPABILITY", NULL };
+
+  open_plain_session (f);
+  g_assert_true (outbox_imap_session_is_open (f->session));
+
+  end_conversation (f);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_login_continuation (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+  const char *const expected[] = { "A1 CAPABILITY", "A2 AUTHENTICATE PLAIN", plain,
+                                   "A3 CAPABILITY", NULL };
+
+  f->server.capabilities = "IMAP4rev1 AUTH=PLAIN";
+  open_plain_session (f);
+
+  end_conversation (f);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_login_fallback (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "A1 CAPABILITY", "A2 LOGIN \"alice\" \"secret\"",
+                                          "A3 CAPABILITY", NULL };
+
+  f->server.capabilities = "IMAP4rev1 AUTH=CRAM-MD5";
+  open_plain_session (f);
+
+  end_conversation (f);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_login_quoted_escapes (Fixture *f, gconstpointer data)
+{
+  f->server.capabilities = "IMAP4rev1";
+  f->config.password = "p\"a\\ss";
+  open_plain_session (f);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
+                   "A2 LOGIN \"alice\" \"p\\\"a\\\\ss\"");
+}
+
+static void
+test_login_literal (Fixture *f, gconstpointer data)
+{
+  f->server.capabilities = "IMAP4rev1";
+  f->config.password = "pässwort";
+  open_plain_session (f);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
+                   "A2 LOGIN \"alice\" {9}\r\npässwort");
+  g_assert_cmpuint (f->server.continuations, ==, 1);
+}
+
+static void
+test_login_literal_plus (Fixture *f, gconstpointer data)
+{
+  f->server.capabilities = "IMAP4rev1 LITERAL+";
+  f->config.password = "pässwort";
+  open_plain_session (f);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
+                   "A2 LOGIN \"alice\" {9+}\r\npässwort");
+  g_assert_cmpuint (f->server.continuations, ==, 0);
+}
+
+static void
+test_login_disabled (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "A1 CAPABILITY", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities = "IMAP4rev1 LOGINDISABLED";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE);
+
+  end_conversation (f);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_login_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.login = "NO [AUTHENTICATIONFAILED] Authentication failed.";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, "NO [AUTHENTICATIONFAILED] Authentication failed."));
+  g_assert_false (outbox_imap_session_is_open (f->session));
+}
+
+static void
+test_login_without_password (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->config.password = NULL;
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "AUTHENTICATE"));
+}
+
+static void
+test_login_without_user (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (open_session (f, "imap+insecure://127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE);
+}
+
+/* Capabilities ------------------------------------------------------------ */
+
+static void
+test_capability_from_greeting (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+  g_autofree char *auth = g_strconcat ("A1 AUTHENTICATE PLAIN ", plain, NULL);
+  const char *const expected[] = { auth, "A2 CAPABILITY", NULL };
+
+  f->server.greeting = "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] ready\r\n";
+  open_plain_session (f);
+
+  end_conversation (f);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_capability_after_login (Fixture *f, gconstpointer data)
+{
+  f->server.capabilities_auth = "IMAP4rev1 SPECIAL-USE LITERAL+";
+  open_plain_session (f);
+
+  g_assert_true (outbox_imap_session_has_capability (f->session, "special-use"));
+  g_assert_false (outbox_imap_session_has_capability (f->session, "AUTH=PLAIN"));
+}
+
+static void
+test_capability_in_login_ok (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "IMAP4REV1", "SPECIAL-USE", NULL };
+
+  f->server.login = "OK [CAPABILITY IMAP4rev1 SPECIAL-USE] logged in";
+  open_plain_session (f);
+  g_assert_cmpstrv (outbox_imap_session_get_capabilities (f->session), expected);
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.commands->len, ==, 2);
+}
+
+static void
+test_bad_greeting (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.greeting = "HTTP/1.1 400 Bad Request\r\n";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL);
+}
+
+static void
+test_bye_on_connect (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.greeting = "* BYE Too many connections\r\n";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_CLOSED);
+  g_assert_nonnull (strstr (error->message, "Too many connections"));
+  g_assert_cmpstr (outbox_imap_session_get_last_server_text (f->session), ==,
+                   "BYE Too many connections");
+}
+
+static void
+test_timeout (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->config.timeouts.command = 1;
+  f->server.hang_on = "CAPABILITY";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (error->message, "CAPABILITY"));
+}
+
+/* STARTTLS and TLS -------------------------------------------------------- */
+
+static void
+test_starttls_missing (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "A1 CAPABILITY", NULL };
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
+
+  end_conversation (f);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_starttls_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities = "IMAP4rev1 STARTTLS LOGINDISABLED";
+  f->server.starttls = "BAD not now";
+  g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "LOGIN"));
+}
+
+static void
+test_starttls_injection (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "A1 CAPABILITY", "A2 STARTTLS", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities = "IMAP4rev1 STARTTLS";
+  f->server.after_starttls = "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n";
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_INJECTION);
+
+  end_conversation (f);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_starttls_ok (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+  g_autofree char *auth = g_strconcat ("A4 AUTHENTICATE PLAIN ", plain, NULL);
+  const char *const expected[] = { "A1 CAPABILITY", "A2 STARTTLS", "A3 CAPABILITY", auth,
+                                   "A5 CAPABILITY", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities = "IMAP4rev1 STARTTLS LOGINDISABLED";
+  f->server.capabilities_tls = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  open_session (f, "imap://alice@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (outbox_imap_session_get_peer_certificate (f->session));
+
+  end_conversation (f);
+  g_assert_true (f->server.tls_up);
+  assert_commands (&f->server, expected);
+}
+
+static void
+test_starttls_forgets_capabilities (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities = "IMAP4rev1 STARTTLS X-PLAINTEXT-ONLY LOGINDISABLED";
+  f->server.capabilities_tls = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+  f->server.capabilities_auth = NULL;
+  f->server.login = "OK [CAPABILITY IMAP4rev1] logged in";
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  open_session (f, "imap://alice@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_false (outbox_imap_session_has_capability (f->session, "X-PLAINTEXT-ONLY"));
+  g_assert_false (outbox_imap_session_has_capability (f->session, "STARTTLS"));
+}
+
+/* PREAUTH in plaintext would keep the session out of STARTTLS. */
+static void
+test_preauth_plaintext (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.greeting = "* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] welcome back\r\n";
+  g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.commands->len, ==, 0);
+}
+
+static void
+test_implicit_tls (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  open_session (f, "imaps://alice@127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (outbox_imap_session_get_peer_certificate (f->session));
+
+  end_conversation (f);
+  g_assert_true (f->server.tls_up);
+  g_assert_false (server_received (&f->server, "STARTTLS"));
+}
+
+static void
+test_untrusted_cert (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = other_cert.ca_file;
+  g_assert_false (open_session (f, "imaps://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+}
+
+static void
+test_pin_mismatch (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = localhost_cert.certificate;
+  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->config.tls_fingerprint =
+      "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+  g_assert_false (open_session (f, "imaps://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.commands->len, ==, 0);
+}
+
+/* Finding the Sent mailbox ------------------------------------------------ */
+
+static void
+test_find_sent_special_use (Fixture *f, gconstpointer data)
+{
+  static const char *const lists[] = {
+    "* LIST (\\HasNoChildren) \"/\" INBOX\r\n"
+    "* LIST (\\HasNoChildren \\Drafts) \"/\" Drafts\r\n"
+    "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent Items\"\r\n",
+    NULL
+  };
+  g_autoptr (OutboxImapMailbox) sent = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities_auth = "IMAP4rev1 SPECIAL-USE";
+  f->server.lists = lists;
+  open_plain_session (f);
+  sent = find_sent (f, "Archive", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sent->name, ==, "Sent Items");
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==,
+                   "A4 LIST \"\" \"*\" RETURN (SPECIAL-USE)");
+  g_assert_cmpuint (f->server.commands->len, ==, 4);
+}
+
+static void
+test_find_sent_skips_noselect (Fixture *f, gconstpointer data)
+{
+  static const char *const lists[] = { "* LIST (\\Noselect \\Sent) \"/\" Sent\r\n", "", NULL };
+  g_autoptr (OutboxImapMailbox) sent = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities_auth = "IMAP4rev1 SPECIAL-USE";
+  f->server.lists = lists;
+  open_plain_session (f);
+  sent = find_sent (f, NULL, &error);
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_NO_SENT_FOLDER);
+  g_assert_null (sent);
+}
+
+static void
+test_find_sent_configured (Fixture *f, gconstpointer data)
+{
+  static const char *const lists[] = { "* LIST () \".\" Gesendet\r\n", NULL };
+  g_autoptr (OutboxImapMailbox) sent = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->server.lists = lists;
+  open_plain_session (f);
+  sent = find_sent (f, "Gesendet", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sent->name, ==, "Gesendet");
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==, "A4 LIST \"\" \"Gesendet\"");
+  g_assert_cmpuint (f->server.commands->len, ==, 4);
+}
+
+static void
+test_find_sent_fallback (Fixture *f, gconstpointer data)
+{
+  static const char *const lists[] = { "", "* LIST () \"/\" Sent\r\n", NULL };
+  g_autoptr (OutboxImapMailbox) sent = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->server.lists = lists;
+  open_plain_session (f);
+  sent = find_sent (f, "Outgoing", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sent->name, ==, "Sent");
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.commands->len, ==, 5);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==, "A4 LIST \"\" \"Outgoing\"");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 4), ==, "A5 LIST \"\" \"Sent\"");
+}
+
+static void
+test_find_sent_none (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxImapMailbox) sent = NULL;
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  sent = find_sent (f, NULL, &error);
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_NO_SENT_FOLDER);
+  g_assert_null (sent);
+  g_assert_true (outbox_imap_session_is_open (f->session));
+}
+
+static void
+test_find_sent_utf7_name (Fixture *f, gconstpointer data)
+{
+  static const char *const lists[] = { "* LIST () \"/\" \"Gesendete Entw&APw-rfe\"\r\n", NULL };
+  g_autoptr (OutboxImapMailbox) sent = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->server.lists = lists;
+  open_plain_session (f);
+  sent = find_sent (f, "Gesendete Entwürfe", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sent->name, ==, "Gesendete Entw&APw-rfe");
+  g_assert_cmpstr (sent->display_name, ==, "Gesendete Entwürfe");
+}
+
+/* APPEND ------------------------------------------------------------------ */
+
+#define MESSAGE "Subject: hi\r\nMessage-ID: <1@example.org>\r\n\r\nhello\r\n"
+
+static void
+test_append_literal_plus (Fixture *f, gconstpointer data)
+{
+  g_autofree char *expected =
+      g_strdup_printf ("A4 APPEND \"Sent\" (\\Seen) {%zu+}\r\n" MESSAGE, strlen (MESSAGE));
+  g_autoptr (GError) error = NULL;
+
+  f->server.capabilities_auth = "IMAP4rev1 LITERAL+";
+  open_plain_session (f);
+  g_assert_true (append_text (f, MESSAGE, &error));
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==, expected);
+  g_assert_cmpuint (f->server.continuations, ==, 0);
+}
+
+static void
+test_append_continuation (Fixture *f, gconstpointer data)
+{
+  g_autofree char *expected =
+      g_strdup_printf ("A4 APPEND \"Sent\" (\\Seen) {%zu}\r\n" MESSAGE, strlen (MESSAGE));
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_true (append_text (f, MESSAGE, &error));
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==, expected);
+  g_assert_cmpuint (f->server.continuations, ==, 1);
+}
+
+/* The record shows the CR LF after the literal: the next command starts
+ * on a line of its own. */
+static void
+test_append_then_logout (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_true (append_text (f, MESSAGE, &error));
+  g_assert_true (logout (f, &error));
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 4), ==, "A5 LOGOUT");
+}
+
+static void
+test_append_trycreate (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.append_refusal = "NO [TRYCREATE] Mailbox doesn't exist: Sent";
+  open_plain_session (f);
+  g_assert_false (append_text (f, MESSAGE, &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_REPLY);
+  g_assert_nonnull (strstr (error->message, "NO [TRYCREATE] Mailbox doesn't exist: Sent"));
+  g_assert_true (outbox_imap_session_is_open (f->session));
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.continuations, ==, 0);
+}
+
+static void
+test_append_refused_after_data (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.append = "NO [OVERQUOTA] Quota exceeded";
+  open_plain_session (f);
+  g_assert_false (append_text (f, MESSAGE, &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_REPLY);
+  g_assert_nonnull (strstr (error->message, "OVERQUOTA"));
+}
+
+static void
+test_append_several_blocks (Fixture *f, gconstpointer data)
+{
+  gsize size = 300 * 1024 + 7;
+  g_autofree char *message = g_malloc (size + 1);
+  g_autofree char *expected = NULL;
+  g_autoptr (GError) error = NULL;
+
+  for (gsize i = 0; i < size; i++)
+    message[i] = (i % 80 == 78) ? '\r' : (i % 80 == 79) ? '\n' : (char) ('a' + i % 26);
+  message[size] = '\0';
+  expected = g_strdup_printf ("A4 APPEND \"Sent\" (\\Seen) {%zu}\r\n%s", size, message);
+  open_plain_session (f);
+  g_assert_true (append_text (f, message, &error));
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==, expected);
+}
+
+static void
+test_append_short_message (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data ("short", 5, NULL);
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_false (append_stream (f, stream, 100, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_false (outbox_imap_session_is_open (f->session));
+}
+
+static void
+test_append_long_message (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data ("longer", 6, NULL);
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_false (append_stream (f, stream, 4, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+  g_assert_false (outbox_imap_session_is_open (f->session));
+}
+
+static void
+test_append_date (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GTimeZone) zone = g_time_zone_new_offset (3600);
+  g_autoptr (GDateTime) date = g_date_time_new (zone, 2024, 3, 5, 14, 3, 9);
+  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data ("x\r\n", 3, NULL);
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_true (append_stream (f, stream, 3, date, &error));
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==,
+                   "A4 APPEND \"Sent\" (\\Seen) \" 5-Mar-2024 14:03:09 +0100\" {3}\r\nx\r\n");
+}
+
+static void
+test_append_bad_flag (Fixture *f, gconstpointer data)
+{
+  static const char *const flags[] = { "\\Seen) {5}", NULL };
+  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data ("x", 1, NULL);
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  outbox_imap_session_append_async (f->session, "Sent", stream, 1, flags, NULL, NULL,
+                                    store_result, &result);
+  g_assert_false (outbox_imap_session_append_finish (f->session, wait_for (&result), &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+
+  end_conversation (f);
+  g_assert_false (server_received (&f->server, "APPEND"));
+}
+
+static void
+test_append_not_open (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_true (logout (f, &error));
+  g_assert_false (append_text (f, MESSAGE, &error));
+  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_CLOSED);
+}
+
+/* LOGOUT ------------------------------------------------------------------ */
+
+static void
+test_logout (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  open_plain_session (f);
+  g_assert_true (logout (f, &error));
+  g_assert_no_error (error);
+  g_assert_false (outbox_imap_session_is_open (f->session));
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==,
+                   "A4 LOGOUT");
+}
+
+/* The protocol trace ------------------------------------------------------ */
+
+/* Every message logged goes through here; a test may record them. */
+static GPtrArray *captured_logs;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
+    {
+      if (g_str_equal (fields[i].key, "MESSAGE"))
+        g_ptr_array_add (captured_logs, g_strdup (fields[i].value));
+    }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+static gboolean
+logs_contain (const char *needle)
+{
+  for (guint i = 0; i < captured_logs->len; i++)
+    {
+      if (strstr (g_ptr_array_index (captured_logs, i), needle) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+test_trace_redacts_authenticate (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+
+  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  open_plain_session (f);
+  g_assert_true (logs_contain ("A2 AUTHENTICATE PLAIN ****"));
+  g_assert_false (logs_contain (plain));
+  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+}
+
+static void
+test_trace_redacts_login (Fixture *f, gconstpointer data)
+{
+  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  f->server.capabilities = "IMAP4rev1";
+  f->config.password = "pässwort";
+  open_plain_session (f);
+  g_assert_true (logs_contain ("A2 LOGIN \"alice\" ****"));
+  g_assert_false (logs_contain ("sswort"));
+  g_assert_false (logs_contain ("{9}"));
+  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+}
+
+#define ADD(name, func) g_test_add (name, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
 int
 main (int argc, char **argv)
 {
+  g_autoptr (GError) error = NULL;
+  int status;
+
   g_test_init (&argc, &argv, NULL);
-  return g_test_run ();
+  g_log_set_writer_func (capture_writer, NULL, NULL);
+
+  test_dir = g_dir_make_tmp ("outbox-test-imap-session-XXXXXX", &error);
+  g_assert_no_error (error);
+  test_cert_make (&localhost_cert, "localhost", TRUE, "localhost.pem");
+  test_cert_make (&other_cert, "other.example", FALSE, "other.pem");
+
+  ADD ("/imap/session/login/sasl-ir", test_login_sasl_ir);
+  ADD ("/imap/session/login/continuation", test_login_continuation);
+  ADD ("/imap/session/login/login-fallback", test_login_fallback);
+  ADD ("/imap/session/login/quoted-escapes", test_login_quoted_escapes);
+  ADD ("/imap/session/login/literal", test_login_literal);
+  ADD ("/imap/session/login/literal-plus", test_login_literal_plus);
+  ADD ("/imap/session/login/logindisabled", test_login_disabled);
+  ADD ("/imap/session/login/refused", test_login_refused);
+  ADD ("/imap/session/login/without-password", test_login_without_password);
+  ADD ("/imap/session/login/without-user", test_login_without_user);
+  ADD ("/imap/session/capability/from-greeting", test_capability_from_greeting);
+  ADD ("/imap/session/capability/after-login", test_capability_after_login);
+  ADD ("/imap/session/capability/in-login-ok", test_capability_in_login_ok);
+  ADD ("/imap/session/bad-greeting", test_bad_greeting);
+  ADD ("/imap/session/bye-on-connect", test_bye_on_connect);
+  ADD ("/imap/session/timeout", test_timeout);
+  ADD ("/imap/session/starttls/missing", test_starttls_missing);
+  ADD ("/imap/session/starttls/refused", test_starttls_refused);
+  ADD ("/imap/session/starttls/injection", test_starttls_injection);
+  ADD ("/imap/session/starttls/ok", test_starttls_ok);
+  ADD ("/imap/session/starttls/forgets-capabilities", test_starttls_forgets_capabilities);
+  ADD ("/imap/session/starttls/preauth-plaintext", test_preauth_plaintext);
+  ADD ("/imap/session/tls/implicit", test_implicit_tls);
+  ADD ("/imap/session/tls/untrusted", test_untrusted_cert);
+  ADD ("/imap/session/tls/pin-mismatch", test_pin_mismatch);
+  ADD ("/imap/session/find-sent/special-use", test_find_sent_special_use);
+  ADD ("/imap/session/find-sent/skips-noselect", test_find_sent_skips_noselect);
+  ADD ("/imap/session/find-sent/configured", test_find_sent_configured);
+  ADD ("/imap/session/find-sent/fallback", test_find_sent_fallback);
+  ADD ("/imap/session/find-sent/none", test_find_sent_none);
+  ADD ("/imap/session/find-sent/utf7-name", test_find_sent_utf7_name);
+  ADD ("/imap/session/append/literal-plus", test_append_literal_plus);
+  ADD ("/imap/session/append/continuation", test_append_continuation);
+  ADD ("/imap/session/append/then-logout", test_append_then_logout);
+  ADD ("/imap/session/append/trycreate", test_append_trycreate);
+  ADD ("/imap/session/append/refused-after-data", test_append_refused_after_data);
+  ADD ("/imap/session/append/several-blocks", test_append_several_blocks);
+  ADD ("/imap/session/append/short-message", test_append_short_message);
+  ADD ("/imap/session/append/long-message", test_append_long_message);
+  ADD ("/imap/session/append/date", test_append_date);
+  ADD ("/imap/session/append/bad-flag", test_append_bad_flag);
+  ADD ("/imap/session/append/not-open", test_append_not_open);
+  ADD ("/imap/session/logout", test_logout);
+  ADD ("/imap/session/trace/redacts-authenticate", test_trace_redacts_authenticate);
+  ADD ("/imap/session/trace/redacts-login", test_trace_redacts_login);
+
+  status = g_test_run ();
+
+  test_cert_clear (&localhost_cert);
+  test_cert_clear (&other_cert);
+  g_rmdir (test_dir);
+  g_free (test_dir);
+  return status;
 }

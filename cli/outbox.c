@@ -970,7 +970,12 @@ typedef struct
   char *tls_ca_file;
   char *tls_fingerprint;
   char *auth;
+  char *sent_folder;
   gint64 numeric[N_NUMERIC_SETTINGS];
+  gboolean save_to_sent;
+  gboolean no_save_to_sent;
+  gboolean pop_before_smtp;
+  gboolean no_pop_before_smtp;
   gboolean make_default;
   gboolean password_stdin;
   char **args;
@@ -986,12 +991,13 @@ outbox_account_options_clear (OutboxAccountOptions *options)
   g_clear_pointer (&options->tls_ca_file, g_free);
   g_clear_pointer (&options->tls_fingerprint, g_free);
   g_clear_pointer (&options->auth, g_free);
+  g_clear_pointer (&options->sent_folder, g_free);
   g_clear_pointer (&options->args, g_strfreev);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
 
-#define ACCOUNT_OPTION_COUNT 17
+#define ACCOUNT_OPTION_COUNT 22
 
 /* The options of account add and account update, writing into @options. */
 static void
@@ -1011,6 +1017,11 @@ init_account_entries (OutboxAccountOptions *options,
     { "retry-max", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_RETRY_MAX], "The wait doubles up to this (default 3600)", "SECONDS" },
     { "give-up-after", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_GIVE_UP_AFTER], "Fail what is still deferred after this (default 5 days)", "SECONDS" },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_MAX_CONNECTIONS], "SMTP connections at once (default 2)", "N" },
+    { "save-to-sent", 0, 0, G_OPTION_ARG_NONE, &options->save_to_sent, "Copy sent mail to the IMAP Sent folder (the default with --imap)", NULL },
+    { "no-save-to-sent", 0, 0, G_OPTION_ARG_NONE, &options->no_save_to_sent, "Do not copy sent mail (for providers that file it themselves)", NULL },
+    { "sent-folder", 0, 0, G_OPTION_ARG_STRING, &options->sent_folder, "The Sent folder when the server marks none", "NAME" },
+    { "pop-before-smtp", 0, 0, G_OPTION_ARG_NONE, &options->pop_before_smtp, "Log in to POP3 before each SMTP session", NULL },
+    { "no-pop-before-smtp", 0, 0, G_OPTION_ARG_NONE, &options->no_pop_before_smtp, "Stop logging in to POP3 first", NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &options->password_stdin, "Read the password from the first line of standard input", NULL },
     { "default", 0, 0, G_OPTION_ARG_NONE, &options->make_default, "Make this the default account", NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->args, NULL, NULL },
@@ -1095,6 +1106,11 @@ build_account_settings (const OutboxAccountOptions  *options,
   insert_optional_text (settings, "tls-ca-file", ca_file);
   insert_optional_text (settings, "tls-fingerprint", options->tls_fingerprint);
   insert_optional_text (settings, "auth", options->auth);
+  insert_optional_text (settings, "sent-folder", options->sent_folder);
+  if (options->save_to_sent || options->no_save_to_sent)
+    g_variant_dict_insert (settings, "save-to-sent", "b", options->save_to_sent);
+  if (options->pop_before_smtp || options->no_pop_before_smtp)
+    g_variant_dict_insert (settings, "pop-before-smtp", "b", options->pop_before_smtp);
   if (options->make_default)
     g_variant_dict_insert (settings, "default", "b", TRUE);
 

@@ -110,6 +110,10 @@ reject (OutboxMaildrop *self, const char *name, const char *reason)
   g_autofree char *text = g_strconcat (reason, "\n", NULL);
   g_autoptr (GError) error = NULL;
 
+  /* The reason first: whoever sees the file in rejected/ finds why. */
+  if (!g_file_set_contents_full (error_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                 &error))
+    g_warning ("Cannot write %s: %s", error_path, error->message);
   if (rename (claimed, rejected) != 0)
     {
       int errsv = errno;
@@ -117,9 +121,6 @@ reject (OutboxMaildrop *self, const char *name, const char *reason)
                  g_strerror (errsv));
       return;
     }
-  if (!g_file_set_contents_full (error_path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
-                                 &error))
-    g_warning ("Cannot write %s: %s", error_path, error->message);
   g_warning ("Rejected maildrop file %s: %s (set aside as %s)", name, reason, rejected);
 }
 

@@ -113,10 +113,14 @@ handle_submit (OutboxDbusQueue *object,
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
   g_autoptr (GInputStream) in = NULL;
   GError *error = NULL;
+  gint32 handle;
   int fd = -1;
 
-  if (fd_list != NULL)
-    fd = g_unix_fd_list_get (fd_list, g_variant_get_handle (arg_message), NULL);
+  /* g_unix_fd_list_get() trusts its index: a caller's handle must be
+   * checked against the list first. */
+  handle = g_variant_get_handle (arg_message);
+  if (fd_list != NULL && handle >= 0 && handle < g_unix_fd_list_get_length (fd_list))
+    fd = g_unix_fd_list_get (fd_list, handle, NULL);
   if (fd < 0)
     {
       return_error (invocation, OUTBOX_ERROR_INVALID_ARGS,

@@ -213,6 +213,9 @@ outbox_cli_report_error (const GError *error,
 
   if (hint == NULL)
     hint = default_hint (error);
+  /* The daemon's own message often says what to do already. */
+  if (hint != NULL && strstr (message, hint) != NULL)
+    hint = NULL;
 
   g_strchomp (message);
   if (hint != NULL && g_str_has_suffix (message, "."))

@@ -337,7 +337,12 @@ read_some (int      fd,
 static gboolean
 first_line_ends_in_crlf (const GByteArray *head)
 {
-  const guint8 *newline = memchr (head->data, '\n', head->len);
+  const guint8 *newline;
+
+  /* An empty GByteArray may have no storage: memchr must not see it. */
+  if (head->len == 0)
+    return FALSE;
+  newline = memchr (head->data, '\n', head->len);
 
   return newline != NULL && newline > head->data && newline[-1] == '\r';
 }

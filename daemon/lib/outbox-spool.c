@@ -471,6 +471,7 @@ parse_recipient (const char *value,
 {
   g_auto(GStrv) parts = g_strsplit (value, " ", 3);
   g_autofree char *address = NULL;
+  g_autoptr(GError) address_error = NULL;
   OutboxRecipient *recipient;
   OutboxRecipientState state;
   gint64 code;
@@ -480,8 +481,8 @@ parse_recipient (const char *value,
       || !parse_number (parts[1], 0, 599, &code)
       || (address = unescape_value (parts[2])) == NULL)
     return record_error (error, "malformed recipient “%s”", value);
-  if (!outbox_address_validate (address, FALSE, error))
-    return FALSE;
+  if (!outbox_address_validate (address, FALSE, &address_error))
+    return record_error (error, "invalid recipient: %s", address_error->message);
 
   recipient = g_new0 (OutboxRecipient, 1);
   recipient->address = g_steal_pointer (&address);

@@ -118,6 +118,7 @@ typedef enum
   FIELD_COUNT,
   FIELD_SECONDS,
   FIELD_YES_NO,
+  FIELD_WORDS,
 } OutboxFieldKind;
 
 typedef struct
@@ -127,6 +128,20 @@ typedef struct
   OutboxFieldKind kind;
   const char *shown_with;  /* only shown when this key is present, or NULL */
 } OutboxField;
+
+/* A list of words, such as a server's capabilities; NULL when empty. */
+static char *
+format_words_field (GVariant   *dict,
+                    const char *key)
+{
+  g_autofree const char **words = NULL;
+  g_autofree char *joined = NULL;
+
+  if (!g_variant_lookup (dict, key, "^a&s", &words) || words[0] == NULL)
+    return NULL;
+  joined = g_strjoinv (" ", (char **) words);
+  return outbox_cli_sanitize (joined);
+}
 
 static char *
 format_size_field (GVariant   *dict,
@@ -187,6 +202,8 @@ format_field (GVariant          *dict,
       return g_strdup_printf ("%" G_GUINT32_FORMAT " s", count);
     case FIELD_YES_NO:
       return format_flag_field (dict, field->key, "yes", "no");
+    case FIELD_WORDS:
+      return format_words_field (dict, field->key);
     default:
       g_assert_not_reached ();
     }
@@ -1499,6 +1516,7 @@ static const OutboxField server_check_fields[] = {
   { "tls-not-after", "Valid until", FIELD_TIME, NULL },
   { "tls-fingerprint", "Fingerprint", FIELD_TEXT, NULL },
   { "login", "Login", FIELD_TEXT, NULL },
+  { "capabilities", "Offers", FIELD_WORDS, NULL },
   { "server-reply", "Server said", FIELD_TEXT, NULL },
   { "error", "Error", FIELD_TEXT, NULL },
 };
@@ -1506,18 +1524,11 @@ static const OutboxField server_check_fields[] = {
 static void
 print_server_check (const char *service, GVariant *check)
 {
-  g_autofree const char **capabilities = NULL;
   gboolean ok = FALSE;
 
   g_variant_lookup (check, "ok", "b", &ok);
   g_print ("%s: %s\n", service, ok ? "OK" : "FAILED");
   print_fields (check, server_check_fields, G_N_ELEMENTS (server_check_fields));
-  if (g_variant_lookup (check, "capabilities", "^a&s", &capabilities))
-    {
-      g_autofree char *joined = g_strjoinv (" ", (char **) capabilities);
-      g_autofree char *clean = outbox_cli_sanitize (joined);
-      g_print ("Offers:          %s\n", clean);
-    }
 }
 
 static int

@@ -796,6 +796,9 @@ handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
     outbox_tls_check_pin (tls, self->tls_fingerprint, &error);
   if (error != NULL)
     {
+      g_autoptr (GTlsCertificate) offered = outbox_tls_explain_failure (tls, &error);
+
+      g_set_object (&self->peer_certificate, offered);
       open_fail (task, error);
       return;
     }

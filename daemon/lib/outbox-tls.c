@@ -134,6 +134,68 @@ use_ca_file (GTlsConnection *tls, const char *ca_file, GError **error)
   return TRUE;
 }
 
+/* Keeps the certificate a server offered, and what was wrong with it, so
+ * that a refused handshake can still tell the user what they saw.  It never
+ * accepts anything itself. */
+static gboolean
+remember_offered_certificate (GTlsConnection *tls,
+                              GTlsCertificate *certificate,
+                              GTlsCertificateFlags errors,
+                              gpointer user_data)
+{
+  g_object_set_data_full (G_OBJECT (tls), "outbox-offered-certificate",
+                          g_object_ref (certificate), g_object_unref);
+  g_object_set_data (G_OBJECT (tls), "outbox-offered-errors", GUINT_TO_POINTER (errors));
+  return FALSE;
+}
+
+static void
+append_certificate_problems (GString *text, GTlsCertificateFlags errors)
+{
+  static const struct
+  {
+    GTlsCertificateFlags flag;
+    const char *words;
+  } problems[] = {
+    { G_TLS_CERTIFICATE_UNKNOWN_CA, "its issuer is not a trusted CA" },
+    { G_TLS_CERTIFICATE_BAD_IDENTITY, "it is not for this host name" },
+    { G_TLS_CERTIFICATE_NOT_ACTIVATED, "it is not valid yet" },
+    { G_TLS_CERTIFICATE_EXPIRED, "it has expired" },
+    { G_TLS_CERTIFICATE_REVOKED, "it was revoked" },
+    { G_TLS_CERTIFICATE_INSECURE, "it uses an insecure algorithm" },
+  };
+  const char *separator = ": ";
+
+  for (gsize i = 0; i < G_N_ELEMENTS (problems); i++)
+    if (errors & problems[i].flag)
+      {
+        g_string_append_printf (text, "%s%s", separator, problems[i].words);
+        separator = ", ";
+      }
+}
+
+GTlsCertificate *
+outbox_tls_explain_failure (GTlsConnection *tls, GError **error)
+{
+  GTlsCertificate *offered = g_object_get_data (G_OBJECT (tls), "outbox-offered-certificate");
+  GTlsCertificateFlags errors =
+      GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (tls), "outbox-offered-errors"));
+  g_autoptr (GString) text = NULL;
+  g_autofree char *fingerprint = NULL;
+
+  if (offered == NULL || error == NULL || *error == NULL
+      || !g_error_matches (*error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE))
+    return offered ? g_object_ref (offered) : NULL;
+  text = g_string_new ((*error)->message);
+  append_certificate_problems (text, errors);
+  fingerprint = outbox_tls_certificate_fingerprint (offered);
+  g_string_append_printf (text, " (certificate %s; trust its CA with --tls-ca-file, or pin it "
+                          "with --tls-fingerprint once you have checked it)", fingerprint);
+  g_free ((*error)->message);
+  (*error)->message = g_string_free (g_steal_pointer (&text), FALSE);
+  return g_object_ref (offered);
+}
+
 GIOStream *
 outbox_tls_client_new (GIOStream *base,
                        const char *host,
@@ -159,6 +221,7 @@ outbox_tls_client_new (GIOStream *base,
     return NULL;
   if (ca_file != NULL && !use_ca_file (G_TLS_CONNECTION (tls), ca_file, error))
     return NULL;
+  g_signal_connect (tls, "accept-certificate", G_CALLBACK (remember_offered_certificate), NULL);
   if (fingerprint != NULL)
     g_signal_connect_data (tls, "accept-certificate", G_CALLBACK (accept_pinned_certificate),
                            g_memdup2 (pin, sizeof pin), free_pin, G_CONNECT_DEFAULT);

@@ -28,6 +28,12 @@ GIOStream *outbox_tls_client_new (GIOStream *base,
                                   GError **error);
 gboolean outbox_tls_check_pin (GTlsConnection *tls, const char *fingerprint, GError **error);
 
+/* After a failed handshake over a connection from outbox_tls_client_new():
+ * returns the certificate the server offered (nullable; transfer full), and
+ * when the certificate was refused, rewrites @error's message to say what
+ * was wrong with it and how to trust it. */
+GTlsCertificate *outbox_tls_explain_failure (GTlsConnection *tls, GError **error);
+
 /* Parses "sha256:HEX" into 32 bytes; FALSE with G_IO_ERROR_INVALID_ARGUMENT
  * when it is not a valid pin. */
 gboolean outbox_tls_parse_fingerprint (const char *fingerprint, guint8 out[32], GError **error);

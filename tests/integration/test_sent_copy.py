@@ -80,7 +80,8 @@ class SentCopyTestCase(OutboxTestCase):
 
     def assertFiledOnce(self, dovecot, message_id, folder="Sent"):
         copies = [m for m in dovecot.messages(folder) if m.headers("Message-ID") == [message_id]]
-        self.assertEqual(len(copies), 1, [m.headers("Message-ID") for m in dovecot.messages(folder)])
+        every_id = [m.headers("Message-ID") for m in dovecot.messages(folder)]
+        self.assertEqual(len(copies), 1, f"Message-IDs in {folder}: {every_id}")
         self.assertTrue(copies[0].seen, f"flags of the copy: {copies[0].flags!r}")
         return copies[0]
 
@@ -140,7 +141,8 @@ class SentCopyTest(SentCopyTestCase):
         uncopied = self.submit(account, "<account-off@example.org>")
         message = self.outbox.wait_state(uncopied, "sent")
         self.assertNotIn("sent_copy", message)
-        copied = self.submit(self.add_account(dovecot, name=account + "-copying"), "<other@example.org>")
+        copying = self.add_account(dovecot, name=account + "-copying")
+        copied = self.submit(copying, "<other@example.org>")
         self.wait_copy(copied, "saved")
         self.assertNotIn("sent_copy", self.outbox.show(uncopied))
         self.assertEqual([m.headers("Message-ID") for m in dovecot.sent_messages()],

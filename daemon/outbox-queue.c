@@ -10,7 +10,8 @@ struct _OutboxQueue
   GObject parent_instance;
 
   OutboxSpool *spool;   /* (owned) */
-  GHashTable *records;  /* (owned) id -> OutboxSpoolRecord (owned) */
+  GSequence *order;     /* (owned) OutboxSpoolRecord (owned), by (created, id) */
+  GHashTable *records;  /* (owned) id -> GSequenceIter in order */
 };
 
 enum
@@ -31,6 +32,7 @@ outbox_queue_finalize (GObject *object)
 
   g_clear_object (&self->spool);
   g_clear_pointer (&self->records, g_hash_table_unref);
+  g_clear_pointer (&self->order, g_sequence_free);
   G_OBJECT_CLASS (outbox_queue_parent_class)->finalize (object);
 }
 
@@ -51,8 +53,8 @@ outbox_queue_class_init (OutboxQueueClass *klass)
 static void
 outbox_queue_init (OutboxQueue *self)
 {
-  self->records = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
-                                         (GDestroyNotify) outbox_spool_record_free);
+  self->order = g_sequence_new ((GDestroyNotify) outbox_spool_record_free);
+  self->records = g_hash_table_new (g_str_hash, g_str_equal);
 }
 
 OutboxQueue *
@@ -74,7 +76,7 @@ outbox_queue_new (OutboxSpool *spool, GError **error)
   for (guint i = 0; i < records->len; i++)
     {
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      g_hash_table_insert (self->records, record->id, record);
+      g_hash_table_insert (self->records, record->id, g_sequence_append (self->order, record));
     }
   g_info ("Queue loaded: %u messages", records->len);
   return g_steal_pointer (&self);
@@ -89,14 +91,16 @@ outbox_queue_get_spool (OutboxQueue *queue)
 OutboxSpoolRecord *
 outbox_queue_lookup (OutboxQueue *queue, const char *id)
 {
-  return g_hash_table_lookup (queue->records, id);
+  GSequenceIter *iter = g_hash_table_lookup (queue->records, id);
+
+  return iter ? g_sequence_get (iter) : NULL;
 }
 
 static int
-compare_records (gconstpointer a, gconstpointer b)
+compare_records (gconstpointer a, gconstpointer b, gpointer user_data)
 {
-  const OutboxSpoolRecord *ra = *(const OutboxSpoolRecord *const *) a;
-  const OutboxSpoolRecord *rb = *(const OutboxSpoolRecord *const *) b;
+  const OutboxSpoolRecord *ra = a;
+  const OutboxSpoolRecord *rb = b;
 
   if (ra->created != rb->created)
     return ra->created < rb->created ? -1 : 1;
@@ -107,14 +111,24 @@ GPtrArray *
 outbox_queue_list (OutboxQueue *queue)
 {
   GPtrArray *list = g_ptr_array_sized_new (g_hash_table_size (queue->records));
-  GHashTableIter iter;
-  gpointer value;
 
-  g_hash_table_iter_init (&iter, queue->records);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    g_ptr_array_add (list, value);
-  g_ptr_array_sort (list, compare_records);
+  /* Kept in order as records come and go: listing never sorts. */
+  for (GSequenceIter *iter = g_sequence_get_begin_iter (queue->order); !g_sequence_iter_is_end (iter);
+       iter = g_sequence_iter_next (iter))
+    g_ptr_array_add (list, g_sequence_get (iter));
   return list;
+}
+
+/* Forgets a record the spool no longer has. */
+static void
+forget_record (OutboxQueue *queue, const char *id)
+{
+  GSequenceIter *iter = g_hash_table_lookup (queue->records, id);
+
+  if (iter == NULL)
+    return;
+  g_hash_table_remove (queue->records, id);
+  g_sequence_remove (iter);
 }
 
 static void
@@ -135,7 +149,8 @@ outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record)
 void
 outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
-  g_hash_table_insert (queue->records, record->id, record);
+  g_hash_table_insert (queue->records, record->id,
+                       g_sequence_insert_sorted (queue->order, record, compare_records, NULL));
   outbox_queue_notify (queue, record);
   outbox_queue_emit_due (queue);
 }
@@ -156,7 +171,7 @@ outbox_queue_remove (OutboxQueue *queue, const char *id, GError **error)
 
   if (!outbox_spool_remove (queue->spool, id, error))
     return FALSE;
-  g_hash_table_remove (queue->records, owned_id);
+  forget_record (queue, owned_id);
   emit_changed (queue, owned_id, "removed", g_variant_new ("a{sv}", NULL));
   return TRUE;
 }
@@ -169,7 +184,7 @@ outbox_queue_quarantine (OutboxQueue *queue, const char *id, const char *reason,
 
   if (!outbox_spool_quarantine (queue->spool, id, error))
     return FALSE;
-  g_hash_table_remove (queue->records, owned_id);
+  forget_record (queue, owned_id);
   g_warning ("Message %s was set aside in %s/quarantine: %s", owned_id,
              outbox_spool_get_path (queue->spool), reason);
   g_variant_builder_init (&details, G_VARIANT_TYPE_VARDICT);

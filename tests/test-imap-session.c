@@ -5,7 +5,10 @@
 #include <glib/gstdio.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <pwd.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "outbox-imap.h"
 
@@ -566,14 +569,26 @@ find_sent (Fixture *f, const char *configured, GError **error)
 }
 
 static gboolean
+append_with_flags (Fixture *f,
+                   GInputStream *message,
+                   guint64 size,
+                   const char *const *flags,
+                   GDateTime *date,
+                   GError **error)
+{
+  g_autoptr (GAsyncResult) result = NULL;
+
+  outbox_imap_session_append_async (f->session, "Sent", message, size, flags, date, NULL,
+                                    store_result, &result);
+  return outbox_imap_session_append_finish (f->session, wait_for (&result), error);
+}
+
+static gboolean
 append_stream (Fixture *f, GInputStream *message, guint64 size, GDateTime *date, GError **error)
 {
   static const char *const seen[] = { "\\Seen", NULL };
-  g_autoptr (GAsyncResult) result = NULL;
 
-  outbox_imap_session_append_async (f->session, "Sent", message, size, seen, date, NULL,
-                                    store_result, &result);
-  return outbox_imap_session_append_finish (f->session, wait_for (&result), error);
+  return append_with_flags (f, message, size, seen, date, error);
 }
 
 static gboolean
@@ -1207,13 +1222,10 @@ test_append_bad_flag (Fixture *f, gconstpointer data)
 {
   static const char *const flags[] = { "\\Seen) {5}", NULL };
   g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data ("x", 1, NULL);
-  g_autoptr (GAsyncResult) result = NULL;
   g_autoptr (GError) error = NULL;
 
   open_plain_session (f);
-  outbox_imap_session_append_async (f->session, "Sent", stream, 1, flags, NULL, NULL,
-                                    store_result, &result);
-  g_assert_false (outbox_imap_session_append_finish (f->session, wait_for (&result), &error));
+  g_assert_false (append_with_flags (f, stream, 1, flags, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
 
   end_conversation (f);
@@ -1300,6 +1312,197 @@ test_trace_redacts_login (Fixture *f, gconstpointer data)
   g_clear_pointer (&captured_logs, g_ptr_array_unref);
 }
 
+/* A real Dovecot ---------------------------------------------------------
+ *
+ * A private instance from its own configuration in a temporary directory,
+ * on a free loopback port, in plaintext (+insecure to loopback).  It runs
+ * mail as "nobody", so the test needs root; it is skipped otherwise, or
+ * when Dovecot is not installed. */
+
+#define DOVECOT_CONFIG                                                                            \
+  "base_dir = %1$s/base\n"                                                                        \
+  "state_dir = %1$s/state\n"                                                                      \
+  "log_path = %1$s/dovecot.log\n"                                                                 \
+  "listen = 127.0.0.1\n"                                                                          \
+  "protocols = imap\n"                                                                            \
+  "ssl = no\n"                                                                                    \
+  "disable_plaintext_auth = no\n"                                                                 \
+  "auth_mechanisms = plain\n"                                                                     \
+  "default_login_user = dovenull\n"                                                               \
+  "default_internal_user = dovecot\n"                                                             \
+  "mail_location = maildir:%1$s/mail/%%u\n"                                                       \
+  "passdb {\n  driver = passwd-file\n  args = %1$s/passwd\n}\n"                                   \
+  "userdb {\n  driver = static\n  args = uid=nobody gid=nogroup\n}\n"                             \
+  "service imap-login {\n  inet_listener imap {\n    port = %2$u\n  }\n"                          \
+  "  inet_listener imaps {\n    port = 0\n  }\n}\n"                                               \
+  "namespace inbox {\n  inbox = yes\n"                                                            \
+  "  mailbox Sent {\n    auto = create\n    special_use = \\Sent\n  }\n}\n"
+
+typedef struct
+{
+  char *dir;    /* (owned) */
+  char *config; /* (owned) */
+  guint16 port;
+} Dovecot;
+
+static guint16
+free_loopback_port (void)
+{
+  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) effective = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_socket_listener_add_address (listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                 NULL, &effective, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+}
+
+static void
+write_file (const char *dir, const char *name, const char *contents)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GError) error = NULL;
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+}
+
+static gboolean
+dovecot_accepts (guint16 port)
+{
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) connection =
+      g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
+
+  return connection != NULL;
+}
+
+static gboolean
+dovecot_start (Dovecot *dovecot)
+{
+  g_autofree char *mail = NULL;
+  g_autofree char *config = NULL;
+  const char *argv[] = { "dovecot", "-c", NULL, NULL };
+  struct passwd *nobody = getpwnam ("nobody");
+  g_autoptr (GError) error = NULL;
+  gint status = 0;
+
+  dovecot->dir = g_dir_make_tmp ("outbox-test-dovecot-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_assert_no_errno (g_chmod (dovecot->dir, 0755));
+  mail = g_build_filename (dovecot->dir, "mail", NULL);
+  g_assert_no_errno (g_mkdir (mail, 0700));
+  g_assert_no_errno (chown (mail, nobody->pw_uid, nobody->pw_gid));
+  write_file (dovecot->dir, "passwd", "alice:{PLAIN}secret\n");
+  dovecot->port = free_loopback_port ();
+  config = g_strdup_printf (DOVECOT_CONFIG, dovecot->dir, dovecot->port);
+  write_file (dovecot->dir, "dovecot.conf", config);
+  dovecot->config = g_build_filename (dovecot->dir, "dovecot.conf", NULL);
+
+  argv[2] = dovecot->config;
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status,
+                &error);
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    return FALSE;
+  for (guint i = 0; i < 100 && !dovecot_accepts (dovecot->port); i++)
+    g_usleep (50 * 1000);
+  return TRUE;
+}
+
+static void
+dovecot_stop (Dovecot *dovecot)
+{
+  g_autofree char *pid_file = g_build_filename (dovecot->dir, "base", "master.pid", NULL);
+  g_autofree char *pid_text = NULL;
+  const char *argv[] = { "rm", "-rf", dovecot->dir, NULL };
+
+  if (g_file_get_contents (pid_file, &pid_text, NULL, NULL))
+    {
+      pid_t pid = (pid_t) g_ascii_strtoll (pid_text, NULL, 10);
+      kill (pid, SIGTERM);
+      for (guint i = 0; i < 100 && kill (pid, 0) == 0; i++)
+        g_usleep (50 * 1000);
+    }
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL,
+                NULL);
+  g_free (dovecot->dir);
+  g_free (dovecot->config);
+}
+
+/* The one file in the Sent maildir's cur/, with its name. */
+static char *
+sent_message (Dovecot *dovecot, char **out_name)
+{
+  g_autofree char *cur = g_build_filename (dovecot->dir, "mail", "alice", ".Sent", "cur", NULL);
+  g_autoptr (GDir) dir = g_dir_open (cur, 0, NULL);
+  g_autofree char *path = NULL;
+  char *contents = NULL;
+  const char *name;
+
+  g_assert_nonnull (dir);
+  name = g_dir_read_name (dir);
+  g_assert_nonnull (name);
+  g_assert_null (g_dir_read_name (dir));
+  path = g_build_filename (cur, name, NULL);
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  *out_name = g_strdup (name);
+  return contents;
+}
+
+static void
+test_dovecot (Fixture *f, gconstpointer data)
+{
+  Dovecot dovecot = { 0 };
+  g_autofree char *url_text = NULL;
+  g_autofree char *stored = NULL;
+  g_autofree char *stored_name = NULL;
+  g_autoptr (GAsyncResult) result = NULL;
+  g_autoptr (OutboxImapMailbox) sent = NULL;
+  g_autoptr (GInputStream) message = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (getuid () != 0 || getpwnam ("nobody") == NULL)
+    {
+      g_test_skip ("Dovecot runs mail as nobody: the test needs root");
+      return;
+    }
+  if (g_find_program_in_path ("dovecot") == NULL || !dovecot_start (&dovecot))
+    {
+      g_test_skip ("Dovecot is not installed or did not start");
+      g_clear_pointer (&dovecot.dir, g_free);
+      g_clear_pointer (&dovecot.config, g_free);
+      return;
+    }
+
+  url_text = g_strdup_printf ("imap+insecure://alice@127.0.0.1:%u", dovecot.port);
+  f->url = outbox_server_url_parse (url_text, &error);
+  g_assert_no_error (error);
+  f->config.url = f->url;
+  f->session = outbox_imap_session_new (&f->config);
+  outbox_imap_session_open_async (f->session, NULL, store_result, &result);
+  outbox_imap_session_open_finish (f->session, wait_for (&result), &error);
+  g_assert_no_error (error);
+  g_assert_true (outbox_imap_session_has_capability (f->session, "SPECIAL-USE"));
+
+  sent = find_sent (f, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (sent->name, ==, "Sent");
+  message = g_memory_input_stream_new_from_data (MESSAGE, -1, NULL);
+  g_assert_true (append_stream (f, message, strlen (MESSAGE), NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (logout (f, &error));
+  g_assert_no_error (error);
+
+  stored = sent_message (&dovecot, &stored_name);
+  g_assert_cmpstr (stored, ==, MESSAGE);
+  g_assert_true (g_str_has_suffix (stored_name, ":2,S"));
+  dovecot_stop (&dovecot);
+}
+
 #define ADD(name, func) g_test_add (name, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
 int
@@ -1361,6 +1564,7 @@ main (int argc, char **argv)
   ADD ("/imap/session/logout", test_logout);
   ADD ("/imap/session/trace/redacts-authenticate", test_trace_redacts_authenticate);
   ADD ("/imap/session/trace/redacts-login", test_trace_redacts_login);
+  ADD ("/imap/session/dovecot", test_dovecot);
 
   status = g_test_run ();
 

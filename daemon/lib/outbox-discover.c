@@ -148,8 +148,7 @@ proposal_to_variant (const Proposal *proposal, const char *address, const char *
                                g_variant_new_string (proposal->servers[i]));
     }
   if (proposal->username != NULL)
-    g_variant_builder_add (&builder, "{sv}", "username",
-                           g_variant_new_string (proposal->username));
+    g_variant_builder_add (&builder, "{sv}", "username", g_variant_new_string (proposal->username));
 
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
@@ -250,13 +249,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ServerEntry, server_entry_free)
 
 typedef struct
 {
-  guint depth;          /* elements open */
-  guint skip_depth;     /* depth of the ignored element being skipped, or 0 */
+  guint depth;      /* elements open */
+  guint skip_depth; /* depth of the ignored element being skipped, or 0 */
   gboolean seen_provider;
-  ServerEntry *server;  /* (owned) (nullable) the server element open */
-  Field field;          /* the field element open, if any */
-  GString *text;        /* (owned) its text so far */
-  GPtrArray *servers;   /* (owned) ServerEntry in document order */
+  ServerEntry *server; /* (owned) (nullable) the server element open */
+  Field field;         /* the field element open, if any */
+  GString *text;       /* (owned) its text so far */
+  GPtrArray *servers;  /* (owned) ServerEntry in document order */
 } AutoconfigParser;
 
 static void
@@ -385,8 +384,8 @@ on_start_element (GMarkupParseContext *context,
     return;
 
   if (parser->field != FIELD_NONE)
-    g_set_error (error, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT,
-                 "<%s> inside <%s>", element, field_names[parser->field]);
+    g_set_error (error, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT, "<%s> inside <%s>", element,
+                 field_names[parser->field]);
   else if (parser->server != NULL)
     start_server_child (parser, element, error);
   else if (parser->depth == 3)
@@ -421,11 +420,8 @@ on_end_element (GMarkupParseContext *context,
 }
 
 static void
-on_text (GMarkupParseContext *context,
-         const char *text,
-         gsize len,
-         gpointer user_data,
-         GError **error)
+on_text (
+    GMarkupParseContext *context, const char *text, gsize len, gpointer user_data, GError **error)
 {
   AutoconfigParser *parser = user_data;
 
@@ -445,11 +441,8 @@ on_text (GMarkupParseContext *context,
 /* Comments and processing instructions pass; a DOCTYPE, and the entity
  * definitions it could carry, does not. */
 static void
-on_passthrough (GMarkupParseContext *context,
-                const char *text,
-                gsize len,
-                gpointer user_data,
-                GError **error)
+on_passthrough (
+    GMarkupParseContext *context, const char *text, gsize len, gpointer user_data, GError **error)
 {
   if (len >= 2 && text[0] == '<' && text[1] == '!' && !(len >= 4 && memcmp (text, "<!--", 4) == 0))
     g_set_error_literal (error, G_MARKUP_ERROR, G_MARKUP_ERROR_INVALID_CONTENT,
@@ -460,11 +453,25 @@ static const GMarkupParser autoconfig_markup_parser = {
   on_start_element, on_end_element, on_text, on_passthrough, NULL,
 };
 
+/* GMarkup may quote half a character of the document in its messages. */
+static void
+make_message_valid (GError *error)
+{
+  char *valid;
+
+  if (g_utf8_validate (error->message, -1, NULL))
+    return;
+  valid = g_utf8_make_valid (error->message, -1);
+  g_free (error->message);
+  error->message = valid;
+}
+
 static gboolean
 parse_servers (const char *xml, gsize len, GPtrArray **out_servers, GError **error)
 {
   g_auto (AutoconfigParser) parser = { 0 };
   g_autoptr (GMarkupParseContext) context = NULL;
+  GError *markup_error = NULL;
 
   if (len > OUTBOX_DISCOVER_MAX_DOCUMENT)
     {
@@ -477,13 +484,23 @@ parse_servers (const char *xml, gsize len, GPtrArray **out_servers, GError **err
   parser.servers = g_ptr_array_new_with_free_func ((GDestroyNotify) server_entry_free);
   if (xml == NULL)
     xml = "";
-  context = g_markup_parse_context_new (&autoconfig_markup_parser,
-                                        G_MARKUP_TREAT_CDATA_AS_TEXT |
-                                          G_MARKUP_PREFIX_ERROR_POSITION,
-                                        &parser, NULL);
-  if (!g_markup_parse_context_parse (context, xml, (gssize) len, error) ||
-      !g_markup_parse_context_end_parse (context, error))
-    return FALSE;
+  /* GMarkup would quote the bad bytes in its error message. */
+  if (!g_utf8_validate_len (xml, len, NULL))
+    {
+      g_set_error_literal (error, G_MARKUP_ERROR, G_MARKUP_ERROR_BAD_UTF8,
+                           "The document is not valid UTF-8");
+      return FALSE;
+    }
+  context = g_markup_parse_context_new (
+      &autoconfig_markup_parser, G_MARKUP_TREAT_CDATA_AS_TEXT | G_MARKUP_PREFIX_ERROR_POSITION,
+      &parser, NULL);
+  if (!g_markup_parse_context_parse (context, xml, (gssize) len, &markup_error) ||
+      !g_markup_parse_context_end_parse (context, &markup_error))
+    {
+      make_message_valid (markup_error);
+      g_propagate_error (error, markup_error);
+      return FALSE;
+    }
 
   if (!parser.seen_provider)
     {
@@ -558,8 +575,8 @@ candidate_from_entry (const ServerEntry *entry, const MailAddress *mail, Candida
   if (candidate->security == OUTBOX_SECURITY_INSECURE && user != NULL)
     return FALSE;
 
-  candidate->url = build_server_url (entry->protocol, candidate->security, user, host,
-                                     (guint) port, NULL);
+  candidate->url =
+      build_server_url (entry->protocol, candidate->security, user, host, (guint) port, NULL);
   if (candidate->url == NULL)
     return FALSE;
   candidate->username = g_steal_pointer (&user);
@@ -600,11 +617,8 @@ choose_servers (GPtrArray *servers, const MailAddress *mail, Proposal *proposal)
 }
 
 static gboolean
-propose_from_autoconfig (const char *xml,
-                         gsize len,
-                         const MailAddress *mail,
-                         Proposal *proposal,
-                         GError **error)
+propose_from_autoconfig (
+    const char *xml, gsize len, const MailAddress *mail, Proposal *proposal, GError **error)
 {
   g_autoptr (GPtrArray) servers = NULL;
 
@@ -615,10 +629,7 @@ propose_from_autoconfig (const char *xml,
 }
 
 GVariant *
-outbox_discover_parse_autoconfig (const char *xml,
-                                  gsize len,
-                                  const char *address,
-                                  GError **error)
+outbox_discover_parse_autoconfig (const char *xml, gsize len, const char *address, GError **error)
 {
   g_auto (MailAddress) mail = { 0 };
   g_auto (Proposal) proposal = { { 0 } };
@@ -671,8 +682,8 @@ typedef struct
   guint srv_pending;
 
   guint next_url;
-  SoupSession *session;            /* (owned) (nullable) */
-  SoupMessage *message;            /* (owned) (nullable) the request in flight */
+  SoupSession *session; /* (owned) (nullable) */
+  SoupMessage *message; /* (owned) (nullable) the request in flight */
   guint redirects;
   GCancellable *fetch_cancellable; /* (owned) (nullable) cancelled by the deadline */
   gulong parent_handler;           /* on the task's cancellable */
@@ -713,8 +724,7 @@ return_proposal (GTask *task, const Proposal *proposal, const char *source)
   Discovery *discovery = g_task_get_task_data (task);
 
   g_debug ("Settings for %s found by %s", discovery->mail.domain, source);
-  g_task_return_pointer (task,
-                         proposal_to_variant (proposal, discovery->mail.address, source),
+  g_task_return_pointer (task, proposal_to_variant (proposal, discovery->mail.address, source),
                          (GDestroyNotify) g_variant_unref);
 }
 
@@ -767,9 +777,8 @@ on_chunk_read (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 read_next_chunk (GTask *task)
 {
-  g_input_stream_read_bytes_async (g_task_get_source_object (task), READ_CHUNK,
-                                   G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
-                                   on_chunk_read, task);
+  g_input_stream_read_bytes_async (g_task_get_source_object (task), READ_CHUNK, G_PRIORITY_DEFAULT,
+                                   g_task_get_cancellable (task), on_chunk_read, task);
 }
 
 /* Reads @stream to its end, failing once it passes
@@ -847,6 +856,7 @@ static void
 on_isp_file_opened (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
+  GCancellable *cancellable = g_task_get_cancellable (task);
   g_autoptr (GFileInputStream) stream = NULL;
   g_autoptr (GError) error = NULL;
 
@@ -860,16 +870,16 @@ on_isp_file_opened (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
 
-  read_document_async (G_INPUT_STREAM (stream), g_task_get_cancellable (task),
-                       on_isp_file_read, g_steal_pointer (&task));
+  read_document_async (G_INPUT_STREAM (stream), cancellable, on_isp_file_read,
+                       g_steal_pointer (&task));
 }
 
 static void
 start_isp_file (GTask *task)
 {
   Discovery *discovery = g_task_get_task_data (task);
-  g_autofree char *dir = discovery->isp_dir != NULL ? g_strdup (discovery->isp_dir)
-                                                    : default_isp_dir ();
+  g_autofree char *dir =
+      discovery->isp_dir != NULL ? g_strdup (discovery->isp_dir) : default_isp_dir ();
   g_autofree char *name = NULL;
   g_autoptr (GFile) file = NULL;
 
@@ -939,8 +949,8 @@ start_deadline (Discovery *discovery, GCancellable *parent)
   discovery->fetch_cancellable = g_cancellable_new ();
   if (parent != NULL)
     discovery->parent_handler =
-      g_cancellable_connect (parent, G_CALLBACK (cancel_fetch),
-                             g_object_ref (discovery->fetch_cancellable), g_object_unref);
+        g_cancellable_connect (parent, G_CALLBACK (cancel_fetch),
+                               g_object_ref (discovery->fetch_cancellable), g_object_unref);
   discovery->deadline = g_timeout_source_new_seconds (discovery->http_timeout);
   g_source_set_callback (discovery->deadline, on_deadline, discovery, NULL);
   g_source_attach (discovery->deadline, g_main_context_get_thread_default ());
@@ -1014,8 +1024,10 @@ follow_redirect (GTask *task, GError **error)
 
   if (location == NULL || discovery->redirects >= MAX_REDIRECTS)
     {
-      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED, "Redirect without a Location or "
-                   "more than %d redirects", MAX_REDIRECTS);
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                   "Redirect without a Location or "
+                   "more than %d redirects",
+                   MAX_REDIRECTS);
       return FALSE;
     }
   target = g_uri_parse_relative (soup_message_get_uri (discovery->message), location,
@@ -1122,16 +1134,16 @@ fetch_next_url (GTask *task)
   send_request (task, uri);
 }
 
-/* Nothing that could identify the user beyond the address travels: no
- * cookie jar, no cached or prompted credentials. */
+/* Nothing that could identify the user beyond the address travels: a new
+ * session has no cookie jar, and without its auth manager nothing answers
+ * a 401 with credentials, cached or from the URL. */
 static SoupSession *
 new_autoconfig_session (void)
 {
-  SoupSession *session = soup_session_new_with_options ("user-agent", PACKAGE_NAME "/"
-                                                        PACKAGE_VERSION, NULL);
+  SoupSession *session =
+      soup_session_new_with_options ("user-agent", PACKAGE_NAME "/" PACKAGE_VERSION, NULL);
 
   soup_session_remove_feature_by_type (session, SOUP_TYPE_AUTH_MANAGER);
-  soup_session_remove_feature_by_type (session, SOUP_TYPE_COOKIE_JAR);
   return session;
 }
 
@@ -1205,7 +1217,7 @@ propose_from_srv (Discovery *discovery, Proposal *proposal)
 
       if (proposal->servers[service->protocol] == NULL)
         proposal->servers[service->protocol] =
-          srv_server_url (discovery->srv_targets[i], service, discovery->mail.address);
+            srv_server_url (discovery->srv_targets[i], service, discovery->mail.address);
     }
   proposal->username = g_strdup (discovery->mail.address);
 }
@@ -1246,7 +1258,7 @@ on_srv_lookup (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   discovery->srv_targets[lookup->index] =
-    g_resolver_lookup_service_finish (G_RESOLVER (source), result, &error);
+      g_resolver_lookup_service_finish (G_RESOLVER (source), result, &error);
   if (error != NULL)
     g_debug ("SRV _%s._tcp.%s: %s", srv_services[lookup->index].service,
              discovery->mail.ascii_domain, error->message);
@@ -1272,8 +1284,8 @@ start_srv_lookups (GTask *task)
       lookup->task = g_object_ref (task);
       lookup->index = i;
       g_resolver_lookup_service_async (discovery->resolver, srv_services[i].service, "tcp",
-                                       discovery->mail.ascii_domain,
-                                       g_task_get_cancellable (task), on_srv_lookup, lookup);
+                                       discovery->mail.ascii_domain, g_task_get_cancellable (task),
+                                       on_srv_lookup, lookup);
     }
   g_object_unref (task);
 }
@@ -1288,15 +1300,15 @@ discovery_new (const OutboxDiscoverSources *sources)
 
   if (sources == NULL)
     sources = &defaults;
-  discovery->resolver = sources->resolver != NULL ? g_object_ref (sources->resolver)
-                                                  : g_resolver_get_default ();
-  discovery->autoconfig_urls = g_strdupv ((char **) (sources->autoconfig_urls != NULL
-                                                       ? sources->autoconfig_urls
-                                                       : default_autoconfig_urls));
+  discovery->resolver =
+      sources->resolver != NULL ? g_object_ref (sources->resolver) : g_resolver_get_default ();
+  discovery->autoconfig_urls =
+      g_strdupv ((char **) (sources->autoconfig_urls != NULL ? sources->autoconfig_urls
+                                                             : default_autoconfig_urls));
   discovery->isp_dir = g_strdup (sources->isp_dir);
   discovery->allow_http = sources->allow_http;
-  discovery->http_timeout = sources->http_timeout != 0 ? sources->http_timeout
-                                                       : OUTBOX_DISCOVER_HTTP_TIMEOUT;
+  discovery->http_timeout =
+      sources->http_timeout != 0 ? sources->http_timeout : OUTBOX_DISCOVER_HTTP_TIMEOUT;
   return discovery;
 }
 

@@ -1423,12 +1423,17 @@ stream_is_tls (OutboxImapSession *self)
   return G_IS_TLS_CONNECTION (self->stream);
 }
 
-/* Protocol trace ------------------------------------------------------ */
+/* Protocol trace ------------------------------------------------------
+ *
+ * Control and 8-bit octets are escaped; quotes, frequent in IMAP, are
+ * not. */
+
+#define TRACE_UNESCAPED "\""
 
 static void
 trace_client (OutboxImapSession *self, const char *text)
 {
-  g_autofree char *escaped = g_strescape (text, NULL);
+  g_autofree char *escaped = g_strescape (text, TRACE_UNESCAPED);
 
   g_debug ("%s C: %s", self->trace_name, escaped);
 }
@@ -1436,7 +1441,7 @@ trace_client (OutboxImapSession *self, const char *text)
 static void
 trace_server (OutboxImapSession *self, const char *line)
 {
-  g_autofree char *escaped = g_strescape (line, NULL);
+  g_autofree char *escaped = g_strescape (line, TRACE_UNESCAPED);
 
   g_debug ("%s S: %s", self->trace_name, escaped);
 }
@@ -2482,6 +2487,9 @@ handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
     outbox_tls_check_pin (tls, self->tls_fingerprint, &error);
   if (error != NULL)
     {
+      g_autoptr (GTlsCertificate) offered = outbox_tls_explain_failure (tls, &error);
+
+      g_set_object (&self->peer_certificate, offered);
       open_fail (task, error);
       return;
     }

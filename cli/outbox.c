@@ -1590,6 +1590,73 @@ command_account_test (int    argc,
   return all_ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* outbox account discover */
+
+static const OutboxField discovered_fields[] = {
+  { "address", "Address", FIELD_TEXT, NULL },
+  { "source", "Found in", FIELD_TEXT, NULL },
+  { "smtp", "SMTP", FIELD_TEXT, NULL },
+  { "imap", "IMAP", FIELD_TEXT, NULL },
+  { "pop3", "POP3", FIELD_TEXT, NULL },
+  { "username", "User name", FIELD_TEXT, NULL },
+};
+
+static int
+command_account_discover (int    argc,
+                          char **argv)
+{
+  gboolean json = FALSE;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxDbusAccounts) accounts = NULL;
+  g_autoptr(GVariant) settings = NULL;
+  const char *smtp, *imap, *pop3;
+  int status;
+
+  if (!parse_options ("account discover", "ADDRESS",
+                      "Propose server settings for an address (DNS SRV records, the provider's\n"
+                      "autoconfig file, local ISP files). Nothing is logged in to.",
+                      entries, &argc, &argv, &error))
+    return report_usage ("account discover", error);
+  if ((status = expect_arguments ("account discover", args, 1, 1, "ADDRESS")) != EXIT_SUCCESS)
+    return status;
+
+  accounts = outbox_cli_accounts_proxy_new (&error);
+  if (accounts == NULL)
+    return outbox_cli_report_error (error, NULL);
+  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (accounts), 2 * 60 * 1000);
+  if (!outbox_dbus_accounts_call_discover_sync (accounts, args[0], &settings, NULL, &error))
+    return outbox_cli_report_error (error, NULL);
+
+  if (json)
+    {
+      g_autoptr(JsonNode) root = outbox_cli_vardict_to_json (settings);
+
+      outbox_cli_print_json (root);
+      return EXIT_SUCCESS;
+    }
+  print_fields (settings, discovered_fields, G_N_ELEMENTS (discovered_fields));
+  smtp = outbox_cli_lookup_text (settings, "smtp");
+  imap = outbox_cli_lookup_text (settings, "imap");
+  pop3 = outbox_cli_lookup_text (settings, "pop3");
+  if (smtp != NULL)
+    {
+      g_autofree char *clean_address = outbox_cli_sanitize (args[0]);
+      g_autofree char *clean_smtp = outbox_cli_sanitize (smtp);
+      g_autofree char *clean_in = outbox_cli_sanitize (imap ? imap : pop3 ? pop3 : "");
+      const char *in_option = imap ? " --imap " : pop3 ? " --pop3 " : "";
+
+      g_print ("\nTo add it:\n  outbox account add NAME --from %s --smtp %s%s%s --password-stdin\n",
+               clean_address, clean_smtp, in_option, clean_in);
+    }
+  return EXIT_SUCCESS;
+}
+
 static const OutboxCommand account_commands[] = {
   { "add", command_account_add, "Add an account" },
   { "update", command_account_update, "Change an account's settings or password" },
@@ -1597,6 +1664,7 @@ static const OutboxCommand account_commands[] = {
   { "show", command_account_show, "Show one account's settings" },
   { "remove", command_account_remove, "Remove an account and its passwords" },
   { "test", command_account_test, "Log in to each server of an account and report" },
+  { "discover", command_account_discover, "Propose server settings for an address" },
 };
 
 static int

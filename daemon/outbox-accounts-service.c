@@ -5,6 +5,7 @@
 #include "outbox-account-check.h"
 #include "outbox-accounts-service.h"
 #include "outbox-dbus-error.h"
+#include "outbox-discover.h"
 #include "outbox-error.h"
 #include "outbox-secret.h"
 
@@ -288,8 +289,35 @@ handle_test (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation, cons
 }
 
 static void
+discover_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GDBusMethodInvocation) invocation = user_data;
+  OutboxDbusAccounts *object = g_object_get_data (G_OBJECT (invocation), "outbox-object");
+  g_autoptr (GVariant) settings = NULL;
+  GError *error = NULL;
+
+  settings = outbox_discover_finish (result, &error);
+  if (settings == NULL)
+    outbox_dbus_return_error (invocation, error);
+  else
+    outbox_dbus_accounts_complete_discover (object, invocation, settings);
+}
+
+static gboolean
+handle_discover (OutboxDbusAccounts *object,
+                 GDBusMethodInvocation *invocation,
+                 const char *arg_address)
+{
+  g_object_set_data_full (G_OBJECT (invocation), "outbox-object", g_object_ref (object),
+                          g_object_unref);
+  outbox_discover_async (arg_address, NULL, NULL, discover_done, g_object_ref (invocation));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static void
 outbox_accounts_service_iface_init (OutboxDbusAccountsIface *iface)
 {
+  iface->handle_discover = handle_discover;
   iface->handle_test = handle_test;
   iface->handle_list = handle_list;
   iface->handle_add = handle_add;

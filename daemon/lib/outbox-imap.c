@@ -9,6 +9,7 @@
 #include "outbox-imap.h"
 #include "outbox-line-reader.h"
 #include "outbox-tls.h"
+#include "outbox-text.h"
 
 G_DEFINE_QUARK (outbox-imap-error-quark, outbox_imap_error)
 
@@ -17,46 +18,10 @@ G_DEFINE_QUARK (outbox-imap-error-quark, outbox_imap_error)
 
 /* Text shown to people -------------------------------------------------- */
 
-static gboolean
-is_unsafe_char (gunichar c)
-{
-  GUnicodeType type = g_unichar_type (c);
-
-  /* Cc covers C0, DEL and C1; line and paragraph separators would break
-   * the text into lines wherever it is shown. */
-  return type == G_UNICODE_CONTROL || type == G_UNICODE_LINE_SEPARATOR ||
-         type == G_UNICODE_PARAGRAPH_SEPARATOR;
-}
-
-/* Server text goes to people and over D-Bus: valid UTF-8, and every
- * control character replaced by '?'. */
-static char *
-sanitise_text (const char *text, gsize len)
-{
-  g_autofree char *no_c0 = g_malloc (len + 1);
-  g_autofree char *valid = NULL;
-  GString *out;
-
-  /* Before the UTF-8 repair, which would turn a NUL into U+FFFD. */
-  for (gsize i = 0; i < len; i++)
-    no_c0[i] = (guchar) text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
-  no_c0[len] = '\0';
-  valid = g_utf8_make_valid (no_c0, (gssize) len);
-  out = g_string_sized_new (strlen (valid));
-  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
-    {
-      if (is_unsafe_char (g_utf8_get_char (p)))
-        g_string_append_c (out, '?');
-      else
-        g_string_append_len (out, p, g_utf8_next_char (p) - p);
-    }
-  return g_string_free (out, FALSE);
-}
-
 static char *
 quote_line (const char *line, gsize len)
 {
-  g_autofree char *text = sanitise_text (line, MIN (len, QUOTED_LINE_MAX));
+  g_autofree char *text = outbox_text_sanitize (line, MIN (len, QUOTED_LINE_MAX));
 
   if (len > QUOTED_LINE_MAX)
     return g_strdup_printf ("“%s…”", text);
@@ -398,8 +363,8 @@ mailbox_display_name (const char *name)
   g_autofree char *decoded = outbox_imap_utf7_decode (name, NULL);
 
   if (decoded != NULL)
-    return sanitise_text (decoded, strlen (decoded));
-  return sanitise_text (name, strlen (name));
+    return outbox_text_sanitize (decoded, strlen (decoded));
+  return outbox_text_sanitize (name, strlen (name));
 }
 
 /* The parser --------------------------------------------------------------
@@ -1007,7 +972,7 @@ cursor_response_code (Cursor *c, OutboxImapResponse *response)
         cursor_span (c, is_code_arg_char);
       else if ((response->capabilities = cursor_capabilities (c, ']')) == NULL)
         return FALSE;
-      response->code_args = sanitise_text (start, (gsize) (c->p - start));
+      response->code_args = outbox_text_sanitize (start, (gsize) (c->p - start));
     }
   return cursor_expect (c, ']', "']' after the response code");
 }
@@ -1025,7 +990,7 @@ cursor_resp_text (Cursor *c, OutboxImapResponse *response)
       if (!cursor_at_end (c) && !cursor_expect (c, ' ', "a space after the response code"))
         return FALSE;
     }
-  response->text = sanitise_text (c->p, (gsize) (c->end - c->p));
+  response->text = outbox_text_sanitize (c->p, (gsize) (c->end - c->p));
   c->p = c->end;
   return TRUE;
 }
@@ -1083,7 +1048,7 @@ cursor_continuation (Cursor *c, OutboxImapResponse *response)
   c->p++;
   if (!cursor_at_end (c) && !cursor_expect (c, ' ', "a space after '+'"))
     return FALSE;
-  response->text = sanitise_text (c->p, (gsize) (c->end - c->p));
+  response->text = outbox_text_sanitize (c->p, (gsize) (c->end - c->p));
   c->p = c->end;
   return TRUE;
 }
@@ -1237,7 +1202,7 @@ cursor_untagged (Cursor *c, OutboxImapResponse *response)
                                            : cursor_untagged_word (c, response)))
     return FALSE;
   if (response->data == OUTBOX_IMAP_DATA_OTHER)
-    response->raw = sanitise_text (line, len);
+    response->raw = outbox_text_sanitize (line, len);
   return TRUE;
 }
 

@@ -9,6 +9,7 @@
 #include "outbox-line-reader.h"
 #include "outbox-pop3.h"
 #include "outbox-tls.h"
+#include "outbox-text.h"
 
 /* RFC 2449 section 4: a reply line is at most 512 octets and a command
  * line at most 255, CR LF included. */
@@ -154,38 +155,6 @@ trace_server (OutboxPop3Session *self, const char *line)
 
 /* Server text ---------------------------------------------------------- */
 
-static gboolean
-is_unsafe_char (gunichar c)
-{
-  GUnicodeType type = g_unichar_type (c);
-
-  /* Cc covers C0, DEL and C1; line and paragraph separators would break
-   * the text into lines wherever it is shown. */
-  return type == G_UNICODE_CONTROL || type == G_UNICODE_LINE_SEPARATOR ||
-         type == G_UNICODE_PARAGRAPH_SEPARATOR;
-}
-
-/* Server text is shown to people and sent over D-Bus: valid UTF-8 with
- * every control character removed (NUL included). */
-static char *
-sanitise_text (const char *text, gsize len)
-{
-  g_autofree char *valid = g_utf8_make_valid (text, (gssize) len);
-  const char *end = valid + strlen (valid);
-  GString *out = g_string_sized_new (len);
-
-  /* Invalid bytes and NULs come out of g_utf8_make_valid as U+FFFD: they
-   * go with the control characters. */
-  for (const char *p = valid; p < end; p = g_utf8_next_char (p))
-    {
-      gunichar c = g_utf8_get_char (p);
-
-      if (c != 0xFFFD && !is_unsafe_char (c))
-        g_string_append_len (out, p, g_utf8_next_char (p) - p);
-    }
-  return g_string_free (out, FALSE);
-}
-
 /* Replies ---------------------------------------------------------------
  *
  * A reply is one status line, "+OK text" or "-ERR text" (RFC 1939 section
@@ -247,14 +216,14 @@ parse_status_line (
     reply->status = REPLY_CONTINUATION;
   else
     {
-      g_autofree char *shown = sanitise_text (line, len);
+      g_autofree char *shown = outbox_text_sanitize (line, len);
       g_set_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL,
                    "The server sent a malformed reply: “%s”", shown);
       return FALSE;
     }
   if (prefix < len)
     prefix++;
-  reply->text = sanitise_text (line + prefix, len - prefix);
+  reply->text = outbox_text_sanitize (line + prefix, len - prefix);
   return TRUE;
 }
 
@@ -431,7 +400,7 @@ static void
 set_last_reply (OutboxPop3Session *self, const char *line, gsize len)
 {
   g_free (self->last_reply);
-  self->last_reply = sanitise_text (line, len);
+  self->last_reply = outbox_text_sanitize (line, len);
 }
 
 static gboolean
@@ -464,9 +433,9 @@ take_body_line (Exchange *exchange, const char *line, gsize len, GError **error)
       return FALSE;
     }
   if (len > 0 && line[0] == '.')
-    g_ptr_array_add (exchange->reply->lines, sanitise_text (line + 1, len - 1));
+    g_ptr_array_add (exchange->reply->lines, outbox_text_sanitize (line + 1, len - 1));
   else
-    g_ptr_array_add (exchange->reply->lines, sanitise_text (line, len));
+    g_ptr_array_add (exchange->reply->lines, outbox_text_sanitize (line, len));
   return FALSE;
 }
 

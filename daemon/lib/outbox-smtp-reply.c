@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "outbox-smtp-reply.h"
+#include "outbox-text.h"
 
 #include <string.h>
 
@@ -17,50 +18,10 @@ struct _OutboxSmtpReplyParser
   GPtrArray *lines; /* (owned) (element-type utf8) */
 };
 
-static gboolean
-is_unsafe_char (gunichar c)
-{
-  GUnicodeType type = g_unichar_type (c);
-
-  /* Cc covers C0, DEL and C1; line and paragraph separators would break
-   * the text into lines wherever it is shown. */
-  return type == G_UNICODE_CONTROL || type == G_UNICODE_LINE_SEPARATOR ||
-         type == G_UNICODE_PARAGRAPH_SEPARATOR;
-}
-
-/* Server text is shown to people and sent over D-Bus: make it valid UTF-8
- * and replace every control character with '?'. */
-static char *
-sanitise_text (const char *text, gsize len)
-{
-  g_autofree char *ascii_safe = g_malloc (len + 1);
-  g_autofree char *valid = NULL;
-  GString *out;
-
-  /* Replaced before the UTF-8 repair, which would turn a NUL into U+FFFD. */
-  for (gsize i = 0; i < len; i++)
-    ascii_safe[i] = (guchar) text[i] < 0x20 || text[i] == 0x7f ? '?' : text[i];
-  ascii_safe[len] = '\0';
-  valid = g_utf8_make_valid (ascii_safe, len);
-  out = g_string_sized_new (strlen (valid));
-
-  for (const char *p = valid; *p != '\0'; p = g_utf8_next_char (p))
-    {
-      gunichar c = g_utf8_get_char (p);
-
-      if (is_unsafe_char (c))
-        g_string_append_c (out, '?');
-      else
-        g_string_append_len (out, p, g_utf8_next_char (p) - p);
-    }
-
-  return g_string_free (out, FALSE);
-}
-
 static char *
 quote_line (const char *line, gsize len)
 {
-  g_autofree char *text = sanitise_text (line, MIN (len, QUOTED_LINE_MAX));
+  g_autofree char *text = outbox_text_sanitize (line, MIN (len, QUOTED_LINE_MAX));
 
   if (len > QUOTED_LINE_MAX)
     return g_strdup_printf ("“%s…”", text);
@@ -77,7 +38,7 @@ outbox_smtp_reply_new (guint code, const char *text)
 
   reply->code = code;
   reply->lines = g_new0 (char *, 2);
-  reply->lines[0] = sanitise_text (text, strlen (text));
+  reply->lines[0] = outbox_text_sanitize (text, strlen (text));
 
   return reply;
 }
@@ -232,7 +193,7 @@ outbox_smtp_reply_parser_feed (OutboxSmtpReplyParser *parser,
     return FALSE;
 
   parser->code = parse_code (line);
-  g_ptr_array_add (parser->lines, len > 4 ? sanitise_text (line + 4, len - 4) : g_strdup (""));
+  g_ptr_array_add (parser->lines, len > 4 ? outbox_text_sanitize (line + 4, len - 4) : g_strdup (""));
 
   if (is_last)
     *out_reply = parser_take_reply (parser);

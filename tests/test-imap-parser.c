@@ -426,6 +426,8 @@ test_utf7_decode_invalid (void)
   assert_utf7_invalid ("&AGE-");     /* printable ASCII "a" encoded */
   assert_utf7_invalid ("&AOQ=-");    /* '=' is not in the alphabet */
   assert_utf7_invalid ("&2D0-");     /* unpaired high surrogate */
+  assert_utf7_invalid ("&2D0A5A-");  /* high surrogate, then U+00E4 */
+  assert_utf7_invalid ("&3gA-");     /* lone low surrogate */
   assert_utf7_invalid ("&AOR-");     /* non-zero padding bits */
   assert_utf7_invalid ("caf\xc3\xa9"); /* 8-bit */
 }

@@ -37,10 +37,11 @@ struct _OutboxDaemon
  * two sessions (say, a desktop and an ssh login with its own bus) that share
  * one spool. */
 static int
-lock_spool (const char *spool_path, GError **error)
+lock_spool (const char *spool_path, guint wait_ms, GError **error)
 {
   g_autofree char *path = g_build_filename (spool_path, "lock", NULL);
   int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  gint64 deadline = g_get_monotonic_time () + (gint64) wait_ms * 1000;
 
   if (fd < 0)
     {
@@ -49,6 +50,9 @@ lock_spool (const char *spool_path, GError **error)
                    g_strerror (errsv));
       return -1;
     }
+  /* An instance being replaced lets go of the spool as it exits. */
+  while (flock (fd, LOCK_EX | LOCK_NB) != 0 && g_get_monotonic_time () < deadline)
+    g_usleep (50 * 1000);
   if (flock (fd, LOCK_EX | LOCK_NB) != 0)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
@@ -60,7 +64,7 @@ lock_spool (const char *spool_path, GError **error)
 }
 
 OutboxDaemon *
-outbox_daemon_new (GError **error)
+outbox_daemon_new (guint lock_wait_ms, GError **error)
 {
   g_autoptr (OutboxDaemon) self = g_new0 (OutboxDaemon, 1);
   g_autofree char *spool_path = g_build_filename (g_get_user_data_dir (), "outbox", NULL);
@@ -72,7 +76,7 @@ outbox_daemon_new (GError **error)
   self->spool = outbox_spool_open (spool_path, error);
   if (self->spool == NULL)
     return NULL;
-  self->lock_fd = lock_spool (spool_path, error);
+  self->lock_fd = lock_spool (spool_path, lock_wait_ms, error);
   if (self->lock_fd < 0)
     return NULL;
   self->accounts = outbox_account_store_load (accounts_path, error);

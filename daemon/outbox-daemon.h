@@ -11,8 +11,9 @@ G_BEGIN_DECLS
 typedef struct _OutboxDaemon OutboxDaemon;
 
 /* Opens the spool under $XDG_DATA_HOME/outbox (locked against a second
- * daemon using it) and the accounts file under $XDG_CONFIG_HOME/outbox. */
-OutboxDaemon *outbox_daemon_new (GError **error);
+ * daemon using it, waiting up to @lock_wait_ms for one that is going away)
+ * and the accounts file under $XDG_CONFIG_HOME/outbox. */
+OutboxDaemon *outbox_daemon_new (guint lock_wait_ms, GError **error);
 void outbox_daemon_free (OutboxDaemon *daemon);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxDaemon, outbox_daemon_free)
 

@@ -26,6 +26,7 @@ typedef struct
 static char *test_dir;
 static TestCert localhost_cert; /* for 127.0.0.1 and localhost */
 static TestCert other_cert;     /* for other.example only */
+static TestCert expired_cert;   /* for 127.0.0.1 and localhost, expired yesterday */
 
 static void
 check_gnutls (int ret)
@@ -72,7 +73,11 @@ set_identity (gnutls_x509_crt_t crt, const char *dns_name, gboolean with_loopbac
 }
 
 static void
-test_cert_make (TestCert *cert, const char *dns_name, gboolean with_loopback_ip, const char *file)
+test_cert_make (TestCert *cert,
+                const char *dns_name,
+                gboolean with_loopback_ip,
+                gboolean expired,
+                const char *file)
 {
   gnutls_x509_privkey_t key;
   gnutls_x509_crt_t crt;
@@ -91,8 +96,8 @@ test_cert_make (TestCert *cert, const char *dns_name, gboolean with_loopback_ip,
   check_gnutls (gnutls_x509_crt_set_version (crt, 3));
   serial[1] = (guint8) g_random_int ();
   check_gnutls (gnutls_x509_crt_set_serial (crt, serial, sizeof serial));
-  check_gnutls (gnutls_x509_crt_set_activation_time (crt, now - 3600));
-  check_gnutls (gnutls_x509_crt_set_expiration_time (crt, now + 86400));
+  check_gnutls (gnutls_x509_crt_set_activation_time (crt, now - (expired ? 2 * 86400 : 3600)));
+  check_gnutls (gnutls_x509_crt_set_expiration_time (crt, expired ? now - 86400 : now + 86400));
   set_identity (crt, dns_name, with_loopback_ip);
   check_gnutls (gnutls_x509_crt_set_key (crt, key));
   check_gnutls (gnutls_x509_crt_set_basic_constraints (crt, 1, -1));
@@ -1275,6 +1280,23 @@ test_wrong_host_cert (Fixture *f, gconstpointer data)
   assert_lines (&f->server, expected);
 }
 
+/* Even a CA the user trusts cannot vouch for an expired certificate; the
+ * error says what was wrong and keeps the certificate for account test. */
+static void
+test_expired_cert (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.implicit_tls = TRUE;
+  f->server.certificate = expired_cert.certificate;
+  f->config.tls_ca_file = expired_cert.ca_file;
+  g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+  g_assert_nonnull (strstr (error->message, "it has expired"));
+  g_assert_nonnull (strstr (error->message, "certificate sha256:"));
+  g_assert_nonnull (outbox_smtp_session_get_peer_certificate (f->session));
+}
+
 static void
 test_untrusted_cert (Fixture *f, gconstpointer data)
 {
@@ -1613,8 +1635,9 @@ main (int argc, char **argv)
 
   test_dir = g_dir_make_tmp ("outbox-test-smtp-session-XXXXXX", &error);
   g_assert_no_error (error);
-  test_cert_make (&localhost_cert, "localhost", TRUE, "localhost.pem");
-  test_cert_make (&other_cert, "other.example", FALSE, "other.pem");
+  test_cert_make (&localhost_cert, "localhost", TRUE, FALSE, "localhost.pem");
+  test_cert_make (&other_cert, "other.example", FALSE, FALSE, "other.pem");
+  test_cert_make (&expired_cert, "localhost", TRUE, TRUE, "expired.pem");
 
   ADD ("/smtp/session/plain-send", test_plain_send);
   ADD ("/smtp/session/one-command-at-a-time", test_one_command_at_a_time);
@@ -1654,6 +1677,7 @@ main (int argc, char **argv)
   ADD ("/smtp/session/starttls-ok", test_starttls_ok);
   ADD ("/smtp/session/starttls-forgets-caps", test_starttls_forgets_caps);
   ADD ("/smtp/session/wrong-host-cert", test_wrong_host_cert);
+  ADD ("/smtp/session/expired-cert", test_expired_cert);
   ADD ("/smtp/session/untrusted-cert", test_untrusted_cert);
   ADD ("/smtp/session/implicit-tls", test_implicit_tls);
   ADD ("/smtp/session/quit-over-tls", test_quit_over_tls);
@@ -1676,6 +1700,7 @@ main (int argc, char **argv)
 
   test_cert_clear (&localhost_cert);
   test_cert_clear (&other_cert);
+  test_cert_clear (&expired_cert);
   g_rmdir (test_dir);
   g_free (test_dir);
   return status;

@@ -111,6 +111,15 @@ outbox_daemon_free (OutboxDaemon *self)
   if (self->sent_copy != NULL)
     g_object_run_dispose (G_OBJECT (self->sent_copy));
   g_clear_object (&self->sent_copy);
+  /* Changes asked for but not yet written (outcomes, submissions being
+   * acknowledged) reach the disk before exit; their callers, all stopped
+   * by now, are told and let go. */
+  if (self->spool != NULL)
+    {
+      outbox_spool_flush (self->spool);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
   g_clear_object (&self->queue);
   g_clear_pointer (&self->accounts, outbox_account_store_free);
   g_clear_object (&self->spool);

@@ -364,6 +364,32 @@ notify_failure (const OutboxSpoolRecord *record)
 }
 
 static void
+outcome_saved (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  g_autoptr (GError) error = NULL;
+  OutboxSpoolRecord *record;
+
+  if (!outbox_queue_save_finish (delivery->queue, result, &error))
+    g_critical ("Could not record the outcome of %s: %s", lane->message_id, error->message);
+  if (g_cancellable_is_cancelled (delivery->cancellable))
+    return;
+  record = lane_record (lane);
+  if (record != NULL)
+    {
+      if (count_failed (record) > lane->failed_at_start)
+        notify_failure (record);
+      g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
+              record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
+    }
+  g_clear_pointer (&lane->message_id, g_free);
+  lane_next (lane);
+}
+
+/* The outcome is on disk before the connection is used again, so that a
+ * recipient that accepted the message is never sent it twice. */
+static void
 lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
 {
   const OutboxAccount *account = lane_get_account (lane);
@@ -378,13 +404,7 @@ lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
       record->sent_copy = g_strdup ("pending");
       record->sent_copy_next = 0;
     }
-  lane_save (lane, record);
-  if (count_failed (record) > lane->failed_at_start)
-    notify_failure (record);
-  g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
-          record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
-  g_clear_pointer (&lane->message_id, g_free);
-  lane_next (lane);
+  outbox_queue_save_async (lane->delivery->queue, record, NULL, outcome_saved, lane_hold (lane));
 }
 
 /* The message file no longer matches its record: the transaction was

@@ -243,17 +243,71 @@ refuse_if_sending (OutboxSpoolRecord *record, GDBusMethodInvocation *invocation)
   return TRUE;
 }
 
-static gboolean
-save_or_return (OutboxQueueService *self,
-                GDBusMethodInvocation *invocation,
-                OutboxSpoolRecord *record)
+/* What a steering call does once its change is on disk. */
+typedef enum
 {
+  AFTER_SAVE_REPLY = 0,
+  AFTER_SAVE_DUE = 1 << 0,            /* the message may be deliverable now */
+  AFTER_SAVE_ACCOUNT_CHANGED = 1 << 1, /* and its account may have been waiting */
+} AfterSave;
+
+typedef void (*CompleteFunc) (OutboxDbusQueue *object, GDBusMethodInvocation *invocation);
+
+typedef struct
+{
+  OutboxQueueService *self;           /* (owned) */
+  GDBusMethodInvocation *invocation;  /* (owned) until answered */
+  CompleteFunc complete;
+  AfterSave after;
+  char *account;                      /* (owned) */
+} SaveCall;
+
+static void
+save_call_free (SaveCall *call)
+{
+  g_object_unref (call->self);
+  g_clear_object (&call->invocation);
+  g_free (call->account);
+  g_free (call);
+}
+
+static void
+save_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SaveCall *call = user_data;
+  OutboxQueueService *self = call->self;
   GError *error = NULL;
 
-  if (outbox_queue_save (self->queue, record, &error))
-    return TRUE;
-  outbox_dbus_return_error (invocation, error);
-  return FALSE;
+  if (!outbox_queue_save_finish (self->queue, result, &error))
+    outbox_dbus_return_error (g_steal_pointer (&call->invocation), error);
+  else
+    {
+      call->complete (OUTBOX_DBUS_QUEUE (self), g_steal_pointer (&call->invocation));
+      if (call->after & AFTER_SAVE_ACCOUNT_CHANGED)
+        outbox_delivery_account_changed (self->delivery, call->account);
+      if (call->after & AFTER_SAVE_DUE)
+        outbox_queue_emit_due (self->queue);
+    }
+  save_call_free (call);
+}
+
+/* Writes @record (changed in memory already) and answers the call once it
+ * is on disk; many calls share one flush. */
+static void
+save_then_complete (OutboxQueueService *self,
+                    GDBusMethodInvocation *invocation,
+                    OutboxSpoolRecord *record,
+                    CompleteFunc complete,
+                    AfterSave after)
+{
+  SaveCall *call = g_new0 (SaveCall, 1);
+
+  call->self = g_object_ref (self);
+  call->invocation = g_object_ref (invocation);
+  call->complete = complete;
+  call->after = after;
+  call->account = g_strdup (record->account);
+  outbox_queue_save_async (self->queue, record, NULL, save_call_done, call);
 }
 
 static gboolean
@@ -289,8 +343,7 @@ handle_hold (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const c
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
   record->state = OUTBOX_MESSAGE_STATE_HELD;
-  if (save_or_return (self, invocation, record))
-    outbox_dbus_queue_complete_hold (object, invocation);
+  save_then_complete (self, invocation, record, outbox_dbus_queue_complete_hold, AFTER_SAVE_REPLY);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -311,11 +364,7 @@ handle_release (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, cons
   record->state = record->send_at > g_get_real_time () / G_USEC_PER_SEC
                       ? OUTBOX_MESSAGE_STATE_SCHEDULED
                       : OUTBOX_MESSAGE_STATE_QUEUED;
-  if (save_or_return (self, invocation, record))
-    {
-      outbox_dbus_queue_complete_release (object, invocation);
-      outbox_queue_emit_due (self->queue);
-    }
+  save_then_complete (self, invocation, record, outbox_dbus_queue_complete_release, AFTER_SAVE_DUE);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -352,8 +401,7 @@ handle_retry (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const 
       record->sent_copy_next = 0;
       record->sent_copy_attempts = 0;
       record->finished = g_get_real_time () / G_USEC_PER_SEC;
-      if (save_or_return (self, invocation, record))
-        outbox_dbus_queue_complete_retry (object, invocation);
+      save_then_complete (self, invocation, record, outbox_dbus_queue_complete_retry, AFTER_SAVE_REPLY);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
   if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_HELD)
@@ -364,12 +412,8 @@ handle_retry (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const 
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
   record_reset_for_retry (record);
-  if (save_or_return (self, invocation, record))
-    {
-      outbox_dbus_queue_complete_retry (object, invocation);
-      outbox_delivery_account_changed (self->delivery, record->account);
-      outbox_queue_emit_due (self->queue);
-    }
+  save_then_complete (self, invocation, record, outbox_dbus_queue_complete_retry,
+                      AFTER_SAVE_DUE | AFTER_SAVE_ACCOUNT_CHANGED);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

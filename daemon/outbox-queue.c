@@ -164,6 +164,48 @@ outbox_queue_save (OutboxQueue *queue, OutboxSpoolRecord *record, GError **error
   return TRUE;
 }
 
+static void
+save_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  OutboxQueue *queue = g_task_get_source_object (task);
+  const char *id = g_task_get_task_data (task);
+  OutboxSpoolRecord *record;
+  GError *error = NULL;
+
+  if (!outbox_spool_save_finish (OUTBOX_SPOOL (source), result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  record = outbox_queue_lookup (queue, id);
+  if (record != NULL)
+    outbox_queue_notify (queue, record);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+outbox_queue_save_async (OutboxQueue *queue,
+                         OutboxSpoolRecord *record,
+                         GCancellable *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+  GTask *task = g_task_new (queue, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, outbox_queue_save_async);
+  g_task_set_task_data (task, g_strdup (record->id), g_free);
+  outbox_spool_save_async (queue->spool, record, cancellable, save_done, task);
+}
+
+gboolean
+outbox_queue_save_finish (OutboxQueue *queue, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, queue), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, outbox_queue_save_async), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
 gboolean
 outbox_queue_remove (OutboxQueue *queue, const char *id, GError **error)
 {
@@ -193,22 +235,35 @@ outbox_queue_quarantine (OutboxQueue *queue, const char *id, const char *reason,
   return TRUE;
 }
 
+static void
+pruned (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (OutboxQueue) queue = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_spool_remove_finish (OUTBOX_SPOOL (source), result, &error))
+    g_warning ("Could not remove a sent message: %s", error->message);
+}
+
 void
 outbox_queue_prune_sent (OutboxQueue *queue, gint64 keep_seconds)
 {
   g_autoptr (GPtrArray) records = outbox_queue_list (queue);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
 
+  /* Removed together, in as few flushes as the disk allows. */
   for (guint i = 0; i < records->len; i++)
     {
       const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      g_autoptr (GError) error = NULL;
+      g_autofree char *id = NULL;
 
       if (record->state != OUTBOX_MESSAGE_STATE_SENT || now - record->finished < keep_seconds
           || g_strcmp0 (record->sent_copy, "pending") == 0)
         continue;
-      if (!outbox_queue_remove (queue, record->id, &error))
-        g_warning ("Could not remove sent message %s: %s", record->id, error->message);
+      id = g_strdup (record->id);
+      outbox_spool_remove_async (queue->spool, id, NULL, pruned, g_object_ref (queue));
+      forget_record (queue, id);
+      emit_changed (queue, id, "removed", g_variant_new ("a{sv}", NULL));
     }
 }
 

@@ -32,6 +32,14 @@ GPtrArray *outbox_queue_list (OutboxQueue *queue);
 void outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record);
 /* Saves @record (one of the queue's own) to the spool, then signals. */
 gboolean outbox_queue_save (OutboxQueue *queue, OutboxSpoolRecord *record, GError **error);
+/* The same without blocking: the save shares a flush with others (see
+ * outbox_spool_save_async) and the signal follows once it is on disk. */
+void outbox_queue_save_async (OutboxQueue *queue,
+                              OutboxSpoolRecord *record,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data);
+gboolean outbox_queue_save_finish (OutboxQueue *queue, GAsyncResult *result, GError **error);
 /* Signals a change that is not written (the in-memory "sending" state). */
 void outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record);
 gboolean outbox_queue_remove (OutboxQueue *queue, const char *id, GError **error);

@@ -29,6 +29,7 @@ typedef struct
   char *from;                      /* (owned) envelope sender */
   GPtrArray *recipients;           /* (owned) (element-type utf8) */
   const OutboxMessageHeaders *headers; /* (unowned) owned by import */
+  OutboxSpoolRecord *record;       /* (owned) (nullable) being committed */
 } SubmitData;
 
 static void
@@ -44,6 +45,7 @@ submit_data_free (SubmitData *data)
   g_clear_pointer (&data->account, outbox_account_free);
   g_free (data->from);
   g_clear_pointer (&data->recipients, g_ptr_array_unref);
+  g_clear_pointer (&data->record, outbox_spool_record_free);
   g_free (data);
 }
 
@@ -283,12 +285,31 @@ return_import_error (GTask *task, GError *error)
 }
 
 static void
+commit_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  SubmitData *data = g_task_get_task_data (task);
+  OutboxSpoolRecord *record = data->record;
+  GError *error = NULL;
+
+  if (!outbox_spool_draft_commit_finish (data->draft, result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_info ("Queued %s for %u recipient(s) through account %s (%" G_GUINT64_FORMAT " octets)",
+          record->id, record->recipients->len, record->account, record->size);
+  outbox_queue_add (data->queue, g_steal_pointer (&data->record));
+  g_task_return_pointer (task, g_strdup (outbox_spool_draft_get_id (data->draft)), g_free);
+}
+
+static void
 write_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   SubmitData *data = g_task_get_task_data (task);
   g_autoptr (OutboxMessageWritten) written = NULL;
-  g_autoptr (OutboxSpoolRecord) record = NULL;
+  GCancellable *cancellable = g_task_get_cancellable (task);
   GError *error = NULL;
 
   written = outbox_message_import_write_finish (data->import, result, &error);
@@ -297,16 +318,11 @@ write_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return_import_error (task, error);
       return;
     }
-  record = build_record (data, written);
-  if (!outbox_spool_draft_commit (data->draft, record, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_info ("Queued %s for %u recipient(s) through account %s (%" G_GUINT64_FORMAT " octets)",
-          record->id, record->recipients->len, record->account, record->size);
-  outbox_queue_add (data->queue, outbox_spool_record_copy (record));
-  g_task_return_pointer (task, g_strdup (record->id), g_free);
+  /* Acknowledged only once on disk, in one flush with whatever else is
+   * being committed meanwhile. */
+  data->record = build_record (data, written);
+  outbox_spool_draft_commit_async (data->draft, data->record, cancellable, commit_done,
+                                   g_steal_pointer (&task));
 }
 
 static void

@@ -405,6 +405,224 @@ test_draft_wrong_size (Fixture *fixture,
   g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
 }
 
+/* Group commit */
+
+#define GROUP_SIZE 12
+
+typedef struct
+{
+  guint pending;
+  guint committed;
+  GPtrArray *errors;  /* (element-type GError) */
+  OutboxSpoolDraft *drafts[GROUP_SIZE];
+} GroupResult;
+
+static void
+on_group_commit (GObject *source,
+                 GAsyncResult *result,
+                 gpointer user_data)
+{
+  GroupResult *group = user_data;
+  guint i = group->committed + group->errors->len;
+  GError *error = NULL;
+
+  /* Completions come in the order of the commits. */
+  if (outbox_spool_draft_commit_finish (group->drafts[i], result, &error))
+    group->committed++;
+  else
+    g_ptr_array_add (group->errors, error);
+  group->pending--;
+}
+
+static OutboxSpoolDraft *
+write_draft (Fixture *fixture,
+             OutboxSpoolRecord **out_record)
+{
+  g_autoptr(GError) error = NULL;
+  OutboxSpoolDraft *draft = outbox_spool_draft_new (fixture->spool, &error);
+
+  g_assert_no_error (error);
+  g_output_stream_write_all (outbox_spool_draft_get_stream (draft), message_data,
+                             strlen (message_data), NULL, NULL, &error);
+  g_assert_no_error (error);
+  *out_record = new_record (outbox_spool_draft_get_id (draft), message_data, strlen (message_data));
+  return draft;
+}
+
+static void
+commit_group (Fixture *fixture,
+              GroupResult *group)
+{
+  g_autoptr(GPtrArray) drafts = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_draft_free);
+  g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_record_free);
+
+  group->errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  for (guint i = 0; i < GROUP_SIZE; i++)
+    {
+      OutboxSpoolRecord *record;
+      OutboxSpoolDraft *draft = write_draft (fixture, &record);
+
+      group->drafts[i] = draft;
+      g_ptr_array_add (drafts, draft);
+      g_ptr_array_add (records, record);
+      outbox_spool_draft_commit_async (draft, record, NULL, on_group_commit, group);
+      group->pending++;
+      /* Nothing is acknowledged before its flush. */
+      g_assert_cmpuint (group->committed, ==, 0);
+    }
+  while (group->pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (outbox_spool_is_idle (fixture->spool));
+}
+
+static void
+test_group_commit (Fixture *fixture,
+                   gconstpointer data)
+{
+  GroupResult group = { 0 };
+  g_autoptr(GPtrArray) quarantined = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+
+  commit_group (fixture, &group);
+  g_assert_cmpuint (group.committed, ==, GROUP_SIZE);
+  g_assert_cmpuint (group.errors->len, ==, 0);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  records = outbox_spool_load (fixture->spool, &quarantined, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (records->len, ==, GROUP_SIZE);
+  g_assert_cmpuint (quarantined->len, ==, 0);
+  g_ptr_array_unref (group.errors);
+}
+
+/* Many files at once take the one-flush path; a failure there fails every
+ * commit of the batch and leaves none of their files. */
+static void
+test_group_commit_fault (Fixture *fixture,
+                         gconstpointer data)
+{
+  GroupResult group = { 0 };
+
+  outbox_spool_set_fault (fixture->spool, GPOINTER_TO_INT (data));
+  commit_group (fixture, &group);
+  g_assert_cmpuint (group.committed, ==, 0);
+  g_assert_cmpuint (group.errors->len, ==, GROUP_SIZE);
+  for (guint i = 0; i < group.errors->len; i++)
+    g_assert_error ((GError *) g_ptr_array_index (group.errors, i), OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+  g_ptr_array_unref (group.errors);
+}
+
+static void
+on_saved (GObject *source,
+          GAsyncResult *result,
+          gpointer user_data)
+{
+  guint *pending = user_data;
+  g_autoptr(GError) error = NULL;
+
+  outbox_spool_save_finish (OUTBOX_SPOOL (source), result, &error);
+  g_assert_no_error (error);
+  (*pending)--;
+}
+
+/* Saves asked for one after the other reach the disk in that order, even
+ * when a synchronous save comes in between. */
+static void
+test_group_save_order (Fixture *fixture,
+                       gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GPtrArray) quarantined = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+  guint pending = 0;
+
+  for (guint i = 1; i <= 20; i++)
+    {
+      record->attempts = i;
+      outbox_spool_save_async (fixture->spool, record, NULL, on_saved, &pending);
+      pending++;
+    }
+  record->attempts = 21;
+  g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_no_error (error);
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  records = outbox_spool_load (fixture->spool, &quarantined, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (records->len, ==, 1);
+  g_assert_cmpuint (((OutboxSpoolRecord *) g_ptr_array_index (records, 0))->attempts, ==, 21);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+}
+
+static void
+on_removed (GObject *source,
+            GAsyncResult *result,
+            gpointer user_data)
+{
+  GError **out_error = user_data;
+
+  outbox_spool_remove_finish (OUTBOX_SPOOL (source), result, out_error);
+}
+
+static void
+on_saved_expect_gone (GObject *source,
+                      GAsyncResult *result,
+                      gpointer user_data)
+{
+  GError **out_error = user_data;
+
+  g_assert_false (outbox_spool_save_finish (OUTBOX_SPOOL (source), result, out_error));
+}
+
+/* A save asked for after a removal never brings the message back. */
+static void
+test_group_remove_then_save (Fixture *fixture,
+                             gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GError) remove_error = NULL;
+  g_autoptr(GError) save_error = NULL;
+
+  outbox_spool_remove_async (fixture->spool, record->id, NULL, on_removed, &remove_error);
+  outbox_spool_save_async (fixture->spool, record, NULL, on_saved_expect_gone, &save_error);
+  while (save_error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_no_error (remove_error);
+  g_assert_error (save_error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+}
+
+/* Whatever is waiting when the daemon stops reaches the disk. */
+static void
+test_group_flush (Fixture *fixture,
+                  gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autoptr(GPtrArray) quarantined = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+  guint pending = 0;
+
+  for (guint i = 1; i <= 5; i++)
+    {
+      record->attempts = i;
+      outbox_spool_save_async (fixture->spool, record, NULL, on_saved, &pending);
+      pending++;
+    }
+  outbox_spool_flush (fixture->spool);
+  g_assert_true (outbox_spool_is_idle (fixture->spool));
+  records = outbox_spool_load (fixture->spool, &quarantined, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (((OutboxSpoolRecord *) g_ptr_array_index (records, 0))->attempts, ==, 5);
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
 /* Records */
 
 static void
@@ -933,6 +1151,13 @@ main (int argc,
   add_fixture_test ("/spool/draft/fault/write-record", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_WRITE_RECORD), test_draft_fault);
   add_fixture_test ("/spool/draft/fault/fsync-dir", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_DIR), test_draft_fault);
   add_fixture_test ("/spool/draft/wrong-size", NULL, test_draft_wrong_size);
+  add_fixture_test ("/spool/group/commit", NULL, test_group_commit);
+  add_fixture_test ("/spool/group/fault/fsync-data", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_DATA), test_group_commit_fault);
+  add_fixture_test ("/spool/group/fault/write-record", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_WRITE_RECORD), test_group_commit_fault);
+  add_fixture_test ("/spool/group/fault/fsync-dir", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_DIR), test_group_commit_fault);
+  add_fixture_test ("/spool/group/save-order", NULL, test_group_save_order);
+  add_fixture_test ("/spool/group/remove-then-save", NULL, test_group_remove_then_save);
+  add_fixture_test ("/spool/group/flush", NULL, test_group_flush);
 
   g_test_add_func ("/spool/record/round-trip", test_record_round_trip);
   g_test_add_func ("/spool/record/no-line-injection", test_record_no_line_injection);

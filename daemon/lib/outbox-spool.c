@@ -695,9 +695,19 @@ struct _OutboxSpool
   int queue_fd;
   int quarantine_fd;
   OutboxSpoolFault fault;
+
+  /* Group commit (see below) */
+  GMutex commit_lock;
+  GCond batch_done;
+  gboolean batch_running;  /* (lock commit_lock) a batch runs in a worker thread */
+  GPtrArray *waiting;      /* (element-type Job) (owned) main thread only */
+  guint64 tmp_serial;      /* names the records being replaced in tmp/ */
 };
 
 G_DEFINE_FINAL_TYPE (OutboxSpool, outbox_spool, G_TYPE_OBJECT)
+
+typedef struct _Job Job;
+static void job_free (Job *job);
 
 static void
 close_fd (int *fd)
@@ -716,6 +726,9 @@ outbox_spool_finalize (GObject *object)
   close_fd (&spool->queue_fd);
   close_fd (&spool->quarantine_fd);
   g_free (spool->path);
+  g_ptr_array_unref (spool->waiting);
+  g_mutex_clear (&spool->commit_lock);
+  g_cond_clear (&spool->batch_done);
 
   G_OBJECT_CLASS (outbox_spool_parent_class)->finalize (object);
 }
@@ -732,6 +745,9 @@ outbox_spool_init (OutboxSpool *spool)
   spool->tmp_fd = -1;
   spool->queue_fd = -1;
   spool->quarantine_fd = -1;
+  g_mutex_init (&spool->commit_lock);
+  g_cond_init (&spool->batch_done);
+  spool->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
 }
 
 static gboolean
@@ -984,33 +1000,449 @@ file_name (const char *id,
   return g_strconcat (id, suffix, NULL);
 }
 
-/* Writes and fsyncs tmp/@name; nothing is left behind on failure.
- * @create_flags: O_EXCL or O_TRUNC */
-static gboolean
-write_record_file (OutboxSpool *spool,
-                   const char *name,
-                   GBytes *bytes,
-                   int create_flags,
-                   GError **error)
+/* Group commit
+ *
+ * Every change to queue/ is a job: a draft to commit, a record to replace,
+ * a message to remove.  Jobs run in batches, in the order they were asked
+ * for.  A batch writes every new file in tmp/, makes them durable together
+ * (fsync(2) for one or two files, one syncfs(2) for more), renames or
+ * unlinks in order, and fsyncs queue/ once.  No job completes before the
+ * end of its batch: nothing is acknowledged before it is on disk, while
+ * many callers share the cost of a flush.
+ *
+ * Asynchronous jobs run in a worker thread; those asked for while a batch
+ * runs wait and go together in the next one.  A synchronous call waits for
+ * the running batch, then runs the waiting jobs and its own in the calling
+ * thread, so that changes reach the disk in the order they were made. */
+
+typedef enum
 {
-  int fd = openat (spool->tmp_fd, name,
-                   O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | create_flags, 0600);
+  JOB_COMMIT,
+  JOB_SAVE,
+  JOB_REMOVE,
+} JobKind;
+
+struct _Job
+{
+  JobKind kind;
+  char *id;
+  GBytes *record;             /* (nullable) commit, save: what to write */
+  char *tmp_name;             /* (nullable) commit, save: the record in tmp/ */
+  OutboxSpoolDraft *draft;    /* (nullable) (unowned) commit: kept alive by the caller */
+  int data_fd;                /* commit: the draft's message file, else -1 */
+  int record_fd;              /* while the batch runs, else -1 */
+  gboolean moved;             /* in place in queue/ */
+  GError *error;
+  GTask *task;                /* (nullable) (owned) an asynchronous caller */
+};
+
+static Job *
+job_new (JobKind kind,
+         const char *id)
+{
+  Job *job = g_new0 (Job, 1);
+
+  job->kind = kind;
+  job->id = g_strdup (id);
+  job->data_fd = -1;
+  job->record_fd = -1;
+  return job;
+}
+
+static void
+job_free (Job *job)
+{
+  if (job->record_fd >= 0)
+    close (job->record_fd);
+  g_free (job->id);
+  g_clear_pointer (&job->record, g_bytes_unref);
+  g_free (job->tmp_name);
+  g_clear_error (&job->error);
+  g_clear_object (&job->task);
+  g_free (job);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Job, job_free)
+
+static gboolean
+job_failed (Job *job,
+            int saved_errno,
+            const char *what)
+{
+  if (job->error == NULL)
+    errno_error (&job->error, saved_errno, "%s (message %s)", what, job->id);
+  return FALSE;
+}
+
+/* Writes tmp/@job->tmp_name, leaving it open for the flush. */
+static gboolean
+write_job_record (OutboxSpool *spool,
+                  Job *job)
+{
+  int flags = job->kind == JOB_COMMIT ? O_EXCL : O_TRUNC;
   gsize len;
-  const guint8 *data = g_bytes_get_data (bytes, &len);
-  int saved_errno;
+  const guint8 *data = g_bytes_get_data (job->record, &len);
 
-  if (fd < 0)
-    return errno_error (error, errno, "Cannot create the spool record tmp/%s", name);
-  if (fchmod (fd, 0600) == 0
-      && write_all (spool, fd, data, len)
-      && spool_fsync (spool, fd, OUTBOX_SPOOL_FAULT_FSYNC_RECORD) == 0
-      && close (fd) == 0)
-    return TRUE;
+  job->record_fd = openat (spool->tmp_fd, job->tmp_name,
+                           O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
+  if (job->record_fd < 0)
+    return job_failed (job, errno, "Cannot create a spool record in tmp/");
+  if (fchmod (job->record_fd, 0600) < 0 || !write_all (spool, job->record_fd, data, len))
+    return job_failed (job, errno, "Cannot write a spool record in tmp/");
+  return TRUE;
+}
 
-  saved_errno = errno;
-  close (fd);
-  unlinkat (spool->tmp_fd, name, 0);
-  return errno_error (error, saved_errno, "Cannot write the spool record tmp/%s", name);
+static gboolean
+job_is_live (const Job *job)
+{
+  return job->error == NULL;
+}
+
+static guint
+count_files_to_flush (GPtrArray *jobs)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job_is_live (job))
+        n += (job->data_fd >= 0) + (job->record_fd >= 0);
+    }
+  return n;
+}
+
+static void
+fail_live_jobs (GPtrArray *jobs,
+                int saved_errno,
+                const char *what)
+{
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job_is_live (job))
+        job_failed (job, saved_errno, what);
+    }
+}
+
+/* fsync is cheapest for a lone file; for many, one syncfs flushes them all
+ * with a single journal commit where each fsync would wait for its own.
+ * Both report a write-back error that happened since the last flush. */
+static void
+flush_batch_files (OutboxSpool *spool,
+                   GPtrArray *jobs)
+{
+  guint n = count_files_to_flush (jobs);
+
+  if (n > 2)
+    {
+      if (spool->fault == OUTBOX_SPOOL_FAULT_FSYNC_DATA || spool->fault == OUTBOX_SPOOL_FAULT_FSYNC_RECORD)
+        errno = EIO;
+      else if (syncfs (spool->queue_fd) == 0)
+        return;
+      fail_live_jobs (jobs, errno, "Cannot save the spool to disk");
+      return;
+    }
+  for (guint i = 0; n > 0 && i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (!job_is_live (job))
+        continue;
+      if (job->data_fd >= 0 && spool_fsync (spool, job->data_fd, OUTBOX_SPOOL_FAULT_FSYNC_DATA) < 0)
+        job_failed (job, errno, "Cannot save a message to disk");
+      else if (job->record_fd >= 0 && spool_fsync (spool, job->record_fd, OUTBOX_SPOOL_FAULT_FSYNC_RECORD) < 0)
+        job_failed (job, errno, "Cannot save a spool record to disk");
+    }
+}
+
+static gboolean
+record_in_queue (OutboxSpool *spool,
+                 const char *id)
+{
+  g_autofree char *name = file_name (id, ".rec");
+  struct stat st;
+
+  return fstatat (spool->queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* The data goes first: a record in queue/ always has its message. */
+static gboolean
+move_commit (OutboxSpool *spool,
+             Job *job)
+{
+  g_autofree char *data_name = file_name (job->id, ".eml");
+
+  if (renameat (spool->tmp_fd, data_name, spool->queue_fd, data_name) < 0
+      || renameat (spool->tmp_fd, job->tmp_name, spool->queue_fd, job->tmp_name) < 0)
+    return job_failed (job, errno, "Cannot move a message into the queue");
+  return TRUE;
+}
+
+static gboolean
+move_save (OutboxSpool *spool,
+           Job *job)
+{
+  g_autofree char *record_name = file_name (job->id, ".rec");
+
+  /* Removed by an earlier job or by hand: a save must not bring it back. */
+  if (!record_in_queue (spool, job->id))
+    {
+      g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                   "There is no message %s in the queue", job->id);
+      return FALSE;
+    }
+  if (renameat (spool->tmp_fd, job->tmp_name, spool->queue_fd, record_name) < 0)
+    return job_failed (job, errno, "Cannot replace a spool record");
+  return TRUE;
+}
+
+/* The record goes first: without it the message does not exist.  A data
+ * file left behind would be quarantined as an orphan at the next start. */
+static gboolean
+move_remove (OutboxSpool *spool,
+             Job *job)
+{
+  g_autofree char *record_name = file_name (job->id, ".rec");
+  g_autofree char *data_name = file_name (job->id, ".eml");
+
+  if (unlinkat (spool->queue_fd, record_name, 0) < 0)
+    {
+      if (errno == ENOENT)
+        {
+          g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                       "There is no message %s in the queue", job->id);
+          return FALSE;
+        }
+      return job_failed (job, errno, "Cannot remove a message from the queue");
+    }
+  if (unlinkat (spool->queue_fd, data_name, 0) < 0 && errno != ENOENT)
+    g_warning ("Cannot remove the data of message %s: %s", job->id, g_strerror (errno));
+  return TRUE;
+}
+
+static gboolean
+move_job (OutboxSpool *spool,
+          Job *job)
+{
+  switch (job->kind)
+    {
+    case JOB_COMMIT:
+      return move_commit (spool, job);
+    case JOB_SAVE:
+      return move_save (spool, job);
+    case JOB_REMOVE:
+      return move_remove (spool, job);
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* Leaves nothing of a failed job behind: a commit that did not complete
+ * was never acknowledged, and its files go wherever they got to. */
+static void
+clean_failed_job (OutboxSpool *spool,
+                  Job *job)
+{
+  g_autofree char *data_name = file_name (job->id, ".eml");
+
+  if (job->tmp_name != NULL)
+    unlinkat (spool->tmp_fd, job->tmp_name, 0);
+  if (job->kind != JOB_COMMIT)
+    return;
+  unlinkat (spool->queue_fd, job->tmp_name, 0);
+  unlinkat (spool->queue_fd, data_name, 0);
+  unlinkat (spool->tmp_fd, data_name, 0);
+}
+
+static void
+run_batch (OutboxSpool *spool,
+           GPtrArray *jobs)
+{
+  gboolean moved_any = FALSE;
+
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->record != NULL)
+        write_job_record (spool, job);
+    }
+  flush_batch_files (spool, jobs);
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job_is_live (job) && move_job (spool, job))
+        moved_any = job->moved = TRUE;
+    }
+  if (moved_any && spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
+    {
+      int saved_errno = errno;
+
+      for (guint i = 0; i < jobs->len; i++)
+        {
+          Job *job = g_ptr_array_index (jobs, i);
+
+          if (job->moved)
+            job_failed (job, saved_errno, "Cannot save the queue directory");
+        }
+    }
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->record_fd >= 0)
+        {
+          close (job->record_fd);
+          job->record_fd = -1;
+        }
+      if (!job_is_live (job))
+        clean_failed_job (spool, job);
+    }
+}
+
+/* In the main context: tells each asynchronous caller how its job went. */
+static void
+complete_jobs (GPtrArray *jobs)
+{
+  for (guint i = 0; i < jobs->len; i++)
+    {
+      Job *job = g_ptr_array_index (jobs, i);
+
+      if (job->draft != NULL)
+        g_output_stream_close (outbox_spool_draft_get_stream (job->draft), NULL, NULL);
+      if (job->task == NULL)
+        continue;
+      if (job->error != NULL)
+        g_task_return_error (job->task, g_steal_pointer (&job->error));
+      else
+        g_task_return_boolean (job->task, TRUE);
+    }
+}
+
+static void start_batch (OutboxSpool *spool);
+
+static void
+batch_thread (GTask *task,
+              gpointer source_object,
+              gpointer task_data,
+              GCancellable *cancellable)
+{
+  OutboxSpool *spool = source_object;
+
+  run_batch (spool, task_data);
+  g_mutex_lock (&spool->commit_lock);
+  spool->batch_running = FALSE;
+  g_cond_broadcast (&spool->batch_done);
+  g_mutex_unlock (&spool->commit_lock);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+on_batch_done (GObject *source,
+               GAsyncResult *result,
+               gpointer user_data)
+{
+  OutboxSpool *spool = OUTBOX_SPOOL (source);
+
+  complete_jobs (g_task_get_task_data (G_TASK (result)));
+  start_batch (spool);
+}
+
+static void
+start_batch (OutboxSpool *spool)
+{
+  g_autoptr(GTask) task = NULL;
+  GPtrArray *jobs;
+
+  g_mutex_lock (&spool->commit_lock);
+  if (spool->batch_running || spool->waiting->len == 0)
+    {
+      g_mutex_unlock (&spool->commit_lock);
+      return;
+    }
+  spool->batch_running = TRUE;
+  g_mutex_unlock (&spool->commit_lock);
+
+  jobs = g_steal_pointer (&spool->waiting);
+  spool->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
+  task = g_task_new (spool, NULL, on_batch_done, NULL);
+  g_task_set_source_tag (task, start_batch);
+  g_task_set_task_data (task, jobs, (GDestroyNotify) g_ptr_array_unref);
+  g_task_run_in_thread (task, batch_thread);
+}
+
+static void
+submit_job (OutboxSpool *spool,
+            Job *job,
+            GTask *task)
+{
+  job->task = task;
+  g_ptr_array_add (spool->waiting, job);
+  start_batch (spool);
+}
+
+static gboolean
+complete_later (gpointer user_data)
+{
+  complete_jobs (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the waiting jobs, then @job (nullable), here and now. */
+static gboolean
+run_jobs_now (OutboxSpool *spool,
+              Job *job,
+              GError **error)
+{
+  g_autoptr(GPtrArray) jobs = NULL;
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&spool->commit_lock);
+  while (spool->batch_running)
+    g_cond_wait (&spool->batch_done, &spool->commit_lock);
+  g_mutex_unlock (&spool->commit_lock);
+
+  jobs = g_steal_pointer (&spool->waiting);
+  spool->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
+  if (job != NULL)
+    g_ptr_array_add (jobs, job);
+  run_batch (spool, jobs);
+  if (job != NULL)
+    {
+      ok = job_is_live (job);
+      if (!ok)
+        g_propagate_error (error, g_steal_pointer (&job->error));
+      job->draft = NULL;
+      g_ptr_array_steal_index (jobs, jobs->len - 1);
+    }
+  /* Callers are told from the main loop, not from inside this call. */
+  if (jobs->len > 0)
+    g_idle_add_full (G_PRIORITY_DEFAULT, complete_later, g_steal_pointer (&jobs),
+                     (GDestroyNotify) g_ptr_array_unref);
+  return ok;
+}
+
+void
+outbox_spool_flush (OutboxSpool *spool)
+{
+  g_return_if_fail (OUTBOX_IS_SPOOL (spool));
+  run_jobs_now (spool, NULL, NULL);
+}
+
+gboolean
+outbox_spool_is_idle (OutboxSpool *spool)
+{
+  gboolean idle;
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), TRUE);
+  g_mutex_lock (&spool->commit_lock);
+  idle = !spool->batch_running && spool->waiting->len == 0;
+  g_mutex_unlock (&spool->commit_lock);
+  return idle;
 }
 
 /* Drafts */
@@ -1020,9 +1452,8 @@ struct _OutboxSpoolDraft
   OutboxSpool *spool;     /* (owned) */
   char *id;
   char *data_name;        /* ID.eml */
-  char *record_name;      /* ID.rec */
   GOutputStream *stream;  /* (owned) */
-  gboolean finished;      /* committed or discarded */
+  gboolean finished;      /* handed to a commit, or discarded */
 };
 
 OutboxSpoolDraft *
@@ -1061,7 +1492,6 @@ outbox_spool_draft_new (OutboxSpool *spool,
 
   draft = g_new0 (OutboxSpoolDraft, 1);
   draft->spool = g_object_ref (spool);
-  draft->record_name = file_name (id, ".rec");
   draft->id = g_steal_pointer (&id);
   draft->data_name = g_steal_pointer (&data_name);
   draft->stream = g_unix_output_stream_new (fd, TRUE);
@@ -1080,10 +1510,11 @@ outbox_spool_draft_get_stream (OutboxSpoolDraft *draft)
   return draft->stream;
 }
 
+/* Everything written has reached the file, which has the record's size. */
 static gboolean
-finish_data_file (OutboxSpoolDraft *draft,
-                  const OutboxSpoolRecord *record,
-                  GError **error)
+check_data_file (OutboxSpoolDraft *draft,
+                 const OutboxSpoolRecord *record,
+                 GError **error)
 {
   int fd = g_unix_output_stream_get_fd (G_UNIX_OUTPUT_STREAM (draft->stream));
   g_autoptr(GError) local_error = NULL;
@@ -1095,8 +1526,6 @@ finish_data_file (OutboxSpoolDraft *draft,
                    "Cannot write message %s to the spool: %s", draft->id, local_error->message);
       return FALSE;
     }
-  if (spool_fsync (draft->spool, fd, OUTBOX_SPOOL_FAULT_FSYNC_DATA) < 0)
-    return errno_error (error, errno, "Cannot save message %s to disk", draft->id);
   if (fstat (fd, &st) < 0)
     return errno_error (error, errno, "Cannot inspect message %s in the spool", draft->id);
   if ((guint64) st.st_size != record->size)
@@ -1106,46 +1535,30 @@ finish_data_file (OutboxSpoolDraft *draft,
                    draft->id, (guint64) st.st_size, record->size);
       return FALSE;
     }
-  if (!g_output_stream_close (draft->stream, NULL, &local_error))
+  return TRUE;
+}
+
+/* NULL, with the draft discarded, when the data is not as the record says. */
+static Job *
+commit_job_new (OutboxSpoolDraft *draft,
+                const OutboxSpoolRecord *record,
+                GError **error)
+{
+  Job *job;
+
+  draft->finished = TRUE;
+  if (!check_data_file (draft, record, error))
     {
-      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
-                   "Cannot close message %s in the spool: %s", draft->id, local_error->message);
-      return FALSE;
+      g_output_stream_close (draft->stream, NULL, NULL);
+      unlinkat (draft->spool->tmp_fd, draft->data_name, 0);
+      return NULL;
     }
-  return TRUE;
-}
-
-static gboolean
-commit_draft (OutboxSpoolDraft *draft,
-              const OutboxSpoolRecord *record,
-              GError **error)
-{
-  OutboxSpool *spool = draft->spool;
-  g_autoptr(GBytes) bytes = NULL;
-
-  if (!finish_data_file (draft, record, error))
-    return FALSE;
-  bytes = outbox_spool_record_serialize (record);
-  if (!write_record_file (spool, draft->record_name, bytes, O_EXCL, error))
-    return FALSE;
-  if (renameat (spool->tmp_fd, draft->data_name, spool->queue_fd, draft->data_name) < 0
-      || renameat (spool->tmp_fd, draft->record_name, spool->queue_fd, draft->record_name) < 0)
-    return errno_error (error, errno, "Cannot move message %s into the queue", draft->id);
-  if (spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
-    return errno_error (error, errno, "Cannot save the queue directory after adding message %s", draft->id);
-  return TRUE;
-}
-
-/* The record goes first: without it the message does not exist. */
-static void
-discard_draft_files (OutboxSpoolDraft *draft)
-{
-  OutboxSpool *spool = draft->spool;
-
-  unlinkat (spool->queue_fd, draft->record_name, 0);
-  unlinkat (spool->queue_fd, draft->data_name, 0);
-  unlinkat (spool->tmp_fd, draft->record_name, 0);
-  unlinkat (spool->tmp_fd, draft->data_name, 0);
+  job = job_new (JOB_COMMIT, draft->id);
+  job->record = outbox_spool_record_serialize (record);
+  job->tmp_name = file_name (draft->id, ".rec");
+  job->draft = draft;
+  job->data_fd = g_unix_output_stream_get_fd (G_UNIX_OUTPUT_STREAM (draft->stream));
+  return job;
 }
 
 gboolean
@@ -1153,6 +1566,7 @@ outbox_spool_draft_commit (OutboxSpoolDraft *draft,
                            const OutboxSpoolRecord *record,
                            GError **error)
 {
+  Job *job;
   gboolean committed;
 
   g_return_val_if_fail (draft != NULL, FALSE);
@@ -1160,14 +1574,51 @@ outbox_spool_draft_commit (OutboxSpoolDraft *draft,
   g_return_val_if_fail (record != NULL && g_strcmp0 (record->id, draft->id) == 0, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  committed = commit_draft (draft, record, error);
-  if (!committed)
-    {
-      g_output_stream_close (draft->stream, NULL, NULL);
-      discard_draft_files (draft);
-    }
-  draft->finished = TRUE;
+  job = commit_job_new (draft, record, error);
+  if (job == NULL)
+    return FALSE;
+  committed = run_jobs_now (draft->spool, job, error);
+  g_output_stream_close (draft->stream, NULL, NULL);
+  job_free (job);
   return committed;
+}
+
+void
+outbox_spool_draft_commit_async (OutboxSpoolDraft *draft,
+                                 const OutboxSpoolRecord *record,
+                                 GCancellable *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+  Job *job;
+
+  g_return_if_fail (draft != NULL);
+  g_return_if_fail (!draft->finished);
+  g_return_if_fail (record != NULL && g_strcmp0 (record->id, draft->id) == 0);
+
+  task = g_task_new (draft->spool, cancellable, callback, user_data);
+  g_task_set_source_tag (task, outbox_spool_draft_commit_async);
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  job = commit_job_new (draft, record, &error);
+  if (job == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  submit_job (draft->spool, job, g_steal_pointer (&task));
+}
+
+gboolean
+outbox_spool_draft_commit_finish (OutboxSpoolDraft *draft,
+                                  GAsyncResult *result,
+                                  GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, draft->spool), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, outbox_spool_draft_commit_async), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 void
@@ -1184,20 +1635,10 @@ outbox_spool_draft_free (OutboxSpoolDraft *draft)
   g_object_unref (draft->spool);
   g_free (draft->id);
   g_free (draft->data_name);
-  g_free (draft->record_name);
   g_free (draft);
 }
 
 /* Records in the queue */
-
-static gboolean
-queue_file_exists (OutboxSpool *spool,
-                   const char *name)
-{
-  struct stat st;
-
-  return fstatat (spool->queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
 
 static gboolean
 no_such_message (GError **error,
@@ -1208,38 +1649,66 @@ no_such_message (GError **error,
   return FALSE;
 }
 
+static Job *
+save_job_new (OutboxSpool *spool,
+              const OutboxSpoolRecord *record)
+{
+  Job *job = job_new (JOB_SAVE, record->id);
+
+  job->record = outbox_spool_record_serialize (record);
+  job->tmp_name = g_strdup_printf ("%s.rec.%" G_GUINT64_FORMAT, record->id, ++spool->tmp_serial);
+  return job;
+}
+
 gboolean
 outbox_spool_save (OutboxSpool *spool,
                    const OutboxSpoolRecord *record,
                    GError **error)
 {
-  g_autofree char *record_name = NULL;
-  g_autofree char *tmp_name = NULL;
-  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(Job) job = NULL;
 
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
   g_return_val_if_fail (record != NULL, FALSE);
 
   if (!outbox_spool_id_is_valid (record->id))
     return no_such_message (error, record->id);
-  record_name = file_name (record->id, ".rec");
-  if (!queue_file_exists (spool, record_name))
-    return no_such_message (error, record->id);
+  job = save_job_new (spool, record);
+  return run_jobs_now (spool, job, error);
+}
 
-  tmp_name = file_name (record->id, ".rec.new");
-  bytes = outbox_spool_record_serialize (record);
-  if (!write_record_file (spool, tmp_name, bytes, O_TRUNC, error))
-    return FALSE;
-  if (renameat (spool->tmp_fd, tmp_name, spool->queue_fd, record_name) < 0)
+void
+outbox_spool_save_async (OutboxSpool *spool,
+                         const OutboxSpoolRecord *record,
+                         GCancellable *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (OUTBOX_IS_SPOOL (spool));
+  g_return_if_fail (record != NULL);
+
+  task = g_task_new (spool, cancellable, callback, user_data);
+  g_task_set_source_tag (task, outbox_spool_save_async);
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  if (!outbox_spool_id_is_valid (record->id))
     {
-      int saved_errno = errno;
-
-      unlinkat (spool->tmp_fd, tmp_name, 0);
-      return errno_error (error, saved_errno, "Cannot replace the record of message %s", record->id);
+      g_task_return_new_error (task, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                               "There is no message %s in the queue", record->id);
+      return;
     }
-  if (spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
-    return errno_error (error, errno, "Cannot save the queue directory after updating message %s", record->id);
-  return TRUE;
+  submit_job (spool, save_job_new (spool, record), g_steal_pointer (&task));
+}
+
+gboolean
+outbox_spool_save_finish (OutboxSpool *spool,
+                          GAsyncResult *result,
+                          GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, spool), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, outbox_spool_save_async), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 gboolean
@@ -1247,29 +1716,48 @@ outbox_spool_remove (OutboxSpool *spool,
                      const char *id,
                      GError **error)
 {
-  g_autofree char *record_name = NULL;
-  g_autofree char *data_name = NULL;
+  g_autoptr(Job) job = NULL;
 
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
 
   if (!outbox_spool_id_is_valid (id))
     return no_such_message (error, id);
-  record_name = file_name (id, ".rec");
-  data_name = file_name (id, ".eml");
+  job = job_new (JOB_REMOVE, id);
+  return run_jobs_now (spool, job, error);
+}
 
-  if (unlinkat (spool->queue_fd, record_name, 0) < 0)
+void
+outbox_spool_remove_async (OutboxSpool *spool,
+                           const char *id,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (OUTBOX_IS_SPOOL (spool));
+
+  task = g_task_new (spool, cancellable, callback, user_data);
+  g_task_set_source_tag (task, outbox_spool_remove_async);
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  if (!outbox_spool_id_is_valid (id))
     {
-      if (errno == ENOENT)
-        return no_such_message (error, id);
-      return errno_error (error, errno, "Cannot remove message %s", id);
+      g_task_return_new_error (task, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                               "There is no message %s in the queue", id);
+      return;
     }
-  /* The message is gone with its record; a data file left here would be
-   * quarantined as an orphan at the next start. */
-  if (unlinkat (spool->queue_fd, data_name, 0) < 0 && errno != ENOENT)
-    g_warning ("Cannot remove the data of message %s: %s", id, g_strerror (errno));
-  if (spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
-    return errno_error (error, errno, "Cannot save the queue directory after removing message %s", id);
-  return TRUE;
+  submit_job (spool, job_new (JOB_REMOVE, id), g_steal_pointer (&task));
+}
+
+gboolean
+outbox_spool_remove_finish (OutboxSpool *spool,
+                            GAsyncResult *result,
+                            GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, spool), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, outbox_spool_remove_async), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /* Moves queue/@name into quarantine/ without ever replacing a file there.
@@ -1323,6 +1811,8 @@ outbox_spool_quarantine (OutboxSpool *spool,
 {
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
 
+  /* Whatever was asked for before reaches the disk first. */
+  run_jobs_now (spool, NULL, NULL);
   if (!outbox_spool_id_is_valid (id) || !quarantine_message (spool, id))
     return no_such_message (error, id);
   g_message ("Message %s set aside in quarantine/", id);

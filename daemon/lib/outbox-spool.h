@@ -122,14 +122,48 @@ GOutputStream *outbox_spool_draft_get_stream (OutboxSpoolDraft *draft);
 gboolean outbox_spool_draft_commit (OutboxSpoolDraft *draft,
                                     const OutboxSpoolRecord *record,
                                     GError **error);
+/* The same, without blocking: the commit joins others in one flush (group
+ * commit) and @callback runs once it is on disk.  The draft must stay
+ * alive until then. */
+void outbox_spool_draft_commit_async (OutboxSpoolDraft *draft,
+                                      const OutboxSpoolRecord *record,
+                                      GCancellable *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer user_data);
+gboolean outbox_spool_draft_commit_finish (OutboxSpoolDraft *draft,
+                                           GAsyncResult *result,
+                                           GError **error);
 /* Removes whatever was not committed. */
 void outbox_spool_draft_free (OutboxSpoolDraft *draft);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSpoolDraft, outbox_spool_draft_free)
 
-/* Atomically replaces the record (tmp file, fsync, rename, directory fsync). */
+/* Atomically replaces the record (tmp file, fsync, rename, directory fsync).
+ * NO_SUCH_MESSAGE when the queue has no record of that id. */
 gboolean outbox_spool_save (OutboxSpool *spool, const OutboxSpoolRecord *record, GError **error);
 /* Removes the record first, then the data, then fsyncs the directory. */
 gboolean outbox_spool_remove (OutboxSpool *spool, const char *id, GError **error);
+
+/* Every change (commit, save, remove) reaches the disk in the order it was
+ * asked for.  The asynchronous forms share one flush among all the changes
+ * asked for while the previous flush ran, in a worker thread; each
+ * completes only once its change is durable.  The synchronous forms first
+ * finish every change asked for before them, then their own. */
+void outbox_spool_save_async (OutboxSpool *spool,
+                              const OutboxSpoolRecord *record,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data);
+gboolean outbox_spool_save_finish (OutboxSpool *spool, GAsyncResult *result, GError **error);
+void outbox_spool_remove_async (OutboxSpool *spool,
+                                const char *id,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data);
+gboolean outbox_spool_remove_finish (OutboxSpool *spool, GAsyncResult *result, GError **error);
+/* Writes every change asked for so far, blocking: before exit. */
+void outbox_spool_flush (OutboxSpool *spool);
+/* No change is waiting or being written. */
+gboolean outbox_spool_is_idle (OutboxSpool *spool);
 /* Reads every record; a record that does not validate, or whose data file is
  * missing or of the wrong size, is moved to quarantine/ with its data and
  * its id added to @out_quarantined.  Orphan data files are quarantined too.

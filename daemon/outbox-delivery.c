@@ -471,8 +471,12 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
     }
   else
     {
+      /* A reply code only where a reply was the reason: after a failed
+       * TLS handshake the last reply is the 220 to STARTTLS. */
+      gboolean replied = g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY) && reply != NULL;
+
       why = g_strdup (error->message);
-      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, replied ? reply->code : 0, why);
       record->network_deferred = error_is_network (error);
     }
   g_message ("Account %s: could not open an SMTP session: %s", lane->account_name, error->message);
@@ -822,36 +826,6 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
     lane_connect (lane, account);
 }
 
-static gboolean
-record_is_due (const OutboxSpoolRecord *record, gint64 now)
-{
-  switch (record->state)
-    {
-    case OUTBOX_MESSAGE_STATE_QUEUED:
-      return TRUE;
-    case OUTBOX_MESSAGE_STATE_SCHEDULED:
-      return record->send_at <= now;
-    case OUTBOX_MESSAGE_STATE_DEFERRED:
-      return record->next_attempt != 0 && record->next_attempt <= now;
-    case OUTBOX_MESSAGE_STATE_HELD:
-    case OUTBOX_MESSAGE_STATE_SENDING:
-    case OUTBOX_MESSAGE_STATE_SENT:
-    case OUTBOX_MESSAGE_STATE_FAILED:
-    default:
-      return FALSE;
-    }
-}
-
-static gint64
-record_wake_time (const OutboxSpoolRecord *record)
-{
-  if (record->state == OUTBOX_MESSAGE_STATE_SCHEDULED)
-    return record->send_at;
-  if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED)
-    return record->next_attempt;
-  return 0;
-}
-
 static void
 quit_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -864,15 +838,10 @@ quit_done (GObject *source, GAsyncResult *res, gpointer user_data)
 static OutboxSpoolRecord *
 find_due_for_account (OutboxDelivery *self, const char *account, gint64 now)
 {
-  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  gint64 due;
+  OutboxSpoolRecord *record = outbox_queue_next_work (self->queue, OUTBOX_QUEUE_WORK_DELIVERY, account, &due);
 
-  for (guint i = 0; i < records->len; i++)
-    {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      if (g_str_equal (record->account, account) && record_is_due (record, now))
-        return record;
-    }
-  return NULL;
+  return record != NULL && due <= now ? record : NULL;
 }
 
 static void
@@ -917,10 +886,38 @@ arm_timer (OutboxDelivery *self, gint64 wake_at, gint64 now)
                                                timer_fired, self, NULL);
 }
 
+/* Gives each account's due messages to its idle lanes, oldest due first;
+ * a message going out leaves the index (it is "sending"), so the next one
+ * comes up. */
+static gint64
+schedule_account (OutboxDelivery *self, const char *account_name, gint64 now)
+{
+  const OutboxAccount *account = outbox_account_store_lookup (self->accounts, account_name);
+  guint max_lanes = account ? account->max_connections : 1;
+  OutboxSpoolRecord *record;
+  gint64 due;
+
+  while ((record = outbox_queue_next_work (self->queue, OUTBOX_QUEUE_WORK_DELIVERY, account_name, &due))
+         != NULL)
+    {
+      Lane *lane;
+
+      if (due > now)
+        return due;
+      if (account_needs_password (self, account_name))
+        return 0;
+      lane = get_idle_lane (self, account_name, max_lanes);
+      if (lane == NULL)
+        return 0;
+      lane_start (lane, record);
+    }
+  return 0;
+}
+
 void
 outbox_delivery_schedule (OutboxDelivery *self)
 {
-  g_autoptr (GPtrArray) records = NULL;
+  g_autoptr (GPtrArray) accounts = NULL;
   gint64 now = now_seconds ();
   gint64 wake_at = 0;
 
@@ -931,26 +928,13 @@ outbox_delivery_schedule (OutboxDelivery *self)
       arm_timer (self, 0, now);
       return;
     }
-  records = outbox_queue_list (self->queue);
-  for (guint i = 0; i < records->len; i++)
+  accounts = outbox_queue_work_accounts (self->queue, OUTBOX_QUEUE_WORK_DELIVERY);
+  for (guint i = 0; i < accounts->len; i++)
     {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      const OutboxAccount *account;
-      Lane *lane;
+      gint64 t = schedule_account (self, g_ptr_array_index (accounts, i), now);
 
-      if (!record_is_due (record, now))
-        {
-          gint64 t = record_wake_time (record);
-          if (t > now && (wake_at == 0 || t < wake_at))
-            wake_at = t;
-          continue;
-        }
-      if (account_needs_password (self, record->account))
-        continue;
-      account = outbox_account_store_lookup (self->accounts, record->account);
-      lane = get_idle_lane (self, record->account, account ? account->max_connections : 1);
-      if (lane != NULL)
-        lane_start (lane, record);
+      if (t > now && (wake_at == 0 || t < wake_at))
+        wake_at = t;
     }
   arm_timer (self, wake_at, now);
 }
@@ -965,7 +949,10 @@ outbox_delivery_flush (OutboxDelivery *self)
     {
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
       if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED)
-        record->next_attempt = now_seconds ();
+        {
+          record->next_attempt = now_seconds ();
+          outbox_queue_reindex (self->queue, record);
+        }
     }
   outbox_delivery_schedule (self);
 }
@@ -983,7 +970,10 @@ outbox_delivery_account_changed (OutboxDelivery *self, const char *account)
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
       if (g_str_equal (record->account, account) && record->state == OUTBOX_MESSAGE_STATE_DEFERRED
           && record->next_attempt == 0)
-        record->next_attempt = now_seconds ();
+        {
+          record->next_attempt = now_seconds ();
+          outbox_queue_reindex (self->queue, record);
+        }
     }
   outbox_delivery_schedule (self);
 }
@@ -1018,7 +1008,10 @@ make_network_deferred_due (OutboxDelivery *self)
     {
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
       if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED && record->network_deferred)
-        record->next_attempt = now_seconds ();
+        {
+          record->next_attempt = now_seconds ();
+          outbox_queue_reindex (self->queue, record);
+        }
     }
 }
 

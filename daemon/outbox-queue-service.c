@@ -303,7 +303,8 @@ save_then_complete (OutboxQueueService *self,
   SaveCall *call = g_new0 (SaveCall, 1);
 
   call->self = g_object_ref (self);
-  call->invocation = g_object_ref (invocation);
+  /* The reference the handler was given, which the answer consumes. */
+  call->invocation = invocation;
   call->complete = complete;
   call->after = after;
   call->account = g_strdup (record->account);

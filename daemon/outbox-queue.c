@@ -12,6 +12,10 @@ struct _OutboxQueue
   OutboxSpool *spool;   /* (owned) */
   GSequence *order;     /* (owned) OutboxSpoolRecord (owned), by (created, id) */
   GHashTable *records;  /* (owned) id -> GSequenceIter in order */
+  /* per OutboxQueueWork: account -> GSequence of IndexEntry (owned) */
+  GHashTable *index[OUTBOX_QUEUE_N_WORK];
+  /* per OutboxQueueWork: id -> GSequenceIter of its IndexEntry */
+  GHashTable *filed[OUTBOX_QUEUE_N_WORK];
 };
 
 enum
@@ -31,6 +35,11 @@ outbox_queue_finalize (GObject *object)
   OutboxQueue *self = OUTBOX_QUEUE (object);
 
   g_clear_object (&self->spool);
+  for (OutboxQueueWork work = 0; work < OUTBOX_QUEUE_N_WORK; work++)
+    {
+      g_clear_pointer (&self->filed[work], g_hash_table_unref);
+      g_clear_pointer (&self->index[work], g_hash_table_unref);
+    }
   g_clear_pointer (&self->records, g_hash_table_unref);
   g_clear_pointer (&self->order, g_sequence_free);
   G_OBJECT_CLASS (outbox_queue_parent_class)->finalize (object);
@@ -55,6 +64,148 @@ outbox_queue_init (OutboxQueue *self)
 {
   self->order = g_sequence_new ((GDestroyNotify) outbox_spool_record_free);
   self->records = g_hash_table_new (g_str_hash, g_str_equal);
+  for (OutboxQueueWork work = 0; work < OUTBOX_QUEUE_N_WORK; work++)
+    {
+      self->index[work] = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                 (GDestroyNotify) g_sequence_free);
+      self->filed[work] = g_hash_table_new (g_str_hash, g_str_equal);
+    }
+}
+/* Work indexes
+ *
+ * Delivery and Sent copies each want the earliest due piece of work of an
+ * account without walking the whole queue, which may hold 100,000
+ * messages.  Each keeps, per account, the records that wait for it ordered
+ * by the time they are due; a record is filed again whenever the queue
+ * hears of a change (add, save, notify, reindex) and leaves when removed. */
+
+typedef struct
+{
+  gint64 due;
+  OutboxSpoolRecord *record; /* (unowned) */
+} IndexEntry;
+
+static gboolean
+work_due_time (OutboxQueueWork work, const OutboxSpoolRecord *record, gint64 *out_due)
+{
+  if (work == OUTBOX_QUEUE_WORK_SENT_COPY)
+    {
+      *out_due = record->sent_copy_next;
+      return record->state == OUTBOX_MESSAGE_STATE_SENT && g_strcmp0 (record->sent_copy, "pending") == 0;
+    }
+  switch (record->state)
+    {
+    case OUTBOX_MESSAGE_STATE_QUEUED:
+      *out_due = record->created;
+      return TRUE;
+    case OUTBOX_MESSAGE_STATE_SCHEDULED:
+      *out_due = record->send_at;
+      return TRUE;
+    case OUTBOX_MESSAGE_STATE_DEFERRED:
+      /* Without a planned attempt it waits for a password or a flush. */
+      *out_due = record->next_attempt;
+      return record->next_attempt != 0;
+    case OUTBOX_MESSAGE_STATE_HELD:
+    case OUTBOX_MESSAGE_STATE_SENDING:
+    case OUTBOX_MESSAGE_STATE_SENT:
+    case OUTBOX_MESSAGE_STATE_FAILED:
+    default:
+      return FALSE;
+    }
+}
+
+static int
+compare_entries (gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  const IndexEntry *ea = a;
+  const IndexEntry *eb = b;
+
+  if (ea->due != eb->due)
+    return ea->due < eb->due ? -1 : 1;
+  return strcmp (ea->record->id, eb->record->id);
+}
+
+static void
+unfile (OutboxQueue *queue, OutboxQueueWork work, const char *id)
+{
+  GSequenceIter *iter = g_hash_table_lookup (queue->filed[work], id);
+  const char *account;
+  GSequence *entries;
+
+  if (iter == NULL)
+    return;
+  account = ((IndexEntry *) g_sequence_get (iter))->record->account;
+  entries = g_hash_table_lookup (queue->index[work], account);
+  g_hash_table_remove (queue->filed[work], id);
+  g_sequence_remove (iter);
+  if (g_sequence_is_empty (entries))
+    g_hash_table_remove (queue->index[work], account);
+}
+
+static void
+file_record (OutboxQueue *queue, OutboxSpoolRecord *record)
+{
+  for (OutboxQueueWork work = 0; work < OUTBOX_QUEUE_N_WORK; work++)
+    {
+      GSequence *entries;
+      IndexEntry *entry;
+      gint64 due;
+
+      unfile (queue, work, record->id);
+      if (!work_due_time (work, record, &due))
+        continue;
+      entries = g_hash_table_lookup (queue->index[work], record->account);
+      if (entries == NULL)
+        {
+          entries = g_sequence_new (g_free);
+          g_hash_table_insert (queue->index[work], g_strdup (record->account), entries);
+        }
+      entry = g_new (IndexEntry, 1);
+      entry->due = due;
+      entry->record = record;
+      g_hash_table_insert (queue->filed[work], record->id,
+                           g_sequence_insert_sorted (entries, entry, compare_entries, NULL));
+    }
+}
+
+static void
+unfile_record (OutboxQueue *queue, const char *id)
+{
+  for (OutboxQueueWork work = 0; work < OUTBOX_QUEUE_N_WORK; work++)
+    unfile (queue, work, id);
+}
+
+void
+outbox_queue_reindex (OutboxQueue *queue, OutboxSpoolRecord *record)
+{
+  file_record (queue, record);
+}
+
+GPtrArray *
+outbox_queue_work_accounts (OutboxQueue *queue, OutboxQueueWork work)
+{
+  GPtrArray *accounts = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, queue->index[work]);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (accounts, g_strdup (key));
+  return accounts;
+}
+
+OutboxSpoolRecord *
+outbox_queue_next_work (OutboxQueue *queue, OutboxQueueWork work, const char *account, gint64 *out_due)
+{
+  GSequence *entries = g_hash_table_lookup (queue->index[work], account);
+  IndexEntry *entry;
+
+  if (entries == NULL)
+    return NULL;
+  entry = g_sequence_get (g_sequence_get_begin_iter (entries));
+  if (out_due != NULL)
+    *out_due = entry->due;
+  return entry->record;
 }
 
 OutboxQueue *
@@ -77,6 +228,7 @@ outbox_queue_new (OutboxSpool *spool, GError **error)
     {
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
       g_hash_table_insert (self->records, record->id, g_sequence_append (self->order, record));
+      file_record (self, record);
     }
   g_info ("Queue loaded: %u messages", records->len);
   return g_steal_pointer (&self);
@@ -127,6 +279,7 @@ forget_record (OutboxQueue *queue, const char *id)
 
   if (iter == NULL)
     return;
+  unfile_record (queue, id);
   g_hash_table_remove (queue->records, id);
   g_sequence_remove (iter);
 }
@@ -142,6 +295,7 @@ emit_changed (OutboxQueue *queue, const char *id, const char *state, GVariant *d
 void
 outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
+  file_record (queue, record);
   emit_changed (queue, record->id, outbox_message_state_to_string (record->state),
                 outbox_queue_record_to_variant (record));
 }
@@ -158,6 +312,7 @@ outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record)
 gboolean
 outbox_queue_save (OutboxQueue *queue, OutboxSpoolRecord *record, GError **error)
 {
+  file_record (queue, record);
   if (!outbox_spool_save (queue->spool, record, error))
     return FALSE;
   outbox_queue_notify (queue, record);
@@ -195,6 +350,7 @@ outbox_queue_save_async (OutboxQueue *queue,
 
   g_task_set_source_tag (task, outbox_queue_save_async);
   g_task_set_task_data (task, g_strdup (record->id), g_free);
+  file_record (queue, record);
   outbox_spool_save_async (queue->spool, record, cancellable, save_done, task);
 }
 

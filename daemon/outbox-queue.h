@@ -51,6 +51,27 @@ void outbox_queue_emit_due (OutboxQueue *queue);
  * stay visible (outbox queue --all, outbox show) until then. */
 void outbox_queue_prune_sent (OutboxQueue *queue, gint64 keep_seconds);
 
+/* Work that waits in the queue, indexed per account by the time it is
+ * due: delivery (queued, scheduled, and deferred with a planned attempt)
+ * and Sent copies (sent, copy pending). */
+typedef enum
+{
+  OUTBOX_QUEUE_WORK_DELIVERY,
+  OUTBOX_QUEUE_WORK_SENT_COPY,
+  OUTBOX_QUEUE_N_WORK,
+} OutboxQueueWork;
+
+/* (transfer full) (element-type utf8) the accounts with such work */
+GPtrArray *outbox_queue_work_accounts (OutboxQueue *queue, OutboxQueueWork work);
+/* (transfer none) (nullable) the account's earliest such work, and when it
+ * is due (Unix time; it may be in the future). */
+OutboxSpoolRecord *outbox_queue_next_work (OutboxQueue *queue,
+                                           OutboxQueueWork work,
+                                           const char *account,
+                                           gint64 *out_due);
+/* Files @record again after a change made in memory only. */
+void outbox_queue_reindex (OutboxQueue *queue, OutboxSpoolRecord *record);
+
 /* The a{sv} of org.outbox.Outbox1.Queue.Get. */
 GVariant *outbox_queue_record_to_variant (const OutboxSpoolRecord *record);
 gboolean outbox_message_state_is_pending (OutboxMessageState state);

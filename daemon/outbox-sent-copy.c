@@ -236,13 +236,6 @@ copy_job_start (OutboxSentCopy *self, OutboxSpoolRecord *record, const OutboxAcc
   outbox_secret_lookup_async (account->name, account->imap, self->cancellable, password_done, job);
 }
 
-static gboolean
-record_copy_due (const OutboxSpoolRecord *record, gint64 now)
-{
-  return record->state == OUTBOX_MESSAGE_STATE_SENT && g_strcmp0 (record->sent_copy, "pending") == 0
-         && record->sent_copy_next <= now;
-}
-
 /* A pending copy whose account lost its IMAP server cannot be made. */
 static void
 give_up_copy (OutboxSentCopy *self, OutboxSpoolRecord *record)
@@ -267,30 +260,34 @@ timer_fired (gpointer user_data)
 void
 outbox_sent_copy_schedule (OutboxSentCopy *self)
 {
-  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  g_autoptr (GPtrArray) accounts = outbox_queue_work_accounts (self->queue, OUTBOX_QUEUE_WORK_SENT_COPY);
   gint64 now = now_seconds ();
   gint64 wake_at = 0;
 
-  for (guint i = 0; i < records->len; i++)
+  /* One copy at a time per account, its earliest due first. */
+  for (guint i = 0; i < accounts->len; i++)
     {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      const char *account_name = g_ptr_array_index (accounts, i);
       const OutboxAccount *account;
+      OutboxSpoolRecord *record;
+      gint64 due;
 
-      if (record->state != OUTBOX_MESSAGE_STATE_SENT || g_strcmp0 (record->sent_copy, "pending") != 0)
-        continue;
-      if (!record_copy_due (record, now))
+      while (!g_hash_table_contains (self->busy_accounts, account_name)
+             && (record = outbox_queue_next_work (self->queue, OUTBOX_QUEUE_WORK_SENT_COPY, account_name,
+                                                  &due)) != NULL)
         {
-          if (wake_at == 0 || record->sent_copy_next < wake_at)
-            wake_at = record->sent_copy_next;
-          continue;
+          if (due > now)
+            {
+              if (wake_at == 0 || due < wake_at)
+                wake_at = due;
+              break;
+            }
+          account = outbox_account_store_lookup (self->accounts, account_name);
+          if (account == NULL || account->imap == NULL)
+            give_up_copy (self, record);
+          else
+            copy_job_start (self, record, account);
         }
-      if (g_hash_table_contains (self->busy_accounts, record->account))
-        continue;
-      account = outbox_account_store_lookup (self->accounts, record->account);
-      if (account == NULL || account->imap == NULL)
-        give_up_copy (self, record);
-      else
-        copy_job_start (self, record, account);
     }
   g_clear_handle_id (&self->timer_id, g_source_remove);
   if (wake_at != 0)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "outbox-pop3.h"
+#include "outbox-text.h"
 
 /* Test certificates -------------------------------------------------------
  *
@@ -1101,6 +1102,423 @@ test_cancelled (Fixture *f, gconstpointer data)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
 
+static void
+test_login_sys_temp (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.pass = "-ERR [SYS/TEMP] Try again later.\r\n";
+  f->config.password = "secret";
+  g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
+}
+
+/* A text in brackets that is not an RFC 2449 response code blames nobody
+ * but the credentials. */
+static void
+test_login_not_a_code (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+
+  f->server.pass = "-ERR [SYS/ bad password\r\n";
+  f->config.password = "secret";
+  g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
+}
+
+/* Parsers ---------------------------------------------------------------- */
+
+/* Feeds @lines (NULL-terminated) and returns the reply the last one
+ * completes; every line before it must leave the reply incomplete. */
+static OutboxPop3Reply *
+feed_lines (OutboxPop3Expect expect, const char *const *lines, GError **error)
+{
+  g_autoptr (OutboxPop3ReplyParser) parser = outbox_pop3_reply_parser_new (expect);
+  OutboxPop3Reply *reply = NULL;
+
+  for (gsize i = 0; lines[i] != NULL; i++)
+    {
+      g_assert_null (reply);
+      if (!outbox_pop3_reply_parser_feed_line (parser, lines[i], strlen (lines[i]), &reply,
+                                               error))
+        return NULL;
+    }
+  return reply;
+}
+
+static OutboxPop3Reply *
+feed_status (OutboxPop3Expect expect, const char *line, GError **error)
+{
+  const char *lines[] = { line, NULL };
+
+  return feed_lines (expect, lines, error);
+}
+
+static void
+assert_sanitised (const char *text)
+{
+  g_assert_nonnull (text);
+  g_assert_true (g_utf8_validate (text, -1, NULL));
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    g_assert_false (outbox_text_is_unsafe_char (g_utf8_get_char (p)));
+}
+
+static void
+test_parse_status_ok (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply = feed_status (
+      OUTBOX_POP3_EXPECT_STATUS, "+OK POP3 ready <1896.697170952@dbc.example>", &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->status, ==, OUTBOX_POP3_STATUS_OK);
+  g_assert_cmpstr (reply->text, ==, "POP3 ready <1896.697170952@dbc.example>");
+  g_assert_null (reply->lines);
+}
+
+static void
+test_parse_status_bare (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) ok = feed_status (OUTBOX_POP3_EXPECT_STATUS, "+OK", &error);
+  g_autoptr (OutboxPop3Reply) err = feed_status (OUTBOX_POP3_EXPECT_STATUS, "-ERR", &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (ok->status, ==, OUTBOX_POP3_STATUS_OK);
+  g_assert_cmpstr (ok->text, ==, "");
+  g_assert_cmpint (err->status, ==, OUTBOX_POP3_STATUS_ERR);
+  g_assert_cmpstr (err->text, ==, "");
+}
+
+static void
+test_parse_status_err (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply =
+      feed_status (OUTBOX_POP3_EXPECT_STATUS, "-ERR [AUTH] Authentication failed.", &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (reply->status, ==, OUTBOX_POP3_STATUS_ERR);
+  g_assert_cmpstr (reply->text, ==, "[AUTH] Authentication failed.");
+}
+
+static void
+test_parse_status_malformed (void)
+{
+  static const char *const malformed[] = {
+    "", "OK", "+ok", "+OKAY", "+OK\tready", "-ER", "-ERROR", "-ERR\x01", "* OK", " +OK",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (malformed); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (OutboxPop3Reply) reply =
+          feed_status (OUTBOX_POP3_EXPECT_MULTILINE | OUTBOX_POP3_EXPECT_CONTINUATION,
+                       malformed[i], &error);
+
+      g_test_message ("line %" G_GSIZE_FORMAT ": %s", i, malformed[i]);
+      g_assert_null (reply);
+      g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+      assert_sanitised (error->message);
+    }
+}
+
+static void
+test_parse_status_continuation (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply =
+      feed_status (OUTBOX_POP3_EXPECT_CONTINUATION, "+ dGVzdA==", &error);
+  g_autoptr (OutboxPop3Reply) bare = feed_status (OUTBOX_POP3_EXPECT_CONTINUATION, "+", &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (reply->status, ==, OUTBOX_POP3_STATUS_CONTINUATION);
+  g_assert_cmpstr (reply->text, ==, "dGVzdA==");
+  g_assert_cmpint (bare->status, ==, OUTBOX_POP3_STATUS_CONTINUATION);
+  g_assert_cmpstr (bare->text, ==, "");
+}
+
+/* "+ " only answers AUTH: anywhere else it is malformed. */
+static void
+test_parse_status_continuation_unexpected (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply =
+      feed_status (OUTBOX_POP3_EXPECT_MULTILINE, "+ dGVzdA==", &error);
+
+  g_assert_null (reply);
+  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+}
+
+static void
+test_parse_status_sanitised (void)
+{
+  static const char line[] = "-ERR bad\x1b[31m\x7f\xc2\x85 \xff end\r";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply = feed_status (OUTBOX_POP3_EXPECT_STATUS, line, &error);
+
+  g_assert_no_error (error);
+  assert_sanitised (reply->text);
+  g_assert_true (g_str_has_prefix (reply->text, "bad?[31m"));
+  g_assert_true (g_str_has_suffix (reply->text, " end?"));
+}
+
+/* A NUL inside the line is the server's, not the end of the text. */
+static void
+test_parse_status_nul (void)
+{
+  static const char line[] = "-ERR a\0b";
+  g_autoptr (OutboxPop3ReplyParser) parser = outbox_pop3_reply_parser_new (0);
+  g_autoptr (OutboxPop3Reply) reply = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (
+      outbox_pop3_reply_parser_feed_line (parser, line, sizeof line - 1, &reply, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (reply->text, ==, "a?b");
+}
+
+static void
+test_parse_multiline (void)
+{
+  static const char *const lines[] = {
+    "+OK Capability list follows", "TOP", "SASL PLAIN LOGIN", "..dotted", ".", NULL,
+  };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply = feed_lines (OUTBOX_POP3_EXPECT_MULTILINE, lines, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->status, ==, OUTBOX_POP3_STATUS_OK);
+  g_assert_cmpstr (reply->text, ==, "Capability list follows");
+  g_assert_nonnull (reply->lines);
+  g_assert_cmpuint (g_strv_length (reply->lines), ==, 3);
+  g_assert_cmpstr (reply->lines[0], ==, "TOP");
+  g_assert_cmpstr (reply->lines[1], ==, "SASL PLAIN LOGIN");
+  g_assert_cmpstr (reply->lines[2], ==, ".dotted");
+}
+
+static void
+test_parse_multiline_empty (void)
+{
+  static const char *const lines[] = { "+OK", ".", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply = feed_lines (OUTBOX_POP3_EXPECT_MULTILINE, lines, &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (reply->lines);
+  g_assert_cmpuint (g_strv_length (reply->lines), ==, 0);
+}
+
+/* A body line that only looks like a status line is part of the body. */
+static void
+test_parse_multiline_status_like_line (void)
+{
+  static const char *const lines[] = { "+OK", "-ERR not a reply", "+OK", ".", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply = feed_lines (OUTBOX_POP3_EXPECT_MULTILINE, lines, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (reply->lines), ==, 2);
+  g_assert_cmpstr (reply->lines[0], ==, "-ERR not a reply");
+}
+
+static void
+test_parse_multiline_err (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply =
+      feed_status (OUTBOX_POP3_EXPECT_MULTILINE, "-ERR no CAPA here", &error);
+
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+  g_assert_cmpint (reply->status, ==, OUTBOX_POP3_STATUS_ERR);
+  g_assert_null (reply->lines);
+}
+
+static void
+test_parse_multiline_sanitised (void)
+{
+  static const char *const lines[] = { "+OK", "IMPLEMENTATION \x1b]0;owned\x07", ".", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxPop3Reply) reply = feed_lines (OUTBOX_POP3_EXPECT_MULTILINE, lines, &error);
+
+  g_assert_no_error (error);
+  assert_sanitised (reply->lines[0]);
+  g_assert_cmpstr (reply->lines[0], ==, "IMPLEMENTATION ?]0;owned?");
+}
+
+static gboolean
+feed_body (OutboxPop3ReplyParser *parser, guint count, OutboxPop3Reply **reply, GError **error)
+{
+  if (!outbox_pop3_reply_parser_feed_line (parser, "+OK", 3, reply, error))
+    return FALSE;
+  for (guint i = 0; i < count; i++)
+    {
+      if (!outbox_pop3_reply_parser_feed_line (parser, "X", 1, reply, error))
+        return FALSE;
+    }
+  return outbox_pop3_reply_parser_feed_line (parser, ".", 1, reply, error);
+}
+
+static void
+test_parse_multiline_max_lines (void)
+{
+  g_autoptr (OutboxPop3ReplyParser) parser =
+      outbox_pop3_reply_parser_new (OUTBOX_POP3_EXPECT_MULTILINE);
+  g_autoptr (OutboxPop3Reply) reply = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (feed_body (parser, OUTBOX_POP3_MAX_REPLY_LINES, &reply, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_strv_length (reply->lines), ==, OUTBOX_POP3_MAX_REPLY_LINES);
+}
+
+static void
+test_parse_multiline_too_many_lines (void)
+{
+  g_autoptr (OutboxPop3ReplyParser) parser =
+      outbox_pop3_reply_parser_new (OUTBOX_POP3_EXPECT_MULTILINE);
+  g_autoptr (OutboxPop3Reply) reply = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (feed_body (parser, OUTBOX_POP3_MAX_REPLY_LINES + 1, &reply, &error));
+  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+  g_assert_null (reply);
+}
+
+/* After an error, the next line is read as a new status line. */
+static void
+test_parse_restarts_after_error (void)
+{
+  g_autoptr (OutboxPop3ReplyParser) parser =
+      outbox_pop3_reply_parser_new (OUTBOX_POP3_EXPECT_MULTILINE);
+  g_autoptr (OutboxPop3Reply) reply = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (feed_body (parser, OUTBOX_POP3_MAX_REPLY_LINES + 1, &reply, &error));
+  g_clear_error (&error);
+  g_assert_false (outbox_pop3_reply_parser_in_body (parser));
+  g_assert_true (outbox_pop3_reply_parser_feed_line (parser, "-ERR x", 6, &reply, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (reply->status, ==, OUTBOX_POP3_STATUS_ERR);
+}
+
+static void
+test_parse_in_body (void)
+{
+  g_autoptr (OutboxPop3ReplyParser) parser =
+      outbox_pop3_reply_parser_new (OUTBOX_POP3_EXPECT_MULTILINE);
+  g_autoptr (OutboxPop3Reply) reply = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (outbox_pop3_reply_parser_in_body (parser));
+  g_assert_true (outbox_pop3_reply_parser_feed_line (parser, "+OK", 3, &reply, &error));
+  g_assert_null (reply);
+  g_assert_true (outbox_pop3_reply_parser_in_body (parser));
+  g_assert_true (outbox_pop3_reply_parser_feed_line (parser, ".", 1, &reply, &error));
+  g_assert_nonnull (reply);
+  g_assert_false (outbox_pop3_reply_parser_in_body (parser));
+}
+
+static void
+test_parse_stat (void)
+{
+  guint64 messages = 0, octets = 0;
+
+  g_assert_true (outbox_pop3_parse_stat ("2 320", &messages, &octets));
+  g_assert_cmpuint (messages, ==, 2);
+  g_assert_cmpuint (octets, ==, 320);
+  g_assert_true (outbox_pop3_parse_stat ("0 0 maildrop empty", &messages, &octets));
+  g_assert_cmpuint (messages, ==, 0);
+  g_assert_cmpuint (octets, ==, 0);
+}
+
+static void
+test_parse_stat_limits (void)
+{
+  guint64 messages = 0, octets = 0;
+
+  g_assert_true (outbox_pop3_parse_stat ("18446744073709551615 007", &messages, &octets));
+  g_assert_cmpuint (messages, ==, G_MAXUINT64);
+  g_assert_cmpuint (octets, ==, 7);
+}
+
+static void
+test_parse_stat_malformed (void)
+{
+  static const char *const malformed[] = {
+    "", "2", "2 ", " 2 320", "2  320", "2\t320", "-1 320", "+2 320", "2 320x", "2 -320",
+    "18446744073709551616 0", "2 99999999999999999999", "two 320",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (malformed); i++)
+    {
+      guint64 messages = 11, octets = 12;
+
+      g_test_message ("text %" G_GSIZE_FORMAT ": %s", i, malformed[i]);
+      g_assert_false (outbox_pop3_parse_stat (malformed[i], &messages, &octets));
+      g_assert_cmpuint (messages, ==, 11);
+      g_assert_cmpuint (octets, ==, 12);
+    }
+}
+
+static void
+assert_response_code (const char *text, const char *expected)
+{
+  g_autofree char *code = outbox_pop3_parse_response_code (text);
+
+  g_test_message ("text: %s", text);
+  g_assert_cmpstr (code, ==, expected);
+}
+
+static void
+test_parse_response_code (void)
+{
+  assert_response_code ("[IN-USE] Mailbox locked", "IN-USE");
+  assert_response_code ("[SYS/TEMP] Try later", "SYS/TEMP");
+  assert_response_code ("[AUTH]", "AUTH");
+  assert_response_code ("[A/B-2/c]rest", "A/B-2/c");
+}
+
+static void
+test_parse_response_code_invalid (void)
+{
+  static const char *const invalid[] = {
+    "", "IN-USE", "[]", "[/X]", "[X/]", "[X//Y]", "[X", "[X Y]", "[X_Y]", " [AUTH]", "[AUTH",
+    "[SYS/",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (invalid); i++)
+    assert_response_code (invalid[i], NULL);
+}
+
+static void
+test_parse_capabilities_have (void)
+{
+  static const char *const caps[] = { "TOP", "stls", "SASL PLAIN", "UIDLX", NULL };
+
+  g_assert_true (outbox_pop3_capabilities_have (caps, "STLS"));
+  g_assert_true (outbox_pop3_capabilities_have (caps, "top"));
+  g_assert_true (outbox_pop3_capabilities_have (caps, "SASL"));
+  g_assert_false (outbox_pop3_capabilities_have (caps, "UIDL"));
+  g_assert_false (outbox_pop3_capabilities_have (caps, "PLAIN"));
+  g_assert_false (outbox_pop3_capabilities_have (NULL, "TOP"));
+}
+
+static void
+test_parse_capabilities_sasl (void)
+{
+  static const char *const caps[] = { "PLAIN", "SASL CRAM-MD5 plain", "XSASL LOGIN", NULL };
+
+  g_assert_true (outbox_pop3_capabilities_have_sasl (caps, "PLAIN"));
+  g_assert_true (outbox_pop3_capabilities_have_sasl (caps, "cram-md5"));
+  g_assert_false (outbox_pop3_capabilities_have_sasl (caps, "LOGIN"));
+  g_assert_false (outbox_pop3_capabilities_have_sasl (caps, "CRAM"));
+  g_assert_false (outbox_pop3_capabilities_have_sasl (NULL, "PLAIN"));
+}
+
 /* Protocol trace -------------------------------------------------------- */
 
 /* Every message logged goes through here; a test may record them. */
@@ -1207,6 +1625,8 @@ main (int argc, char **argv)
   ADD ("/pop3/session/user-refused", test_user_refused);
   ADD ("/pop3/session/auth-plain-refused", test_auth_plain_refused);
   ADD ("/pop3/session/login-in-use", test_login_in_use);
+  ADD ("/pop3/session/login-sys-temp", test_login_sys_temp);
+  ADD ("/pop3/session/login-not-a-code", test_login_not_a_code);
   ADD ("/pop3/session/login-refused-plaintext", test_login_refused_plaintext);
   ADD ("/pop3/session/no-password", test_no_password);
   ADD ("/pop3/session/password-line-break", test_password_line_break);
@@ -1221,6 +1641,32 @@ main (int argc, char **argv)
   ADD ("/pop3/session/cancelled", test_cancelled);
   ADD ("/pop3/session/trace-redacts-user-pass", test_trace_redacts_user_pass);
   ADD ("/pop3/session/trace-redacts-plain", test_trace_redacts_plain);
+
+  g_test_add_func ("/pop3/parse/status-ok", test_parse_status_ok);
+  g_test_add_func ("/pop3/parse/status-bare", test_parse_status_bare);
+  g_test_add_func ("/pop3/parse/status-err", test_parse_status_err);
+  g_test_add_func ("/pop3/parse/status-malformed", test_parse_status_malformed);
+  g_test_add_func ("/pop3/parse/status-continuation", test_parse_status_continuation);
+  g_test_add_func ("/pop3/parse/status-continuation-unexpected",
+                   test_parse_status_continuation_unexpected);
+  g_test_add_func ("/pop3/parse/status-sanitised", test_parse_status_sanitised);
+  g_test_add_func ("/pop3/parse/status-nul", test_parse_status_nul);
+  g_test_add_func ("/pop3/parse/multiline", test_parse_multiline);
+  g_test_add_func ("/pop3/parse/multiline-empty", test_parse_multiline_empty);
+  g_test_add_func ("/pop3/parse/multiline-status-like-line", test_parse_multiline_status_like_line);
+  g_test_add_func ("/pop3/parse/multiline-err", test_parse_multiline_err);
+  g_test_add_func ("/pop3/parse/multiline-sanitised", test_parse_multiline_sanitised);
+  g_test_add_func ("/pop3/parse/multiline-max-lines", test_parse_multiline_max_lines);
+  g_test_add_func ("/pop3/parse/multiline-too-many-lines", test_parse_multiline_too_many_lines);
+  g_test_add_func ("/pop3/parse/restarts-after-error", test_parse_restarts_after_error);
+  g_test_add_func ("/pop3/parse/in-body", test_parse_in_body);
+  g_test_add_func ("/pop3/parse/stat", test_parse_stat);
+  g_test_add_func ("/pop3/parse/stat-limits", test_parse_stat_limits);
+  g_test_add_func ("/pop3/parse/stat-malformed", test_parse_stat_malformed);
+  g_test_add_func ("/pop3/parse/response-code", test_parse_response_code);
+  g_test_add_func ("/pop3/parse/response-code-invalid", test_parse_response_code_invalid);
+  g_test_add_func ("/pop3/parse/capabilities-have", test_parse_capabilities_have);
+  g_test_add_func ("/pop3/parse/capabilities-sasl", test_parse_capabilities_sasl);
 
   status = g_test_run ();
 

@@ -11,13 +11,9 @@
 #include "outbox-tls.h"
 #include "outbox-text.h"
 
-/* RFC 2449 section 4: a reply line is at most 512 octets and a command
- * line at most 255, CR LF included. */
-#define REPLY_MAX_LINE (512 - 2)
+/* RFC 2449 section 4: a command line is at most 255 octets, CR LF
+ * included. */
 #define COMMAND_MAX_LINE (255 - 2)
-/* A CAPA answer lists a dozen capabilities; a server sending more than
- * this is not answering CAPA. */
-#define MULTILINE_MAX_LINES 256
 /* How long QUIT and the close after it may take. */
 #define QUIT_TIMEOUT 5
 
@@ -153,8 +149,6 @@ trace_server (OutboxPop3Session *self, const char *line)
   g_debug ("%s S: %s", self->trace_name, escaped);
 }
 
-/* Server text ---------------------------------------------------------- */
-
 /* Replies ---------------------------------------------------------------
  *
  * A reply is one status line, "+OK text" or "-ERR text" (RFC 1939 section
@@ -162,31 +156,47 @@ trace_server (OutboxPop3Session *self, const char *line)
  * leading dot of the others removed.  During AUTH the server may also
  * answer "+ base64-challenge" (RFC 5034). */
 
-typedef enum
+struct _OutboxPop3ReplyParser
 {
-  REPLY_OK,
-  REPLY_ERR,
-  REPLY_CONTINUATION,
-} ReplyStatus;
+  OutboxPop3Expect expect;
+  OutboxPop3Reply *reply; /* (owned) (nullable) while its body is being read */
+  GPtrArray *lines;       /* (owned) (nullable) the body read so far */
+};
 
-typedef struct
-{
-  ReplyStatus status;
-  char *text;       /* (owned) sanitised text after the status indicator */
-  GPtrArray *lines; /* (owned) (nullable) multi-line body, sanitised */
-} Pop3Reply;
-
-static void
-pop3_reply_free (Pop3Reply *reply)
+void
+outbox_pop3_reply_free (OutboxPop3Reply *reply)
 {
   if (reply == NULL)
     return;
   g_free (reply->text);
-  g_clear_pointer (&reply->lines, g_ptr_array_unref);
+  g_strfreev (reply->lines);
   g_free (reply);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Pop3Reply, pop3_reply_free)
+OutboxPop3ReplyParser *
+outbox_pop3_reply_parser_new (OutboxPop3Expect expect)
+{
+  OutboxPop3ReplyParser *parser = g_new0 (OutboxPop3ReplyParser, 1);
+
+  parser->expect = expect;
+  return parser;
+}
+
+static void
+reply_parser_reset (OutboxPop3ReplyParser *parser)
+{
+  g_clear_pointer (&parser->reply, outbox_pop3_reply_free);
+  g_clear_pointer (&parser->lines, g_ptr_array_unref);
+}
+
+void
+outbox_pop3_reply_parser_free (OutboxPop3ReplyParser *parser)
+{
+  if (parser == NULL)
+    return;
+  reply_parser_reset (parser);
+  g_free (parser);
+}
 
 /* The length of the status indicator @status at the start of @line, or 0
  * when the line does not start with it followed by a space or the end. */
@@ -202,37 +212,242 @@ status_prefix (const char *line, gsize len, const char *status)
   return status_len;
 }
 
-static gboolean
-parse_status_line (
-    const char *line, gsize len, gboolean allow_continuation, Pop3Reply *reply, GError **error)
+static OutboxPop3Reply *
+parse_status_line (const char *line, gsize len, gboolean allow_continuation, GError **error)
 {
+  g_autoptr (OutboxPop3Reply) reply = g_new0 (OutboxPop3Reply, 1);
   gsize prefix;
 
   if ((prefix = status_prefix (line, len, "+OK")) > 0)
-    reply->status = REPLY_OK;
+    reply->status = OUTBOX_POP3_STATUS_OK;
   else if ((prefix = status_prefix (line, len, "-ERR")) > 0)
-    reply->status = REPLY_ERR;
+    reply->status = OUTBOX_POP3_STATUS_ERR;
   else if (allow_continuation && (prefix = status_prefix (line, len, "+")) > 0)
-    reply->status = REPLY_CONTINUATION;
+    reply->status = OUTBOX_POP3_STATUS_CONTINUATION;
   else
     {
       g_autofree char *shown = outbox_text_sanitize (line, len);
       g_set_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL,
                    "The server sent a malformed reply: “%s”", shown);
-      return FALSE;
+      return NULL;
     }
   if (prefix < len)
     prefix++;
   reply->text = outbox_text_sanitize (line + prefix, len - prefix);
+  return g_steal_pointer (&reply);
+}
+
+static gboolean
+take_status_line (OutboxPop3ReplyParser *parser,
+                  const char *line,
+                  gsize len,
+                  OutboxPop3Reply **out_reply,
+                  GError **error)
+{
+  gboolean allow_continuation = (parser->expect & OUTBOX_POP3_EXPECT_CONTINUATION) != 0;
+  g_autoptr (OutboxPop3Reply) reply = parse_status_line (line, len, allow_continuation, error);
+
+  if (reply == NULL)
+    return FALSE;
+  if ((parser->expect & OUTBOX_POP3_EXPECT_MULTILINE) != 0 &&
+      reply->status == OUTBOX_POP3_STATUS_OK)
+    {
+      parser->reply = g_steal_pointer (&reply);
+      parser->lines = g_ptr_array_new_with_free_func (g_free);
+      return TRUE;
+    }
+  *out_reply = g_steal_pointer (&reply);
   return TRUE;
 }
 
-/* RFC 2449 section 8: "-ERR [IN-USE]" and "-ERR [SYS/...]" say the login
- * failed for a reason other than the credentials. */
-static gboolean
-reply_blames_server (const Pop3Reply *reply)
+static void
+finish_body (OutboxPop3ReplyParser *parser, OutboxPop3Reply **out_reply)
 {
-  return g_str_has_prefix (reply->text, "[IN-USE]") || g_str_has_prefix (reply->text, "[SYS/");
+  g_ptr_array_add (parser->lines, NULL);
+  parser->reply->lines = (char **) g_ptr_array_free (g_steal_pointer (&parser->lines), FALSE);
+  *out_reply = g_steal_pointer (&parser->reply);
+}
+
+static gboolean
+take_body_line (OutboxPop3ReplyParser *parser,
+                const char *line,
+                gsize len,
+                OutboxPop3Reply **out_reply,
+                GError **error)
+{
+  if (len == 1 && line[0] == '.')
+    {
+      finish_body (parser, out_reply);
+      return TRUE;
+    }
+  if (parser->lines->len >= OUTBOX_POP3_MAX_REPLY_LINES)
+    {
+      g_set_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL,
+                   "The server sent more than %u lines in a multi-line reply",
+                   OUTBOX_POP3_MAX_REPLY_LINES);
+      return FALSE;
+    }
+  if (len > 0 && line[0] == '.')
+    g_ptr_array_add (parser->lines, outbox_text_sanitize (line + 1, len - 1));
+  else
+    g_ptr_array_add (parser->lines, outbox_text_sanitize (line, len));
+  return TRUE;
+}
+
+gboolean
+outbox_pop3_reply_parser_feed_line (OutboxPop3ReplyParser *parser,
+                                    const char *line,
+                                    gsize len,
+                                    OutboxPop3Reply **out_reply,
+                                    GError **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (parser != NULL, FALSE);
+  g_return_val_if_fail (line != NULL || len == 0, FALSE);
+  g_return_val_if_fail (out_reply != NULL && *out_reply == NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (parser->reply == NULL)
+    ok = take_status_line (parser, line, len, out_reply, error);
+  else
+    ok = take_body_line (parser, line, len, out_reply, error);
+  if (!ok)
+    reply_parser_reset (parser);
+  return ok;
+}
+
+gboolean
+outbox_pop3_reply_parser_in_body (OutboxPop3ReplyParser *parser)
+{
+  g_return_val_if_fail (parser != NULL, FALSE);
+
+  return parser->reply != NULL;
+}
+
+/* Reply texts ----------------------------------------------------------- */
+
+static gboolean
+parse_decimal (const char **text, guint64 *out)
+{
+  const char *p = *text;
+  guint64 value = 0;
+
+  if (!g_ascii_isdigit (*p))
+    return FALSE;
+  for (; g_ascii_isdigit (*p); p++)
+    {
+      guint digit = (guint) (*p - '0');
+      if (value > (G_MAXUINT64 - digit) / 10)
+        return FALSE;
+      value = value * 10 + digit;
+    }
+  *text = p;
+  *out = value;
+  return TRUE;
+}
+
+gboolean
+outbox_pop3_parse_stat (const char *text, guint64 *out_messages, guint64 *out_octets)
+{
+  const char *p = text;
+  guint64 messages, octets;
+
+  g_return_val_if_fail (text != NULL, FALSE);
+
+  if (!parse_decimal (&p, &messages) || *p++ != ' ' || !parse_decimal (&p, &octets) ||
+      (*p != '\0' && *p != ' '))
+    return FALSE;
+  if (out_messages != NULL)
+    *out_messages = messages;
+  if (out_octets != NULL)
+    *out_octets = octets;
+  return TRUE;
+}
+
+static gboolean
+is_response_code_char (char c)
+{
+  return g_ascii_isalnum (c) || c == '-';
+}
+
+/* resp-code = "[" resp-level *("/" resp-level) "]", resp-level = 1*rchar,
+ * rchar = ALPHA / DIGIT / "-" (RFC 2449 section 8). */
+char *
+outbox_pop3_parse_response_code (const char *text)
+{
+  const char *p;
+
+  g_return_val_if_fail (text != NULL, NULL);
+
+  if (text[0] != '[')
+    return NULL;
+  p = text + 1;
+  for (;;)
+    {
+      const char *level = p;
+
+      while (is_response_code_char (*p))
+        p++;
+      if (p == level)
+        return NULL;
+      if (*p == ']')
+        return g_strndup (text + 1, (gsize) (p - (text + 1)));
+      if (*p != '/')
+        return NULL;
+      p++;
+    }
+}
+
+gboolean
+outbox_pop3_capabilities_have (const char *const *capabilities, const char *name)
+{
+  gsize name_len;
+
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  name_len = strlen (name);
+  for (gsize i = 0; capabilities != NULL && capabilities[i] != NULL; i++)
+    {
+      const char *line = capabilities[i];
+
+      if (g_ascii_strncasecmp (line, name, name_len) == 0 &&
+          (line[name_len] == '\0' || line[name_len] == ' '))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
+outbox_pop3_capabilities_have_sasl (const char *const *capabilities, const char *mechanism)
+{
+  g_return_val_if_fail (mechanism != NULL, FALSE);
+
+  for (gsize i = 0; capabilities != NULL && capabilities[i] != NULL; i++)
+    {
+      g_auto (GStrv) words = NULL;
+
+      if (g_ascii_strncasecmp (capabilities[i], "SASL ", 5) != 0)
+        continue;
+      words = g_strsplit (capabilities[i] + 5, " ", -1);
+      for (gsize j = 0; words[j] != NULL; j++)
+        {
+          if (g_ascii_strcasecmp (words[j], mechanism) == 0)
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* RFC 2449 section 8 and RFC 3206: "-ERR [IN-USE]" and "-ERR [SYS/...]"
+ * say the login failed for a reason other than the credentials. */
+static gboolean
+reply_blames_server (const OutboxPop3Reply *reply)
+{
+  g_autofree char *code = outbox_pop3_parse_response_code (reply->text);
+
+  return code != NULL &&
+         (g_ascii_strcasecmp (code, "IN-USE") == 0 || g_ascii_strncasecmp (code, "SYS/", 4) == 0);
 }
 
 /* Step guards ---------------------------------------------------------
@@ -327,10 +542,8 @@ typedef struct
   StepGuard *guard; /* (owned) */
   GBytes *payload;  /* (owned) (nullable) */
   char *verb;       /* (owned) (nullable) what is sent: "CAPA"; NULL for the greeting */
-  gboolean multiline;
-  gboolean allow_continuation;
-  gboolean writing; /* still in the write part */
-  Pop3Reply *reply; /* (owned) (nullable) once the status line is in */
+  gboolean writing;              /* still in the write part */
+  OutboxPop3ReplyParser *parser; /* (owned) */
 } Exchange;
 
 static void
@@ -339,7 +552,7 @@ exchange_free (Exchange *exchange)
   step_guard_free (exchange->guard);
   g_clear_pointer (&exchange->payload, g_bytes_unref);
   g_free (exchange->verb);
-  pop3_reply_free (exchange->reply);
+  outbox_pop3_reply_parser_free (exchange->parser);
   g_free (exchange);
 }
 
@@ -385,15 +598,6 @@ exchange_return_error (GTask *task, GError *error)
   g_task_return_error (task, exchange_error (g_task_get_task_data (task), error));
 }
 
-static void
-exchange_return_reply (GTask *task)
-{
-  Exchange *exchange = g_task_get_task_data (task);
-
-  g_task_return_pointer (task, g_steal_pointer (&exchange->reply),
-                         (GDestroyNotify) pop3_reply_free);
-}
-
 static void read_reply_line (GTask *task);
 
 static void
@@ -403,51 +607,16 @@ set_last_reply (OutboxPop3Session *self, const char *line, gsize len)
   self->last_reply = outbox_text_sanitize (line, len);
 }
 
-static gboolean
-take_status_line (GTask *task, const char *line, gsize len, GError **error)
-{
-  OutboxPop3Session *self = g_task_get_source_object (task);
-  Exchange *exchange = g_task_get_task_data (task);
-  g_autoptr (Pop3Reply) reply = g_new0 (Pop3Reply, 1);
-
-  set_last_reply (self, line, len);
-  if (!parse_status_line (line, len, exchange->allow_continuation, reply, error))
-    return FALSE;
-  if (exchange->multiline && reply->status == REPLY_OK)
-    reply->lines = g_ptr_array_new_with_free_func (g_free);
-  exchange->reply = g_steal_pointer (&reply);
-  return TRUE;
-}
-
-/* Takes one line of a multi-line body; TRUE once the final "." is in. */
-static gboolean
-take_body_line (Exchange *exchange, const char *line, gsize len, GError **error)
-{
-  if (len == 1 && line[0] == '.')
-    return TRUE;
-  if (exchange->reply->lines->len >= MULTILINE_MAX_LINES)
-    {
-      g_set_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL,
-                   "The server sent more than %u lines in the reply to %s", MULTILINE_MAX_LINES,
-                   exchange->verb);
-      return FALSE;
-    }
-  if (len > 0 && line[0] == '.')
-    g_ptr_array_add (exchange->reply->lines, outbox_text_sanitize (line + 1, len - 1));
-  else
-    g_ptr_array_add (exchange->reply->lines, outbox_text_sanitize (line, len));
-  return FALSE;
-}
-
 static void
 reply_line_read (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
+  OutboxPop3Session *self = g_task_get_source_object (task);
   Exchange *exchange = g_task_get_task_data (task);
   g_autofree char *line = NULL;
+  OutboxPop3Reply *reply = NULL;
   GError *error = NULL;
   gsize len = 0;
-  gboolean complete;
 
   line = outbox_line_reader_read_line_finish (OUTBOX_LINE_READER (source), result, &len, &error);
   if (line == NULL)
@@ -455,15 +624,13 @@ reply_line_read (GObject *source, GAsyncResult *result, gpointer user_data)
       exchange_return_error (task, error);
       return;
     }
-  trace_server (g_task_get_source_object (task), line);
-  if (exchange->reply == NULL)
-    complete = take_status_line (task, line, len, &error) && exchange->reply->lines == NULL;
-  else
-    complete = take_body_line (exchange, line, len, &error);
-  if (error != NULL)
+  trace_server (self, line);
+  if (!outbox_pop3_reply_parser_in_body (exchange->parser))
+    set_last_reply (self, line, len);
+  if (!outbox_pop3_reply_parser_feed_line (exchange->parser, line, len, &reply, &error))
     exchange_return_error (task, error);
-  else if (complete)
-    exchange_return_reply (task);
+  else if (reply != NULL)
+    g_task_return_pointer (task, reply, (GDestroyNotify) outbox_pop3_reply_free);
   else
     read_reply_line (task);
 }
@@ -508,13 +675,6 @@ write_payload (GTask *task)
                                    payload_written, g_object_ref (task));
 }
 
-typedef enum
-{
-  EXPECT_STATUS = 0,
-  EXPECT_MULTILINE = 1 << 0,    /* a body follows "+OK" */
-  EXPECT_CONTINUATION = 1 << 1, /* "+ " may answer */
-} Expect;
-
 /* Writes @payload (nullable: the greeting is only read) and reads one
  * reply; @seconds bounds the whole exchange.  @verb names what is sent in
  * error messages. */
@@ -522,7 +682,7 @@ static void
 exchange_async (OutboxPop3Session *self,
                 GBytes *payload,
                 const char *verb,
-                Expect expect,
+                OutboxPop3Expect expect,
                 guint seconds,
                 GCancellable *cancellable,
                 GAsyncReadyCallback callback,
@@ -535,8 +695,7 @@ exchange_async (OutboxPop3Session *self,
   exchange->guard = step_guard_new (cancellable, seconds);
   exchange->payload = payload != NULL ? g_bytes_ref (payload) : NULL;
   exchange->verb = g_strdup (verb);
-  exchange->multiline = (expect & EXPECT_MULTILINE) != 0;
-  exchange->allow_continuation = (expect & EXPECT_CONTINUATION) != 0;
+  exchange->parser = outbox_pop3_reply_parser_new (expect);
   exchange->writing = payload != NULL;
   g_task_set_task_data (task, exchange, (GDestroyNotify) exchange_free);
 
@@ -552,7 +711,7 @@ exchange_async (OutboxPop3Session *self,
     read_reply_line (task);
 }
 
-static Pop3Reply *
+static OutboxPop3Reply *
 exchange_finish (OutboxPop3Session *self, GAsyncResult *result, GError **error)
 {
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
@@ -593,7 +752,7 @@ command_async (OutboxPop3Session *self,
                GBytes *line,
                const char *trace,
                const char *verb,
-               Expect expect,
+               OutboxPop3Expect expect,
                GCancellable *cancellable,
                GAsyncReadyCallback callback,
                gpointer user_data)
@@ -606,7 +765,7 @@ command_async (OutboxPop3Session *self,
 static void
 command_text_async (OutboxPop3Session *self,
                     const char *line,
-                    Expect expect,
+                    OutboxPop3Expect expect,
                     guint seconds,
                     GCancellable *cancellable,
                     GAsyncReadyCallback callback,
@@ -634,7 +793,7 @@ use_connection (OutboxPop3Session *self, GSocketConnection *connection)
   self->connection = g_object_ref (connection);
   self->stream = G_IO_STREAM (g_object_ref (connection));
   self->reader =
-      outbox_line_reader_new (g_io_stream_get_input_stream (self->stream), REPLY_MAX_LINE);
+      outbox_line_reader_new (g_io_stream_get_input_stream (self->stream), OUTBOX_POP3_MAX_REPLY_LINE);
 }
 
 /* Replaces the plain stream with @tls.  The old reader goes away with
@@ -645,7 +804,7 @@ use_tls (OutboxPop3Session *self, GIOStream *tls)
 {
   g_clear_object (&self->reader);
   g_set_object (&self->stream, tls);
-  self->reader = outbox_line_reader_new (g_io_stream_get_input_stream (tls), REPLY_MAX_LINE);
+  self->reader = outbox_line_reader_new (g_io_stream_get_input_stream (tls), OUTBOX_POP3_MAX_REPLY_LINE);
   g_set_object (&self->peer_certificate,
                 g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (tls)));
   g_clear_pointer (&self->capabilities, g_strfreev);
@@ -666,26 +825,6 @@ login_allowed_here (OutboxPop3Session *self)
     return TRUE;
   return self->url->security == OUTBOX_SECURITY_INSECURE &&
          outbox_server_url_is_loopback (self->url);
-}
-
-/* RFC 2449 section 6.3: "SASL" followed by the mechanisms. */
-static gboolean
-offers_sasl_plain (OutboxPop3Session *self)
-{
-  for (gsize i = 0; self->capabilities != NULL && self->capabilities[i] != NULL; i++)
-    {
-      g_auto (GStrv) words = NULL;
-
-      if (g_ascii_strncasecmp (self->capabilities[i], "SASL ", 5) != 0)
-        continue;
-      words = g_strsplit (self->capabilities[i] + 5, " ", -1);
-      for (gsize j = 0; words[j] != NULL; j++)
-        {
-          if (g_ascii_strcasecmp (words[j], "PLAIN") == 0)
-            return TRUE;
-        }
-    }
-  return FALSE;
 }
 
 /* The open state machine ----------------------------------------------
@@ -776,7 +915,7 @@ open_fail (GTask *task, GError *error)
 }
 
 static void
-open_command (GTask *task, const char *line, Expect expect)
+open_command (GTask *task, const char *line, OutboxPop3Expect expect)
 {
   OutboxPop3Session *self = g_task_get_source_object (task);
 
@@ -890,7 +1029,7 @@ open_read_greeting (GTask *task)
 {
   OutboxPop3Session *self = g_task_get_source_object (task);
 
-  exchange_async (self, NULL, NULL, EXPECT_STATUS, self->timeouts.greeting,
+  exchange_async (self, NULL, NULL, OUTBOX_POP3_EXPECT_STATUS, self->timeouts.greeting,
                   g_task_get_cancellable (task), open_reply_received, g_object_ref (task));
 }
 
@@ -908,11 +1047,11 @@ open_send_stls (GTask *task)
                                     self->capabilities == NULL ? " (it did not answer CAPA)" : ""));
       return;
     }
-  open_command (task, "STLS", EXPECT_STATUS);
+  open_command (task, "STLS", OUTBOX_POP3_EXPECT_STATUS);
 }
 
 static GError *
-reply_error (gint code, const char *what, const Pop3Reply *reply)
+reply_error (gint code, const char *what, const OutboxPop3Reply *reply)
 {
   return g_error_new (OUTBOX_POP3_ERROR, code, "%s: -ERR%s%s", what, *reply->text ? " " : "",
                       reply->text);
@@ -929,9 +1068,9 @@ state_after_capa (OutboxPop3Session *self)
 }
 
 static gboolean
-handle_greeting (OutboxPop3Session *self, OpenData *data, const Pop3Reply *reply, GError **error)
+handle_greeting (OutboxPop3Session *self, OpenData *data, const OutboxPop3Reply *reply, GError **error)
 {
-  if (reply->status != REPLY_OK)
+  if (reply->status != OUTBOX_POP3_STATUS_OK)
     {
       g_propagate_error (error, reply_error (OUTBOX_POP3_ERROR_REPLY,
                                              "The server did not accept the connection", reply));
@@ -942,22 +1081,19 @@ handle_greeting (OutboxPop3Session *self, OpenData *data, const Pop3Reply *reply
 }
 
 static gboolean
-handle_capa (OutboxPop3Session *self, OpenData *data, Pop3Reply *reply, GError **error)
+handle_capa (OutboxPop3Session *self, OpenData *data, OutboxPop3Reply *reply, GError **error)
 {
   g_clear_pointer (&self->capabilities, g_strfreev);
-  if (reply->status == REPLY_OK)
-    {
-      g_ptr_array_add (reply->lines, NULL);
-      self->capabilities = (char **) g_ptr_array_free (g_steal_pointer (&reply->lines), FALSE);
-    }
+  if (reply->status == OUTBOX_POP3_STATUS_OK)
+    self->capabilities = g_steal_pointer (&reply->lines);
   data->state = state_after_capa (self);
   return TRUE;
 }
 
 static gboolean
-handle_stls (OutboxPop3Session *self, OpenData *data, const Pop3Reply *reply, GError **error)
+handle_stls (OutboxPop3Session *self, OpenData *data, const OutboxPop3Reply *reply, GError **error)
 {
-  if (reply->status != REPLY_OK)
+  if (reply->status != OUTBOX_POP3_STATUS_OK)
     {
       g_propagate_error (error, reply_error (OUTBOX_POP3_ERROR_TLS_REQUIRED,
                                              "The server refused STLS, which this account "
@@ -1056,7 +1192,7 @@ open_send_secret (GTask *task,
                   char *secret,
                   const char *trace,
                   const char *verb,
-                  Expect expect)
+                  OutboxPop3Expect expect)
 {
   OutboxPop3Session *self = g_task_get_source_object (task);
   g_autoptr (GBytes) line = secret_command_bytes (prefix, secret);
@@ -1076,11 +1212,11 @@ open_send_auth_plain (GTask *task)
   data->state = OPEN_AUTH_PLAIN;
   if (strlen ("AUTH PLAIN ") + strlen (response) <= COMMAND_MAX_LINE)
     {
-      open_send_secret (task, "AUTH PLAIN ", response, "AUTH PLAIN ****", "AUTH", EXPECT_STATUS);
+      open_send_secret (task, "AUTH PLAIN ", response, "AUTH PLAIN ****", "AUTH", OUTBOX_POP3_EXPECT_STATUS);
       return;
     }
   wipe_string (&response);
-  open_command (task, "AUTH PLAIN", EXPECT_CONTINUATION);
+  open_command (task, "AUTH PLAIN", OUTBOX_POP3_EXPECT_CONTINUATION);
 }
 
 static void
@@ -1095,7 +1231,7 @@ open_send_auth (GTask *task)
       open_fail (task, error);
       return;
     }
-  if (offers_sasl_plain (self))
+  if (outbox_pop3_capabilities_have_sasl ((const char *const *) self->capabilities, "PLAIN"))
     {
       open_send_auth_plain (task);
       return;
@@ -1106,11 +1242,11 @@ open_send_auth (GTask *task)
       return;
     }
   data->state = OPEN_USER;
-  open_send_secret (task, "USER ", g_strdup (self->url->user), "USER ****", "USER", EXPECT_STATUS);
+  open_send_secret (task, "USER ", g_strdup (self->url->user), "USER ****", "USER", OUTBOX_POP3_EXPECT_STATUS);
 }
 
 static gboolean
-handle_login_refused (OutboxPop3Session *self, const Pop3Reply *reply, GError **error)
+handle_login_refused (OutboxPop3Session *self, const OutboxPop3Reply *reply, GError **error)
 {
   g_autofree char *what = NULL;
 
@@ -1129,11 +1265,11 @@ handle_login_refused (OutboxPop3Session *self, const Pop3Reply *reply, GError **
 }
 
 static gboolean
-handle_login (OutboxPop3Session *self, OpenData *data, const Pop3Reply *reply, GError **error)
+handle_login (OutboxPop3Session *self, OpenData *data, const OutboxPop3Reply *reply, GError **error)
 {
-  if (reply->status == REPLY_ERR)
+  if (reply->status == OUTBOX_POP3_STATUS_ERR)
     return handle_login_refused (self, reply, error);
-  if (reply->status == REPLY_CONTINUATION)
+  if (reply->status == OUTBOX_POP3_STATUS_CONTINUATION)
     {
       data->state = OPEN_AUTH_PLAIN_RESPONSE;
       return TRUE;
@@ -1150,7 +1286,7 @@ handle_login (OutboxPop3Session *self, OpenData *data, const Pop3Reply *reply, G
 }
 
 static gboolean
-open_handle_reply (OutboxPop3Session *self, OpenData *data, Pop3Reply *reply, GError **error)
+open_handle_reply (OutboxPop3Session *self, OpenData *data, OutboxPop3Reply *reply, GError **error)
 {
   switch (data->state)
     {
@@ -1180,7 +1316,7 @@ open_reply_received (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   OutboxPop3Session *self = g_task_get_source_object (task);
-  g_autoptr (Pop3Reply) reply = NULL;
+  g_autoptr (OutboxPop3Reply) reply = NULL;
   GError *error = NULL;
 
   reply = exchange_finish (self, result, &error);
@@ -1221,7 +1357,7 @@ open_advance (GTask *task)
       open_read_greeting (task);
       break;
     case OPEN_CAPA:
-      open_command (task, "CAPA", EXPECT_MULTILINE);
+      open_command (task, "CAPA", OUTBOX_POP3_EXPECT_MULTILINE);
       break;
     case OPEN_STLS:
       open_send_stls (task);
@@ -1230,11 +1366,11 @@ open_advance (GTask *task)
       open_send_auth (task);
       break;
     case OPEN_AUTH_PLAIN_RESPONSE:
-      open_send_secret (task, "", plain_initial_response (self), "****", "AUTH", EXPECT_STATUS);
+      open_send_secret (task, "", plain_initial_response (self), "****", "AUTH", OUTBOX_POP3_EXPECT_STATUS);
       break;
     case OPEN_PASS:
       open_send_secret (task, "PASS ", g_strdup (self->password), "PASS ****", "PASS",
-                        EXPECT_STATUS);
+                        OUTBOX_POP3_EXPECT_STATUS);
       break;
     case OPEN_DONE:
       open_succeed (task);
@@ -1296,40 +1432,10 @@ typedef struct
   guint64 octets;
 } StatResult;
 
-static gboolean
-parse_decimal (const char **text, guint64 *out)
-{
-  const char *p = *text;
-  guint64 value = 0;
-
-  if (!g_ascii_isdigit (*p))
-    return FALSE;
-  for (; g_ascii_isdigit (*p); p++)
-    {
-      guint digit = (guint) (*p - '0');
-      if (value > (G_MAXUINT64 - digit) / 10)
-        return FALSE;
-      value = value * 10 + digit;
-    }
-  *text = p;
-  *out = value;
-  return TRUE;
-}
-
-/* RFC 1939 section 5: "+OK nn mm"; the RFC allows more text after mm. */
-static gboolean
-parse_stat (const char *text, StatResult *out)
-{
-  const char *p = text;
-
-  return parse_decimal (&p, &out->messages) && *p++ == ' ' && parse_decimal (&p, &out->octets) &&
-         (*p == '\0' || *p == ' ');
-}
-
 static GError *
-stat_error (OutboxPop3Session *self, const Pop3Reply *reply)
+stat_error (OutboxPop3Session *self, const OutboxPop3Reply *reply)
 {
-  if (reply->status == REPLY_ERR)
+  if (reply->status == OUTBOX_POP3_STATUS_ERR)
     return reply_error (OUTBOX_POP3_ERROR_REPLY, "STAT failed", reply);
   session_abort (self);
   return g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL,
@@ -1341,7 +1447,7 @@ stat_replied (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   OutboxPop3Session *self = OUTBOX_POP3_SESSION (source);
-  g_autoptr (Pop3Reply) reply = NULL;
+  g_autoptr (OutboxPop3Reply) reply = NULL;
   StatResult *stat = g_new0 (StatResult, 1);
   GError *error = NULL;
 
@@ -1353,7 +1459,7 @@ stat_replied (GObject *source, GAsyncResult *result, gpointer user_data)
       session_abort (self);
       g_task_return_error (task, error);
     }
-  else if (reply->status != REPLY_OK || !parse_stat (reply->text, stat))
+  else if (reply->status != OUTBOX_POP3_STATUS_OK || !outbox_pop3_parse_stat (reply->text, &stat->messages, &stat->octets))
     g_task_return_error (task, stat_error (self, reply));
   else
     g_task_return_boolean (task, TRUE);
@@ -1397,7 +1503,7 @@ outbox_pop3_session_stat_async (OutboxPop3Session *session,
       return;
     }
   session->busy = TRUE;
-  command_text_async (session, "STAT", EXPECT_STATUS, session->timeouts.command, cancellable,
+  command_text_async (session, "STAT", OUTBOX_POP3_EXPECT_STATUS, session->timeouts.command, cancellable,
                       stat_replied, g_object_ref (task));
 }
 
@@ -1448,7 +1554,7 @@ quit_replied (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   OutboxPop3Session *self = OUTBOX_POP3_SESSION (source);
-  g_autoptr (Pop3Reply) reply = NULL;
+  g_autoptr (OutboxPop3Reply) reply = NULL;
   StepGuard *guard;
   GError *error = NULL;
 
@@ -1493,7 +1599,7 @@ outbox_pop3_session_quit_async (OutboxPop3Session *session,
     }
   session->ready = FALSE;
   session->busy = TRUE;
-  command_text_async (session, "QUIT", EXPECT_STATUS, MIN (session->timeouts.command, QUIT_TIMEOUT),
+  command_text_async (session, "QUIT", OUTBOX_POP3_EXPECT_STATUS, MIN (session->timeouts.command, QUIT_TIMEOUT),
                       cancellable, quit_replied, g_object_ref (task));
 }
 
@@ -1537,21 +1643,10 @@ outbox_pop3_session_get_capabilities (OutboxPop3Session *session)
 gboolean
 outbox_pop3_session_has_capability (OutboxPop3Session *session, const char *name)
 {
-  gsize name_len;
-
   g_return_val_if_fail (OUTBOX_IS_POP3_SESSION (session), FALSE);
   g_return_val_if_fail (name != NULL, FALSE);
 
-  name_len = strlen (name);
-  for (gsize i = 0; session->capabilities != NULL && session->capabilities[i] != NULL; i++)
-    {
-      const char *line = session->capabilities[i];
-
-      if (g_ascii_strncasecmp (line, name, name_len) == 0 &&
-          (line[name_len] == '\0' || line[name_len] == ' '))
-        return TRUE;
-    }
-  return FALSE;
+  return outbox_pop3_capabilities_have ((const char *const *) session->capabilities, name);
 }
 
 const char *

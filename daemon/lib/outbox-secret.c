@@ -97,12 +97,33 @@ outbox_secret_store_finish (GAsyncResult *result, GError **error)
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* The password of the first item found, as nonpageable memory; NULL when
+ * there is none or it is not text, as secret_password_lookup() would. */
+static char *
+take_password (GList *items)
+{
+  SecretValue *value;
+  gsize length = 0;
+
+  if (items == NULL)
+    return NULL;
+  value = secret_item_get_secret (items->data);
+  if (value == NULL)
+    return NULL;
+  if (secret_value_get_text (value) == NULL)
+    {
+      secret_value_unref (value);
+      return NULL;
+    }
+  return secret_value_unref_to_password (value, &length);
+}
+
 static void
 lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   GError *error = NULL;
-  char *password = secret_password_lookup_finish (result, &error);
+  GList *items = secret_service_search_finish (NULL, result, &error);
 
   if (error != NULL)
     {
@@ -111,9 +132,14 @@ lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, wrapped);
       return;
     }
-  g_task_return_pointer (task, password, (GDestroyNotify) secret_password_free);
+  g_task_return_pointer (task, take_password (items), (GDestroyNotify) secret_password_free);
+  g_list_free_full (items, g_object_unref);
 }
 
+/* A search that loads the secret, rather than secret_password_lookupv(),
+ * which in libsecret 0.20.5 (Debian 12) leaks the D-Bus reply carrying the
+ * secret, about 1 KiB per lookup.  SECRET_SEARCH_UNLOCK unlocks the item
+ * as the lookup would. */
 void
 outbox_secret_lookup_async (const char *account,
                             const OutboxServerUrl *url,
@@ -125,8 +151,9 @@ outbox_secret_lookup_async (const char *account,
   g_autoptr (GHashTable) attributes = secret_attributes (account, url);
 
   g_task_set_source_tag (task, outbox_secret_lookup_async);
-  secret_password_lookupv (outbox_secret_get_schema (), attributes, cancellable, lookup_done,
-                           g_steal_pointer (&task));
+  secret_service_search (NULL, outbox_secret_get_schema (), attributes,
+                         SECRET_SEARCH_LOAD_SECRETS | SECRET_SEARCH_UNLOCK, cancellable,
+                         lookup_done, g_steal_pointer (&task));
 }
 
 char *

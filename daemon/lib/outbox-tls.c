@@ -180,6 +180,7 @@ outbox_tls_explain_failure (GTlsConnection *tls, GError **error)
   GTlsCertificate *offered = g_object_get_data (G_OBJECT (tls), "outbox-offered-certificate");
   GTlsCertificateFlags errors =
       GPOINTER_TO_UINT (g_object_get_data (G_OBJECT (tls), "outbox-offered-errors"));
+  const char *pin = g_object_get_data (G_OBJECT (tls), "outbox-pin");
   g_autoptr (GString) text = NULL;
   g_autofree char *fingerprint = NULL;
 
@@ -189,8 +190,13 @@ outbox_tls_explain_failure (GTlsConnection *tls, GError **error)
   text = g_string_new ((*error)->message);
   append_certificate_problems (text, errors);
   fingerprint = outbox_tls_certificate_fingerprint (offered);
-  g_string_append_printf (text, " (certificate %s; trust its CA with --tls-ca-file, or pin it "
-                          "with --tls-fingerprint once you have checked it)", fingerprint);
+  /* With a pin, the pin alone decided: advising to pin would mislead. */
+  if (pin != NULL)
+    g_string_append_printf (text, " (certificate %s, which does not match the pinned "
+                            "fingerprint %s)", fingerprint, pin);
+  else
+    g_string_append_printf (text, " (certificate %s; trust its CA with --tls-ca-file, or pin it "
+                            "with --tls-fingerprint once you have checked it)", fingerprint);
   g_free ((*error)->message);
   (*error)->message = g_string_free (g_steal_pointer (&text), FALSE);
   return g_object_ref (offered);
@@ -223,8 +229,11 @@ outbox_tls_client_new (GIOStream *base,
     return NULL;
   g_signal_connect (tls, "accept-certificate", G_CALLBACK (remember_offered_certificate), NULL);
   if (fingerprint != NULL)
-    g_signal_connect_data (tls, "accept-certificate", G_CALLBACK (accept_pinned_certificate),
-                           g_memdup2 (pin, sizeof pin), free_pin, G_CONNECT_DEFAULT);
+    {
+      g_signal_connect_data (tls, "accept-certificate", G_CALLBACK (accept_pinned_certificate),
+                             g_memdup2 (pin, sizeof pin), free_pin, G_CONNECT_DEFAULT);
+      g_object_set_data_full (G_OBJECT (tls), "outbox-pin", g_strdup (fingerprint), g_free);
+    }
 
   return g_steal_pointer (&tls);
 }

@@ -464,14 +464,16 @@ class Outbox:
         # "(uint32 1234,)"
         return int(completed.stdout.strip("()\n,").split()[1])
 
-    def start_daemon(self):
+    def start_daemon(self, wrapper=(), env=None):
         """Starts outboxd directly (not by bus activation) and waits for it
-        to own its bus name."""
+        to own its bus name.  wrapper: a command to run it under, such as
+        valgrind (it then gets far longer to start); env: its environment
+        (default: the test's)."""
         with open(SESSION_LOG, "ab") as log:
-            self.daemon = subprocess.Popen([str(OUTBOXD)], stdin=subprocess.DEVNULL,
-                                           stderr=log)
+            self.daemon = subprocess.Popen([*wrapper, str(OUTBOXD)], stdin=subprocess.DEVNULL,
+                                           stderr=log, env=env)
         wait_until(lambda: self.daemon.poll() is not None or self.daemon_pid(),
-                   20, "outboxd to own its bus name")
+                   180 if wrapper else 20, "outboxd to own its bus name")
         if self.daemon.poll() is not None:
             raise AssertionError(f"outboxd exited with {self.daemon.returncode}")
         return self.daemon.pid

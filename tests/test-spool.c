@@ -831,9 +831,134 @@ test_load_flipped_byte (Fixture *fixture,
   gsize len;
 
   g_assert_true (g_file_get_contents (record_path, &contents, &len, NULL));
-  contents[len / 2] ^= 0x01;
+  /* Inside the record, not in the unused rest of its slot. */
+  contents[strlen (contents) / 2] ^= 0x01;
   set_file_contents (record_path, contents, len);
   assert_quarantined (fixture, record->id, TRUE, TRUE);
+}
+
+static OutboxSpoolRecord *
+load_one (Fixture *fixture)
+{
+  g_autoptr(GPtrArray) quarantined = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+
+  records = outbox_spool_load (fixture->spool, &quarantined, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (quarantined->len, ==, 0);
+  g_assert_cmpuint (records->len, ==, 1);
+  return outbox_spool_record_copy (g_ptr_array_index (records, 0));
+}
+
+static gsize
+file_size (const char *path)
+{
+  struct stat st;
+
+  g_assert_cmpint (stat (path, &st), ==, 0);
+  return st.st_size;
+}
+
+/* Saves alternate between the two slots of the same file. */
+static void
+test_save_in_place (Fixture *fixture,
+                    gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  gsize size = file_size (record_path);
+  struct stat before, after;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (stat (record_path, &before), ==, 0);
+  for (guint i = 1; i <= 3; i++)
+    {
+      g_autoptr(OutboxSpoolRecord) loaded = NULL;
+
+      record->attempts = i;
+      g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+      g_assert_no_error (error);
+      loaded = load_one (fixture);
+      g_assert_cmpuint (loaded->attempts, ==, i);
+    }
+  g_assert_cmpint (stat (record_path, &after), ==, 0);
+  g_assert_cmpuint (after.st_ino, ==, before.st_ino);
+  g_assert_cmpuint (file_size (record_path), ==, size);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+}
+
+/* A save torn by a crash spoils only the slot it was writing: the record
+ * before it is read back. */
+static void
+test_load_torn_slot (Fixture *fixture,
+                     gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autoptr(OutboxSpoolRecord) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  gsize len;
+
+  record->attempts = 5;
+  g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (record_path, &contents, &len, NULL));
+  /* The save went to the second slot; cut it short. */
+  memset (contents + len / 2 + 100, 0, len / 2 - 100);
+  set_file_contents (record_path, contents, len);
+
+  loaded = load_one (fixture);
+  g_assert_cmpuint (loaded->attempts, ==, 0);
+}
+
+/* A record too big for its slots gets a new file with bigger ones. */
+static void
+test_save_grows (Fixture *fixture,
+                 gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autoptr(OutboxSpoolRecord) loaded = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize size = file_size (record_path);
+
+  g_free (record->last_reply);
+  record->last_reply = g_strnfill (3 * 4096, 'x');
+  g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (file_size (record_path), >, size);
+  loaded = load_one (fixture);
+  g_assert_cmpstr (loaded->last_reply, ==, record->last_reply);
+  g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+}
+
+/* Files written before records had slots are read, and replaced whole by
+ * the next save. */
+static void
+test_load_one_record_form (Fixture *fixture,
+                           gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autoptr(OutboxSpoolRecord) loaded = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  record->attempts = 2;
+  bytes = outbox_spool_record_serialize (record);
+  set_file_contents (record_path, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  loaded = load_one (fixture);
+  g_assert_cmpuint (loaded->attempts, ==, 2);
+
+  record->attempts = 3;
+  g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&loaded, outbox_spool_record_free);
+  loaded = load_one (fixture);
+  g_assert_cmpuint (loaded->attempts, ==, 3);
+  g_assert_cmpuint (file_size (record_path) % 8192, ==, 0);
 }
 
 static void
@@ -1183,6 +1308,10 @@ main (int argc,
   add_fixture_test ("/spool/load/sorted", NULL, test_load_sorted);
   add_fixture_test ("/spool/load/truncated-record", NULL, test_load_truncated_record);
   add_fixture_test ("/spool/load/flipped-byte", NULL, test_load_flipped_byte);
+  add_fixture_test ("/spool/load/torn-slot", NULL, test_load_torn_slot);
+  add_fixture_test ("/spool/load/one-record-form", NULL, test_load_one_record_form);
+  add_fixture_test ("/spool/save/in-place", NULL, test_save_in_place);
+  add_fixture_test ("/spool/save/grows", NULL, test_save_grows);
   add_fixture_test ("/spool/load/missing-data", NULL, test_load_missing_data);
   add_fixture_test ("/spool/load/wrong-data-size", NULL, test_load_wrong_data_size);
   add_fixture_test ("/spool/load/orphan-data", NULL, test_load_orphan_data);

@@ -646,6 +646,141 @@ outbox_spool_record_parse (const char *id,
   return g_steal_pointer (&record);
 }
 
+/* Record files
+ *
+ * A record file has two slots of the same size (a multiple of 4096
+ * octets), each "outbox-slot SEQ LEN\n" and a serialised record of LEN
+ * octets.  The record is the valid slot with the higher SEQ.  A save
+ * writes the other slot in place and flushes that one file: no new inode,
+ * no rename, no directory to flush.  A write torn by a crash spoils only
+ * the slot being written, and the previous record stays in the other.  A
+ * record that outgrows its slots, or a file in the older one-record form,
+ * is replaced whole (tmp file, rename) instead. */
+
+#define SLOT_MAGIC "outbox-slot "
+#define SLOT_ALIGN 4096
+#define SLOT_HEADER_MAX 64
+
+static gsize
+slot_size_for (gsize record_len)
+{
+  return (record_len + SLOT_HEADER_MAX + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
+}
+
+static GBytes *
+slot_bytes (guint64 seq,
+            GBytes *record)
+{
+  GString *out = g_string_new (NULL);
+
+  g_string_printf (out, SLOT_MAGIC "%" G_GUINT64_FORMAT " %" G_GSIZE_FORMAT "\n", seq,
+                   g_bytes_get_size (record));
+  g_string_append_len (out, g_bytes_get_data (record, NULL), g_bytes_get_size (record));
+  return g_string_free_to_bytes (out);
+}
+
+/* The record of one slot, or NULL; @out_seq: its sequence number. */
+static OutboxSpoolRecord *
+parse_slot (const char *id,
+            const guint8 *slot,
+            gsize slot_size,
+            guint64 *out_seq,
+            GError **error)
+{
+  const guint8 *end = memchr (slot, '\n', MIN (slot_size, SLOT_HEADER_MAX));
+  g_autofree char *header = NULL;
+  g_auto(GStrv) words = NULL;
+  guint64 seq, len;
+
+  if (end == NULL || memcmp (slot, SLOT_MAGIC, strlen (SLOT_MAGIC)) != 0)
+    {
+      record_error (error, "an empty or damaged slot");
+      return NULL;
+    }
+  header = g_strndup ((const char *) slot, end - slot);
+  words = g_strsplit (header + strlen (SLOT_MAGIC), " ", -1);
+  if (g_strv_length (words) != 2
+      || !g_ascii_string_to_unsigned (words[0], 10, 1, G_MAXUINT64, &seq, NULL)
+      || !g_ascii_string_to_unsigned (words[1], 10, 1, slot_size - (end + 1 - slot), &len, NULL))
+    {
+      record_error (error, "a slot with a damaged header");
+      return NULL;
+    }
+  *out_seq = seq;
+  return outbox_spool_record_parse (id, end + 1, len, error);
+}
+
+/* @out_slot: (nullable) which slot holds it (-1 for the one-record form);
+ * @out_seq: (nullable) its sequence number */
+static OutboxSpoolRecord *
+parse_record_file (const char *id,
+                   const guint8 *data,
+                   gsize len,
+                   int *out_slot,
+                   guint64 *out_seq,
+                   GError **error)
+{
+  g_autoptr(OutboxSpoolRecord) best = NULL;
+  g_autoptr(GError) first_error = NULL;
+  gsize slot_size = len / 2;
+  guint64 best_seq = 0;
+  int best_slot = -1;
+
+  if (len >= strlen (RECORD_MAGIC) && memcmp (data, RECORD_MAGIC, strlen (RECORD_MAGIC)) == 0)
+    {
+      if (out_slot != NULL)
+        *out_slot = -1;
+      return outbox_spool_record_parse (id, data, len, error);
+    }
+  if (len == 0 || len % (2 * SLOT_ALIGN) != 0)
+    {
+      record_error (error, "a record file of %" G_GSIZE_FORMAT " octets, not two whole slots", len);
+      return NULL;
+    }
+  for (int slot = 0; slot < 2; slot++)
+    {
+      g_autoptr(GError) local_error = NULL;
+      guint64 seq = 0;
+      OutboxSpoolRecord *record = parse_slot (id, data + slot * slot_size, slot_size, &seq, &local_error);
+
+      if (record == NULL)
+        {
+          if (first_error == NULL)
+            first_error = g_steal_pointer (&local_error);
+          continue;
+        }
+      if (best == NULL || seq > best_seq)
+        {
+          g_clear_pointer (&best, outbox_spool_record_free);
+          best = record;
+          best_seq = seq;
+          best_slot = slot;
+        }
+      else
+        outbox_spool_record_free (record);
+    }
+  if (best == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return NULL;
+    }
+  if (out_slot != NULL)
+    *out_slot = best_slot;
+  if (out_seq != NULL)
+    *out_seq = best_seq;
+  return g_steal_pointer (&best);
+}
+
+OutboxSpoolRecord *
+outbox_spool_record_file_parse (const char *id,
+                                const guint8 *data,
+                                gsize len,
+                                GError **error)
+{
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+  return parse_record_file (id, data, len, NULL, NULL, error);
+}
+
 /* Ids */
 
 G_LOCK_DEFINE_STATIC (id_clock);
@@ -968,6 +1103,22 @@ spool_fsync (OutboxSpool *spool,
   return fsync (fd);
 }
 
+/* fdatasync where only data changed in place: the size is the same, and
+ * a new modification time need not cost a second write. */
+static int
+spool_flush_fd (OutboxSpool *spool,
+                int fd,
+                gboolean data_only,
+                OutboxSpoolFault step)
+{
+  if (spool->fault == step)
+    {
+      errno = EIO;
+      return -1;
+    }
+  return data_only ? fdatasync (fd) : fsync (fd);
+}
+
 static gboolean
 write_all (OutboxSpool *spool,
            int fd,
@@ -1031,7 +1182,8 @@ struct _Job
   OutboxSpoolDraft *draft;    /* (nullable) (unowned) commit: kept alive by the caller */
   int data_fd;                /* commit: the draft's message file, else -1 */
   int record_fd;              /* while the batch runs, else -1 */
-  gboolean moved;             /* in place in queue/ */
+  gboolean in_place;          /* save: written into its file's free slot */
+  gboolean moved;             /* queue/ changed: it needs a flush */
   GError *error;
   GTask *task;                /* (nullable) (owned) an asynchronous caller */
 };
@@ -1074,22 +1226,128 @@ job_failed (Job *job,
   return FALSE;
 }
 
-/* Writes tmp/@job->tmp_name, leaving it open for the flush. */
+/* Writes tmp/@job->tmp_name, a record file with the record in its first
+ * slot, leaving it open for the flush. */
 static gboolean
 write_job_record (OutboxSpool *spool,
                   Job *job)
 {
   int flags = job->kind == JOB_COMMIT ? O_EXCL : O_TRUNC;
+  g_autoptr(GBytes) bytes = slot_bytes (1, job->record);
+  gsize slot_size = slot_size_for (g_bytes_get_size (job->record));
   gsize len;
-  const guint8 *data = g_bytes_get_data (job->record, &len);
+  const guint8 *data = g_bytes_get_data (bytes, &len);
 
   job->record_fd = openat (spool->tmp_fd, job->tmp_name,
                            O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | flags, 0600);
   if (job->record_fd < 0)
     return job_failed (job, errno, "Cannot create a spool record in tmp/");
-  if (fchmod (job->record_fd, 0600) < 0 || !write_all (spool, job->record_fd, data, len))
+  if (fchmod (job->record_fd, 0600) < 0 || !write_all (spool, job->record_fd, data, len)
+      || ftruncate (job->record_fd, 2 * slot_size) < 0)
     return job_failed (job, errno, "Cannot write a spool record in tmp/");
   return TRUE;
+}
+
+static gboolean
+read_fd_fully (int fd,
+               guint8 *data,
+               gsize len)
+{
+  gsize done = 0;
+
+  while (done < len)
+    {
+      gssize n = pread (fd, data + done, len - done, done);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      done += n;
+    }
+  return TRUE;
+}
+
+/* Writes the record into the free slot of its file.  FALSE when the file
+ * must be replaced whole instead (older form, slots too small, no valid
+ * slot left); TRUE when done or when the job failed. */
+static gboolean
+save_in_place (OutboxSpool *spool,
+               Job *job)
+{
+  g_autofree char *name = file_name (job->id, ".rec");
+  g_autoptr(OutboxSpoolRecord) current = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autofree guint8 *data = NULL;
+  int fd = openat (spool->queue_fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  gsize slot_size;
+  guint64 seq = 0;
+  int slot = -1;
+  struct stat st;
+
+  if (fd < 0 && errno == ENOENT)
+    {
+      g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                   "There is no message %s in the queue", job->id);
+      return TRUE;
+    }
+  if (fd < 0)
+    return !job_failed (job, errno, "Cannot open a spool record");
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN))
+    {
+      close (fd);
+      return FALSE;
+    }
+  data = g_malloc (MAX (st.st_size, 1));
+  if (read_fd_fully (fd, data, st.st_size))
+    current = parse_record_file (job->id, data, st.st_size, &slot, &seq, NULL);
+  bytes = slot_bytes (seq + 1, job->record);
+  slot_size = st.st_size / 2;
+  if (current == NULL || slot < 0 || g_bytes_get_size (bytes) > slot_size)
+    {
+      close (fd);
+      return FALSE;
+    }
+  job->record_fd = fd;
+  job->in_place = TRUE;
+  if (spool->fault == OUTBOX_SPOOL_FAULT_WRITE_RECORD)
+    errno = ENOSPC;
+  else if (pwrite (fd, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                   (off_t) ((1 - slot) * slot_size)) == (gssize) g_bytes_get_size (bytes))
+    return TRUE;
+  else if (errno == 0)
+    errno = EIO;
+  job_failed (job, errno, "Cannot write a spool record");
+  return TRUE;
+}
+
+/* In the order asked for: a save after a removal in the same batch finds
+ * nothing; a save after the commit of its message replaces the new file. */
+static void
+write_job (OutboxSpool *spool,
+           Job *job,
+           GHashTable *committed,
+           GHashTable *removed)
+{
+  switch (job->kind)
+    {
+    case JOB_COMMIT:
+      g_hash_table_add (committed, job->id);
+      write_job_record (spool, job);
+      return;
+    case JOB_REMOVE:
+      g_hash_table_add (removed, job->id);
+      return;
+    case JOB_SAVE:
+      if (g_hash_table_contains (removed, job->id))
+        g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                     "There is no message %s in the queue", job->id);
+      else if (g_hash_table_contains (committed, job->id) || !save_in_place (spool, job))
+        write_job_record (spool, job);
+      return;
+    default:
+      g_assert_not_reached ();
+    }
 }
 
 static gboolean
@@ -1153,7 +1411,8 @@ flush_batch_files (OutboxSpool *spool,
         continue;
       if (job->data_fd >= 0 && spool_fsync (spool, job->data_fd, OUTBOX_SPOOL_FAULT_FSYNC_DATA) < 0)
         job_failed (job, errno, "Cannot save a message to disk");
-      else if (job->record_fd >= 0 && spool_fsync (spool, job->record_fd, OUTBOX_SPOOL_FAULT_FSYNC_RECORD) < 0)
+      else if (job->record_fd >= 0
+               && spool_flush_fd (spool, job->record_fd, job->in_place, OUTBOX_SPOOL_FAULT_FSYNC_RECORD) < 0)
         job_failed (job, errno, "Cannot save a spool record to disk");
     }
 }
@@ -1175,6 +1434,7 @@ move_commit (OutboxSpool *spool,
 {
   g_autofree char *data_name = file_name (job->id, ".eml");
 
+  job->moved = TRUE;
   if (renameat (spool->tmp_fd, data_name, spool->queue_fd, data_name) < 0
       || renameat (spool->tmp_fd, job->tmp_name, spool->queue_fd, job->tmp_name) < 0)
     return job_failed (job, errno, "Cannot move a message into the queue");
@@ -1187,6 +1447,8 @@ move_save (OutboxSpool *spool,
 {
   g_autofree char *record_name = file_name (job->id, ".rec");
 
+  if (job->in_place)
+    return TRUE;
   /* Removed by an earlier job or by hand: a save must not bring it back. */
   if (!record_in_queue (spool, job->id))
     {
@@ -1194,6 +1456,7 @@ move_save (OutboxSpool *spool,
                    "There is no message %s in the queue", job->id);
       return FALSE;
     }
+  job->moved = TRUE;
   if (renameat (spool->tmp_fd, job->tmp_name, spool->queue_fd, record_name) < 0)
     return job_failed (job, errno, "Cannot replace a spool record");
   return TRUE;
@@ -1218,6 +1481,7 @@ move_remove (OutboxSpool *spool,
         }
       return job_failed (job, errno, "Cannot remove a message from the queue");
     }
+  job->moved = TRUE;
   if (unlinkat (spool->queue_fd, data_name, 0) < 0 && errno != ENOENT)
     g_warning ("Cannot remove the data of message %s: %s", job->id, g_strerror (errno));
   return TRUE;
@@ -1261,22 +1525,20 @@ static void
 run_batch (OutboxSpool *spool,
            GPtrArray *jobs)
 {
+  g_autoptr(GHashTable) committed = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) removed = g_hash_table_new (g_str_hash, g_str_equal);
   gboolean moved_any = FALSE;
 
   for (guint i = 0; i < jobs->len; i++)
-    {
-      Job *job = g_ptr_array_index (jobs, i);
-
-      if (job->record != NULL)
-        write_job_record (spool, job);
-    }
+    write_job (spool, g_ptr_array_index (jobs, i), committed, removed);
   flush_batch_files (spool, jobs);
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
 
-      if (job_is_live (job) && move_job (spool, job))
-        moved_any = job->moved = TRUE;
+      if (job_is_live (job))
+        move_job (spool, job);
+      moved_any |= job->moved;
     }
   if (moved_any && spool_fsync (spool, spool->queue_fd, OUTBOX_SPOOL_FAULT_FSYNC_DIR) < 0)
     {
@@ -1837,13 +2099,11 @@ read_record_file (OutboxSpool *spool,
         close (fd);
       return NULL;
     }
-  if (!S_ISREG (st.st_mode) || st.st_size > RECORD_MAX_SIZE)
+  if (!S_ISREG (st.st_mode) || st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN))
     {
       close (fd);
-      {
-        record_error (error, "queue/%s is not a file of at most 1 MiB", name);
-        return NULL;
-      }
+      record_error (error, "queue/%s is not a file of at most two slots of 1 MiB", name);
+      return NULL;
     }
   data = g_malloc (MAX (st.st_size, 1));
   while (done < (gsize) st.st_size)
@@ -1877,7 +2137,7 @@ load_record (OutboxSpool *spool,
   if (bytes == NULL)
     return NULL;
   data = g_bytes_get_data (bytes, &len);
-  record = outbox_spool_record_parse (id, data, len, error);
+  record = parse_record_file (id, data, len, NULL, NULL, error);
   if (record == NULL)
     return NULL;
   if (fstatat (spool->queue_fd, data_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))

@@ -88,13 +88,23 @@ OutboxSpoolRecord *outbox_spool_record_parse (const char *id,
                                               const guint8 *data,
                                               gsize len,
                                               GError **error);
+/* A whole record file (queue/ID.rec): two slots, each holding a
+ * serialised record with a sequence number; the valid one with the higher
+ * number wins, so that a record is replaced in place without ever being
+ * lost to a torn write.  The older form, one serialised record, is read
+ * too.  Errors as outbox_spool_record_parse(). */
+OutboxSpoolRecord *outbox_spool_record_file_parse (const char *id,
+                                                   const guint8 *data,
+                                                   gsize len,
+                                                   GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSpoolRecord, outbox_spool_record_free)
 
 /* The spool directory ($XDG_DATA_HOME/outbox):
  *
  *   tmp/         drafts being written (O_EXCL, 0600)
  *   queue/ID.eml the message, written once, never changed
- *   queue/ID.rec its record, replaced atomically on every change
+ *   queue/ID.rec its record, in two slots written in turn (see
+ *                outbox_spool_record_file_parse)
  *   quarantine/  what failed validation: set aside, never deleted
  *   maildrop/    messages dropped by outbox-sendmail without a bus
  *

@@ -220,7 +220,7 @@ outbox_queue_new (OutboxSpool *spool, GError **error)
   if (records == NULL)
     return NULL;
   for (guint i = 0; quarantined != NULL && i < quarantined->len; i++)
-    g_warning ("Spool record %s did not validate and was moved to %s/quarantine; "
+    g_warning ("Spool entry %s was set aside in %s/quarantine (the reason is logged above); "
                "nothing of it was sent",
                (const char *) g_ptr_array_index (quarantined, i), outbox_spool_get_path (spool));
   g_ptr_array_set_free_func (records, NULL);

@@ -2082,62 +2082,53 @@ outbox_spool_quarantine (OutboxSpool *spool,
   return TRUE;
 }
 
-static GBytes *
+/* Reads queue/@name into @buffer, which is reused from one record to the
+ * next: a fresh block per record would leave the heap full of holes that
+ * the records' small allocations keep from being returned. */
+static gboolean
 read_record_file (OutboxSpool *spool,
                   const char *name,
+                  GByteArray *buffer,
                   GError **error)
 {
   int fd = openat (spool->queue_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  g_autofree guint8 *data = NULL;
   struct stat st;
-  gsize done = 0;
+  gboolean complete;
 
   if (fd < 0 || fstat (fd, &st) < 0)
     {
       errno_error (error, errno, "Cannot read queue/%s", name);
       if (fd >= 0)
         close (fd);
-      return NULL;
+      return FALSE;
     }
   if (!S_ISREG (st.st_mode) || st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN))
     {
       close (fd);
-      record_error (error, "queue/%s is not a file of at most two slots of 1 MiB", name);
-      return NULL;
+      return record_error (error, "queue/%s is not a file of at most two slots of 1 MiB", name);
     }
-  data = g_malloc (MAX (st.st_size, 1));
-  while (done < (gsize) st.st_size)
-    {
-      gssize n = read (fd, data + done, st.st_size - done);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      done += n;
-    }
+  g_byte_array_set_size (buffer, st.st_size);
+  complete = read_fd_fully (fd, buffer->data, st.st_size);
   close (fd);
-  return g_bytes_new_take (g_steal_pointer (&data), done);
+  if (!complete)
+    return record_error (error, "queue/%s changed while it was read", name);
+  return TRUE;
 }
 
 static OutboxSpoolRecord *
 load_record (OutboxSpool *spool,
              const char *id,
+             GByteArray *buffer,
              GError **error)
 {
   g_autofree char *record_name = file_name (id, ".rec");
   g_autofree char *data_name = file_name (id, ".eml");
   g_autoptr(OutboxSpoolRecord) record = NULL;
-  g_autoptr(GBytes) bytes = NULL;
   struct stat st;
-  gsize len;
-  const guint8 *data;
 
-  bytes = read_record_file (spool, record_name, error);
-  if (bytes == NULL)
+  if (!read_record_file (spool, record_name, buffer, error))
     return NULL;
-  data = g_bytes_get_data (bytes, &len);
-  record = parse_record_file (id, data, len, NULL, NULL, error);
+  record = parse_record_file (id, buffer->data, buffer->len, NULL, NULL, error);
   if (record == NULL)
     return NULL;
   if (fstatat (spool->queue_fd, data_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))
@@ -2215,7 +2206,10 @@ set_aside_orphans (OutboxSpool *spool,
   g_autofree gpointer *orphans = g_hash_table_get_keys_as_array (data_ids, NULL);
 
   for (guint i = 0; orphans[i] != NULL; i++)
-    set_aside (spool, orphans[i], "a message file without a record", quarantined);
+    set_aside (spool, orphans[i],
+               "a message file without a record: most likely a submission stopped before it "
+               "was acknowledged, or a removal stopped halfway; kept in case it is not",
+               quarantined);
 }
 
 GPtrArray *
@@ -2227,6 +2221,7 @@ outbox_spool_load (OutboxSpool *spool,
   g_autoptr(GPtrArray) quarantined = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) record_ids = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GHashTable) data_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GByteArray) buffer = g_byte_array_sized_new (2 * SLOT_ALIGN);
 
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
 
@@ -2237,7 +2232,7 @@ outbox_spool_load (OutboxSpool *spool,
     {
       const char *id = g_ptr_array_index (record_ids, i);
       g_autoptr(GError) local_error = NULL;
-      OutboxSpoolRecord *record = load_record (spool, id, &local_error);
+      OutboxSpoolRecord *record = load_record (spool, id, buffer, &local_error);
 
       g_hash_table_remove (data_ids, id);
       if (record != NULL)

@@ -3,6 +3,9 @@
 #include "config.h"
 
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <gio/gunixfdlist.h>
 #include <gio/gunixinputstream.h>
 #include <sys/stat.h>
@@ -20,6 +23,7 @@ struct _OutboxQueueService
   OutboxDelivery *delivery;     /* (owned) */
   OutboxAccountStore *accounts; /* (unowned) */
   gulong changed_handler;
+  guint trim_id;
 };
 
 static void outbox_queue_service_iface_init (OutboxDbusQueueIface *iface);
@@ -183,6 +187,29 @@ parse_list_options (GVariant *options, gboolean *all, GError **error)
   return TRUE;
 }
 
+#ifdef __GLIBC__
+static gboolean
+give_memory_back (gpointer user_data)
+{
+  OutboxQueueService *self = user_data;
+
+  self->trim_id = 0;
+  malloc_trim (0);
+  return G_SOURCE_REMOVE;
+}
+#endif
+
+/* A List of a big queue is many megabytes for a moment; once the reply has
+ * gone out, the heap it leaves free is handed back to the system. */
+static void
+schedule_memory_trim (OutboxQueueService *self)
+{
+#ifdef __GLIBC__
+  if (self->trim_id == 0)
+    self->trim_id = g_timeout_add_seconds (1, give_memory_back, self);
+#endif
+}
+
 static gboolean
 handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
@@ -202,10 +229,19 @@ handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVarian
   for (guint i = 0; i < records->len; i++)
     {
       const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      if (all || outbox_message_state_is_pending (record->state))
-        g_variant_builder_add_value (&builder, outbox_queue_record_to_variant (record));
+      g_autoptr (GVariant) entry = NULL;
+
+      if (!all && !outbox_message_state_is_pending (record->state))
+        continue;
+      /* Serialised at once: its compact form replaces the tree of small
+       * values, so that the reply never holds a tree per message. */
+      entry = g_variant_ref_sink (outbox_queue_record_to_variant (record));
+      g_variant_get_data (entry);
+      g_variant_builder_add_value (&builder, entry);
     }
   outbox_dbus_queue_complete_list (object, invocation, g_variant_builder_end (&builder));
+  if (records->len >= 1000)
+    schedule_memory_trim (self);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -458,6 +494,7 @@ outbox_queue_service_dispose (GObject *object)
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
 
   g_clear_signal_handler (&self->changed_handler, self->queue);
+  g_clear_handle_id (&self->trim_id, g_source_remove);
   G_OBJECT_CLASS (outbox_queue_service_parent_class)->dispose (object);
 }
 

@@ -51,7 +51,21 @@ typedef struct
   char *password;           /* (owned) (nullable) */
   char *message_id;         /* (owned) (nullable) the queue id being sent */
   guint failed_at_start;    /* failed recipients when the attempt began */
+  struct _Outcome *unsaved; /* (unowned) (nullable) the previous message's
+                             * outcome, still being written */
 } Lane;
+
+/* The outcome of one message, being written to the spool. */
+typedef struct _Outcome
+{
+  Lane *lane;
+  char *id;                 /* (owned) */
+  guint failed_at_start;
+  gpointer next_end;        /* (owned) (nullable) HeldEndStream: the end of
+                             * the message sent meanwhile */
+  gboolean lane_waits;      /* nothing was sent meanwhile: the lane goes on
+                             * once this is on disk */
+} Outcome;
 
 struct _OutboxDelivery
 {
@@ -79,6 +93,120 @@ enum
 };
 
 static void lane_next (Lane *lane);
+static void lane_start (Lane *lane, OutboxSpoolRecord *record);
+static gboolean smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b);
+static OutboxSpoolRecord *find_due_for_account (OutboxDelivery *self, const char *account, gint64 now);
+
+/* The end of a message, held back
+ *
+ * A lane sends its next message while the outcome of the previous one is
+ * still being written, but the next final dot must wait for that write: a
+ * kill then costs at most one message the server accepted and the spool
+ * does not know of.  The body stream passes everything through except its
+ * end, which it reports only once the gate is opened; the session sends
+ * the terminating dot when it sees the end. */
+
+#define HELD_TYPE_END_STREAM (held_end_stream_get_type ())
+G_DECLARE_FINAL_TYPE (HeldEndStream, held_end_stream, HELD, END_STREAM, GFilterInputStream)
+
+struct _HeldEndStream
+{
+  GFilterInputStream parent_instance;
+
+  gboolean open;
+  GTask *waiting; /* (owned) (nullable) a read that reached the end; it
+                   * holds the stream until the gate opens */
+};
+
+G_DEFINE_FINAL_TYPE (HeldEndStream, held_end_stream, G_TYPE_FILTER_INPUT_STREAM)
+
+static gssize
+held_end_stream_read (GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
+                      GError **error)
+{
+  HeldEndStream *self = HELD_END_STREAM (stream);
+  GInputStream *base = g_filter_input_stream_get_base_stream (G_FILTER_INPUT_STREAM (stream));
+  gssize n = g_input_stream_read (base, buffer, count, cancellable, error);
+
+  if (n == 0 && !self->open)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                           "The end of the message is held back");
+      return -1;
+    }
+  return n;
+}
+
+static void
+held_base_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  HeldEndStream *self = g_task_get_source_object (task);
+  GError *error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  if (n < 0)
+    g_task_return_error (task, error);
+  else if (n > 0 || self->open)
+    g_task_return_int (task, n);
+  else
+    self->waiting = g_steal_pointer (&task);
+}
+
+static void
+held_end_stream_read_async (GInputStream *stream, void *buffer, gsize count, int io_priority,
+                            GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data)
+{
+  GInputStream *base = g_filter_input_stream_get_base_stream (G_FILTER_INPUT_STREAM (stream));
+  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, held_end_stream_read_async);
+  g_input_stream_read_async (base, buffer, count, io_priority, cancellable, held_base_read, task);
+}
+
+static gssize
+held_end_stream_read_finish (GInputStream *stream, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, stream), -1);
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+static void
+held_end_stream_class_init (HeldEndStreamClass *klass)
+{
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  stream_class->read_fn = held_end_stream_read;
+  stream_class->read_async = held_end_stream_read_async;
+  stream_class->read_finish = held_end_stream_read_finish;
+}
+
+static void
+held_end_stream_init (HeldEndStream *self)
+{
+}
+
+static HeldEndStream *
+held_end_stream_new (GInputStream *base)
+{
+  return g_object_new (HELD_TYPE_END_STREAM, "base-stream", base, NULL);
+}
+
+/* Lets the end through, now or when the stream gets there. */
+static void
+held_end_stream_release (HeldEndStream *self)
+{
+  self->open = TRUE;
+  if (self->waiting != NULL)
+    {
+      GTask *task = g_steal_pointer (&self->waiting);
+
+      g_task_return_int (task, 0);
+      g_object_unref (task);
+    }
+}
+
 
 static gint64
 now_seconds (void)
@@ -364,36 +492,73 @@ notify_failure (const OutboxSpoolRecord *record)
 }
 
 static void
+outcome_free (Outcome *outcome)
+{
+  g_free (outcome->id);
+  g_clear_object (&outcome->next_end);
+  g_free (outcome);
+}
+
+static void
 outcome_saved (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  Lane *lane = user_data;
+  Outcome *outcome = user_data;
+  Lane *lane = outcome->lane;
   g_autoptr (OutboxDelivery) delivery = lane->delivery;
   g_autoptr (GError) error = NULL;
   OutboxSpoolRecord *record;
 
   if (!outbox_queue_save_finish (delivery->queue, result, &error))
-    g_critical ("Could not record the outcome of %s: %s", lane->message_id, error->message);
-  if (g_cancellable_is_cancelled (delivery->cancellable))
-    return;
-  record = lane_record (lane);
-  if (record != NULL)
+    g_critical ("Could not record the outcome of %s: %s", outcome->id, error->message);
+  if (lane->unsaved == outcome)
+    lane->unsaved = NULL;
+  if (outcome->next_end != NULL)
+    held_end_stream_release (outcome->next_end);
+  if (!g_cancellable_is_cancelled (delivery->cancellable))
     {
-      if (count_failed (record) > lane->failed_at_start)
-        notify_failure (record);
-      g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
-              record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
+      record = outbox_queue_lookup (delivery->queue, outcome->id);
+      if (record != NULL)
+        {
+          if (count_failed (record) > outcome->failed_at_start)
+            notify_failure (record);
+          g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
+                  record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
+        }
+      if (outcome->lane_waits)
+        {
+          g_clear_pointer (&lane->message_id, g_free);
+          lane_next (lane);
+        }
     }
-  g_clear_pointer (&lane->message_id, g_free);
-  lane_next (lane);
+  outcome_free (outcome);
 }
 
-/* The outcome is on disk before the connection is used again, so that a
- * recipient that accepted the message is never sent it twice. */
+/* The next message of the account can go out on the open session while
+ * this outcome is written, its end held back until it is on disk. */
+static OutboxSpoolRecord *
+lane_next_overlapping (Lane *lane)
+{
+  OutboxDelivery *self = lane->delivery;
+  const OutboxAccount *account = lane_get_account (lane);
+
+  if (!self->online || account_needs_password (self, lane->account_name) || account == NULL
+      || lane->session == NULL || !outbox_smtp_session_is_open (lane->session)
+      || !smtp_settings_equal (lane->account, account))
+    return NULL;
+  return find_due_for_account (self, lane->account_name, now_seconds ());
+}
+
+/* The outcome is on disk before the connection is used for anything but
+ * the next message, whose final dot waits for it: a recipient that
+ * accepted a message is never sent it twice, and a kill costs at most one
+ * accepted message the spool does not know of per lane. */
 static void
 lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
 {
   const OutboxAccount *account = lane_get_account (lane);
   RetryPolicy policy = retry_policy (account);
+  Outcome *outcome = g_new0 (Outcome, 1);
+  OutboxSpoolRecord *next;
 
   record_settle (record, &policy, plan_retry);
   /* "sent" and the pending copy are written together: a copy can only ever
@@ -404,7 +569,21 @@ lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
       record->sent_copy = g_strdup ("pending");
       record->sent_copy_next = 0;
     }
-  outbox_queue_save_async (lane->delivery->queue, record, NULL, outcome_saved, lane_hold (lane));
+  outcome->lane = lane;
+  outcome->id = g_strdup (record->id);
+  outcome->failed_at_start = lane->failed_at_start;
+  lane->unsaved = outcome;
+  /* The callback takes back the reference lane_hold() gives. */
+  lane_hold (lane);
+  outbox_queue_save_async (lane->delivery->queue, record, NULL, outcome_saved, outcome);
+  next = lane_next_overlapping (lane);
+  if (next == NULL)
+    {
+      outcome->lane_waits = TRUE;
+      return;
+    }
+  g_clear_pointer (&lane->message_id, g_free);
+  lane_start (lane, next);
 }
 
 /* The message file no longer matches its record: the transaction was
@@ -603,6 +782,21 @@ lane_send (Lane *lane)
     {
       lane_quarantine (lane, record, error->message);
       return;
+    }
+  if (lane->unsaved != NULL)
+    {
+      HeldEndStream *held = held_end_stream_new (body);
+
+      /* A message given up before its end (its data failed verification)
+       * holds nothing back any more. */
+      if (lane->unsaved->next_end != NULL)
+        {
+          held_end_stream_release (lane->unsaved->next_end);
+          g_clear_object (&lane->unsaved->next_end);
+        }
+      lane->unsaved->next_end = held;
+      g_object_unref (body);
+      body = g_object_ref (G_INPUT_STREAM (held));
     }
   if (record->eightbit)
     flags |= OUTBOX_SMTP_SEND_8BITMIME;

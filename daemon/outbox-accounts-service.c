@@ -2,6 +2,8 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
+#include <stdlib.h>
+
 #include "outbox-account-check.h"
 #include "outbox-accounts-service.h"
 #include "outbox-dbus-error.h"
@@ -288,19 +290,170 @@ handle_test (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation, cons
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* Discovery ------------------------------------------------------------
+ *
+ * Each Discover call runs outbox-discover-helper, which lies next to the
+ * daemon's own executable (both in libexecdir once installed, both in the
+ * build tree's daemon/ before): discovery needs libsoup, which the daemon
+ * does not load.  The helper shares the daemon's environment and standard
+ * error, so its log messages end where the daemon's do; on standard output
+ * it answers with the settings (exit 0) or the error (exit 1), see
+ * outbox-discover-helper.c. */
+
+#define DISCOVER_HELPER_NAME "outbox-discover-helper"
+/* Discovery has no deadline of its own: the SRV lookups take what the
+ * resolver takes, then each of the two autoconfig URLs up to its timeout. */
+#define DISCOVER_HELPER_TIMEOUT_S (2 * OUTBOX_DISCOVER_HTTP_TIMEOUT + 60)
+
+typedef struct
+{
+  OutboxDbusAccounts *object;        /* (owned) */
+  GDBusMethodInvocation *invocation; /* (owned) */
+  GSubprocess *helper;               /* (owned) */
+  GCancellable *cancellable;         /* (owned) cancelled by the timeout */
+  GSource *timeout;                  /* (owned) */
+  gboolean timed_out;
+} DiscoverCall;
+
+static void
+discover_call_free (DiscoverCall *call)
+{
+  g_source_destroy (call->timeout);
+  g_source_unref (call->timeout);
+  g_object_unref (call->cancellable);
+  g_object_unref (call->helper);
+  g_object_unref (call->invocation);
+  g_object_unref (call->object);
+  g_free (call);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (DiscoverCall, discover_call_free)
+
+static gboolean
+on_discover_timeout (gpointer user_data)
+{
+  DiscoverCall *call = user_data;
+
+  call->timed_out = TRUE;
+  g_subprocess_force_exit (call->helper);
+  g_cancellable_cancel (call->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+/* Rebuilds the error the helper printed as "DOMAIN\nCODE\nMESSAGE".  Only
+ * Outbox's own errors keep their code: any other becomes
+ * OUTBOX_ERROR_FAILED, as at the D-Bus edge anyway. */
+static GError *
+discover_helper_error (const char *output)
+{
+  g_auto (GStrv) parts = g_strsplit (output, "\n", 3);
+  gint64 code = OUTBOX_ERROR_FAILED;
+
+  if (g_strv_length (parts) != 3)
+    return g_error_new_literal (OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                                "Discovery failed without saying why");
+  if (g_quark_try_string (parts[0]) != OUTBOX_ERROR
+      || !g_ascii_string_to_signed (parts[1], 10, 0, OUTBOX_ERROR_N_ERRORS - 1, &code, NULL))
+    code = OUTBOX_ERROR_FAILED;
+  return g_error_new_literal (OUTBOX_ERROR, (int) code, parts[2]);
+}
+
+static GVariant *
+discover_helper_settings (const char *output, GError **error)
+{
+  g_autoptr (GError) parse_error = NULL;
+  GVariant *settings = g_variant_parse (G_VARIANT_TYPE_VARDICT, output, NULL, NULL, &parse_error);
+
+  if (settings == NULL)
+    g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                 "The discovery helper answered something that is not settings: %s",
+                 parse_error->message);
+  return settings;
+}
+
+static GVariant *
+discover_helper_outcome (DiscoverCall *call, const char *output, GError **error)
+{
+  if (g_subprocess_get_if_signaled (call->helper))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                   "The discovery helper was killed by signal %d",
+                   g_subprocess_get_term_sig (call->helper));
+      return NULL;
+    }
+  switch (g_subprocess_get_exit_status (call->helper))
+    {
+    case EXIT_SUCCESS:
+      return discover_helper_settings (output, error);
+    case EXIT_FAILURE:
+      g_propagate_error (error, discover_helper_error (output));
+      return NULL;
+    default:
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                   "The discovery helper exited with status %d",
+                   g_subprocess_get_exit_status (call->helper));
+      return NULL;
+    }
+}
+
 static void
 discover_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (GDBusMethodInvocation) invocation = user_data;
-  OutboxDbusAccounts *object = g_object_get_data (G_OBJECT (invocation), "outbox-object");
+  g_autoptr (DiscoverCall) call = user_data;
   g_autoptr (GVariant) settings = NULL;
+  g_autoptr (GError) read_error = NULL;
+  g_autofree char *output = NULL;
   GError *error = NULL;
 
-  settings = outbox_discover_finish (result, &error);
-  if (settings == NULL)
-    outbox_dbus_return_error (invocation, error);
+  if (call->timed_out)
+    error = g_error_new (OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                         "Discovery took longer than %d s and was stopped",
+                         DISCOVER_HELPER_TIMEOUT_S);
+  else if (!g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &output, NULL,
+                                                  &read_error))
+    error = g_error_new (OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                         "Cannot read the discovery helper's answer: %s", read_error->message);
   else
-    outbox_dbus_accounts_complete_discover (object, invocation, settings);
+    settings = discover_helper_outcome (call, output, &error);
+
+  if (settings == NULL)
+    outbox_dbus_return_error (call->invocation, error);
+  else
+    outbox_dbus_accounts_complete_discover (call->object, call->invocation, settings);
+}
+
+static GSubprocess *
+discover_helper_spawn (const char *address, GError **error)
+{
+  g_autoptr (GError) spawn_error = NULL;
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", &spawn_error);
+  g_autofree char *dir = NULL;
+  g_autofree char *path = NULL;
+  const char *argv[5];
+  guint argc = 0;
+  GSubprocess *helper;
+
+  if (self == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
+                   "Cannot find the discovery helper: %s", spawn_error->message);
+      return NULL;
+    }
+  dir = g_path_get_dirname (self);
+  path = g_build_filename (dir, DISCOVER_HELPER_NAME, NULL);
+  argv[argc++] = path;
+  if (g_log_get_debug_enabled ())
+    argv[argc++] = "--verbose";
+  /* The address goes as one argument, after "--": never through a shell,
+   * never taken for an option. */
+  argv[argc++] = "--";
+  argv[argc++] = address;
+  argv[argc] = NULL;
+  helper = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE, &spawn_error);
+  if (helper == NULL)
+    g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED, "Cannot run the discovery helper %s: %s",
+                 path, spawn_error->message);
+  return helper;
 }
 
 static gboolean
@@ -308,9 +461,26 @@ handle_discover (OutboxDbusAccounts *object,
                  GDBusMethodInvocation *invocation,
                  const char *arg_address)
 {
-  g_object_set_data_full (G_OBJECT (invocation), "outbox-object", g_object_ref (object),
-                          g_object_unref);
-  outbox_discover_async (arg_address, NULL, NULL, discover_done, g_object_ref (invocation));
+  DiscoverCall *call;
+  GSubprocess *helper;
+  GError *error = NULL;
+
+  helper = discover_helper_spawn (arg_address, &error);
+  if (helper == NULL)
+    {
+      outbox_dbus_return_error (invocation, error);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+
+  call = g_new0 (DiscoverCall, 1);
+  call->object = g_object_ref (object);
+  call->invocation = g_object_ref (invocation);
+  call->helper = helper;
+  call->cancellable = g_cancellable_new ();
+  call->timeout = g_timeout_source_new_seconds (DISCOVER_HELPER_TIMEOUT_S);
+  g_source_set_callback (call->timeout, on_discover_timeout, call, NULL);
+  g_source_attach (call->timeout, g_main_context_get_thread_default ());
+  g_subprocess_communicate_utf8_async (helper, NULL, call->cancellable, discover_done, call);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # SPDX-FileCopyrightText: The Outbox authors
 """`meson install` into a DESTDIR puts every file where the man pages say:
-outboxd in libexecdir, outbox and outbox-sendmail in bindir, the D-Bus
-activation file and the systemd user unit pointing at outboxd, the man
-pages, and the bash completion."""
+outboxd and outbox-discover-helper in libexecdir, outbox and
+outbox-sendmail in bindir, the D-Bus activation file and the systemd user
+unit pointing at outboxd, the man pages, and the bash completion."""
 
 import json
 import os
@@ -83,6 +83,12 @@ class InstallTest(unittest.TestCase):
         self.assertFalse(self.installed(self.bindir / "outboxd").exists(),
                          "outboxd is on PATH")
 
+    def test_discover_helper_is_beside_outboxd(self):
+        # outboxd runs it from the directory of its own executable.
+        self.assertExecutable(self.libexecdir / "outbox-discover-helper")
+        self.assertFalse(self.installed(self.bindir / "outbox-discover-helper").exists(),
+                         "outbox-discover-helper is on PATH")
+
     def test_commands_are_in_bindir(self):
         self.assertExecutable(self.bindir / "outbox")
         self.assertExecutable(self.bindir / "outbox-sendmail")
@@ -123,7 +129,7 @@ class InstallTest(unittest.TestCase):
 
     def test_man_pages_name_the_installed_files(self):
         outboxd = self.man_text("man8", "outboxd.8")
-        for word in ("libexec", "systemd/user/outboxd.service",
+        for word in ("libexec", "outbox-discover-helper", "systemd/user/outboxd.service",
                      f"dbus-1/services/{BUS_NAME}.service", "outbox/accounts.conf"):
             self.assertIn(word, outboxd)
         self.assertIn("outbox/maildrop/", self.man_text("man8", "outbox-sendmail.8"))

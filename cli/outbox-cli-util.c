@@ -267,6 +267,53 @@ outbox_cli_queue_proxy_new (GError **error)
   return outbox_cli_queue_proxy_new_for_bus (bus, error);
 }
 
+#define LIST_PAGE 2000
+
+GVariant *
+outbox_cli_list_messages (OutboxDbusQueue  *queue,
+                          gboolean          all,
+                          GError          **error)
+{
+  GVariantBuilder messages;
+  g_autoptr(GVariant) after = NULL;
+
+  g_variant_builder_init (&messages, G_VARIANT_TYPE ("aa{sv}"));
+  for (;;)
+    {
+      g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+      g_autoptr(GVariant) page = NULL;
+      g_autoptr(GVariant) last = NULL;
+      gint64 created = 0;
+      const char *id = NULL;
+      gsize n;
+
+      if (all)
+        g_variant_dict_insert (options, "all", "b", TRUE);
+      g_variant_dict_insert (options, "limit", "u", LIST_PAGE);
+      if (after != NULL)
+        g_variant_dict_insert_value (options, "after", after);
+      if (!outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options), &page, NULL, error))
+        {
+          g_variant_builder_clear (&messages);
+          return NULL;
+        }
+      n = g_variant_n_children (page);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) message = g_variant_get_child_value (page, i);
+          g_variant_builder_add_value (&messages, message);
+        }
+      if (n < LIST_PAGE)
+        break;
+      last = g_variant_get_child_value (page, n - 1);
+      if (!g_variant_lookup (last, "created", "x", &created) || !g_variant_lookup (last, "id", "&s", &id))
+        break;
+      g_clear_pointer (&after, g_variant_unref);
+      after = g_variant_ref_sink (g_variant_new ("(xs)", created, id));
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&messages));
+}
+
 OutboxDbusAccounts *
 outbox_cli_accounts_proxy_new (GError **error)
 {

@@ -42,6 +42,11 @@ OutboxDbusQueue    *outbox_cli_queue_proxy_new        (GError **error);
 OutboxDbusQueue    *outbox_cli_queue_proxy_new_for_bus (GDBusConnection  *bus,
                                                         GError          **error);
 OutboxDbusAccounts *outbox_cli_accounts_proxy_new     (GError **error);
+/* Queue.List in pages (a big queue does not fit in one bus message):
+ * every pending message, or every message with @all, as one aa{sv}. */
+GVariant           *outbox_cli_list_messages          (OutboxDbusQueue  *queue,
+                                                        gboolean          all,
+                                                        GError          **error);
 
 /* "+30m", "+2h", "+1d", "+45s" from @now, or ISO 8601 (local time when no
  * zone is given).  OUTBOX_CLI_ERROR_USAGE when @when is neither. */

@@ -991,11 +991,8 @@ run_list (void)
   g_autoptr(GError) error = NULL;
   g_autoptr(OutboxDbusQueue) queue = outbox_cli_queue_proxy_new (&error);
   g_autoptr(GVariant) messages = NULL;
-  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
 
-  if (queue == NULL ||
-      !outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options), &messages,
-                                         NULL, &error))
+  if (queue == NULL || (messages = outbox_cli_list_messages (queue, FALSE, &error)) == NULL)
     return report_error (error);
 
   outbox_cli_print_queue_table (messages);

@@ -355,7 +355,6 @@ command_queue (int    argc,
     G_OPTION_ENTRY_NULL
   };
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
   g_autoptr(OutboxDbusQueue) queue = NULL;
   g_autoptr(GVariant) messages = NULL;
   int status;
@@ -366,13 +365,8 @@ command_queue (int    argc,
   if ((status = expect_arguments ("queue", args, 0, 0, NULL)) != EXIT_SUCCESS)
     return status;
 
-  if (all)
-    g_variant_dict_insert (options, "all", "b", TRUE);
-
   queue = outbox_cli_queue_proxy_new (&error);
-  if (queue == NULL ||
-      !outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options), &messages,
-                                         NULL, &error))
+  if (queue == NULL || (messages = outbox_cli_list_messages (queue, all, &error)) == NULL)
     return outbox_cli_report_error (error, NULL);
 
   if (json)
@@ -721,7 +715,6 @@ fetch_status (OutboxStatus  *status,
               GError       **error)
 {
   g_autoptr(OutboxDbusQueue) queue = NULL;
-  g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
 
   if (!fetch_queue_properties (status, error))
     return FALSE;
@@ -730,9 +723,8 @@ fetch_status (OutboxStatus  *status,
   if (queue == NULL)
     return FALSE;
 
-  g_variant_dict_insert (options, "all", "b", TRUE);
-  if (!outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options),
-                                         &status->messages, NULL, error))
+  status->messages = outbox_cli_list_messages (queue, TRUE, error);
+  if (status->messages == NULL)
     return FALSE;
 
   return fetch_accounts_needing_password (status, error);

@@ -158,31 +158,61 @@ handle_submit_data (OutboxDbusQueue *object,
 
 /* Inspecting */
 
-static gboolean
-parse_list_options (GVariant *options, gboolean *all, GError **error)
+/* One reply stays well under the smallest message size limit of a bus
+ * (dbus-daemon's default is 32 MiB; the protocol's, 128 MiB). */
+#define LIST_REPLY_BUDGET (16 * 1024 * 1024)
+
+typedef struct
 {
+  gboolean all;
+  guint limit;        /* 0: no limit */
+  gint64 after_created;
+  const char *after_id; /* (nullable) (unowned) from the options */
+} ListOptions;
 
-  *all = FALSE;
-  for (gsize i = 0; i < g_variant_n_children (options); i++)
+static gboolean
+list_option_error (GError **error, const char *key, const char *type)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS, "Option “%s” must be of type “%s”",
+               key, type);
+  return FALSE;
+}
+
+static gboolean
+parse_list_options (GVariant *options, ListOptions *out, GError **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
     {
-      const char *key;
-      g_autoptr (GVariant) value = NULL;
-
-      g_variant_get_child (options, i, "{&sv}", &key, &value);
-
-      if (!g_str_equal (key, "all"))
+      if (g_str_equal (key, "all"))
+        {
+          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+            return list_option_error (error, key, "b");
+          out->all = g_variant_get_boolean (value);
+        }
+      else if (g_str_equal (key, "limit"))
+        {
+          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+            return list_option_error (error, key, "u");
+          out->limit = g_variant_get_uint32 (value);
+        }
+      else if (g_str_equal (key, "after"))
+        {
+          if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("(xs)")))
+            return list_option_error (error, key, "(xs)");
+          /* Borrowed from @options, which outlives the listing. */
+          g_variant_get (value, "(x&s)", &out->after_created, &out->after_id);
+        }
+      else
         {
           g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-                       "Unknown option “%s”; List knows only “all”", key);
+                       "Unknown option “%s”; List knows “all”, “limit” and “after”", key);
           return FALSE;
         }
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
-        {
-          g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-                       "Option “all” must be of type “b”");
-          return FALSE;
-        }
-      *all = g_variant_get_boolean (value);
     }
   return TRUE;
 }
@@ -214,33 +244,46 @@ static gboolean
 handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  g_autoptr (GPtrArray) records = NULL;
+  ListOptions options = { 0 };
   GVariantBuilder builder;
   GError *error = NULL;
-  gboolean all;
+  gsize reply_size = 0;
+  guint listed = 0;
 
-  if (!parse_list_options (arg_options, &all, &error))
+  if (!parse_list_options (arg_options, &options, &error))
     {
       outbox_dbus_return_error (invocation, error);
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
-  records = outbox_queue_list (self->queue);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
-  for (guint i = 0; i < records->len; i++)
+  for (GSequenceIter *iter = outbox_queue_iter_after (self->queue, options.after_created, options.after_id);
+       !g_sequence_iter_is_end (iter) && (options.limit == 0 || listed < options.limit);
+       iter = g_sequence_iter_next (iter))
     {
-      const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      const OutboxSpoolRecord *record = g_sequence_get (iter);
       g_autoptr (GVariant) entry = NULL;
 
-      if (!all && !outbox_message_state_is_pending (record->state))
+      if (!options.all && !outbox_message_state_is_pending (record->state))
         continue;
       /* Serialised at once: its compact form replaces the tree of small
        * values, so that the reply never holds a tree per message. */
       entry = g_variant_ref_sink (outbox_queue_record_to_variant (record));
-      g_variant_get_data (entry);
+      reply_size += g_variant_get_size (entry);
+      if (reply_size > LIST_REPLY_BUDGET)
+        {
+          g_variant_builder_clear (&builder);
+          return_error (invocation, OUTBOX_ERROR_INVALID_ARGS,
+                        "More messages than one reply can carry; list them in pages with the "
+                        "options “limit” (u) and “after” ((xs): the created time and id of the "
+                        "last message of the page before), as outbox queue does");
+          schedule_memory_trim (self);
+          return G_DBUS_METHOD_INVOCATION_HANDLED;
+        }
       g_variant_builder_add_value (&builder, entry);
+      listed++;
     }
   outbox_dbus_queue_complete_list (object, invocation, g_variant_builder_end (&builder));
-  if (records->len >= 1000)
+  if (listed >= 1000)
     schedule_memory_trim (self);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

@@ -271,6 +271,22 @@ outbox_queue_list (OutboxQueue *queue)
   return list;
 }
 
+GSequenceIter *
+outbox_queue_iter_after (OutboxQueue *queue, gint64 created, const char *id)
+{
+  OutboxSpoolRecord key = { .created = created, .id = (char *) id };
+  GSequenceIter *iter;
+
+  if (id == NULL)
+    return g_sequence_get_begin_iter (queue->order);
+  /* The place the key would take, whether or not that message still
+   * exists, then past it. */
+  iter = g_sequence_search (queue->order, &key, compare_records, NULL);
+  while (!g_sequence_iter_is_end (iter) && compare_records (g_sequence_get (iter), &key, NULL) <= 0)
+    iter = g_sequence_iter_next (iter);
+  return iter;
+}
+
 /* Forgets a record the spool no longer has. */
 static void
 forget_record (OutboxQueue *queue, const char *id)

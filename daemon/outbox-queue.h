@@ -28,6 +28,13 @@ OutboxSpoolRecord *outbox_queue_lookup (OutboxQueue *queue, const char *id);
 /* (transfer container) records sorted by (created, id) */
 GPtrArray *outbox_queue_list (OutboxQueue *queue);
 
+/* Where a listing resumes: the first record after (@created, @id) in the
+ * order of outbox_queue_list(), whether or not that one still exists; the
+ * first of all when @id is NULL.  Walk with g_sequence_iter_next() and
+ * g_sequence_get() until g_sequence_iter_is_end(); valid until the queue
+ * changes. */
+GSequenceIter *outbox_queue_iter_after (OutboxQueue *queue, gint64 created, const char *id);
+
 /* Takes @record, which the spool has already committed. */
 void outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record);
 /* Saves @record (one of the queue's own) to the spool, then signals. */

@@ -247,8 +247,16 @@ class SmtpSink:
     def messages(self):
         return [parse_sink_dump(path) for path in self.dump_files()]
 
+    def complete_messages(self):
+        """The messages, or None while smtp-sink is still writing one of
+        its dump files (a dump appears before its last line)."""
+        try:
+            return self.messages()
+        except ValueError:
+            return None
+
     def wait_messages(self, count, timeout=30):
-        return wait_until(lambda: len(self.dump_files()) >= count and self.messages(),
+        return wait_until(lambda: len(self.dump_files()) >= count and self.complete_messages(),
                           timeout, f"{count} message(s) at smtp-sink")
 
 

@@ -436,7 +436,8 @@ class CrashTest(EngineTestCase):
         messages, by_recipient, copies = lifetimes.receipts()
         duplicates = sum(lifetimes.extra_copies_per_kill(copies))
         lost = sorted(set(expected) - set(copies))
-        report(f"delivery: messages={MESSAGES} kills={self.kills} duplicates={duplicates} "
+        lanes = f"{self.lanes} lane{'s' if self.lanes > 1 else ''}"
+        report(f"delivery ({lanes}): messages={MESSAGES} kills={self.kills} duplicates={duplicates} "
                f"lost={len(lost)} set-aside={len(quarantined())} "
                f"queueing={queued - self.started:.1f}s drain={drained - queued:.1f}s")
 

@@ -27,6 +27,8 @@ QUEUE_IFACE = "org.outbox.Outbox1.Queue"
 ACCOUNT = "bench"
 # Calls in flight at once when submitting or releasing "as fast as possible".
 WINDOW = 64
+# Messages per List call (a big queue does not fit in one bus message).
+LIST_PAGE = 5000
 
 
 class Outbox:
@@ -47,13 +49,25 @@ class Outbox:
                                   Gio.DBusCallFlags.NO_AUTO_START, timeout * 1000, None)
 
     def list_count(self):
-        """How many pending messages List() returns, or None when nobody
-        answers; the reply is counted, not unpacked."""
-        try:
-            reply = self.call("List", GLib.Variant("(a{sv})", ({},)), "(aa{sv})")
-        except GLib.Error:
-            return None
-        return reply.get_child_value(0).n_children()
+        """How many pending messages List() returns, in pages as a big
+        queue needs, or None when nobody answers; the replies are counted,
+        not unpacked."""
+        count, after = 0, None
+        while True:
+            options = {"limit": GLib.Variant("u", LIST_PAGE)}
+            if after is not None:
+                options["after"] = after
+            try:
+                reply = self.call("List", GLib.Variant("(a{sv})", (options,)), "(aa{sv})")
+            except GLib.Error:
+                return None
+            page = reply.get_child_value(0)
+            count += page.n_children()
+            if page.n_children() < LIST_PAGE:
+                return count
+            last = page.get_child_value(page.n_children() - 1)
+            after = GLib.Variant("(xs)", (last.lookup_value("created", None).get_int64(),
+                                          last.lookup_value("id", None).get_string()))
 
     def start(self, expect=0, timeout=600):
         """Starts outboxd and returns the seconds until List() answers with

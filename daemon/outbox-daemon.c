@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -85,6 +88,11 @@ outbox_daemon_new (guint lock_wait_ms, GError **error)
   self->queue = outbox_queue_new (self->spool, error);
   if (self->queue == NULL)
     return NULL;
+#ifdef __GLIBC__
+  /* Reading a big queue leaves the heap full of freed file names and
+   * buffers between the records that stay: give those pages back. */
+  malloc_trim (0);
+#endif
   self->delivery = outbox_delivery_new (self->queue, self->accounts);
   self->sent_copy = outbox_sent_copy_new (self->queue, self->accounts);
   self->queue_service = outbox_queue_service_new (self->queue, self->delivery, self->accounts);

@@ -268,6 +268,7 @@ handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVarian
       /* Serialised at once: its compact form replaces the tree of small
        * values, so that the reply never holds a tree per message. */
       entry = g_variant_ref_sink (outbox_queue_record_to_variant (record));
+      g_variant_get_data (entry);
       reply_size += g_variant_get_size (entry);
       if (reply_size > LIST_REPLY_BUDGET)
         {

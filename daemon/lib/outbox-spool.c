@@ -364,7 +364,10 @@ unescape_octal (const char *p)
 static char *
 unescape_value (const char *value)
 {
-  g_autoptr(GString) out = g_string_sized_new (strlen (value));
+  /* Unescaped is never longer: one block of the right size, as the
+   * records of a big queue keep these strings for as long as they live. */
+  g_autofree char *out = g_malloc (strlen (value) + 1);
+  char *o = out;
 
   for (const char *p = value; *p != '\0'; p++)
     {
@@ -374,7 +377,7 @@ unescape_value (const char *value)
         return NULL;
       if (*p != '\\')
         {
-          g_string_append_c (out, *p);
+          *o++ = *p;
           continue;
         }
       p++;
@@ -385,9 +388,10 @@ unescape_value (const char *value)
             return NULL;
           p += 2;
         }
-      g_string_append_c (out, (char) c);
+      *o++ = (char) c;
     }
-  return g_string_free (g_steal_pointer (&out), FALSE);
+  *o = '\0';
+  return g_steal_pointer (&out);
 }
 
 static gboolean

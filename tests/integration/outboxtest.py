@@ -88,6 +88,19 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def free_ports(count):
+    """count different free ports: each stays bound until all are chosen,
+    so that the kernel cannot hand the same one out twice."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_until(predicate, timeout, what, interval=0.05):
     """Polls predicate until it returns something true; returns that."""
     deadline = time.monotonic() + timeout
@@ -1049,10 +1062,12 @@ class Dovecot:
                  "submission": b"220 "}
 
     def __init__(self, relay_port=None, certificates=None, sent_folder=True):
-        self.relay_port = relay_port or free_port()
+        # Every listener on a port of its own, and none on the relay's.
+        *ports, spare = free_ports(len(self.LISTENERS) + 1)
+        self.relay_port = relay_port or spare
         self.certificates = certificates or Certificates()
         self.sent_folder = sent_folder
-        self.ports = {name: free_port() for name in self.LISTENERS}
+        self.ports = dict(zip(self.LISTENERS, ports))
         self.dir = None
         self.mail_dir = None
         self.config = None

@@ -1230,6 +1230,15 @@ job_failed (Job *job,
   return FALSE;
 }
 
+static gboolean
+no_such_message (GError **error,
+                 const char *id)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+               "There is no message %s in the queue", id);
+  return FALSE;
+}
+
 /* Writes tmp/@job->tmp_name, a record file with the record in its first
  * slot, leaving it open for the flush. */
 static gboolean
@@ -1291,8 +1300,7 @@ save_in_place (OutboxSpool *spool,
 
   if (fd < 0 && errno == ENOENT)
     {
-      g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-                   "There is no message %s in the queue", job->id);
+      no_such_message (&job->error, job->id);
       return TRUE;
     }
   if (fd < 0)
@@ -1344,8 +1352,7 @@ write_job (OutboxSpool *spool,
       return;
     case JOB_SAVE:
       if (g_hash_table_contains (removed, job->id))
-        g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-                     "There is no message %s in the queue", job->id);
+        no_such_message (&job->error, job->id);
       else if (g_hash_table_contains (committed, job->id) || !save_in_place (spool, job))
         write_job_record (spool, job);
       return;
@@ -1456,8 +1463,7 @@ move_save (OutboxSpool *spool,
   /* Removed by an earlier job or by hand: a save must not bring it back. */
   if (!record_in_queue (spool, job->id))
     {
-      g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-                   "There is no message %s in the queue", job->id);
+      no_such_message (&job->error, job->id);
       return FALSE;
     }
   job->moved = TRUE;
@@ -1479,8 +1485,7 @@ move_remove (OutboxSpool *spool,
     {
       if (errno == ENOENT)
         {
-          g_set_error (&job->error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-                       "There is no message %s in the queue", job->id);
+          no_such_message (&job->error, job->id);
           return FALSE;
         }
       return job_failed (job, errno, "Cannot remove a message from the queue");
@@ -1906,15 +1911,6 @@ outbox_spool_draft_free (OutboxSpoolDraft *draft)
 
 /* Records in the queue */
 
-static gboolean
-no_such_message (GError **error,
-                 const char *id)
-{
-  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-               "There is no message %s in the queue", id);
-  return FALSE;
-}
-
 static Job *
 save_job_new (OutboxSpool *spool,
               const OutboxSpoolRecord *record)
@@ -1960,8 +1956,10 @@ outbox_spool_save_async (OutboxSpool *spool,
     return;
   if (!outbox_spool_id_is_valid (record->id))
     {
-      g_task_return_new_error (task, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-                               "There is no message %s in the queue", record->id);
+      GError *error = NULL;
+
+      no_such_message (&error, record->id);
+      g_task_return_error (task, error);
       return;
     }
   submit_job (spool, save_job_new (spool, record), g_steal_pointer (&task));
@@ -2009,8 +2007,10 @@ outbox_spool_remove_async (OutboxSpool *spool,
     return;
   if (!outbox_spool_id_is_valid (id))
     {
-      g_task_return_new_error (task, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-                               "There is no message %s in the queue", id);
+      GError *error = NULL;
+
+      no_such_message (&error, id);
+      g_task_return_error (task, error);
       return;
     }
   submit_job (spool, job_new (JOB_REMOVE, id), g_steal_pointer (&task));

@@ -226,7 +226,8 @@ outbox_queue_new (OutboxSpool *spool, GError **error)
   g_ptr_array_set_free_func (records, NULL);
   for (guint i = 0; i < records->len; i++)
     {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+      OutboxSpoolRecord *record = outbox_spool_record_compact (g_ptr_array_index (records, i));
+
       g_hash_table_insert (self->records, record->id, g_sequence_append (self->order, record));
       file_record (self, record);
     }
@@ -319,6 +320,7 @@ outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record)
 void
 outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
+  record = outbox_spool_record_compact (record);
   g_hash_table_insert (queue->records, record->id,
                        g_sequence_insert_sorted (queue->order, record, compare_records, NULL));
   outbox_queue_notify (queue, record);

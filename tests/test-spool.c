@@ -640,6 +640,45 @@ test_record_round_trip (void)
   assert_records_equal (record, parsed);
 }
 
+/* A compacted record holds the same values, serialises to the same bytes,
+ * copies to an ordinary record, and its changeable fields still change. */
+static void
+test_record_compact (void)
+{
+  g_autoptr(OutboxSpoolRecord) compact = outbox_spool_record_compact (new_full_record ("0123abc"));
+  g_autoptr(OutboxSpoolRecord) expected = new_full_record ("0123abc");
+  g_autoptr(OutboxSpoolRecord) copy = NULL;
+  g_autoptr(GBytes) compact_bytes = NULL;
+  g_autoptr(GBytes) expected_bytes = NULL;
+  OutboxRecipient *recipient;
+
+  g_assert_true (compact->compact);
+  g_assert_true (outbox_spool_record_compact (compact) == compact);
+  assert_records_equal (compact, expected);
+  compact_bytes = outbox_spool_record_serialize (compact);
+  expected_bytes = outbox_spool_record_serialize (expected);
+  g_assert_true (g_bytes_equal (compact_bytes, expected_bytes));
+
+  /* What delivery and Sent copies change in a queued record. */
+  g_free (compact->last_reply);
+  compact->last_reply = g_strdup ("250 ok");
+  g_free (compact->sent_copy);
+  compact->sent_copy = g_strdup ("saved");
+  recipient = outbox_spool_record_get_recipient (compact, 2);
+  g_free (recipient->reply);
+  recipient->reply = g_strdup ("250 2.1.5 later");
+  recipient->state = OUTBOX_RECIPIENT_STATE_SENT;
+
+  copy = outbox_spool_record_copy (compact);
+  g_assert_false (copy->compact);
+  assert_records_equal (copy, compact);
+  g_assert_cmpstr (outbox_spool_record_get_recipient (copy, 2)->reply, ==, "250 2.1.5 later");
+  /* The copy is an ordinary record: recipients may be added to it. */
+  outbox_spool_record_add_recipient (copy, "d@example.org");
+  g_assert_cmpuint (copy->recipients->len, ==, 4);
+  g_assert_cmpuint (compact->recipients->len, ==, 3);
+}
+
 /* Newlines in values stay inside their line: the record has one line per
  * field, one per recipient and one per reply. */
 static void
@@ -1285,6 +1324,7 @@ main (int argc,
   add_fixture_test ("/spool/group/flush", NULL, test_group_flush);
 
   g_test_add_func ("/spool/record/round-trip", test_record_round_trip);
+  g_test_add_func ("/spool/record/compact", test_record_compact);
   g_test_add_func ("/spool/record/no-line-injection", test_record_no_line_injection);
   g_test_add_func ("/spool/record/sending-saved-as-queued", test_record_sending_saved_as_queued);
   g_test_add_func ("/spool/record/refuses-other-id", test_record_refuses_other_id);

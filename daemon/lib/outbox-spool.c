@@ -126,6 +126,7 @@ outbox_spool_record_copy (const OutboxSpoolRecord *record)
   g_return_val_if_fail (record != NULL, NULL);
 
   copy = g_memdup2 (record, sizeof *record);
+  copy->compact = FALSE;
   copy->id = g_strdup (record->id);
   copy->account = g_strdup (record->account);
   copy->from = g_strdup (record->from);
@@ -154,26 +155,115 @@ outbox_spool_record_free (OutboxSpoolRecord *record)
 {
   if (record == NULL)
     return;
-  g_free (record->id);
-  g_free (record->account);
-  g_free (record->from);
+  if (record->compact)
+    {
+      /* Only what may change after compacting lives outside the block. */
+      for (guint i = 0; i < record->recipients->len; i++)
+        g_free (((OutboxRecipient *) g_ptr_array_index (record->recipients, i))->reply);
+    }
+  else
+    {
+      g_free (record->id);
+      g_free (record->account);
+      g_free (record->from);
+      g_free (record->sha256);
+      g_free (record->message_id);
+      g_free (record->subject);
+      g_free (record->origin);
+    }
   g_ptr_array_unref (record->recipients);
-  g_free (record->sha256);
-  g_free (record->message_id);
-  g_free (record->subject);
   g_free (record->last_reply);
-  g_free (record->origin);
   g_free (record->sent_copy);
   g_free (record->sent_copy_reply);
   g_free (record);
+}
+
+/* The strings outbox_spool_record_compact() packs: set once, never replaced. */
+static const gsize packed_strings[] = {
+  G_STRUCT_OFFSET (OutboxSpoolRecord, id),
+  G_STRUCT_OFFSET (OutboxSpoolRecord, account),
+  G_STRUCT_OFFSET (OutboxSpoolRecord, from),
+  G_STRUCT_OFFSET (OutboxSpoolRecord, sha256),
+  G_STRUCT_OFFSET (OutboxSpoolRecord, message_id),
+  G_STRUCT_OFFSET (OutboxSpoolRecord, subject),
+  G_STRUCT_OFFSET (OutboxSpoolRecord, origin),
+};
+
+static char *
+pack_string (char **cursor, const char *str)
+{
+  gsize len;
+  char *packed;
+
+  if (str == NULL)
+    return NULL;
+  len = strlen (str) + 1;
+  packed = memcpy (*cursor, str, len);
+  *cursor += len;
+  return packed;
+}
+
+OutboxSpoolRecord *
+outbox_spool_record_compact (OutboxSpoolRecord *record)
+{
+  guint n_recipients;
+  gsize size;
+  OutboxSpoolRecord *compact;
+  OutboxRecipient *recipients;
+  char *cursor;
+
+  g_return_val_if_fail (record != NULL, NULL);
+  if (record->compact)
+    return record;
+
+  n_recipients = record->recipients->len;
+  size = sizeof *record + n_recipients * sizeof (OutboxRecipient);
+  for (gsize i = 0; i < G_N_ELEMENTS (packed_strings); i++)
+    {
+      const char *str = G_STRUCT_MEMBER (const char *, record, packed_strings[i]);
+
+      if (str != NULL)
+        size += strlen (str) + 1;
+    }
+  for (guint i = 0; i < n_recipients; i++)
+    size += strlen (((OutboxRecipient *) g_ptr_array_index (record->recipients, i))->address) + 1;
+
+  compact = g_malloc (size);
+  *compact = *record;
+  recipients = (OutboxRecipient *) (compact + 1);
+  cursor = (char *) (recipients + n_recipients);
+  for (gsize i = 0; i < G_N_ELEMENTS (packed_strings); i++)
+    G_STRUCT_MEMBER (char *, compact, packed_strings[i]) =
+        pack_string (&cursor, G_STRUCT_MEMBER (const char *, record, packed_strings[i]));
+  compact->recipients = g_ptr_array_sized_new (n_recipients);
+  for (guint i = 0; i < n_recipients; i++)
+    {
+      OutboxRecipient *recipient = g_ptr_array_index (record->recipients, i);
+
+      recipients[i] = *recipient;
+      recipients[i].address = pack_string (&cursor, recipient->address);
+      recipient->reply = NULL; /* now the compact record's */
+      g_ptr_array_add (compact->recipients, &recipients[i]);
+    }
+  compact->compact = TRUE;
+  g_assert (cursor == (char *) compact + size);
+
+  /* The strings that may change moved over as they were. */
+  record->last_reply = NULL;
+  record->sent_copy = NULL;
+  record->sent_copy_reply = NULL;
+  outbox_spool_record_free (record);
+  return compact;
 }
 
 void
 outbox_spool_record_add_recipient (OutboxSpoolRecord *record,
                                    const char *address)
 {
-  OutboxRecipient *recipient = g_new0 (OutboxRecipient, 1);
+  OutboxRecipient *recipient;
 
+  g_return_if_fail (!record->compact);
+  recipient = g_new0 (OutboxRecipient, 1);
   recipient->address = g_strdup (address);
   recipient->state = OUTBOX_RECIPIENT_STATE_QUEUED;
   g_ptr_array_add (record->recipients, recipient);
@@ -2239,8 +2329,9 @@ outbox_spool_load (OutboxSpool *spool,
       OutboxSpoolRecord *record = load_record (spool, id, buffer, &local_error);
 
       g_hash_table_remove (data_ids, id);
+      /* Compacted at once, so that the next record reuses what parsing took. */
       if (record != NULL)
-        g_ptr_array_add (records, record);
+        g_ptr_array_add (records, outbox_spool_record_compact (record));
       else
         set_aside (spool, id, local_error->message, quarantined);
     }

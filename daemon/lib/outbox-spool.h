@@ -70,11 +70,19 @@ typedef struct
   guint sent_copy_attempts;
   gint64 sent_copy_next;      /* 0: now, when pending */
   int save_to_sent;           /* -1 account default, 0 no, 1 yes */
+  gboolean compact;           /* (private) see outbox_spool_record_compact() */
 } OutboxSpoolRecord;
 
 OutboxSpoolRecord *outbox_spool_record_new (void);
 OutboxSpoolRecord *outbox_spool_record_copy (const OutboxSpoolRecord *record);
 void outbox_spool_record_free (OutboxSpoolRecord *record);
+/* (transfer full) @record, in the form a record kept for long takes: the
+ * struct, its recipients and the strings that never change (id, account,
+ * from, sha256, message_id, subject, origin, the addresses) in one block.
+ * Takes @record.  Such a record may have its other fields changed as any
+ * other, but no recipient added and none of those strings replaced.  A
+ * queue of 100,000 messages saves about a third of its memory by it. */
+OutboxSpoolRecord *outbox_spool_record_compact (OutboxSpoolRecord *record);
 void outbox_spool_record_add_recipient (OutboxSpoolRecord *record, const char *address);
 OutboxRecipient *outbox_spool_record_get_recipient (OutboxSpoolRecord *record, guint i);
 /* Serialised form: a versioned text record whose last line is a SHA-256 of

@@ -220,6 +220,32 @@ commit_message (Fixture *fixture,
   return record;
 }
 
+static OutboxSpoolRecord *load_one (Fixture *fixture);
+static GBytes *read_all (GInputStream *stream, GError **error);
+
+/* Where a message file's data starts: after its two record slots. */
+#define MESSAGE_HEAD 8192
+
+/* A message whose record does not fit in a slot of its message file, so
+ * that it has a record file of its own. */
+static OutboxSpoolRecord *
+commit_big_record (Fixture *fixture)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxSpoolDraft) draft = outbox_spool_draft_new (fixture->spool, &error);
+  OutboxSpoolRecord *record;
+
+  g_assert_no_error (error);
+  g_output_stream_write_all (outbox_spool_draft_get_stream (draft), message_data, strlen (message_data),
+                             NULL, NULL, &error);
+  g_assert_no_error (error);
+  record = new_record (outbox_spool_draft_get_id (draft), message_data, strlen (message_data));
+  record->subject = g_strnfill (5000, 's');
+  outbox_spool_draft_commit (draft, record, &error);
+  g_assert_no_error (error);
+  return record;
+}
+
 static GPtrArray *
 load (Fixture *fixture,
       GPtrArray **quarantined)
@@ -242,16 +268,35 @@ set_file_contents (const char *path,
   g_assert_no_error (error);
 }
 
-/* Loads the spool and checks that @id alone was set aside, whole. */
+/* Rewrites a committed message in the older form: ID.eml with the data
+ * alone and ID.rec with one serialised record, no slots. */
+static void
+to_older_form (Fixture *fixture,
+               const OutboxSpoolRecord *record)
+{
+  g_autofree char *message_path = spool_file (fixture, "queue", record->id, ".msg");
+  g_autofree char *data_path = spool_file (fixture, "queue", record->id, ".eml");
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autoptr(GBytes) bytes = outbox_spool_record_serialize (record);
+
+  set_file_contents (data_path, message_data, -1);
+  set_file_contents (record_path, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_assert_cmpint (g_unlink (message_path), ==, 0);
+}
+
+/* Loads the spool and checks that @id alone was set aside, whole: its
+ * record file, message file and older-form data file as given. */
 static void
 assert_quarantined (Fixture *fixture,
                     const char *id,
                     gboolean with_record,
+                    gboolean with_message,
                     gboolean with_data)
 {
   g_autoptr(GPtrArray) quarantined = NULL;
   g_autoptr(GPtrArray) records = load (fixture, &quarantined);
   g_autofree char *record_path = spool_file (fixture, "quarantine", id, ".rec");
+  g_autofree char *message_path = spool_file (fixture, "quarantine", id, ".msg");
   g_autofree char *data_path = spool_file (fixture, "quarantine", id, ".eml");
 
   g_assert_cmpuint (records->len, ==, 0);
@@ -259,6 +304,7 @@ assert_quarantined (Fixture *fixture,
   g_assert_cmpstr (g_ptr_array_index (quarantined, 0), ==, id);
   g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
   g_assert_cmpint (g_file_test (record_path, G_FILE_TEST_EXISTS), ==, with_record);
+  g_assert_cmpint (g_file_test (message_path, G_FILE_TEST_EXISTS), ==, with_message);
   g_assert_cmpint (g_file_test (data_path, G_FILE_TEST_EXISTS), ==, with_data);
 }
 
@@ -338,16 +384,54 @@ test_draft_commit (Fixture *fixture,
                    gconstpointer data)
 {
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
-  g_autofree char *data_path = spool_file (fixture, "queue", record->id, ".eml");
-  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autofree char *message_path = spool_file (fixture, "queue", record->id, ".msg");
   g_autofree char *contents = NULL;
+  gsize len;
 
-  g_assert_true (g_file_get_contents (data_path, &contents, NULL, NULL));
-  g_assert_cmpstr (contents, ==, message_data);
-  g_assert_cmpuint (file_mode (data_path), ==, 0600);
-  g_assert_cmpuint (file_mode (record_path), ==, 0600);
+  /* One file: the record in the first slot, the data after both slots. */
+  g_assert_true (g_file_get_contents (message_path, &contents, &len, NULL));
+  g_assert_cmpuint (len, ==, MESSAGE_HEAD + strlen (message_data));
+  g_assert_true (g_str_has_prefix (contents, "outbox-slot 1 "));
+  g_assert_cmpmem (contents + MESSAGE_HEAD, len - MESSAGE_HEAD, message_data, strlen (message_data));
+  g_assert_cmpuint (file_mode (message_path), ==, 0600);
   g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 1);
+}
+
+/* A record too big for a slot gets a record file beside the message
+ * file; it loads, saves and goes away with its message. */
+static void
+test_draft_commit_big_record (Fixture *fixture,
+                              gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_big_record (fixture);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autoptr(OutboxSpoolRecord) loaded = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
   g_assert_cmpuint (count_files (fixture, "queue"), ==, 2);
+  g_assert_cmpuint (file_mode (record_path), ==, 0600);
+  loaded = load_one (fixture);
+  assert_records_equal (loaded, record);
+
+  record->attempts = 4;
+  g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&loaded, outbox_spool_record_free);
+  loaded = load_one (fixture);
+  g_assert_cmpuint (loaded->attempts, ==, 4);
+
+  stream = outbox_spool_open_message (fixture->spool, record, &error);
+  g_assert_no_error (error);
+  bytes = read_all (stream, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), message_data, strlen (message_data));
+
+  g_assert_true (outbox_spool_remove (fixture->spool, record->id, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
 }
 
 static void
@@ -854,10 +938,10 @@ test_load_truncated_record (Fixture *fixture,
                             gconstpointer data)
 {
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
-  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autofree char *message_path = spool_file (fixture, "queue", record->id, ".msg");
 
-  g_assert_cmpint (truncate (record_path, 40), ==, 0);
-  assert_quarantined (fixture, record->id, TRUE, TRUE);
+  g_assert_cmpint (truncate (message_path, 40), ==, 0);
+  assert_quarantined (fixture, record->id, FALSE, TRUE, FALSE);
 }
 
 static void
@@ -865,15 +949,15 @@ test_load_flipped_byte (Fixture *fixture,
                         gconstpointer data)
 {
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
-  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autofree char *message_path = spool_file (fixture, "queue", record->id, ".msg");
   g_autofree char *contents = NULL;
   gsize len;
 
-  g_assert_true (g_file_get_contents (record_path, &contents, &len, NULL));
+  g_assert_true (g_file_get_contents (message_path, &contents, &len, NULL));
   /* Inside the record, not in the unused rest of its slot. */
   contents[strlen (contents) / 2] ^= 0x01;
-  set_file_contents (record_path, contents, len);
-  assert_quarantined (fixture, record->id, TRUE, TRUE);
+  set_file_contents (message_path, contents, len);
+  assert_quarantined (fixture, record->id, FALSE, TRUE, FALSE);
 }
 
 static OutboxSpoolRecord *
@@ -905,7 +989,7 @@ test_save_in_place (Fixture *fixture,
                     gconstpointer data)
 {
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
-  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".msg");
   gsize size = file_size (record_path);
   struct stat before, after;
   g_autoptr(GError) error = NULL;
@@ -925,6 +1009,7 @@ test_save_in_place (Fixture *fixture,
   g_assert_cmpuint (after.st_ino, ==, before.st_ino);
   g_assert_cmpuint (file_size (record_path), ==, size);
   g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 1);
 }
 
 /* A save torn by a crash spoils only the slot it was writing: the record
@@ -934,7 +1019,7 @@ test_load_torn_slot (Fixture *fixture,
                      gconstpointer data)
 {
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
-  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".msg");
   g_autoptr(OutboxSpoolRecord) loaded = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *contents = NULL;
@@ -945,14 +1030,15 @@ test_load_torn_slot (Fixture *fixture,
   g_assert_no_error (error);
   g_assert_true (g_file_get_contents (record_path, &contents, &len, NULL));
   /* The save went to the second slot; cut it short. */
-  memset (contents + len / 2 + 100, 0, len / 2 - 100);
+  memset (contents + MESSAGE_HEAD / 2 + 100, 0, MESSAGE_HEAD / 2 - 100);
   set_file_contents (record_path, contents, len);
 
   loaded = load_one (fixture);
   g_assert_cmpuint (loaded->attempts, ==, 0);
 }
 
-/* A record too big for its slots gets a new file with bigger ones. */
+/* A record too big for its slots gets a new record file with bigger ones:
+ * first beside the message file, then in place of the smaller one. */
 static void
 test_save_grows (Fixture *fixture,
                  gconstpointer data)
@@ -961,20 +1047,37 @@ test_save_grows (Fixture *fixture,
   g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
   g_autoptr(OutboxSpoolRecord) loaded = NULL;
   g_autoptr(GError) error = NULL;
-  gsize size = file_size (record_path);
+  gsize size;
 
   g_free (record->last_reply);
   record->last_reply = g_strnfill (3 * 4096, 'x');
   g_assert_true (outbox_spool_save (fixture->spool, record, &error));
   g_assert_no_error (error);
+  size = file_size (record_path);
+  g_assert_cmpuint (size, >=, 2 * 3 * 4096);
+  loaded = load_one (fixture);
+  g_assert_cmpstr (loaded->last_reply, ==, record->last_reply);
+
+  g_free (record->last_reply);
+  record->last_reply = g_strnfill (6 * 4096, 'y');
+  g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_no_error (error);
   g_assert_cmpuint (file_size (record_path), >, size);
+  g_clear_pointer (&loaded, outbox_spool_record_free);
   loaded = load_one (fixture);
   g_assert_cmpstr (loaded->last_reply, ==, record->last_reply);
   g_assert_cmpuint (count_files (fixture, "tmp"), ==, 0);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 2);
+
+  /* Removal takes the message file first, then the record file. */
+  g_assert_true (outbox_spool_remove (fixture->spool, record->id, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
 }
 
-/* Files written before records had slots are read, and replaced whole by
- * the next save. */
+/* Messages written before message files had slots (ID.eml and ID.rec, one
+ * record and no slots) are read, delivered, and their record is replaced
+ * whole by the next save, then removed with its data. */
 static void
 test_load_one_record_form (Fixture *fixture,
                            gconstpointer data)
@@ -982,14 +1085,20 @@ test_load_one_record_form (Fixture *fixture,
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
   g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
   g_autoptr(OutboxSpoolRecord) loaded = NULL;
-  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+  g_autoptr(GBytes) data_bytes = NULL;
   g_autoptr(GError) error = NULL;
 
   record->attempts = 2;
-  bytes = outbox_spool_record_serialize (record);
-  set_file_contents (record_path, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  to_older_form (fixture, record);
   loaded = load_one (fixture);
   g_assert_cmpuint (loaded->attempts, ==, 2);
+  stream = outbox_spool_open_message (fixture->spool, record, &error);
+  g_assert_no_error (error);
+  data_bytes = read_all (stream, &error);
+  g_assert_no_error (error);
+  g_assert_cmpmem (g_bytes_get_data (data_bytes, NULL), g_bytes_get_size (data_bytes), message_data,
+                   strlen (message_data));
 
   record->attempts = 3;
   g_assert_true (outbox_spool_save (fixture->spool, record, &error));
@@ -998,17 +1107,32 @@ test_load_one_record_form (Fixture *fixture,
   loaded = load_one (fixture);
   g_assert_cmpuint (loaded->attempts, ==, 3);
   g_assert_cmpuint (file_size (record_path) % 8192, ==, 0);
+  g_assert_true (outbox_spool_remove (fixture->spool, record->id, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
 }
 
 static void
 test_load_missing_data (Fixture *fixture,
                         gconstpointer data)
 {
+  g_autoptr(OutboxSpoolRecord) record = commit_big_record (fixture);
+  g_autofree char *message_path = spool_file (fixture, "queue", record->id, ".msg");
+
+  g_assert_cmpint (g_unlink (message_path), ==, 0);
+  assert_quarantined (fixture, record->id, TRUE, FALSE, FALSE);
+}
+
+static void
+test_load_missing_older_data (Fixture *fixture,
+                              gconstpointer data)
+{
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
   g_autofree char *data_path = spool_file (fixture, "queue", record->id, ".eml");
 
+  to_older_form (fixture, record);
   g_assert_cmpint (g_unlink (data_path), ==, 0);
-  assert_quarantined (fixture, record->id, TRUE, FALSE);
+  assert_quarantined (fixture, record->id, TRUE, FALSE, FALSE);
 }
 
 static void
@@ -1016,10 +1140,10 @@ test_load_wrong_data_size (Fixture *fixture,
                            gconstpointer data)
 {
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
-  g_autofree char *data_path = spool_file (fixture, "queue", record->id, ".eml");
+  g_autofree char *message_path = spool_file (fixture, "queue", record->id, ".msg");
 
-  set_file_contents (data_path, "short", -1);
-  assert_quarantined (fixture, record->id, TRUE, TRUE);
+  g_assert_cmpint (truncate (message_path, MESSAGE_HEAD + 5), ==, 0);
+  assert_quarantined (fixture, record->id, FALSE, TRUE, FALSE);
 }
 
 static void
@@ -1029,7 +1153,20 @@ test_load_orphan_data (Fixture *fixture,
   g_autofree char *data_path = spool_file (fixture, "queue", "0123abc", ".eml");
 
   set_file_contents (data_path, message_data, -1);
-  assert_quarantined (fixture, "0123abc", FALSE, TRUE);
+  assert_quarantined (fixture, "0123abc", FALSE, FALSE, TRUE);
+}
+
+/* A message file whose record was still to be written (a record file of
+ * its own, for a big record) when the daemon stopped. */
+static void
+test_load_message_without_record (Fixture *fixture,
+                                  gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_big_record (fixture);
+  g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
+
+  g_assert_cmpint (g_unlink (record_path), ==, 0);
+  assert_quarantined (fixture, record->id, FALSE, TRUE, FALSE);
 }
 
 static void
@@ -1088,10 +1225,17 @@ test_quarantine (Fixture *fixture,
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
   g_autoptr(GError) error = NULL;
 
+  g_autoptr(OutboxSpoolRecord) big = commit_big_record (fixture);
+  g_autofree char *message_path = spool_file (fixture, "quarantine", record->id, ".msg");
+
   outbox_spool_quarantine (fixture->spool, record->id, &error);
   g_assert_no_error (error);
+  g_assert_true (g_file_test (message_path, G_FILE_TEST_EXISTS));
+  /* A message with a record file of its own goes with both. */
+  outbox_spool_quarantine (fixture->spool, big->id, &error);
+  g_assert_no_error (error);
   g_assert_cmpuint (count_files (fixture, "queue"), ==, 0);
-  g_assert_cmpuint (count_files (fixture, "quarantine"), ==, 2);
+  g_assert_cmpuint (count_files (fixture, "quarantine"), ==, 3);
 }
 
 /* Reading messages back */
@@ -1127,13 +1271,13 @@ static void
 flip_data_byte (Fixture *fixture,
                 const char *id)
 {
-  g_autofree char *data_path = spool_file (fixture, "queue", id, ".eml");
+  g_autofree char *data_path = spool_file (fixture, "queue", id, ".msg");
   gsize offset = strlen (message_data) - 3;
   char changed = message_data[offset] ^ 0x20;
   int fd = g_open (data_path, O_WRONLY, 0);
 
   g_assert_cmpint (fd, >=, 0);
-  g_assert_cmpint (pwrite (fd, &changed, 1, offset), ==, 1);
+  g_assert_cmpint (pwrite (fd, &changed, 1, MESSAGE_HEAD + offset), ==, 1);
   g_assert_cmpint (close (fd), ==, 0);
 }
 
@@ -1309,6 +1453,7 @@ main (int argc,
   add_fixture_test ("/spool/open/cleans-tmp", NULL, test_open_cleans_tmp);
 
   add_fixture_test ("/spool/draft/commit", NULL, test_draft_commit);
+  add_fixture_test ("/spool/draft/commit-big-record", NULL, test_draft_commit_big_record);
   add_fixture_test ("/spool/draft/free-without-commit", NULL, test_draft_free_without_commit);
   add_fixture_test ("/spool/draft/fault/fsync-data", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_DATA), test_draft_fault);
   add_fixture_test ("/spool/draft/fault/fsync-record", GINT_TO_POINTER (OUTBOX_SPOOL_FAULT_FSYNC_RECORD), test_draft_fault);
@@ -1353,6 +1498,8 @@ main (int argc,
   add_fixture_test ("/spool/save/in-place", NULL, test_save_in_place);
   add_fixture_test ("/spool/save/grows", NULL, test_save_grows);
   add_fixture_test ("/spool/load/missing-data", NULL, test_load_missing_data);
+  add_fixture_test ("/spool/load/missing-older-data", NULL, test_load_missing_older_data);
+  add_fixture_test ("/spool/load/message-without-record", NULL, test_load_message_without_record);
   add_fixture_test ("/spool/load/wrong-data-size", NULL, test_load_wrong_data_size);
   add_fixture_test ("/spool/load/orphan-data", NULL, test_load_orphan_data);
   add_fixture_test ("/spool/load/keeps-earlier-quarantine", NULL, test_load_keeps_earlier_quarantine);

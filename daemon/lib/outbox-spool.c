@@ -755,6 +755,15 @@ outbox_spool_record_parse (const char *id,
 #define SLOT_ALIGN 4096
 #define SLOT_HEADER_MAX 64
 
+/* File names in queue/ (see outbox-spool.h): a message file ID.msg starts
+ * with two record slots of SLOT_ALIGN octets each, and its data follows.  A
+ * record file ID.rec, when there is one, wins over those slots.  ID.eml
+ * (data only, always with an ID.rec) is the older form, still read. */
+#define MESSAGE_SUFFIX ".msg"
+#define RECORD_SUFFIX ".rec"
+#define PLAIN_DATA_SUFFIX ".eml"
+#define MESSAGE_HEAD (2 * SLOT_ALIGN)
+
 static gsize
 slot_size_for (gsize record_len)
 {
@@ -1277,6 +1286,7 @@ struct _Job
   int data_fd;                /* commit: the draft's message file, else -1 */
   int record_fd;              /* while the batch runs, else -1 */
   gboolean in_place;          /* save: written into its file's free slot */
+  gboolean embedded;          /* commit: the record is in the message file's first slot */
   gboolean moved;             /* queue/ changed: it needs a flush */
   GError *error;
   GTask *task;                /* (nullable) (owned) an asynchronous caller */
@@ -1352,6 +1362,49 @@ write_job_record (OutboxSpool *spool,
 }
 
 static gboolean
+pwrite_all (int fd,
+            const guint8 *data,
+            gsize len,
+            off_t offset)
+{
+  while (len > 0)
+    {
+      gssize written = pwrite (fd, data, len, offset);
+
+      if (written < 0 && errno == EINTR)
+        continue;
+      if (written <= 0)
+        {
+          if (written == 0)
+            errno = EIO;
+          return FALSE;
+        }
+      data += written;
+      len -= written;
+      offset += written;
+    }
+  return TRUE;
+}
+
+/* Writes the record of a commit into the first slot of its message file,
+ * which the message file's own flush then makes durable: one new file per
+ * message, not two. */
+static gboolean
+write_embedded_record (OutboxSpool *spool,
+                       Job *job)
+{
+  g_autoptr(GBytes) bytes = slot_bytes (1, job->record);
+  gsize len;
+  const guint8 *data = g_bytes_get_data (bytes, &len);
+
+  if (spool->fault == OUTBOX_SPOOL_FAULT_WRITE_RECORD)
+    errno = ENOSPC;
+  else if (pwrite_all (job->data_fd, data, len, 0))
+    return TRUE;
+  return job_failed (job, errno, "Cannot write a spool record in tmp/");
+}
+
+static gboolean
 read_fd_fully (int fd,
                guint8 *data,
                gsize len)
@@ -1371,23 +1424,31 @@ read_fd_fully (int fd,
   return TRUE;
 }
 
-/* Writes the record into the free slot of its file.  FALSE when the file
- * must be replaced whole instead (older form, slots too small, no valid
- * slot left); TRUE when done or when the job failed. */
+/* Writes the record into the free slot of its record file or, without
+ * one, of its message file's head.  FALSE when a whole record file must be
+ * written instead (older form, slots too small, no valid slot left); TRUE
+ * when done or when the job failed. */
 static gboolean
 save_in_place (OutboxSpool *spool,
                Job *job)
 {
-  g_autofree char *name = file_name (job->id, ".rec");
+  g_autofree char *record_name = file_name (job->id, RECORD_SUFFIX);
+  g_autofree char *message_name = file_name (job->id, MESSAGE_SUFFIX);
   g_autoptr(OutboxSpoolRecord) current = NULL;
   g_autoptr(GBytes) bytes = NULL;
   g_autofree guint8 *data = NULL;
-  int fd = openat (spool->queue_fd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  gsize slot_size;
+  gboolean embedded = FALSE;
+  int fd = openat (spool->queue_fd, record_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  gsize region, slot_size;
   guint64 seq = 0;
   int slot = -1;
   struct stat st;
 
+  if (fd < 0 && errno == ENOENT)
+    {
+      embedded = TRUE;
+      fd = openat (spool->queue_fd, message_name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    }
   if (fd < 0 && errno == ENOENT)
     {
       no_such_message (&job->error, job->id);
@@ -1395,16 +1456,18 @@ save_in_place (OutboxSpool *spool,
     }
   if (fd < 0)
     return !job_failed (job, errno, "Cannot open a spool record");
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN))
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode)
+      || (embedded ? st.st_size < MESSAGE_HEAD : st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN)))
     {
       close (fd);
       return FALSE;
     }
-  data = g_malloc (MAX (st.st_size, 1));
-  if (read_fd_fully (fd, data, st.st_size))
-    current = parse_record_file (job->id, data, st.st_size, &slot, &seq, NULL);
+  region = embedded ? MESSAGE_HEAD : (gsize) st.st_size;
+  data = g_malloc (MAX (region, 1));
+  if (read_fd_fully (fd, data, region))
+    current = parse_record_file (job->id, data, region, &slot, &seq, NULL);
   bytes = slot_bytes (seq + 1, job->record);
-  slot_size = st.st_size / 2;
+  slot_size = region / 2;
   if (current == NULL || slot < 0 || g_bytes_get_size (bytes) > slot_size)
     {
       close (fd);
@@ -1414,11 +1477,9 @@ save_in_place (OutboxSpool *spool,
   job->in_place = TRUE;
   if (spool->fault == OUTBOX_SPOOL_FAULT_WRITE_RECORD)
     errno = ENOSPC;
-  else if (pwrite (fd, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
-                   (off_t) ((1 - slot) * slot_size)) == (gssize) g_bytes_get_size (bytes))
+  else if (pwrite_all (fd, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                       (off_t) ((1 - slot) * slot_size)))
     return TRUE;
-  else if (errno == 0)
-    errno = EIO;
   job_failed (job, errno, "Cannot write a spool record");
   return TRUE;
 }
@@ -1435,7 +1496,10 @@ write_job (OutboxSpool *spool,
     {
     case JOB_COMMIT:
       g_hash_table_add (committed, job->id);
-      write_job_record (spool, job);
+      if (job->embedded)
+        write_embedded_record (spool, job);
+      else
+        write_job_record (spool, job);
       return;
     case JOB_REMOVE:
       g_hash_table_add (removed, job->id);
@@ -1510,7 +1574,9 @@ flush_batch_files (OutboxSpool *spool,
 
       if (!job_is_live (job))
         continue;
-      if (job->data_fd >= 0 && spool_fsync (spool, job->data_fd, OUTBOX_SPOOL_FAULT_FSYNC_DATA) < 0)
+      if (job->embedded && spool->fault == OUTBOX_SPOOL_FAULT_FSYNC_RECORD)
+        job_failed (job, EIO, "Cannot save a spool record to disk");
+      else if (job->data_fd >= 0 && spool_fsync (spool, job->data_fd, OUTBOX_SPOOL_FAULT_FSYNC_DATA) < 0)
         job_failed (job, errno, "Cannot save a message to disk");
       else if (job->record_fd >= 0
                && spool_flush_fd (spool, job->record_fd, job->in_place, OUTBOX_SPOOL_FAULT_FSYNC_RECORD) < 0)
@@ -1519,25 +1585,29 @@ flush_batch_files (OutboxSpool *spool,
 }
 
 static gboolean
-record_in_queue (OutboxSpool *spool,
-                 const char *id)
+message_in_queue (OutboxSpool *spool,
+                  const char *id)
 {
-  g_autofree char *name = file_name (id, ".rec");
+  g_autofree char *record_name = file_name (id, RECORD_SUFFIX);
+  g_autofree char *message_name = file_name (id, MESSAGE_SUFFIX);
   struct stat st;
 
-  return fstatat (spool->queue_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  return fstatat (spool->queue_fd, record_name, &st, AT_SYMLINK_NOFOLLOW) == 0
+         || fstatat (spool->queue_fd, message_name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/* The data goes first: a record in queue/ always has its message. */
+/* The message file goes first: a record file in queue/ always has its
+ * message. */
 static gboolean
 move_commit (OutboxSpool *spool,
              Job *job)
 {
-  g_autofree char *data_name = file_name (job->id, ".eml");
+  g_autofree char *message_name = file_name (job->id, MESSAGE_SUFFIX);
 
   job->moved = TRUE;
-  if (renameat (spool->tmp_fd, data_name, spool->queue_fd, data_name) < 0
-      || renameat (spool->tmp_fd, job->tmp_name, spool->queue_fd, job->tmp_name) < 0)
+  if (renameat (spool->tmp_fd, message_name, spool->queue_fd, message_name) < 0
+      || (job->tmp_name != NULL
+          && renameat (spool->tmp_fd, job->tmp_name, spool->queue_fd, job->tmp_name) < 0))
     return job_failed (job, errno, "Cannot move a message into the queue");
   return TRUE;
 }
@@ -1546,12 +1616,12 @@ static gboolean
 move_save (OutboxSpool *spool,
            Job *job)
 {
-  g_autofree char *record_name = file_name (job->id, ".rec");
+  g_autofree char *record_name = file_name (job->id, RECORD_SUFFIX);
 
   if (job->in_place)
     return TRUE;
   /* Removed by an earlier job or by hand: a save must not bring it back. */
-  if (!record_in_queue (spool, job->id))
+  if (!message_in_queue (spool, job->id))
     {
       no_such_message (&job->error, job->id);
       return FALSE;
@@ -1562,27 +1632,38 @@ move_save (OutboxSpool *spool,
   return TRUE;
 }
 
-/* The record goes first: without it the message does not exist.  A data
- * file left behind would be quarantined as an orphan at the next start. */
+/* A message file goes first: an older record in its slots must never
+ * outlive a newer record file.  A record file left behind by a crash is
+ * then set aside at the next start, as its message is missing.  In the
+ * older form the record goes first, and a data file left behind is set
+ * aside as an orphan. */
 static gboolean
 move_remove (OutboxSpool *spool,
              Job *job)
 {
-  g_autofree char *record_name = file_name (job->id, ".rec");
-  g_autofree char *data_name = file_name (job->id, ".eml");
+  g_autofree char *record_name = file_name (job->id, RECORD_SUFFIX);
+  g_autofree char *message_name = file_name (job->id, MESSAGE_SUFFIX);
+  g_autofree char *data_name = file_name (job->id, PLAIN_DATA_SUFFIX);
+  const char *second = record_name;
 
-  if (unlinkat (spool->queue_fd, record_name, 0) < 0)
+  if (unlinkat (spool->queue_fd, message_name, 0) < 0)
     {
-      if (errno == ENOENT)
+      if (errno != ENOENT)
+        return job_failed (job, errno, "Cannot remove a message from the queue");
+      if (unlinkat (spool->queue_fd, record_name, 0) < 0)
         {
-          no_such_message (&job->error, job->id);
-          return FALSE;
+          if (errno == ENOENT)
+            {
+              no_such_message (&job->error, job->id);
+              return FALSE;
+            }
+          return job_failed (job, errno, "Cannot remove a message from the queue");
         }
-      return job_failed (job, errno, "Cannot remove a message from the queue");
+      second = data_name;
     }
   job->moved = TRUE;
-  if (unlinkat (spool->queue_fd, data_name, 0) < 0 && errno != ENOENT)
-    g_warning ("Cannot remove the data of message %s: %s", job->id, g_strerror (errno));
+  if (unlinkat (spool->queue_fd, second, 0) < 0 && errno != ENOENT)
+    g_warning ("Cannot remove queue/%s: %s", second, g_strerror (errno));
   return TRUE;
 }
 
@@ -1609,15 +1690,16 @@ static void
 clean_failed_job (OutboxSpool *spool,
                   Job *job)
 {
-  g_autofree char *data_name = file_name (job->id, ".eml");
+  g_autofree char *message_name = file_name (job->id, MESSAGE_SUFFIX);
 
   if (job->tmp_name != NULL)
     unlinkat (spool->tmp_fd, job->tmp_name, 0);
   if (job->kind != JOB_COMMIT)
     return;
-  unlinkat (spool->queue_fd, job->tmp_name, 0);
-  unlinkat (spool->queue_fd, data_name, 0);
-  unlinkat (spool->tmp_fd, data_name, 0);
+  if (job->tmp_name != NULL)
+    unlinkat (spool->queue_fd, job->tmp_name, 0);
+  unlinkat (spool->queue_fd, message_name, 0);
+  unlinkat (spool->tmp_fd, message_name, 0);
 }
 
 static void
@@ -1812,7 +1894,7 @@ struct _OutboxSpoolDraft
 {
   OutboxSpool *spool;     /* (owned) */
   char *id;
-  char *data_name;        /* ID.eml */
+  char *data_name;        /* ID.msg, its data after MESSAGE_HEAD */
   GOutputStream *stream;  /* (owned) */
   gboolean finished;      /* handed to a commit, or discarded */
 };
@@ -1833,7 +1915,7 @@ outbox_spool_draft_new (OutboxSpool *spool,
       g_free (id);
       g_free (data_name);
       id = outbox_spool_new_id ();
-      data_name = file_name (id, ".eml");
+      data_name = file_name (id, MESSAGE_SUFFIX);
       fd = openat (spool->tmp_fd, data_name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
     }
   while (fd < 0 && errno == EEXIST);
@@ -1843,9 +1925,10 @@ outbox_spool_draft_new (OutboxSpool *spool,
       errno_error (error, errno, "Cannot create a message file in the spool");
       return NULL;
     }
-  if (fchmod (fd, 0600) < 0)
+  /* The record slots come first, the data after them. */
+  if (fchmod (fd, 0600) < 0 || ftruncate (fd, MESSAGE_HEAD) < 0 || lseek (fd, MESSAGE_HEAD, SEEK_SET) < 0)
     {
-      errno_error (error, errno, "Cannot set the mode of a message file in the spool");
+      errno_error (error, errno, "Cannot prepare a message file in the spool");
       close (fd);
       unlinkat (spool->tmp_fd, data_name, 0);
       return NULL;
@@ -1889,11 +1972,11 @@ check_data_file (OutboxSpoolDraft *draft,
     }
   if (fstat (fd, &st) < 0)
     return errno_error (error, errno, "Cannot inspect message %s in the spool", draft->id);
-  if ((guint64) st.st_size != record->size)
+  if (st.st_size < MESSAGE_HEAD || (guint64) st.st_size - MESSAGE_HEAD != record->size)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED,
-                   "Message %s has %" G_GUINT64_FORMAT " octets on disk, its record says %" G_GUINT64_FORMAT,
-                   draft->id, (guint64) st.st_size, record->size);
+                   "Message %s has %" G_GINT64_FORMAT " octets on disk, its record says %" G_GUINT64_FORMAT,
+                   draft->id, (gint64) st.st_size - MESSAGE_HEAD, record->size);
       return FALSE;
     }
   return TRUE;
@@ -1916,7 +1999,11 @@ commit_job_new (OutboxSpoolDraft *draft,
     }
   job = job_new (JOB_COMMIT, draft->id);
   job->record = outbox_spool_record_serialize (record);
-  job->tmp_name = file_name (draft->id, ".rec");
+  /* A record too big for a slot of the message file gets a file of its own. */
+  if (slot_size_for (g_bytes_get_size (job->record)) == SLOT_ALIGN)
+    job->embedded = TRUE;
+  else
+    job->tmp_name = file_name (draft->id, RECORD_SUFFIX);
   job->draft = draft;
   job->data_fd = g_unix_output_stream_get_fd (G_UNIX_OUTPUT_STREAM (draft->stream));
   return job;
@@ -2144,12 +2231,14 @@ static gboolean
 quarantine_message (OutboxSpool *spool,
                     const char *id)
 {
-  g_autofree char *record_name = file_name (id, ".rec");
-  g_autofree char *data_name = file_name (id, ".eml");
+  g_autofree char *record_name = file_name (id, RECORD_SUFFIX);
+  g_autofree char *message_name = file_name (id, MESSAGE_SUFFIX);
+  g_autofree char *data_name = file_name (id, PLAIN_DATA_SUFFIX);
   gboolean moved_record = quarantine_file (spool, record_name);
+  gboolean moved_message = quarantine_file (spool, message_name);
   gboolean moved_data = quarantine_file (spool, data_name);
 
-  return moved_record || moved_data;
+  return moved_record || moved_message || moved_data;
 }
 
 static void
@@ -2178,10 +2267,13 @@ outbox_spool_quarantine (OutboxSpool *spool,
 
 /* Reads queue/@name into @buffer, which is reused from one record to the
  * next: a fresh block per record would leave the heap full of holes that
- * the records' small allocations keep from being returned. */
+ * the records' small allocations keep from being returned.  @head: how
+ * many octets to read from the start (a message file's record slots), or
+ * 0 for the whole file (a record file). */
 static gboolean
 read_record_file (OutboxSpool *spool,
                   const char *name,
+                  gsize head,
                   GByteArray *buffer,
                   GError **error)
 {
@@ -2196,32 +2288,75 @@ read_record_file (OutboxSpool *spool,
         close (fd);
       return FALSE;
     }
-  if (!S_ISREG (st.st_mode) || st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN))
+  if (!S_ISREG (st.st_mode) || (head == 0 && st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN)))
     {
       close (fd);
       return record_error (error, "queue/%s is not a file of at most two slots of 1 MiB", name);
     }
-  g_byte_array_set_size (buffer, st.st_size);
-  complete = read_fd_fully (fd, buffer->data, st.st_size);
+  if (head > 0 && (gsize) st.st_size < head)
+    {
+      close (fd);
+      return record_error (error, "queue/%s is shorter than its record slots", name);
+    }
+  g_byte_array_set_size (buffer, head > 0 ? head : (gsize) st.st_size);
+  complete = read_fd_fully (fd, buffer->data, buffer->len);
   close (fd);
   if (!complete)
     return record_error (error, "queue/%s changed while it was read", name);
   return TRUE;
 }
 
+/* What queue/ holds of one message id. */
+enum
+{
+  HAS_RECORD_FILE = 1 << 0,   /* ID.rec */
+  HAS_MESSAGE_FILE = 1 << 1,  /* ID.msg */
+  HAS_PLAIN_DATA = 1 << 2,    /* ID.eml */
+};
+
+static gboolean
+all_zero (const guint8 *data,
+          gsize len)
+{
+  for (gsize i = 0; i < len; i++)
+    if (data[i] != 0)
+      return FALSE;
+  return TRUE;
+}
+
+#define NO_RECORD_REASON \
+  "a message file without a record: most likely a submission stopped before it " \
+  "was acknowledged, or a removal stopped halfway; kept in case it is not"
+
 static OutboxSpoolRecord *
 load_record (OutboxSpool *spool,
              const char *id,
+             guint files,
              GByteArray *buffer,
              GError **error)
 {
-  g_autofree char *record_name = file_name (id, ".rec");
-  g_autofree char *data_name = file_name (id, ".eml");
+  g_autofree char *record_name = file_name (id, RECORD_SUFFIX);
+  g_autofree char *data_name = file_name (id, (files & HAS_MESSAGE_FILE) ? MESSAGE_SUFFIX : PLAIN_DATA_SUFFIX);
+  guint64 head = (files & HAS_MESSAGE_FILE) ? MESSAGE_HEAD : 0;
   g_autoptr(OutboxSpoolRecord) record = NULL;
   struct stat st;
 
-  if (!read_record_file (spool, record_name, buffer, error))
-    return NULL;
+  if (files & HAS_RECORD_FILE)
+    {
+      if (!read_record_file (spool, record_name, 0, buffer, error))
+        return NULL;
+    }
+  else
+    {
+      if (!read_record_file (spool, data_name, MESSAGE_HEAD, buffer, error))
+        return NULL;
+      /* A record too big for the slots was still to be written. */
+      if (all_zero (buffer->data, buffer->len))
+        {
+          record_error (error, NO_RECORD_REASON);
+          return NULL;
+        }
+    }
   record = parse_record_file (id, buffer->data, buffer->len, NULL, NULL, error);
   if (record == NULL)
     return NULL;
@@ -2230,10 +2365,10 @@ load_record (OutboxSpool *spool,
       record_error (error, "its message file is missing");
       return NULL;
     }
-  if ((guint64) st.st_size != record->size)
+  if ((guint64) st.st_size < head || (guint64) st.st_size - head != record->size)
     {
-      record_error (error, "its message file has %" G_GUINT64_FORMAT " octets, not %" G_GUINT64_FORMAT,
-                           (guint64) st.st_size, record->size);
+      record_error (error, "its message file has %" G_GINT64_FORMAT " octets, not %" G_GUINT64_FORMAT,
+                           (gint64) (st.st_size - head), record->size);
       return NULL;
     }
   return g_steal_pointer (&record);
@@ -2251,34 +2386,47 @@ compare_records (gconstpointer a,
   return strcmp (record_a->id, record_b->id);
 }
 
-/* Splits queue/ into record ids and data ids, ignoring unrelated files. */
-static gboolean
+/* Maps each message id in queue/ to the files it has (HAS_*), ignoring
+ * unrelated files. */
+static GHashTable *
 scan_queue (OutboxSpool *spool,
-            GPtrArray *record_ids,
-            GHashTable *data_ids,
             GError **error)
 {
+  static const struct
+  {
+    const char *suffix;
+    guint flag;
+  } kinds[] = {
+    { RECORD_SUFFIX, HAS_RECORD_FILE },
+    { MESSAGE_SUFFIX, HAS_MESSAGE_FILE },
+    { PLAIN_DATA_SUFFIX, HAS_PLAIN_DATA },
+  };
   g_autoptr(GPtrArray) names = list_dir (spool->queue_fd, error);
+  g_autoptr(GHashTable) ids = NULL;
 
   if (names == NULL)
-    return FALSE;
+    return NULL;
+  ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; i < names->len; i++)
     {
       char *name = g_ptr_array_index (names, i);
       gsize length = strlen (name);
-      gboolean is_record = g_str_has_suffix (name, ".rec");
 
-      if (!is_record && !g_str_has_suffix (name, ".eml"))
-        continue;
-      name[length - 4] = '\0';
-      if (!outbox_spool_id_is_valid (name))
-        continue;
-      if (is_record)
-        g_ptr_array_add (record_ids, g_strdup (name));
-      else
-        g_hash_table_add (data_ids, g_strdup (name));
+      for (gsize k = 0; k < G_N_ELEMENTS (kinds); k++)
+        {
+          if (!g_str_has_suffix (name, kinds[k].suffix))
+            continue;
+          name[length - strlen (kinds[k].suffix)] = '\0';
+          if (outbox_spool_id_is_valid (name))
+            {
+              guint files = GPOINTER_TO_UINT (g_hash_table_lookup (ids, name));
+
+              g_hash_table_insert (ids, g_strdup (name), GUINT_TO_POINTER (files | kinds[k].flag));
+            }
+          break;
+        }
     }
-  return TRUE;
+  return g_steal_pointer (&ids);
 }
 
 static void
@@ -2292,20 +2440,6 @@ set_aside (OutboxSpool *spool,
   g_ptr_array_add (quarantined, g_strdup (id));
 }
 
-static void
-set_aside_orphans (OutboxSpool *spool,
-                   GHashTable *data_ids,
-                   GPtrArray *quarantined)
-{
-  g_autofree gpointer *orphans = g_hash_table_get_keys_as_array (data_ids, NULL);
-
-  for (guint i = 0; orphans[i] != NULL; i++)
-    set_aside (spool, orphans[i],
-               "a message file without a record: most likely a submission stopped before it "
-               "was acknowledged, or a removal stopped halfway; kept in case it is not",
-               quarantined);
-}
-
 GPtrArray *
 outbox_spool_load (OutboxSpool *spool,
                    GPtrArray **out_quarantined,
@@ -2313,29 +2447,37 @@ outbox_spool_load (OutboxSpool *spool,
 {
   g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_record_free);
   g_autoptr(GPtrArray) quarantined = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GPtrArray) record_ids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GHashTable) data_ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) ids = NULL;
   g_autoptr(GByteArray) buffer = g_byte_array_sized_new (2 * SLOT_ALIGN);
+  GHashTableIter iter;
+  gpointer key, value;
 
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
 
-  if (!scan_queue (spool, record_ids, data_ids, error))
+  ids = scan_queue (spool, error);
+  if (ids == NULL)
     return NULL;
 
-  for (guint i = 0; i < record_ids->len; i++)
+  g_hash_table_iter_init (&iter, ids);
+  while (g_hash_table_iter_next (&iter, &key, &value))
     {
-      const char *id = g_ptr_array_index (record_ids, i);
+      const char *id = key;
+      guint files = GPOINTER_TO_UINT (value);
       g_autoptr(GError) local_error = NULL;
-      OutboxSpoolRecord *record = load_record (spool, id, buffer, &local_error);
+      OutboxSpoolRecord *record = NULL;
 
-      g_hash_table_remove (data_ids, id);
+      if ((files & (HAS_RECORD_FILE | HAS_MESSAGE_FILE)) == 0)
+        {
+          set_aside (spool, id, NO_RECORD_REASON, quarantined);
+          continue;
+        }
+      record = load_record (spool, id, files, buffer, &local_error);
       /* Compacted at once, so that the next record reuses what parsing took. */
       if (record != NULL)
         g_ptr_array_add (records, outbox_spool_record_compact (record));
       else
         set_aside (spool, id, local_error->message, quarantined);
     }
-  set_aside_orphans (spool, data_ids, quarantined);
   if (quarantined->len > 0)
     sync_after_quarantine (spool);
 
@@ -2575,8 +2717,22 @@ outbox_spool_open_message (OutboxSpool *spool,
       no_such_message (error, record->id);
       return NULL;
     }
-  data_name = file_name (record->id, ".eml");
+  data_name = file_name (record->id, MESSAGE_SUFFIX);
   fd = openat (spool->queue_fd, data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 && lseek (fd, MESSAGE_HEAD, SEEK_SET) < 0)
+    {
+      int saved_errno = errno;
+
+      close (fd);
+      fd = -1;
+      errno = saved_errno;
+    }
+  else if (fd < 0 && errno == ENOENT)
+    {
+      g_free (data_name);
+      data_name = file_name (record->id, PLAIN_DATA_SUFFIX);
+      fd = openat (spool->queue_fd, data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    }
   if (fd < 0)
     {
       errno_error (error, errno, "Cannot open message %s", record->id);

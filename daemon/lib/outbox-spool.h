@@ -110,15 +110,23 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSpoolRecord, outbox_spool_record_free)
 /* The spool directory ($XDG_DATA_HOME/outbox):
  *
  *   tmp/         drafts being written (O_EXCL, 0600)
- *   queue/ID.eml the message, written once, never changed
- *   queue/ID.rec its record, in two slots written in turn (see
- *                outbox_spool_record_file_parse)
+ *   queue/ID.msg the message: two record slots of 4 KiB (see
+ *                outbox_spool_record_file_parse), then the message data,
+ *                which is written once and never changed
+ *   queue/ID.rec a record file, only for a record that outgrew the slots
+ *                of its ID.msg; it wins over them
+ *   queue/ID.eml the data alone, in the older form (always with an ID.rec);
+ *                read, delivered and removed, never written any more
  *   quarantine/  what failed validation: set aside, never deleted
  *   maildrop/    messages dropped by outbox-sendmail without a bus
  *
- * A message exists once its .rec is in queue/.  Commit order: data and
- * record written and fsynced in tmp/, the .eml renamed first, the .rec
- * last, then queue/ fsynced.  Errors are OUTBOX_ERROR_STORAGE_FAILED. */
+ * A message exists once its ID.msg with a valid slot, or its ID.rec, is in
+ * queue/.  A commit writes the data and the record in tmp/ID.msg (and an
+ * ID.rec after it when the record is too big for a slot), fsyncs them,
+ * renames ID.msg first, ID.rec last, then fsyncs queue/: one new file per
+ * message, not two.  A removal unlinks ID.msg first, so that an older
+ * record in its slots never outlives a newer ID.rec.  Errors are
+ * OUTBOX_ERROR_STORAGE_FAILED. */
 #define OUTBOX_TYPE_SPOOL (outbox_spool_get_type ())
 G_DECLARE_FINAL_TYPE (OutboxSpool, outbox_spool, OUTBOX, SPOOL, GObject)
 

@@ -2,8 +2,15 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
+#include <malloc.h>
+
 #include "outbox-error.h"
 #include "outbox-queue.h"
+
+/* A burst of submissions leaves the heaps (the main one and the bus and
+ * spool threads' arenas) full of freed message buffers between the records
+ * that stay; every so many additions their free pages go back. */
+#define ADDITIONS_PER_TRIM 1024
 
 struct _OutboxQueue
 {
@@ -16,6 +23,7 @@ struct _OutboxQueue
   GHashTable *index[OUTBOX_QUEUE_N_WORK];
   /* per OutboxQueueWork: id -> GSequenceIter of its IndexEntry */
   GHashTable *filed[OUTBOX_QUEUE_N_WORK];
+  guint added_since_trim;
 };
 
 enum
@@ -321,6 +329,13 @@ void
 outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
   record = outbox_spool_record_compact (record);
+#ifdef __GLIBC__
+  if (++queue->added_since_trim == ADDITIONS_PER_TRIM)
+    {
+      queue->added_since_trim = 0;
+      malloc_trim (0);
+    }
+#endif
   g_hash_table_insert (queue->records, record->id,
                        g_sequence_insert_sorted (queue->order, record, compare_records, NULL));
   outbox_queue_notify (queue, record);

@@ -796,6 +796,15 @@ return_written (GTask *task)
   OutboxMessageImport *import = g_task_get_task_data (task);
   OutboxMessageWritten *written = g_new0 (OutboxMessageWritten, 1);
 
+  /* The buffers go now, not with the import: a submission then waits for
+   * its flush (shared by many) holding none of its 64 KiB chunks, and the
+   * heap between the queue's records is not left full of their holes. */
+  g_clear_pointer (&import->chunk, g_free);
+  g_byte_array_unref (import->buffer);
+  import->buffer = g_byte_array_new ();
+  g_byte_array_unref (import->pending);
+  import->pending = g_byte_array_new ();
+
   written->size = import->size;
   written->sha256 = g_strdup (g_checksum_get_string (import->checksum));
   written->message_id = g_strdup (import->message_id);

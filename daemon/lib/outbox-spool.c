@@ -371,7 +371,7 @@ append_field (GString *out,
       g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", field->key, *(const guint64 *) member);
       break;
     case FIELD_BOOLEAN:
-      g_string_append_printf (out, "%s %d\n", field->key, *(const gboolean *) member ? 1 : 0);
+      g_string_append_printf (out, "%s %d\n", field->key, *(const guint8 *) member ? 1 : 0);
       break;
     case FIELD_TRISTATE:
       g_string_append_printf (out, "%s %d\n", field->key, CLAMP (*(const int *) member, -1, 1));
@@ -543,8 +543,12 @@ parse_field_value (const RecordField *field,
       *(guint64 *) member = unsigned_value;
       return TRUE;
     case FIELD_BOOLEAN:
+      if (!parse_number (value, 0, 1, &number))
+        return FALSE;
+      *(guint8 *) member = (guint8) number;
+      return TRUE;
     case FIELD_TRISTATE:
-      if (!parse_number (value, field->kind == FIELD_TRISTATE ? -1 : 0, 1, &number))
+      if (!parse_number (value, -1, 1, &number))
         return FALSE;
       *(int *) member = (int) number;
       return TRUE;

@@ -38,7 +38,8 @@ typedef struct
   char *reply;                /* (nullable) (owned) last server reply */
 } OutboxRecipient;
 
-/* What the spool knows of one message; the bytes are in a file beside it. */
+/* What the spool knows of one message; the bytes are in a file beside it.
+ * Ordered so that 100,000 of them in memory waste no padding. */
 typedef struct
 {
   char *id;                   /* (owned) */
@@ -46,31 +47,31 @@ typedef struct
   char *from;                 /* (owned) envelope sender, may be "" */
   GPtrArray *recipients;      /* (element-type OutboxRecipient) (owned) */
   OutboxMessageState state;
+  guint attempts;
   gint64 created;             /* Unix time */
   gint64 send_at;             /* 0: now */
   gint64 next_attempt;        /* 0: none planned */
   gint64 first_failure;       /* 0: none yet; for the give-up time */
   gint64 finished;            /* 0, or when it became sent or failed */
-  guint attempts;
-  guint64 size;               /* octets of the message file */
-  char *sha256;               /* (owned) hex SHA-256 of the message file */
+  guint64 size;               /* octets of the message data */
+  char *sha256;               /* (owned) hex SHA-256 of the message data */
   char *message_id;           /* (nullable) (owned) */
   char *subject;              /* (nullable) (owned) */
   char *last_reply;           /* (nullable) (owned) */
-  gboolean eightbit;          /* the body has 8-bit octets */
-  gboolean smtputf8;          /* an address is not ASCII */
-  gboolean unknown_outcome;   /* a previous attempt may have delivered it */
-  gboolean network_deferred;  /* deferred because the server was unreachable */
   char *origin;               /* (nullable) (owned) where it came from, such as
                                * "maildrop:NAME", so that a source is taken once */
   char *sent_copy;            /* (nullable) (owned) the copy in the IMAP Sent
                                * folder: NULL (none wanted), "pending", "saved"
                                * or "failed" */
   char *sent_copy_reply;      /* (nullable) (owned) why the last copy failed */
-  guint sent_copy_attempts;
   gint64 sent_copy_next;      /* 0: now, when pending */
+  guint sent_copy_attempts;
   int save_to_sent;           /* -1 account default, 0 no, 1 yes */
-  gboolean compact;           /* (private) see outbox_spool_record_compact() */
+  guint8 eightbit;            /* (boolean) the body has 8-bit octets */
+  guint8 smtputf8;            /* (boolean) an address is not ASCII */
+  guint8 unknown_outcome;     /* (boolean) a previous attempt may have delivered it */
+  guint8 network_deferred;    /* (boolean) deferred because the server was unreachable */
+  guint8 compact;             /* (private) see outbox_spool_record_compact() */
 } OutboxSpoolRecord;
 
 OutboxSpoolRecord *outbox_spool_record_new (void);

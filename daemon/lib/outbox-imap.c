@@ -9,6 +9,7 @@
 #include "outbox-imap.h"
 #include "outbox-line-reader.h"
 #include "outbox-tls.h"
+#include "outbox-transport.h"
 #include "outbox-text.h"
 
 G_DEFINE_QUARK (outbox-imap-error-quark, outbox_imap_error)
@@ -1418,80 +1419,6 @@ trace_server (OutboxImapSession *self, const char *line)
  * resulting G_IO_ERROR_CANCELLED is reported as OUTBOX_IMAP_ERROR_TIMEOUT
  * naming the step. */
 
-typedef struct
-{
-  GCancellable *cancellable; /* (owned) given to the I/O call */
-  GCancellable *caller;      /* (owned) (nullable) */
-  gulong caller_handler;
-  GSource *timer; /* (owned) (nullable) */
-  guint seconds;
-  gboolean timed_out;
-} StepGuard;
-
-static void
-caller_cancelled (GCancellable *caller, gpointer user_data)
-{
-  g_cancellable_cancel (G_CANCELLABLE (user_data));
-}
-
-static gboolean
-step_timer_fired (gpointer user_data)
-{
-  StepGuard *guard = user_data;
-
-  guard->timed_out = TRUE;
-  g_cancellable_cancel (guard->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-static StepGuard *
-step_guard_new (GCancellable *caller, guint seconds)
-{
-  StepGuard *guard = g_new0 (StepGuard, 1);
-
-  guard->cancellable = g_cancellable_new ();
-  guard->seconds = seconds;
-  if (caller != NULL)
-    {
-      guard->caller = g_object_ref (caller);
-      guard->caller_handler = g_cancellable_connect (
-          caller, G_CALLBACK (caller_cancelled), g_object_ref (guard->cancellable), g_object_unref);
-    }
-  if (seconds > 0)
-    {
-      guard->timer = g_timeout_source_new (MIN (seconds, G_MAXUINT / 1000) * 1000);
-      g_source_set_callback (guard->timer, step_timer_fired, guard, NULL);
-      g_source_attach (guard->timer, g_main_context_get_thread_default ());
-    }
-  return guard;
-}
-
-static void
-step_guard_free (StepGuard *guard)
-{
-  if (guard == NULL)
-    return;
-
-  if (guard->timer != NULL)
-    {
-      g_source_destroy (guard->timer);
-      g_source_unref (guard->timer);
-    }
-  if (guard->caller != NULL)
-    {
-      g_cancellable_disconnect (guard->caller, guard->caller_handler);
-      g_object_unref (guard->caller);
-    }
-  g_object_unref (guard->cancellable);
-  g_free (guard);
-}
-
-static gboolean
-step_guard_timed_out (const StepGuard *guard, const GError *error)
-{
-  return guard->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-}
-
 /* Guarded I/O ---------------------------------------------------------
  *
  * One guarded step either reads one whole response (lines and literals) or
@@ -1500,7 +1427,7 @@ step_guard_timed_out (const StepGuard *guard, const GError *error)
 
 typedef struct
 {
-  StepGuard *guard; /* (owned) */
+  OutboxStepGuard *guard; /* (owned) */
   char *what;       /* (owned) */
   GBytes *bytes;    /* (owned) (nullable) being written */
 } GuardedStep;
@@ -1508,7 +1435,7 @@ typedef struct
 static void
 guarded_step_free (GuardedStep *step)
 {
-  step_guard_free (step->guard);
+  outbox_step_guard_free (step->guard);
   g_free (step->what);
   g_clear_pointer (&step->bytes, g_bytes_unref);
   g_free (step);
@@ -1527,7 +1454,7 @@ guarded_task_new (OutboxImapSession *self,
   GuardedStep *step = g_new0 (GuardedStep, 1);
 
   g_task_set_source_tag (task, source_tag);
-  step->guard = step_guard_new (cancellable, seconds);
+  step->guard = outbox_step_guard_new (cancellable, seconds);
   step->what = g_strdup (what);
   g_task_set_task_data (task, step, (GDestroyNotify) guarded_step_free);
   return task;
@@ -1539,7 +1466,7 @@ read_error (OutboxImapSession *self, const GuardedStep *step, GError *error)
 {
   GError *converted;
 
-  if (step_guard_timed_out (step->guard, error))
+  if (outbox_step_guard_timed_out (step->guard, error))
     converted = g_error_new (OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TIMEOUT, "No %s within %u s",
                              step->what, step->guard->seconds);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
@@ -1671,7 +1598,7 @@ bytes_written (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_boolean (task, TRUE);
       return;
     }
-  if (step_guard_timed_out (step->guard, error))
+  if (outbox_step_guard_timed_out (step->guard, error))
     {
       g_clear_error (&error);
       error = g_error_new (OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TIMEOUT,
@@ -2341,13 +2268,11 @@ typedef enum
 typedef struct
 {
   OpenState state;
-  StepGuard *guard; /* (owned) (nullable) for connect and handshakes */
 } OpenData;
 
 static void
 open_data_free (OpenData *data)
 {
-  step_guard_free (data->guard);
   g_free (data);
 }
 
@@ -2396,15 +2321,7 @@ connected (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GSocketConnection) connection = NULL;
   GError *error = NULL;
 
-  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
-  if (connection == NULL && step_guard_timed_out (data->guard, error))
-    {
-      g_clear_error (&error);
-      error = g_error_new (OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TIMEOUT,
-                           "Could not connect to %s:%u within %u s", self->url->host,
-                           self->url->port, data->guard->seconds);
-    }
-  g_clear_pointer (&data->guard, step_guard_free);
+  connection = outbox_transport_connect_finish (result, &error);
   if (connection == NULL)
     {
       open_fail (task, error);
@@ -2419,13 +2336,10 @@ static void
 open_connect (GTask *task)
 {
   OutboxImapSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_autoptr (GSocketConnectable) address = g_network_address_new (self->url->host, self->url->port);
 
-  data->guard = step_guard_new (g_task_get_cancellable (task), self->timeouts.connect);
-  g_socket_client_connect_async (client, address, data->guard->cancellable, connected,
-                                 g_object_ref (task));
+  outbox_transport_connect_async (self->url->host, self->url->port, self->timeouts.connect,
+                                  OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TIMEOUT,
+                                  g_task_get_cancellable (task), connected, g_object_ref (task));
 }
 
 /* TLS handshake, implicit or after STARTTLS */
@@ -2436,29 +2350,18 @@ handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   OutboxImapSession *self = g_task_get_source_object (task);
   OpenData *data = g_task_get_task_data (task);
-  GTlsConnection *tls = G_TLS_CONNECTION (source);
+  g_autoptr (GIOStream) tls = NULL;
+  g_autoptr (GTlsCertificate) offered = NULL;
   GError *error = NULL;
 
-  if (!g_tls_connection_handshake_finish (tls, result, &error) &&
-      step_guard_timed_out (data->guard, error))
+  tls = outbox_transport_handshake_finish (result, &offered, &error);
+  if (tls == NULL)
     {
-      g_clear_error (&error);
-      error = g_error_new (OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TIMEOUT,
-                           "No TLS handshake with %s:%u within %u s", self->url->host,
-                           self->url->port, data->guard->seconds);
-    }
-  g_clear_pointer (&data->guard, step_guard_free);
-  if (error == NULL)
-    outbox_tls_check_pin (tls, self->tls_fingerprint, &error);
-  if (error != NULL)
-    {
-      g_autoptr (GTlsCertificate) offered = outbox_tls_explain_failure (tls, &error);
-
       g_set_object (&self->peer_certificate, offered);
       open_fail (task, error);
       return;
     }
-  use_tls (self, G_IO_STREAM (tls));
+  use_tls (self, tls);
   g_debug ("%s: TLS is up", self->trace_name);
   data->state = data->state == OPEN_IMPLICIT_TLS ? OPEN_GREETING : next_open_state (self);
   open_advance (task);
@@ -2468,20 +2371,12 @@ static void
 open_handshake (GTask *task)
 {
   OutboxImapSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GIOStream) tls = NULL;
-  GError *error = NULL;
 
-  tls = outbox_tls_client_new (G_IO_STREAM (self->connection), self->url->host, self->url->port,
-                               self->tls_ca_file, self->tls_fingerprint, &error);
-  if (tls == NULL)
-    {
-      open_fail (task, error);
-      return;
-    }
-  data->guard = step_guard_new (g_task_get_cancellable (task), self->timeouts.connect);
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
-                                    data->guard->cancellable, handshake_done, g_object_ref (task));
+  outbox_transport_handshake_async (G_IO_STREAM (self->connection), self->url->host,
+                                    self->url->port, self->tls_ca_file, self->tls_fingerprint,
+                                    self->timeouts.connect, OUTBOX_IMAP_ERROR,
+                                    OUTBOX_IMAP_ERROR_TIMEOUT, g_task_get_cancellable (task),
+                                    handshake_done, g_object_ref (task));
 }
 
 /* Greeting */
@@ -3274,7 +3169,7 @@ logout_replied (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   OutboxImapSession *self = OUTBOX_IMAP_SESSION (source);
   g_autoptr (OutboxImapResponse) response = NULL;
-  StepGuard *guard;
+  OutboxStepGuard *guard;
   GError *error = NULL;
 
   response = command_finish (self, result, NULL, &error);
@@ -3292,8 +3187,8 @@ logout_replied (GObject *source, GAsyncResult *result, gpointer user_data)
         g_task_return_error (task, error);
       return;
     }
-  guard = step_guard_new (g_task_get_cancellable (task), LOGOUT_TIMEOUT);
-  g_task_set_task_data (task, guard, (GDestroyNotify) step_guard_free);
+  guard = outbox_step_guard_new (g_task_get_cancellable (task), LOGOUT_TIMEOUT);
+  g_task_set_task_data (task, guard, (GDestroyNotify) outbox_step_guard_free);
   g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, guard->cancellable, logout_closed,
                            g_object_ref (task));
 }

@@ -9,6 +9,7 @@
 #include "outbox-line-reader.h"
 #include "outbox-pop3.h"
 #include "outbox-tls.h"
+#include "outbox-transport.h"
 #include "outbox-text.h"
 
 /* RFC 2449 section 4: a command line is at most 255 octets, CR LF
@@ -457,80 +458,6 @@ reply_blames_server (const OutboxPop3Reply *reply)
  * resulting G_IO_ERROR_CANCELLED is reported as OUTBOX_POP3_ERROR_TIMEOUT
  * naming the step. */
 
-typedef struct
-{
-  GCancellable *cancellable; /* (owned) given to the I/O call */
-  GCancellable *caller;      /* (owned) (nullable) */
-  gulong caller_handler;
-  GSource *timer; /* (owned) (nullable) */
-  guint seconds;
-  gboolean timed_out;
-} StepGuard;
-
-static void
-caller_cancelled (GCancellable *caller, gpointer user_data)
-{
-  g_cancellable_cancel (G_CANCELLABLE (user_data));
-}
-
-static gboolean
-step_timer_fired (gpointer user_data)
-{
-  StepGuard *guard = user_data;
-
-  guard->timed_out = TRUE;
-  g_cancellable_cancel (guard->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-static StepGuard *
-step_guard_new (GCancellable *caller, guint seconds)
-{
-  StepGuard *guard = g_new0 (StepGuard, 1);
-
-  guard->cancellable = g_cancellable_new ();
-  guard->seconds = seconds;
-  if (caller != NULL)
-    {
-      guard->caller = g_object_ref (caller);
-      guard->caller_handler = g_cancellable_connect (
-          caller, G_CALLBACK (caller_cancelled), g_object_ref (guard->cancellable), g_object_unref);
-    }
-  if (seconds > 0)
-    {
-      guard->timer = g_timeout_source_new (MIN (seconds, G_MAXUINT / 1000) * 1000);
-      g_source_set_callback (guard->timer, step_timer_fired, guard, NULL);
-      g_source_attach (guard->timer, g_main_context_get_thread_default ());
-    }
-  return guard;
-}
-
-static void
-step_guard_free (StepGuard *guard)
-{
-  if (guard == NULL)
-    return;
-
-  if (guard->timer != NULL)
-    {
-      g_source_destroy (guard->timer);
-      g_source_unref (guard->timer);
-    }
-  if (guard->caller != NULL)
-    {
-      g_cancellable_disconnect (guard->caller, guard->caller_handler);
-      g_object_unref (guard->caller);
-    }
-  g_object_unref (guard->cancellable);
-  g_free (guard);
-}
-
-static gboolean
-step_guard_timed_out (const StepGuard *guard, const GError *error)
-{
-  return guard->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-}
-
 /* Exchanges -----------------------------------------------------------
  *
  * One exchange writes a command line (unless it awaits the greeting) and
@@ -539,7 +466,7 @@ step_guard_timed_out (const StepGuard *guard, const GError *error)
 
 typedef struct
 {
-  StepGuard *guard; /* (owned) */
+  OutboxStepGuard *guard; /* (owned) */
   GBytes *payload;  /* (owned) (nullable) */
   char *verb;       /* (owned) (nullable) what is sent: "CAPA"; NULL for the greeting */
   gboolean writing;              /* still in the write part */
@@ -549,7 +476,7 @@ typedef struct
 static void
 exchange_free (Exchange *exchange)
 {
-  step_guard_free (exchange->guard);
+  outbox_step_guard_free (exchange->guard);
   g_clear_pointer (&exchange->payload, g_bytes_unref);
   g_free (exchange->verb);
   outbox_pop3_reply_parser_free (exchange->parser);
@@ -572,11 +499,11 @@ exchange_error (const Exchange *exchange, GError *error)
   g_autofree char *awaited = exchange_awaited (exchange);
   GError *converted;
 
-  if (step_guard_timed_out (exchange->guard, error) && exchange->writing)
+  if (outbox_step_guard_timed_out (exchange->guard, error) && exchange->writing)
     converted =
         g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT, "Could not send %s within %u s",
                      exchange->verb, exchange->guard->seconds);
-  else if (step_guard_timed_out (exchange->guard, error))
+  else if (outbox_step_guard_timed_out (exchange->guard, error))
     converted = g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT, "No %s within %u s",
                              awaited, exchange->guard->seconds);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
@@ -692,7 +619,7 @@ exchange_async (OutboxPop3Session *self,
   Exchange *exchange = g_new0 (Exchange, 1);
 
   g_task_set_source_tag (task, exchange_async);
-  exchange->guard = step_guard_new (cancellable, seconds);
+  exchange->guard = outbox_step_guard_new (cancellable, seconds);
   exchange->payload = payload != NULL ? g_bytes_ref (payload) : NULL;
   exchange->verb = g_strdup (verb);
   exchange->parser = outbox_pop3_reply_parser_new (expect);
@@ -890,13 +817,11 @@ typedef enum
 typedef struct
 {
   OpenState state;
-  StepGuard *guard; /* (owned) (nullable) for connect and handshakes */
 } OpenData;
 
 static void
 open_data_free (OpenData *data)
 {
-  step_guard_free (data->guard);
   g_free (data);
 }
 
@@ -934,15 +859,7 @@ connected (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GSocketConnection) connection = NULL;
   GError *error = NULL;
 
-  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
-  if (connection == NULL && step_guard_timed_out (data->guard, error))
-    {
-      g_clear_error (&error);
-      error = g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT,
-                           "Could not connect to %s:%u within %u s", self->url->host,
-                           self->url->port, data->guard->seconds);
-    }
-  g_clear_pointer (&data->guard, step_guard_free);
+  connection = outbox_transport_connect_finish (result, &error);
   if (connection == NULL)
     {
       open_fail (task, error);
@@ -957,13 +874,10 @@ static void
 open_connect (GTask *task)
 {
   OutboxPop3Session *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_autoptr (GSocketConnectable) address = g_network_address_new (self->url->host, self->url->port);
 
-  data->guard = step_guard_new (g_task_get_cancellable (task), self->timeouts.connect);
-  g_socket_client_connect_async (client, address, data->guard->cancellable, connected,
-                                 g_object_ref (task));
+  outbox_transport_connect_async (self->url->host, self->url->port, self->timeouts.connect,
+                                  OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT,
+                                  g_task_get_cancellable (task), connected, g_object_ref (task));
 }
 
 /* TLS handshake, implicit or after STLS */
@@ -974,29 +888,18 @@ handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   OutboxPop3Session *self = g_task_get_source_object (task);
   OpenData *data = g_task_get_task_data (task);
-  GTlsConnection *tls = G_TLS_CONNECTION (source);
+  g_autoptr (GIOStream) tls = NULL;
+  g_autoptr (GTlsCertificate) offered = NULL;
   GError *error = NULL;
 
-  if (!g_tls_connection_handshake_finish (tls, result, &error) &&
-      step_guard_timed_out (data->guard, error))
+  tls = outbox_transport_handshake_finish (result, &offered, &error);
+  if (tls == NULL)
     {
-      g_clear_error (&error);
-      error = g_error_new (OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT,
-                           "No TLS handshake with %s:%u within %u s", self->url->host,
-                           self->url->port, data->guard->seconds);
-    }
-  g_clear_pointer (&data->guard, step_guard_free);
-  if (error == NULL)
-    outbox_tls_check_pin (tls, self->tls_fingerprint, &error);
-  if (error != NULL)
-    {
-      g_autoptr (GTlsCertificate) offered = outbox_tls_explain_failure (tls, &error);
-
       g_set_object (&self->peer_certificate, offered);
       open_fail (task, error);
       return;
     }
-  use_tls (self, G_IO_STREAM (tls));
+  use_tls (self, tls);
   g_debug ("%s: TLS is up", self->trace_name);
   data->state = data->state == OPEN_IMPLICIT_TLS ? OPEN_GREETING : OPEN_CAPA;
   open_advance (task);
@@ -1006,20 +909,12 @@ static void
 open_handshake (GTask *task)
 {
   OutboxPop3Session *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GIOStream) tls = NULL;
-  GError *error = NULL;
 
-  tls = outbox_tls_client_new (G_IO_STREAM (self->connection), self->url->host, self->url->port,
-                               self->tls_ca_file, self->tls_fingerprint, &error);
-  if (tls == NULL)
-    {
-      open_fail (task, error);
-      return;
-    }
-  data->guard = step_guard_new (g_task_get_cancellable (task), self->timeouts.connect);
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
-                                    data->guard->cancellable, handshake_done, g_object_ref (task));
+  outbox_transport_handshake_async (G_IO_STREAM (self->connection), self->url->host,
+                                    self->url->port, self->tls_ca_file, self->tls_fingerprint,
+                                    self->timeouts.connect, OUTBOX_POP3_ERROR,
+                                    OUTBOX_POP3_ERROR_TIMEOUT, g_task_get_cancellable (task),
+                                    handshake_done, g_object_ref (task));
 }
 
 /* Greeting, CAPA, STLS */
@@ -1555,7 +1450,7 @@ quit_replied (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   OutboxPop3Session *self = OUTBOX_POP3_SESSION (source);
   g_autoptr (OutboxPop3Reply) reply = NULL;
-  StepGuard *guard;
+  OutboxStepGuard *guard;
   GError *error = NULL;
 
   reply = exchange_finish (self, result, &error);
@@ -1566,8 +1461,8 @@ quit_replied (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, error);
       return;
     }
-  guard = step_guard_new (g_task_get_cancellable (task), QUIT_TIMEOUT);
-  g_task_set_task_data (task, guard, (GDestroyNotify) step_guard_free);
+  guard = outbox_step_guard_new (g_task_get_cancellable (task), QUIT_TIMEOUT);
+  g_task_set_task_data (task, guard, (GDestroyNotify) outbox_step_guard_free);
   g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, guard->cancellable, quit_closed,
                            g_object_ref (task));
 }

@@ -12,6 +12,7 @@
 #include "outbox-smtp-data.h"
 #include "outbox-smtp-session.h"
 #include "outbox-tls.h"
+#include "outbox-transport.h"
 
 /* RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets,
  * CR LF included. */
@@ -236,82 +237,6 @@ reply_error (gint code, const char *what, const OutboxSmtpReply *reply)
  * resulting G_IO_ERROR_CANCELLED is reported as OUTBOX_SMTP_ERROR_TIMEOUT
  * naming the step. */
 
-typedef struct
-{
-  GCancellable *cancellable; /* (owned) given to the I/O call */
-  GCancellable *caller;      /* (owned) (nullable) */
-  gulong caller_handler;
-  GSource *timer; /* (owned) (nullable) */
-  guint seconds;
-  gboolean timed_out;
-} StepGuard;
-
-static void
-caller_cancelled (GCancellable *caller, gpointer user_data)
-{
-  g_cancellable_cancel (G_CANCELLABLE (user_data));
-}
-
-static gboolean
-step_timer_fired (gpointer user_data)
-{
-  StepGuard *guard = user_data;
-
-  guard->timed_out = TRUE;
-  g_cancellable_cancel (guard->cancellable);
-  return G_SOURCE_REMOVE;
-}
-
-static StepGuard *
-step_guard_new (GCancellable *caller, guint seconds)
-{
-  StepGuard *guard = g_new0 (StepGuard, 1);
-
-  guard->cancellable = g_cancellable_new ();
-  guard->seconds = seconds;
-  if (caller != NULL)
-    {
-      guard->caller = g_object_ref (caller);
-      guard->caller_handler = g_cancellable_connect (
-          caller, G_CALLBACK (caller_cancelled), g_object_ref (guard->cancellable), g_object_unref);
-    }
-  if (seconds > 0)
-    {
-      guard->timer = g_timeout_source_new (MIN (seconds, G_MAXUINT / 1000) * 1000);
-      g_source_set_callback (guard->timer, step_timer_fired, guard, NULL);
-      g_source_attach (guard->timer, g_main_context_get_thread_default ());
-    }
-  return guard;
-}
-
-static void
-step_guard_free (StepGuard *guard)
-{
-  if (guard == NULL)
-    return;
-
-  if (guard->timer != NULL)
-    {
-      g_source_destroy (guard->timer);
-      g_source_unref (guard->timer);
-    }
-  if (guard->caller != NULL)
-    {
-      g_cancellable_disconnect (guard->caller, guard->caller_handler);
-      g_object_unref (guard->caller);
-    }
-  g_object_unref (guard->cancellable);
-  g_free (guard);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (StepGuard, step_guard_free)
-
-static gboolean
-step_guard_timed_out (const StepGuard *guard, const GError *error)
-{
-  return guard->timed_out && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-}
-
 /* Exchanges -----------------------------------------------------------
  *
  * One exchange writes a payload (a command, several pipelined commands or
@@ -319,7 +244,7 @@ step_guard_timed_out (const StepGuard *guard, const GError *error)
 
 typedef struct
 {
-  StepGuard *guard; /* (owned) */
+  OutboxStepGuard *guard; /* (owned) */
   GBytes *payload;  /* (owned) (nullable) */
   gboolean read_reply;
   gboolean writing; /* still in the write part */
@@ -329,7 +254,7 @@ typedef struct
 static void
 exchange_free (Exchange *exchange)
 {
-  step_guard_free (exchange->guard);
+  outbox_step_guard_free (exchange->guard);
   g_clear_pointer (&exchange->payload, g_bytes_unref);
   g_free (exchange->verb);
   g_free (exchange);
@@ -363,7 +288,7 @@ exchange_error (const Exchange *exchange, GError *error)
   g_autofree char *awaited = exchange_awaited (exchange);
   GError *converted;
 
-  if (step_guard_timed_out (exchange->guard, error))
+  if (outbox_step_guard_timed_out (exchange->guard, error))
     converted = exchange_timeout_error (exchange);
   else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
     converted = g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED,
@@ -477,7 +402,7 @@ exchange_async (OutboxSmtpSession *self,
   Exchange *exchange = g_new0 (Exchange, 1);
 
   g_task_set_source_tag (task, exchange_async);
-  exchange->guard = step_guard_new (cancellable, seconds);
+  exchange->guard = outbox_step_guard_new (cancellable, seconds);
   exchange->payload = payload != NULL ? g_bytes_ref (payload) : NULL;
   exchange->read_reply = read_reply;
   exchange->writing = payload != NULL;
@@ -695,13 +620,11 @@ typedef struct
 {
   OpenState state;
   OutboxSmtpAuthMechs mech; /* the one in use during OPEN_AUTH* */
-  StepGuard *guard;         /* (owned) (nullable) for connect and handshakes */
 } OpenData;
 
 static void
 open_data_free (OpenData *data)
 {
-  step_guard_free (data->guard);
   g_free (data);
 }
 
@@ -740,15 +663,7 @@ connected (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GSocketConnection) connection = NULL;
   GError *error = NULL;
 
-  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
-  if (connection == NULL && step_guard_timed_out (data->guard, error))
-    {
-      g_clear_error (&error);
-      error = g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT,
-                           "Could not connect to %s:%u within %u s", self->url->host,
-                           self->url->port, data->guard->seconds);
-    }
-  g_clear_pointer (&data->guard, step_guard_free);
+  connection = outbox_transport_connect_finish (result, &error);
   if (connection == NULL)
     {
       open_fail (task, error);
@@ -763,13 +678,10 @@ static void
 open_connect (GTask *task)
 {
   OutboxSmtpSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_autoptr (GSocketConnectable) address = g_network_address_new (self->url->host, self->url->port);
 
-  data->guard = step_guard_new (g_task_get_cancellable (task), self->timeouts.connect);
-  g_socket_client_connect_async (client, address, data->guard->cancellable, connected,
-                                 g_object_ref (task));
+  outbox_transport_connect_async (self->url->host, self->url->port, self->timeouts.connect,
+                                  OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT,
+                                  g_task_get_cancellable (task), connected, g_object_ref (task));
 }
 
 /* TLS handshake, implicit or after STARTTLS */
@@ -780,29 +692,18 @@ handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GTask) task = user_data;
   OutboxSmtpSession *self = g_task_get_source_object (task);
   OpenData *data = g_task_get_task_data (task);
-  GTlsConnection *tls = G_TLS_CONNECTION (source);
+  g_autoptr (GIOStream) tls = NULL;
+  g_autoptr (GTlsCertificate) offered = NULL;
   GError *error = NULL;
 
-  if (!g_tls_connection_handshake_finish (tls, result, &error) &&
-      step_guard_timed_out (data->guard, error))
+  tls = outbox_transport_handshake_finish (result, &offered, &error);
+  if (tls == NULL)
     {
-      g_clear_error (&error);
-      error = g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT,
-                           "No TLS handshake with %s:%u within %u s", self->url->host,
-                           self->url->port, data->guard->seconds);
-    }
-  g_clear_pointer (&data->guard, step_guard_free);
-  if (error == NULL)
-    outbox_tls_check_pin (tls, self->tls_fingerprint, &error);
-  if (error != NULL)
-    {
-      g_autoptr (GTlsCertificate) offered = outbox_tls_explain_failure (tls, &error);
-
       g_set_object (&self->peer_certificate, offered);
       open_fail (task, error);
       return;
     }
-  use_tls (self, G_IO_STREAM (tls));
+  use_tls (self, tls);
   g_debug ("%s: TLS is up", self->trace_name);
   data->state = data->state == OPEN_IMPLICIT_TLS ? OPEN_GREETING : OPEN_EHLO;
   open_advance (task);
@@ -812,20 +713,12 @@ static void
 open_handshake (GTask *task)
 {
   OutboxSmtpSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GIOStream) tls = NULL;
-  GError *error = NULL;
 
-  tls = outbox_tls_client_new (G_IO_STREAM (self->connection), self->url->host, self->url->port,
-                               self->tls_ca_file, self->tls_fingerprint, &error);
-  if (tls == NULL)
-    {
-      open_fail (task, error);
-      return;
-    }
-  data->guard = step_guard_new (g_task_get_cancellable (task), self->timeouts.connect);
-  g_tls_connection_handshake_async (G_TLS_CONNECTION (tls), G_PRIORITY_DEFAULT,
-                                    data->guard->cancellable, handshake_done, g_object_ref (task));
+  outbox_transport_handshake_async (G_IO_STREAM (self->connection), self->url->host,
+                                    self->url->port, self->tls_ca_file, self->tls_fingerprint,
+                                    self->timeouts.connect, OUTBOX_SMTP_ERROR,
+                                    OUTBOX_SMTP_ERROR_TIMEOUT, g_task_get_cancellable (task),
+                                    handshake_done, g_object_ref (task));
 }
 
 /* Greeting, EHLO, HELO, STARTTLS */
@@ -1880,7 +1773,7 @@ quit_replied (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (source);
-  StepGuard *guard;
+  OutboxStepGuard *guard;
   GError *error = NULL;
 
   if (!exchange_finish (self, result, NULL, &error))
@@ -1890,8 +1783,8 @@ quit_replied (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, error);
       return;
     }
-  guard = step_guard_new (g_task_get_cancellable (task), QUIT_TIMEOUT);
-  g_task_set_task_data (task, guard, (GDestroyNotify) step_guard_free);
+  guard = outbox_step_guard_new (g_task_get_cancellable (task), QUIT_TIMEOUT);
+  g_task_set_task_data (task, guard, (GDestroyNotify) outbox_step_guard_free);
   g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, guard->cancellable, quit_closed,
                            g_object_ref (task));
 }

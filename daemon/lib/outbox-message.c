@@ -848,22 +848,33 @@ read_body_chunk (GTask *task)
 }
 
 static void
+pending_written (GTask *task,
+                 gboolean written,
+                 GError *error)
+{
+  OutboxMessageImport *import = g_task_get_task_data (task);
+
+  if (!written)
+    g_task_return_error (task, error);
+  else if (import->body_complete)
+    return_written (task);
+  else
+    read_body_chunk (g_object_ref (task));
+}
+
+static void
 on_pending_written (GObject *source,
                     GAsyncResult *result,
                     gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
-  OutboxMessageImport *import = g_task_get_task_data (task);
   GError *error = NULL;
+  gboolean written = g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error);
 
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    g_task_return_error (task, error);
-  else if (import->body_complete)
-    return_written (task);
-  else
-    read_body_chunk (g_steal_pointer (&task));
+  pending_written (task, written, error);
 }
 
+/* Takes @task. */
 static void
 write_pending (GTask *task)
 {
@@ -871,6 +882,21 @@ write_pending (GTask *task)
 
   g_checksum_update (import->checksum, import->pending->data, import->pending->len);
   import->size += import->pending->len;
+  /* A spool file cannot be polled: GIO would write it from its thread pool,
+   * two thread switches per chunk, where the write itself only copies the
+   * chunk into the page cache.  So it is written here. */
+  if (!G_IS_POLLABLE_OUTPUT_STREAM (import->out)
+      || !g_pollable_output_stream_can_poll (G_POLLABLE_OUTPUT_STREAM (import->out)))
+    {
+      g_autoptr(GTask) owned = task;
+      GError *error = NULL;
+      gboolean written = g_output_stream_write_all (import->out, import->pending->data,
+                                                    import->pending->len, NULL,
+                                                    g_task_get_cancellable (task), &error);
+
+      pending_written (owned, written, error);
+      return;
+    }
   g_output_stream_write_all_async (import->out, import->pending->data, import->pending->len,
                                    G_PRIORITY_DEFAULT, g_task_get_cancellable (task),
                                    on_pending_written, task);

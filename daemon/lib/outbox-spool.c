@@ -2584,24 +2584,10 @@ outbox_verified_input_stream_skip (GInputStream *stream,
   return outbox_verified_input_stream_read (stream, buffer, MIN (count, sizeof buffer), cancellable, error);
 }
 
-static void
-on_base_read (GObject *source,
-              GAsyncResult *result,
-              gpointer user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  OutboxVerifiedInputStream *self = g_task_get_source_object (task);
-  GError *error = NULL;
-  gssize n_read;
-
-  n_read = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
-  n_read = verify_read (self, g_task_get_task_data (task), n_read, &error);
-  if (n_read < 0)
-    g_task_return_error (task, error);
-  else
-    g_task_return_int (task, n_read);
-}
-
+/* The base is a regular file of the spool, which cannot be polled: GIO
+ * would run each asynchronous read in its thread pool, two thread switches
+ * per read.  A read from the page cache costs less than those, and a cold
+ * read of one chunk blocks for about one disk access; so it is done here. */
 static void
 outbox_verified_input_stream_read_async (GInputStream *stream,
                                          void *buffer,
@@ -2611,12 +2597,16 @@ outbox_verified_input_stream_read_async (GInputStream *stream,
                                          GAsyncReadyCallback callback,
                                          gpointer user_data)
 {
-  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+  GError *error = NULL;
+  gssize n_read;
 
   g_task_set_source_tag (task, outbox_verified_input_stream_read_async);
-  g_task_set_task_data (task, buffer, NULL);
-  g_input_stream_read_async (base_stream (stream), buffer, count, io_priority,
-                             cancellable, on_base_read, task);
+  n_read = outbox_verified_input_stream_read (stream, buffer, count, cancellable, &error);
+  if (n_read < 0)
+    g_task_return_error (task, error);
+  else
+    g_task_return_int (task, n_read);
 }
 
 static gssize
@@ -2628,20 +2618,7 @@ outbox_verified_input_stream_read_finish (GInputStream *stream,
   return g_task_propagate_int (G_TASK (result), error);
 }
 
-static void
-on_base_closed (GObject *source,
-                GAsyncResult *result,
-                gpointer user_data)
-{
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-
-  if (g_input_stream_close_finish (G_INPUT_STREAM (source), result, &error))
-    g_task_return_boolean (task, TRUE);
-  else
-    g_task_return_error (task, error);
-}
-
+/* Closing a file descriptor of a regular file does not block either. */
 static void
 outbox_verified_input_stream_close_async (GInputStream *stream,
                                           int io_priority,
@@ -2649,16 +2626,15 @@ outbox_verified_input_stream_close_async (GInputStream *stream,
                                           GAsyncReadyCallback callback,
                                           gpointer user_data)
 {
-  GTask *task = g_task_new (stream, cancellable, callback, user_data);
+  g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
+  GError *error = NULL;
 
   g_task_set_source_tag (task, outbox_verified_input_stream_close_async);
-  if (!g_filter_input_stream_get_close_base_stream (G_FILTER_INPUT_STREAM (stream)))
-    {
-      g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-      return;
-    }
-  g_input_stream_close_async (base_stream (stream), io_priority, cancellable, on_base_closed, task);
+  if (g_filter_input_stream_get_close_base_stream (G_FILTER_INPUT_STREAM (stream))
+      && !g_input_stream_close (base_stream (stream), cancellable, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
 }
 
 static gboolean

@@ -1035,6 +1035,22 @@ test_load_torn_slot (Fixture *fixture,
 
   loaded = load_one (fixture);
   g_assert_cmpuint (loaded->attempts, ==, 0);
+
+  /* The next save goes into the torn slot, never over the whole one: torn
+   * again, the first record is still there. */
+  record->attempts = 6;
+  g_assert_true (outbox_spool_save (fixture->spool, record, &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&loaded, outbox_spool_record_free);
+  loaded = load_one (fixture);
+  g_assert_cmpuint (loaded->attempts, ==, 6);
+  g_clear_pointer (&contents, g_free);
+  g_assert_true (g_file_get_contents (record_path, &contents, &len, NULL));
+  memset (contents + MESSAGE_HEAD / 2 + 100, 0, MESSAGE_HEAD / 2 - 100);
+  set_file_contents (record_path, contents, len);
+  g_clear_pointer (&loaded, outbox_spool_record_free);
+  loaded = load_one (fixture);
+  g_assert_cmpuint (loaded->attempts, ==, 0);
 }
 
 /* A record too big for its slots gets a new record file with bigger ones:

@@ -786,6 +786,34 @@ slot_bytes (guint64 seq,
   return g_string_free_to_bytes (out);
 }
 
+/* Reads a slot's header: its sequence number and where its record is. */
+static gboolean
+slot_header (const guint8 *slot,
+             gsize slot_size,
+             guint64 *out_seq,
+             const guint8 **out_record,
+             gsize *out_len,
+             GError **error)
+{
+  const guint8 *end = memchr (slot, '\n', MIN (slot_size, SLOT_HEADER_MAX));
+  g_autofree char *header = NULL;
+  g_auto(GStrv) words = NULL;
+  guint64 seq, len;
+
+  if (end == NULL || memcmp (slot, SLOT_MAGIC, strlen (SLOT_MAGIC)) != 0)
+    return record_error (error, "an empty or damaged slot");
+  header = g_strndup ((const char *) slot, end - slot);
+  words = g_strsplit (header + strlen (SLOT_MAGIC), " ", -1);
+  if (g_strv_length (words) != 2
+      || !g_ascii_string_to_unsigned (words[0], 10, 1, G_MAXUINT64, &seq, NULL)
+      || !g_ascii_string_to_unsigned (words[1], 10, 1, slot_size - (end + 1 - slot), &len, NULL))
+    return record_error (error, "a slot with a damaged header");
+  *out_seq = seq;
+  *out_record = end + 1;
+  *out_len = len;
+  return TRUE;
+}
+
 /* The record of one slot, or NULL; @out_seq: its sequence number. */
 static OutboxSpoolRecord *
 parse_slot (const char *id,
@@ -794,27 +822,46 @@ parse_slot (const char *id,
             guint64 *out_seq,
             GError **error)
 {
-  const guint8 *end = memchr (slot, '\n', MIN (slot_size, SLOT_HEADER_MAX));
-  g_autofree char *header = NULL;
-  g_auto(GStrv) words = NULL;
-  guint64 seq, len;
+  const guint8 *record;
+  gsize len;
 
-  if (end == NULL || memcmp (slot, SLOT_MAGIC, strlen (SLOT_MAGIC)) != 0)
+  if (!slot_header (slot, slot_size, out_seq, &record, &len, error))
+    return NULL;
+  return outbox_spool_record_parse (id, record, len, error);
+}
+
+/* Which slot holds the current record, by the slots' headers and checksums
+ * alone: a save need not parse the record it replaces.  -1 when neither
+ * slot holds a whole record, or for the one-record form. */
+static int
+current_slot (const guint8 *data,
+              gsize len,
+              guint64 *out_seq)
+{
+  gsize slot_size = len / 2;
+  guint64 best_seq = 0;
+  int best = -1;
+
+  if (len == 0 || len % (2 * SLOT_ALIGN) != 0)
+    return -1;
+  for (int slot = 0; slot < 2; slot++)
     {
-      record_error (error, "an empty or damaged slot");
-      return NULL;
+      const guint8 *record;
+      gsize record_len;
+      guint64 seq;
+
+      if (!slot_header (data + slot * slot_size, slot_size, &seq, &record, &record_len, NULL)
+          || memchr (record, '\0', record_len) != NULL
+          || verify_record_checksum (record, record_len) == 0)
+        continue;
+      if (best < 0 || seq > best_seq)
+        {
+          best = slot;
+          best_seq = seq;
+        }
     }
-  header = g_strndup ((const char *) slot, end - slot);
-  words = g_strsplit (header + strlen (SLOT_MAGIC), " ", -1);
-  if (g_strv_length (words) != 2
-      || !g_ascii_string_to_unsigned (words[0], 10, 1, G_MAXUINT64, &seq, NULL)
-      || !g_ascii_string_to_unsigned (words[1], 10, 1, slot_size - (end + 1 - slot), &len, NULL))
-    {
-      record_error (error, "a slot with a damaged header");
-      return NULL;
-    }
-  *out_seq = seq;
-  return outbox_spool_record_parse (id, end + 1, len, error);
+  *out_seq = best_seq;
+  return best;
 }
 
 /* @out_slot: (nullable) which slot holds it (-1 for the one-record form);
@@ -1438,7 +1485,6 @@ save_in_place (OutboxSpool *spool,
 {
   g_autofree char *record_name = file_name (job->id, RECORD_SUFFIX);
   g_autofree char *message_name = file_name (job->id, MESSAGE_SUFFIX);
-  g_autoptr(OutboxSpoolRecord) current = NULL;
   g_autoptr(GBytes) bytes = NULL;
   g_autofree guint8 *data = NULL;
   gboolean embedded = FALSE;
@@ -1469,10 +1515,10 @@ save_in_place (OutboxSpool *spool,
   region = embedded ? MESSAGE_HEAD : (gsize) st.st_size;
   data = g_malloc (MAX (region, 1));
   if (read_fd_fully (fd, data, region))
-    current = parse_record_file (job->id, data, region, &slot, &seq, NULL);
+    slot = current_slot (data, region, &seq);
   bytes = slot_bytes (seq + 1, job->record);
   slot_size = region / 2;
-  if (current == NULL || slot < 0 || g_bytes_get_size (bytes) > slot_size)
+  if (slot < 0 || g_bytes_get_size (bytes) > slot_size)
     {
       close (fd);
       return FALSE;

@@ -234,7 +234,7 @@ outbox_queue_new (OutboxSpool *spool, GError **error)
   g_ptr_array_set_free_func (records, NULL);
   for (guint i = 0; i < records->len; i++)
     {
-      OutboxSpoolRecord *record = outbox_spool_record_compact (g_ptr_array_index (records, i));
+      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
 
       g_hash_table_insert (self->records, record->id, g_sequence_append (self->order, record));
       file_record (self, record);

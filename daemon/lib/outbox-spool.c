@@ -864,28 +864,21 @@ current_slot (const guint8 *data,
   return best;
 }
 
-/* @out_slot: (nullable) which slot holds it (-1 for the one-record form);
- * @out_seq: (nullable) its sequence number */
+/* The record of a record file or message head: the valid slot with the
+ * higher sequence number, or the one-record form. */
 static OutboxSpoolRecord *
 parse_record_file (const char *id,
                    const guint8 *data,
                    gsize len,
-                   int *out_slot,
-                   guint64 *out_seq,
                    GError **error)
 {
   g_autoptr(OutboxSpoolRecord) best = NULL;
   g_autoptr(GError) first_error = NULL;
   gsize slot_size = len / 2;
   guint64 best_seq = 0;
-  int best_slot = -1;
 
   if (len >= strlen (RECORD_MAGIC) && memcmp (data, RECORD_MAGIC, strlen (RECORD_MAGIC)) == 0)
-    {
-      if (out_slot != NULL)
-        *out_slot = -1;
-      return outbox_spool_record_parse (id, data, len, error);
-    }
+    return outbox_spool_record_parse (id, data, len, error);
   if (len == 0 || len % (2 * SLOT_ALIGN) != 0)
     {
       record_error (error, "a record file of %" G_GSIZE_FORMAT " octets, not two whole slots", len);
@@ -908,7 +901,6 @@ parse_record_file (const char *id,
           g_clear_pointer (&best, outbox_spool_record_free);
           best = record;
           best_seq = seq;
-          best_slot = slot;
         }
       else
         outbox_spool_record_free (record);
@@ -918,10 +910,6 @@ parse_record_file (const char *id,
       g_propagate_error (error, g_steal_pointer (&first_error));
       return NULL;
     }
-  if (out_slot != NULL)
-    *out_slot = best_slot;
-  if (out_seq != NULL)
-    *out_seq = best_seq;
   return g_steal_pointer (&best);
 }
 
@@ -932,7 +920,7 @@ outbox_spool_record_file_parse (const char *id,
                                 GError **error)
 {
   g_return_val_if_fail (data != NULL || len == 0, NULL);
-  return parse_record_file (id, data, len, NULL, NULL, error);
+  return parse_record_file (id, data, len, error);
 }
 
 /* Ids */
@@ -2319,36 +2307,36 @@ outbox_spool_quarantine (OutboxSpool *spool,
  * next: a fresh block per record would leave the heap full of holes that
  * the records' small allocations keep from being returned.  @head: how
  * many octets to read from the start (a message file's record slots), or
- * 0 for the whole file (a record file). */
+ * 0 for the whole file (a record file).  @st: what fstat(2) said of it. */
 static gboolean
 read_record_file (OutboxSpool *spool,
                   const char *name,
                   gsize head,
                   GByteArray *buffer,
+                  struct stat *st,
                   GError **error)
 {
   int fd = openat (spool->queue_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  struct stat st;
   gboolean complete;
 
-  if (fd < 0 || fstat (fd, &st) < 0)
+  if (fd < 0 || fstat (fd, st) < 0)
     {
       errno_error (error, errno, "Cannot read queue/%s", name);
       if (fd >= 0)
         close (fd);
       return FALSE;
     }
-  if (!S_ISREG (st.st_mode) || (head == 0 && st.st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN)))
+  if (!S_ISREG (st->st_mode) || (head == 0 && st->st_size > 2 * (RECORD_MAX_SIZE + SLOT_ALIGN)))
     {
       close (fd);
       return record_error (error, "queue/%s is not a file of at most two slots of 1 MiB", name);
     }
-  if (head > 0 && (gsize) st.st_size < head)
+  if (head > 0 && (gsize) st->st_size < head)
     {
       close (fd);
       return record_error (error, "queue/%s is shorter than its record slots", name);
     }
-  g_byte_array_set_size (buffer, head > 0 ? head : (gsize) st.st_size);
+  g_byte_array_set_size (buffer, head > 0 ? head : (gsize) st->st_size);
   complete = read_fd_fully (fd, buffer->data, buffer->len);
   close (fd);
   if (!complete)
@@ -2393,12 +2381,13 @@ load_record (OutboxSpool *spool,
 
   if (files & HAS_RECORD_FILE)
     {
-      if (!read_record_file (spool, record_name, 0, buffer, error))
+      if (!read_record_file (spool, record_name, 0, buffer, &st, error))
         return NULL;
     }
   else
     {
-      if (!read_record_file (spool, data_name, MESSAGE_HEAD, buffer, error))
+      /* Its fstat() tells the size of the message as well. */
+      if (!read_record_file (spool, data_name, MESSAGE_HEAD, buffer, &st, error))
         return NULL;
       /* A record too big for the slots was still to be written. */
       if (all_zero (buffer->data, buffer->len))
@@ -2407,10 +2396,11 @@ load_record (OutboxSpool *spool,
           return NULL;
         }
     }
-  record = parse_record_file (id, buffer->data, buffer->len, NULL, NULL, error);
+  record = parse_record_file (id, buffer->data, buffer->len, error);
   if (record == NULL)
     return NULL;
-  if (fstatat (spool->queue_fd, data_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode))
+  if ((files & HAS_RECORD_FILE)
+      && (fstatat (spool->queue_fd, data_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG (st.st_mode)))
     {
       record_error (error, "its message file is missing");
       return NULL;

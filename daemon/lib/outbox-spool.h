@@ -194,7 +194,8 @@ gboolean outbox_spool_is_idle (OutboxSpool *spool);
 /* Reads every record; a record that does not validate, or whose data file is
  * missing or of the wrong size, is moved to quarantine/ with its data and
  * its id added to @out_quarantined.  Orphan data files are quarantined too.
- * Returns records sorted by (created, id). */
+ * Returns records sorted by (created, id), each compacted
+ * (outbox_spool_record_compact()) as it was read. */
 GPtrArray *outbox_spool_load (OutboxSpool *spool, GPtrArray **out_quarantined, GError **error);
 /* Opens a message's data for reading.  The stream fails with
  * G_IO_ERROR_INVALID_DATA at its end (instead of returning 0) when the bytes

@@ -200,10 +200,12 @@ assert_records_equal (const OutboxSpoolRecord *a,
     }
 }
 
+/* @subject: (nullable) */
 static OutboxSpoolRecord *
-commit_message (Fixture *fixture,
-                const char *data,
-                gint64 created)
+commit_with_subject (Fixture *fixture,
+                     const char *data,
+                     gint64 created,
+                     const char *subject)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(OutboxSpoolDraft) draft = outbox_spool_draft_new (fixture->spool, &error);
@@ -215,13 +217,22 @@ commit_message (Fixture *fixture,
   record = new_record (outbox_spool_draft_get_id (draft), data, strlen (data));
   if (created != 0)
     record->created = created;
+  record->subject = g_strdup (subject);
   outbox_spool_draft_commit (draft, record, &error);
   g_assert_no_error (error);
   return record;
 }
 
+static OutboxSpoolRecord *
+commit_message (Fixture *fixture,
+                const char *data,
+                gint64 created)
+{
+  return commit_with_subject (fixture, data, created, NULL);
+}
+
 static OutboxSpoolRecord *load_one (Fixture *fixture);
-static GBytes *read_all (GInputStream *stream, GError **error);
+static void assert_message_reads_back (Fixture *fixture, const OutboxSpoolRecord *record);
 
 /* Where a message file's data starts: after its two record slots. */
 #define MESSAGE_HEAD 8192
@@ -231,19 +242,9 @@ static GBytes *read_all (GInputStream *stream, GError **error);
 static OutboxSpoolRecord *
 commit_big_record (Fixture *fixture)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(OutboxSpoolDraft) draft = outbox_spool_draft_new (fixture->spool, &error);
-  OutboxSpoolRecord *record;
+  g_autofree char *subject = g_strnfill (5000, 's');
 
-  g_assert_no_error (error);
-  g_output_stream_write_all (outbox_spool_draft_get_stream (draft), message_data, strlen (message_data),
-                             NULL, NULL, &error);
-  g_assert_no_error (error);
-  record = new_record (outbox_spool_draft_get_id (draft), message_data, strlen (message_data));
-  record->subject = g_strnfill (5000, 's');
-  outbox_spool_draft_commit (draft, record, &error);
-  g_assert_no_error (error);
-  return record;
+  return commit_with_subject (fixture, message_data, 0, subject);
 }
 
 static GPtrArray *
@@ -407,8 +408,6 @@ test_draft_commit_big_record (Fixture *fixture,
   g_autoptr(OutboxSpoolRecord) record = commit_big_record (fixture);
   g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
   g_autoptr(OutboxSpoolRecord) loaded = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-  g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GError) error = NULL;
 
   g_assert_cmpuint (count_files (fixture, "queue"), ==, 2);
@@ -423,11 +422,7 @@ test_draft_commit_big_record (Fixture *fixture,
   loaded = load_one (fixture);
   g_assert_cmpuint (loaded->attempts, ==, 4);
 
-  stream = outbox_spool_open_message (fixture->spool, record, &error);
-  g_assert_no_error (error);
-  bytes = read_all (stream, &error);
-  g_assert_no_error (error);
-  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), message_data, strlen (message_data));
+  assert_message_reads_back (fixture, record);
 
   g_assert_true (outbox_spool_remove (fixture->spool, record->id, &error));
   g_assert_no_error (error);
@@ -928,6 +923,8 @@ test_load_sorted (Fixture *fixture,
   g_autoptr(GPtrArray) records = load (fixture, NULL);
 
   g_assert_cmpuint (records->len, ==, 3);
+  for (guint i = 0; i < records->len; i++)
+    g_assert_true (((OutboxSpoolRecord *) g_ptr_array_index (records, i))->compact);
   g_assert_cmpstr (((OutboxSpoolRecord *) g_ptr_array_index (records, 0))->id, ==, early->id);
   g_assert_cmpstr (((OutboxSpoolRecord *) g_ptr_array_index (records, 1))->id, ==, early_too->id);
   g_assert_cmpstr (((OutboxSpoolRecord *) g_ptr_array_index (records, 2))->id, ==, late->id);
@@ -1101,20 +1098,13 @@ test_load_one_record_form (Fixture *fixture,
   g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
   g_autofree char *record_path = spool_file (fixture, "queue", record->id, ".rec");
   g_autoptr(OutboxSpoolRecord) loaded = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-  g_autoptr(GBytes) data_bytes = NULL;
   g_autoptr(GError) error = NULL;
 
   record->attempts = 2;
   to_older_form (fixture, record);
   loaded = load_one (fixture);
   g_assert_cmpuint (loaded->attempts, ==, 2);
-  stream = outbox_spool_open_message (fixture->spool, record, &error);
-  g_assert_no_error (error);
-  data_bytes = read_all (stream, &error);
-  g_assert_no_error (error);
-  g_assert_cmpmem (g_bytes_get_data (data_bytes, NULL), g_bytes_get_size (data_bytes), message_data,
-                   strlen (message_data));
+  assert_message_reads_back (fixture, record);
 
   record->attempts = 3;
   g_assert_true (outbox_spool_save (fixture->spool, record, &error));
@@ -1267,11 +1257,11 @@ read_all (GInputStream *stream,
   return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
 }
 
+/* The message of @record reads back, verified, as message_data. */
 static void
-test_message_reads_back (Fixture *fixture,
-                         gconstpointer data)
+assert_message_reads_back (Fixture *fixture,
+                           const OutboxSpoolRecord *record)
 {
-  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
   g_autoptr(GError) error = NULL;
   g_autoptr(GInputStream) stream = outbox_spool_open_message (fixture->spool, record, &error);
   g_autoptr(GBytes) bytes = NULL;
@@ -1280,6 +1270,15 @@ test_message_reads_back (Fixture *fixture,
   bytes = read_all (stream, &error);
   g_assert_no_error (error);
   g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), message_data, strlen (message_data));
+}
+
+static void
+test_message_reads_back (Fixture *fixture,
+                         gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+
+  assert_message_reads_back (fixture, record);
 }
 
 /* In place, as an editor writing through the same inode would. */

@@ -388,7 +388,7 @@ record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean pl
   gboolean any_pending = FALSE, any_failed = FALSE;
   gint64 now = now_seconds ();
 
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
       any_pending |= recipient_is_pending (rcpt);
@@ -400,7 +400,7 @@ record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean pl
     {
       g_autofree char *give_up = format_duration (policy->give_up_after);
 
-      for (guint i = 0; i < record->recipients->len; i++)
+      for (guint i = 0; i < record->n_recipients; i++)
         {
           OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
           g_autofree char *reply = NULL;
@@ -435,7 +435,7 @@ record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean pl
 static void
 record_fail_pending (OutboxSpoolRecord *record, OutboxRecipientState state, guint code, const char *why)
 {
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
       if (recipient_is_pending (rcpt))
@@ -466,7 +466,7 @@ count_failed (const OutboxSpoolRecord *record)
 {
   guint n = 0;
 
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     if (outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i)->state
         == OUTBOX_RECIPIENT_STATE_FAILED)
       n++;
@@ -481,7 +481,7 @@ notify_failure (const OutboxSpoolRecord *record)
   g_autofree char *summary = NULL;
 
   summary = g_strdup_printf ("Mail not delivered: %s", record->subject ? record->subject : record->id);
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
       const OutboxRecipient *rcpt = outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i);
       if (rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED)
@@ -731,7 +731,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   summary = result_summary (result);
 
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
       if (!recipient_is_pending (rcpt))
@@ -758,7 +758,7 @@ pending_addresses (OutboxSpoolRecord *record)
 {
   GPtrArray *rcpts = g_ptr_array_new ();
 
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
       if (recipient_is_pending (rcpt))

@@ -453,7 +453,7 @@ handle_release (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, cons
 static void
 record_reset_for_retry (OutboxSpoolRecord *record)
 {
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
       if (rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED)

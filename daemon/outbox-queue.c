@@ -488,9 +488,9 @@ recipients_to_variant (const OutboxSpoolRecord *record)
   GVariantBuilder builder;
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
-      const OutboxRecipient *rcpt = g_ptr_array_index (record->recipients, i);
+      const OutboxRecipient *rcpt = &record->recipients[i];
 
       g_variant_builder_open (&builder, G_VARIANT_TYPE_VARDICT);
       add_string (&builder, "address", rcpt->address);

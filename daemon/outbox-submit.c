@@ -251,6 +251,7 @@ static OutboxSpoolRecord *
 build_record (SubmitData *data, const OutboxMessageWritten *written)
 {
   OutboxSpoolRecord *record = outbox_spool_record_new ();
+  gboolean checksum_ok;
 
   record->id = g_strdup (outbox_spool_draft_get_id (data->draft));
   record->account = g_strdup (data->account->name);
@@ -261,7 +262,9 @@ build_record (SubmitData *data, const OutboxMessageWritten *written)
   record->created = g_get_real_time () / G_USEC_PER_SEC;
   record->send_at = data->options.send_at;
   record->size = written->size;
-  record->sha256 = g_strdup (written->sha256);
+  /* The import made the hex digits itself. */
+  checksum_ok = outbox_spool_sha256_from_hex (written->sha256, record->sha256);
+  g_assert (checksum_ok);
   record->message_id = g_strdup (written->message_id);
   record->subject = g_strdup (data->headers->subject);
   record->eightbit = written->eightbit;
@@ -298,7 +301,7 @@ commit_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   g_info ("Queued %s for %u recipient(s) through account %s (%" G_GUINT64_FORMAT " octets)",
-          record->id, record->recipients->len, record->account, record->size);
+          record->id, record->n_recipients, record->account, record->size);
   outbox_queue_add (data->queue, g_steal_pointer (&data->record));
   g_task_return_pointer (task, g_strdup (outbox_spool_draft_get_id (data->draft)), g_free);
 }

@@ -16,11 +16,11 @@ check_record (const OutboxSpoolRecord *record)
 {
   g_assert_true (outbox_spool_id_is_valid (record->id));
   g_assert_cmpint (record->state, !=, OUTBOX_MESSAGE_STATE_SENDING);
-  g_assert_cmpuint (record->recipients->len, >=, 1);
+  g_assert_cmpuint (record->n_recipients, >=, 1);
   g_assert_true (outbox_address_validate (record->from, TRUE, NULL));
-  for (guint i = 0; i < record->recipients->len; i++)
+  for (guint i = 0; i < record->n_recipients; i++)
     {
-      const OutboxRecipient *recipient = g_ptr_array_index (record->recipients, i);
+      const OutboxRecipient *recipient = &record->recipients[i];
       g_assert_true (outbox_address_validate (recipient->address, FALSE, NULL));
       g_assert_cmpuint (recipient->reply_code, <=, 599);
     }

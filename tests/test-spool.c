@@ -108,13 +108,14 @@ new_record (const char *id,
             gsize len)
 {
   OutboxSpoolRecord *record = outbox_spool_record_new ();
+  g_autofree char *sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
 
+  g_assert_true (outbox_spool_sha256_from_hex (sha256, record->sha256));
   record->id = g_strdup (id);
   record->account = g_strdup ("work");
   record->from = g_strdup ("a@example.org");
   record->created = g_get_real_time () / G_USEC_PER_SEC;
   record->size = len;
-  record->sha256 = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) data, len);
   outbox_spool_record_add_recipient (record, "b@example.org");
   return record;
 }
@@ -172,7 +173,7 @@ assert_records_equal (const OutboxSpoolRecord *a,
   g_assert_cmpint (a->first_failure, ==, b->first_failure);
   g_assert_cmpuint (a->attempts, ==, b->attempts);
   g_assert_cmpuint (a->size, ==, b->size);
-  g_assert_cmpstr (a->sha256, ==, b->sha256);
+  g_assert_cmpmem (a->sha256, sizeof a->sha256, b->sha256, sizeof b->sha256);
   g_assert_cmpstr (a->message_id, ==, b->message_id);
   g_assert_cmpstr (a->subject, ==, b->subject);
   g_assert_cmpstr (a->last_reply, ==, b->last_reply);
@@ -187,11 +188,11 @@ assert_records_equal (const OutboxSpoolRecord *a,
   g_assert_cmpint (a->sent_copy_next, ==, b->sent_copy_next);
   g_assert_cmpstr (a->origin, ==, b->origin);
   g_assert_cmpint (a->save_to_sent, ==, b->save_to_sent);
-  g_assert_cmpuint (a->recipients->len, ==, b->recipients->len);
-  for (guint i = 0; i < a->recipients->len; i++)
+  g_assert_cmpuint (a->n_recipients, ==, b->n_recipients);
+  for (guint i = 0; i < a->n_recipients; i++)
     {
-      const OutboxRecipient *ra = g_ptr_array_index (a->recipients, i);
-      const OutboxRecipient *rb = g_ptr_array_index (b->recipients, i);
+      const OutboxRecipient *ra = &a->recipients[i];
+      const OutboxRecipient *rb = &b->recipients[i];
 
       g_assert_cmpstr (ra->address, ==, rb->address);
       g_assert_cmpint (ra->state, ==, rb->state);
@@ -754,8 +755,8 @@ test_record_compact (void)
   g_assert_cmpstr (outbox_spool_record_get_recipient (copy, 2)->reply, ==, "250 2.1.5 later");
   /* The copy is an ordinary record: recipients may be added to it. */
   outbox_spool_record_add_recipient (copy, "d@example.org");
-  g_assert_cmpuint (copy->recipients->len, ==, 4);
-  g_assert_cmpuint (compact->recipients->len, ==, 3);
+  g_assert_cmpuint (copy->n_recipients, ==, 4);
+  g_assert_cmpuint (compact->n_recipients, ==, 3);
 }
 
 /* Newlines in values stay inside their line: the record has one line per
@@ -1455,6 +1456,40 @@ static const char * const bad_escape[] = { "subject Gr", "subject \\q" };
 static const char * const duplicate_field[] = { "attempts 3\n", "attempts 3\nattempts 4\n" };
 static const char * const bad_number[] = { "attempts 3", "attempts -3" };
 static const char * const bad_version[] = { "outbox-record 1", "outbox-record 2" };
+static const char * const long_data_checksum[] = { "data-sha256 ", "data-sha256 0" };
+
+/* The data's checksum is kept as 32 octets and written as 64 hex digits. */
+static void
+test_record_sha256_hex (void)
+{
+  static const char *bad[] = {
+    "",
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddee",
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff00",
+    "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff",
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg",
+    "0x112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+  };
+  const char *good = "00112233445566778899aabbccddeeff0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+  const guint8 expected[OUTBOX_SPOOL_SHA256_LENGTH] = {
+    0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+    0x0f, 0x1e, 0x2d, 0x3c, 0x4b, 0x5a, 0x69, 0x78, 0x87, 0x96, 0xa5, 0xb4, 0xc3, 0xd2, 0xe1, 0xf0,
+  };
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(GBytes) bytes = NULL;
+  g_autofree char *line = NULL;
+  guint8 digest[OUTBOX_SPOOL_SHA256_LENGTH];
+
+  g_assert_true (outbox_spool_sha256_from_hex (good, digest));
+  g_assert_cmpmem (digest, sizeof digest, expected, sizeof expected);
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    g_assert_false (outbox_spool_sha256_from_hex (bad[i], digest));
+
+  memcpy (record->sha256, expected, sizeof expected);
+  bytes = outbox_spool_record_serialize (record);
+  line = g_strdup_printf ("\ndata-sha256 %s\n", good);
+  g_assert_nonnull (g_strstr_len (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), line));
+}
 
 int
 main (int argc,
@@ -1497,6 +1532,8 @@ main (int argc,
   g_test_add_data_func ("/spool/record/refuses/duplicate-field", duplicate_field, test_record_refuses);
   g_test_add_data_func ("/spool/record/refuses/bad-number", bad_number, test_record_refuses);
   g_test_add_data_func ("/spool/record/refuses/bad-version", bad_version, test_record_refuses);
+  g_test_add_data_func ("/spool/record/refuses/long-data-checksum", long_data_checksum, test_record_refuses);
+  g_test_add_func ("/spool/record/sha256-hex", test_record_sha256_hex);
 
   add_fixture_test ("/spool/save/round-trip", NULL, test_save_load_round_trip);
   add_fixture_test ("/spool/save/fault", NULL, test_save_fault);

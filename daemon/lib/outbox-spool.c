@@ -98,14 +98,20 @@ outbox_recipient_state_from_string (const char *str,
 
 /* Records */
 
-static void
-recipient_free (gpointer data)
+/* A new zeroed recipient at the end of a record that is not compact.
+ * Moves the recipients: pointers to them do not survive it. */
+static OutboxRecipient *
+append_recipient_slot (OutboxSpoolRecord *record)
 {
-  OutboxRecipient *recipient = data;
+  guint n = record->n_recipients;
 
-  g_free (recipient->address);
-  g_free (recipient->reply);
-  g_free (recipient);
+  g_assert (!record->compact);
+  /* Room for a power of two of them, so that a long list is not copied
+   * at every addition; compacting trims it. */
+  if ((n & (n - 1)) == 0)
+    record->recipients = g_renew (OutboxRecipient, record->recipients, n == 0 ? 1 : 2 * n);
+  memset (&record->recipients[record->n_recipients], 0, sizeof (OutboxRecipient));
+  return &record->recipients[record->n_recipients++];
 }
 
 OutboxSpoolRecord *
@@ -113,7 +119,6 @@ outbox_spool_record_new (void)
 {
   OutboxSpoolRecord *record = g_new0 (OutboxSpoolRecord, 1);
 
-  record->recipients = g_ptr_array_new_with_free_func (recipient_free);
   record->save_to_sent = -1;
   return record;
 }
@@ -130,22 +135,21 @@ outbox_spool_record_copy (const OutboxSpoolRecord *record)
   copy->id = g_strdup (record->id);
   copy->account = g_strdup (record->account);
   copy->from = g_strdup (record->from);
-  copy->sha256 = g_strdup (record->sha256);
   copy->message_id = g_strdup (record->message_id);
   copy->subject = g_strdup (record->subject);
   copy->last_reply = g_strdup (record->last_reply);
   copy->origin = g_strdup (record->origin);
   copy->sent_copy = g_strdup (record->sent_copy);
   copy->sent_copy_reply = g_strdup (record->sent_copy_reply);
-  copy->recipients = g_ptr_array_new_with_free_func (recipient_free);
-  for (guint i = 0; i < record->recipients->len; i++)
+  copy->recipients = NULL;
+  copy->n_recipients = 0;
+  for (guint i = 0; i < record->n_recipients; i++)
     {
-      const OutboxRecipient *recipient = g_ptr_array_index (record->recipients, i);
-      OutboxRecipient *recipient_copy = g_memdup2 (recipient, sizeof *recipient);
+      OutboxRecipient *recipient = append_recipient_slot (copy);
 
-      recipient_copy->address = g_strdup (recipient->address);
-      recipient_copy->reply = g_strdup (recipient->reply);
-      g_ptr_array_add (copy->recipients, recipient_copy);
+      *recipient = record->recipients[i];
+      recipient->address = g_strdup (record->recipients[i].address);
+      recipient->reply = g_strdup (record->recipients[i].reply);
     }
   return copy;
 }
@@ -155,23 +159,21 @@ outbox_spool_record_free (OutboxSpoolRecord *record)
 {
   if (record == NULL)
     return;
-  if (record->compact)
+  for (guint i = 0; i < record->n_recipients; i++)
+    g_free (record->recipients[i].reply);
+  /* Only what may change after compacting lives outside the block. */
+  if (!record->compact)
     {
-      /* Only what may change after compacting lives outside the block. */
-      for (guint i = 0; i < record->recipients->len; i++)
-        g_free (((OutboxRecipient *) g_ptr_array_index (record->recipients, i))->reply);
-    }
-  else
-    {
+      for (guint i = 0; i < record->n_recipients; i++)
+        g_free (record->recipients[i].address);
+      g_free (record->recipients);
       g_free (record->id);
       g_free (record->account);
       g_free (record->from);
-      g_free (record->sha256);
       g_free (record->message_id);
       g_free (record->subject);
       g_free (record->origin);
     }
-  g_ptr_array_unref (record->recipients);
   g_free (record->last_reply);
   g_free (record->sent_copy);
   g_free (record->sent_copy_reply);
@@ -183,7 +185,6 @@ static const gsize packed_strings[] = {
   G_STRUCT_OFFSET (OutboxSpoolRecord, id),
   G_STRUCT_OFFSET (OutboxSpoolRecord, account),
   G_STRUCT_OFFSET (OutboxSpoolRecord, from),
-  G_STRUCT_OFFSET (OutboxSpoolRecord, sha256),
   G_STRUCT_OFFSET (OutboxSpoolRecord, message_id),
   G_STRUCT_OFFSET (OutboxSpoolRecord, subject),
   G_STRUCT_OFFSET (OutboxSpoolRecord, origin),
@@ -216,7 +217,7 @@ outbox_spool_record_compact (OutboxSpoolRecord *record)
   if (record->compact)
     return record;
 
-  n_recipients = record->recipients->len;
+  n_recipients = record->n_recipients;
   size = sizeof *record + n_recipients * sizeof (OutboxRecipient);
   for (gsize i = 0; i < G_N_ELEMENTS (packed_strings); i++)
     {
@@ -226,7 +227,7 @@ outbox_spool_record_compact (OutboxSpoolRecord *record)
         size += strlen (str) + 1;
     }
   for (guint i = 0; i < n_recipients; i++)
-    size += strlen (((OutboxRecipient *) g_ptr_array_index (record->recipients, i))->address) + 1;
+    size += strlen (record->recipients[i].address) + 1;
 
   compact = g_malloc (size);
   *compact = *record;
@@ -235,15 +236,12 @@ outbox_spool_record_compact (OutboxSpoolRecord *record)
   for (gsize i = 0; i < G_N_ELEMENTS (packed_strings); i++)
     G_STRUCT_MEMBER (char *, compact, packed_strings[i]) =
         pack_string (&cursor, G_STRUCT_MEMBER (const char *, record, packed_strings[i]));
-  compact->recipients = g_ptr_array_sized_new (n_recipients);
+  compact->recipients = n_recipients > 0 ? recipients : NULL;
   for (guint i = 0; i < n_recipients; i++)
     {
-      OutboxRecipient *recipient = g_ptr_array_index (record->recipients, i);
-
-      recipients[i] = *recipient;
-      recipients[i].address = pack_string (&cursor, recipient->address);
-      recipient->reply = NULL; /* now the compact record's */
-      g_ptr_array_add (compact->recipients, &recipients[i]);
+      recipients[i] = record->recipients[i];
+      recipients[i].address = pack_string (&cursor, record->recipients[i].address);
+      record->recipients[i].reply = NULL; /* now the compact record's */
     }
   compact->compact = TRUE;
   g_assert (cursor == (char *) compact + size);
@@ -263,18 +261,17 @@ outbox_spool_record_add_recipient (OutboxSpoolRecord *record,
   OutboxRecipient *recipient;
 
   g_return_if_fail (!record->compact);
-  recipient = g_new0 (OutboxRecipient, 1);
+  recipient = append_recipient_slot (record);
   recipient->address = g_strdup (address);
   recipient->state = OUTBOX_RECIPIENT_STATE_QUEUED;
-  g_ptr_array_add (record->recipients, recipient);
 }
 
 OutboxRecipient *
 outbox_spool_record_get_recipient (OutboxSpoolRecord *record,
                                    guint i)
 {
-  g_return_val_if_fail (i < record->recipients->len, NULL);
-  return g_ptr_array_index (record->recipients, i);
+  g_return_val_if_fail (i < record->n_recipients, NULL);
+  return &record->recipients[i];
 }
 
 /* The record format, one field a line, "key value", values escaped with
@@ -297,6 +294,7 @@ typedef enum
   FIELD_BOOLEAN,
   FIELD_TRISTATE,
   FIELD_MESSAGE_STATE,
+  FIELD_DIGEST,     /* a SHA-256, in hex */
 } FieldKind;
 
 typedef struct
@@ -318,7 +316,7 @@ static const RecordField record_fields[] = {
   { "finished", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, finished) },
   { "attempts", FIELD_UINT, G_STRUCT_OFFSET (OutboxSpoolRecord, attempts) },
   { "size", FIELD_UINT64, G_STRUCT_OFFSET (OutboxSpoolRecord, size) },
-  { "data-sha256", FIELD_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sha256) },
+  { "data-sha256", FIELD_DIGEST, G_STRUCT_OFFSET (OutboxSpoolRecord, sha256) },
   { "message-id", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, message_id) },
   { "subject", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, subject) },
   { "last-reply", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, last_reply) },
@@ -357,6 +355,12 @@ append_field (GString *out,
     case FIELD_STRING:
       append_string (out, field->key, *(char * const *) member);
       break;
+    case FIELD_DIGEST:
+      g_string_append_printf (out, "%s ", field->key);
+      for (gsize i = 0; i < OUTBOX_SPOOL_SHA256_LENGTH; i++)
+        g_string_append_printf (out, "%02x", ((const guint8 *) member)[i]);
+      g_string_append_c (out, '\n');
+      break;
     case FIELD_NULLABLE_STRING:
       if (*(char * const *) member != NULL)
         append_string (out, field->key, *(char * const *) member);
@@ -374,7 +378,7 @@ append_field (GString *out,
       g_string_append_printf (out, "%s %d\n", field->key, *(const guint8 *) member ? 1 : 0);
       break;
     case FIELD_TRISTATE:
-      g_string_append_printf (out, "%s %d\n", field->key, CLAMP (*(const int *) member, -1, 1));
+      g_string_append_printf (out, "%s %d\n", field->key, CLAMP (*(const gint8 *) member, -1, 1));
       break;
     case FIELD_MESSAGE_STATE:
       /* A crash in the middle of a delivery must not leave it stuck. */
@@ -411,8 +415,8 @@ outbox_spool_record_serialize (const OutboxSpoolRecord *record)
 
   for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
     append_field (out, &record_fields[i], record);
-  for (guint i = 0; i < record->recipients->len; i++)
-    append_recipient (out, g_ptr_array_index (record->recipients, i));
+  for (guint i = 0; i < record->n_recipients; i++)
+    append_recipient (out, &record->recipients[i]);
 
   checksum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) out->str, out->len);
   g_string_append_printf (out, "sha256 %s\n", checksum);
@@ -530,6 +534,8 @@ parse_field_value (const RecordField *field,
     case FIELD_NULLABLE_STRING:
       *(char **) member = unescape_value (value);
       return *(char **) member != NULL;
+    case FIELD_DIGEST:
+      return outbox_spool_sha256_from_hex (value, member);
     case FIELD_TIME:
       return parse_number (value, 0, G_MAXINT64, (gint64 *) member);
     case FIELD_UINT:
@@ -550,7 +556,7 @@ parse_field_value (const RecordField *field,
     case FIELD_TRISTATE:
       if (!parse_number (value, -1, 1, &number))
         return FALSE;
-      *(int *) member = (int) number;
+      *(gint8 *) member = (gint8) number;
       return TRUE;
     case FIELD_MESSAGE_STATE:
       if (!state_from_string (message_state_names, G_N_ELEMENTS (message_state_names), value, &state))
@@ -582,11 +588,10 @@ parse_recipient (const char *value,
   if (!outbox_address_validate (address, FALSE, &address_error))
     return record_error (error, "invalid recipient: %s", address_error->message);
 
-  recipient = g_new0 (OutboxRecipient, 1);
+  recipient = append_recipient_slot (record);
   recipient->address = g_steal_pointer (&address);
   recipient->state = state;
   recipient->reply_code = (guint) code;
-  g_ptr_array_add (record->recipients, recipient);
   return TRUE;
 }
 
@@ -597,9 +602,9 @@ parse_recipient_reply (const char *value,
 {
   OutboxRecipient *recipient;
 
-  if (record->recipients->len == 0)
+  if (record->n_recipients == 0)
     return record_error (error, "a recipient reply before any recipient");
-  recipient = g_ptr_array_index (record->recipients, record->recipients->len - 1);
+  recipient = &record->recipients[record->n_recipients - 1];
   if (recipient->reply != NULL)
     return record_error (error, "two replies for recipient %s", recipient->address);
   recipient->reply = unescape_value (value);
@@ -655,6 +660,17 @@ is_lowercase_hex (const char *str,
   return TRUE;
 }
 
+gboolean
+outbox_spool_sha256_from_hex (const char *hex,
+                              guint8 out[OUTBOX_SPOOL_SHA256_LENGTH])
+{
+  if (!is_lowercase_hex (hex, 2 * OUTBOX_SPOOL_SHA256_LENGTH))
+    return FALSE;
+  for (gsize i = 0; i < OUTBOX_SPOOL_SHA256_LENGTH; i++)
+    out[i] = (guint8) (g_ascii_xdigit_value (hex[2 * i]) << 4 | g_ascii_xdigit_value (hex[2 * i + 1]));
+  return TRUE;
+}
+
 /* Returns the length of what the final "sha256 HEX" line covers, or 0
  * when that line is missing or does not match. */
 static gsize
@@ -693,9 +709,7 @@ check_record_fields (const char *id,
     return record_error (error, "bad id “%s”", record->id);
   if (id != NULL && strcmp (id, record->id) != 0)
     return record_error (error, "the record of %s carries the id %s", id, record->id);
-  if (!is_lowercase_hex (record->sha256, SHA256_HEX_LENGTH))
-    return record_error (error, "bad data checksum");
-  if (record->recipients->len == 0)
+  if (record->n_recipients == 0)
     return record_error (error, "no recipient");
   return outbox_address_validate (record->from, TRUE, error);
 }
@@ -2540,7 +2554,7 @@ struct _OutboxVerifiedInputStream
 
   char *id;
   guint64 expected_size;
-  char *expected_sha256;
+  guint8 expected_sha256[OUTBOX_SPOOL_SHA256_LENGTH];
   GChecksum *checksum;
   guint64 count;
   gboolean at_end;  /* the checksum is final */
@@ -2557,6 +2571,17 @@ changed_on_disk (OutboxVerifiedInputStream *self,
                "%" G_GUINT64_FORMAT " recorded); set it aside",
                self->id, self->count, self->expected_size);
   return FALSE;
+}
+
+static gboolean
+digest_is (GChecksum *checksum,
+           const guint8 expected[OUTBOX_SPOOL_SHA256_LENGTH])
+{
+  guint8 digest[OUTBOX_SPOOL_SHA256_LENGTH];
+  gsize len = sizeof digest;
+
+  g_checksum_get_digest (checksum, digest, &len);
+  return len == sizeof digest && memcmp (digest, expected, len) == 0;
 }
 
 /* Accounts for the result of a read of the base stream. */
@@ -2582,7 +2607,7 @@ verify_read (OutboxVerifiedInputStream *self,
 
   self->at_end = TRUE;
   if (self->count != self->expected_size
-      || strcmp (g_checksum_get_string (self->checksum), self->expected_sha256) != 0)
+      || !digest_is (self->checksum, self->expected_sha256))
     {
       changed_on_disk (self, error);
       return -1;
@@ -2688,7 +2713,6 @@ outbox_verified_input_stream_finalize (GObject *object)
   OutboxVerifiedInputStream *self = OUTBOX_VERIFIED_INPUT_STREAM (object);
 
   g_free (self->id);
-  g_free (self->expected_sha256);
   g_checksum_free (self->checksum);
 
   G_OBJECT_CLASS (outbox_verified_input_stream_parent_class)->finalize (object);
@@ -2759,6 +2783,6 @@ outbox_spool_open_message (OutboxSpool *spool,
   self = g_object_new (OUTBOX_TYPE_VERIFIED_INPUT_STREAM, "base-stream", file_stream, NULL);
   self->id = g_strdup (record->id);
   self->expected_size = record->size;
-  self->expected_sha256 = g_strdup (record->sha256 != NULL ? record->sha256 : "");
+  memcpy (self->expected_sha256, record->sha256, sizeof self->expected_sha256);
   return G_INPUT_STREAM (self);
 }

@@ -38,6 +38,8 @@ typedef struct
   char *reply;                /* (nullable) (owned) last server reply */
 } OutboxRecipient;
 
+#define OUTBOX_SPOOL_SHA256_LENGTH 32
+
 /* What the spool knows of one message; the bytes are in a file beside it.
  * Ordered so that 100,000 of them in memory waste no padding. */
 typedef struct
@@ -45,16 +47,16 @@ typedef struct
   char *id;                   /* (owned) */
   char *account;              /* (owned) */
   char *from;                 /* (owned) envelope sender, may be "" */
-  GPtrArray *recipients;      /* (element-type OutboxRecipient) (owned) */
+  OutboxRecipient *recipients; /* (array length=n_recipients) (owned) */
+  guint n_recipients;         /* at least 1 in a stored record */
   OutboxMessageState state;
-  guint attempts;
   gint64 created;             /* Unix time */
   gint64 send_at;             /* 0: now */
   gint64 next_attempt;        /* 0: none planned */
   gint64 first_failure;       /* 0: none yet; for the give-up time */
   gint64 finished;            /* 0, or when it became sent or failed */
   guint64 size;               /* octets of the message data */
-  char *sha256;               /* (owned) hex SHA-256 of the message data */
+  guint8 sha256[OUTBOX_SPOOL_SHA256_LENGTH]; /* of the message data */
   char *message_id;           /* (nullable) (owned) */
   char *subject;              /* (nullable) (owned) */
   char *last_reply;           /* (nullable) (owned) */
@@ -66,7 +68,8 @@ typedef struct
   char *sent_copy_reply;      /* (nullable) (owned) why the last copy failed */
   gint64 sent_copy_next;      /* 0: now, when pending */
   guint sent_copy_attempts;
-  int save_to_sent;           /* -1 account default, 0 no, 1 yes */
+  guint attempts;
+  gint8 save_to_sent;         /* -1 account default, 0 no, 1 yes */
   guint8 eightbit;            /* (boolean) the body has 8-bit octets */
   guint8 smtputf8;            /* (boolean) an address is not ASCII */
   guint8 unknown_outcome;     /* (boolean) a previous attempt may have delivered it */
@@ -79,13 +82,15 @@ OutboxSpoolRecord *outbox_spool_record_copy (const OutboxSpoolRecord *record);
 void outbox_spool_record_free (OutboxSpoolRecord *record);
 /* (transfer full) @record, in the form a record kept for long takes: the
  * struct, its recipients and the strings that never change (id, account,
- * from, sha256, message_id, subject, origin, the addresses) in one block.
+ * from, message_id, subject, origin, the addresses) in one block.
  * Takes @record.  Such a record may have its other fields changed as any
  * other, but no recipient added and none of those strings replaced.  A
  * queue of 100,000 messages saves about a third of its memory by it. */
 OutboxSpoolRecord *outbox_spool_record_compact (OutboxSpoolRecord *record);
 void outbox_spool_record_add_recipient (OutboxSpoolRecord *record, const char *address);
 OutboxRecipient *outbox_spool_record_get_recipient (OutboxSpoolRecord *record, guint i);
+/* Sets @out from 64 lowercase hexadecimal digits; FALSE if @hex is not that. */
+gboolean outbox_spool_sha256_from_hex (const char *hex, guint8 out[OUTBOX_SPOOL_SHA256_LENGTH]);
 /* Serialised form: a versioned text record whose last line is a SHA-256 of
  * everything before it, so that truncation or corruption is detected. */
 GBytes *outbox_spool_record_serialize (const OutboxSpoolRecord *record);

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gio/gunixinputstream.h>
 #include <gio/gunixoutputstream.h>
 
 #include "outbox-address.h"
@@ -2546,12 +2545,17 @@ outbox_spool_load (OutboxSpool *spool,
 
 #define OUTBOX_TYPE_VERIFIED_INPUT_STREAM (outbox_verified_input_stream_get_type ())
 G_DECLARE_FINAL_TYPE (OutboxVerifiedInputStream, outbox_verified_input_stream,
-                      OUTBOX, VERIFIED_INPUT_STREAM, GFilterInputStream)
+                      OUTBOX, VERIFIED_INPUT_STREAM, GInputStream)
 
 struct _OutboxVerifiedInputStream
 {
-  GFilterInputStream parent_instance;
+  GInputStream parent_instance;
 
+  /* A regular file of the spool, read at offset + count: such a file
+   * cannot be polled, so a GUnixInputStream would only add a pollability
+   * probe (three system calls) and a second object. */
+  int fd;
+  goffset offset;           /* where the message data starts */
   char *id;
   guint64 expected_size;
   guint8 expected_sha256[OUTBOX_SPOOL_SHA256_LENGTH];
@@ -2560,7 +2564,7 @@ struct _OutboxVerifiedInputStream
   gboolean at_end;  /* the checksum is final */
 };
 
-G_DEFINE_FINAL_TYPE (OutboxVerifiedInputStream, outbox_verified_input_stream, G_TYPE_FILTER_INPUT_STREAM)
+G_DEFINE_FINAL_TYPE (OutboxVerifiedInputStream, outbox_verified_input_stream, G_TYPE_INPUT_STREAM)
 
 static gboolean
 changed_on_disk (OutboxVerifiedInputStream *self,
@@ -2615,12 +2619,6 @@ verify_read (OutboxVerifiedInputStream *self,
   return 0;
 }
 
-static GInputStream *
-base_stream (GInputStream *stream)
-{
-  return g_filter_input_stream_get_base_stream (G_FILTER_INPUT_STREAM (stream));
-}
-
 static gssize
 outbox_verified_input_stream_read (GInputStream *stream,
                                    void *buffer,
@@ -2628,9 +2626,23 @@ outbox_verified_input_stream_read (GInputStream *stream,
                                    GCancellable *cancellable,
                                    GError **error)
 {
-  gssize n_read = g_input_stream_read (base_stream (stream), buffer, count, cancellable, error);
+  OutboxVerifiedInputStream *self = OUTBOX_VERIFIED_INPUT_STREAM (stream);
+  gssize n_read;
 
-  return verify_read (OUTBOX_VERIFIED_INPUT_STREAM (stream), buffer, n_read, error);
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return -1;
+  do
+    n_read = pread (self->fd, buffer, MIN (count, G_MAXSSIZE), self->offset + (goffset) self->count);
+  while (n_read < 0 && errno == EINTR);
+  if (n_read < 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Cannot read message %s: %s", self->id, g_strerror (saved_errno));
+      return -1;
+    }
+  return verify_read (self, buffer, n_read, error);
 }
 
 /* Skipped bytes are read, so that they are counted and hashed too. */
@@ -2679,6 +2691,27 @@ outbox_verified_input_stream_read_finish (GInputStream *stream,
   return g_task_propagate_int (G_TASK (result), error);
 }
 
+static gboolean
+outbox_verified_input_stream_close (GInputStream *stream,
+                                    GCancellable *cancellable,
+                                    GError **error)
+{
+  OutboxVerifiedInputStream *self = OUTBOX_VERIFIED_INPUT_STREAM (stream);
+  int fd = self->fd;
+
+  self->fd = -1;
+  /* The descriptor is gone whatever close() says; nothing was written. */
+  if (fd >= 0 && close (fd) < 0 && errno != EINTR)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                   "Cannot close message %s: %s", self->id, g_strerror (saved_errno));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 /* Closing a file descriptor of a regular file does not block either. */
 static void
 outbox_verified_input_stream_close_async (GInputStream *stream,
@@ -2691,8 +2724,7 @@ outbox_verified_input_stream_close_async (GInputStream *stream,
   GError *error = NULL;
 
   g_task_set_source_tag (task, outbox_verified_input_stream_close_async);
-  if (g_filter_input_stream_get_close_base_stream (G_FILTER_INPUT_STREAM (stream))
-      && !g_input_stream_close (base_stream (stream), cancellable, &error))
+  if (!G_INPUT_STREAM_GET_CLASS (stream)->close_fn (stream, cancellable, &error))
     g_task_return_error (task, error);
   else
     g_task_return_boolean (task, TRUE);
@@ -2712,6 +2744,8 @@ outbox_verified_input_stream_finalize (GObject *object)
 {
   OutboxVerifiedInputStream *self = OUTBOX_VERIFIED_INPUT_STREAM (object);
 
+  if (self->fd >= 0)
+    close (self->fd);
   g_free (self->id);
   g_checksum_free (self->checksum);
 
@@ -2726,6 +2760,7 @@ outbox_verified_input_stream_class_init (OutboxVerifiedInputStreamClass *klass)
 
   object_class->finalize = outbox_verified_input_stream_finalize;
   stream_class->read_fn = outbox_verified_input_stream_read;
+  stream_class->close_fn = outbox_verified_input_stream_close;
   stream_class->skip = outbox_verified_input_stream_skip;
   stream_class->read_async = outbox_verified_input_stream_read_async;
   stream_class->read_finish = outbox_verified_input_stream_read_finish;
@@ -2736,6 +2771,7 @@ outbox_verified_input_stream_class_init (OutboxVerifiedInputStreamClass *klass)
 static void
 outbox_verified_input_stream_init (OutboxVerifiedInputStream *self)
 {
+  self->fd = -1;
   self->checksum = g_checksum_new (G_CHECKSUM_SHA256);
 }
 
@@ -2744,9 +2780,9 @@ outbox_spool_open_message (OutboxSpool *spool,
                            const OutboxSpoolRecord *record,
                            GError **error)
 {
-  g_autoptr(GInputStream) file_stream = NULL;
   g_autofree char *data_name = NULL;
   OutboxVerifiedInputStream *self;
+  goffset offset = MESSAGE_HEAD;
   int fd;
 
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
@@ -2759,19 +2795,12 @@ outbox_spool_open_message (OutboxSpool *spool,
     }
   data_name = file_name (record->id, MESSAGE_SUFFIX);
   fd = openat (spool->queue_fd, data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd >= 0 && lseek (fd, MESSAGE_HEAD, SEEK_SET) < 0)
-    {
-      int saved_errno = errno;
-
-      close (fd);
-      fd = -1;
-      errno = saved_errno;
-    }
-  else if (fd < 0 && errno == ENOENT)
+  if (fd < 0 && errno == ENOENT)
     {
       g_free (data_name);
       data_name = file_name (record->id, PLAIN_DATA_SUFFIX);
       fd = openat (spool->queue_fd, data_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      offset = 0;
     }
   if (fd < 0)
     {
@@ -2779,8 +2808,9 @@ outbox_spool_open_message (OutboxSpool *spool,
       return NULL;
     }
 
-  file_stream = g_unix_input_stream_new (fd, TRUE);
-  self = g_object_new (OUTBOX_TYPE_VERIFIED_INPUT_STREAM, "base-stream", file_stream, NULL);
+  self = g_object_new (OUTBOX_TYPE_VERIFIED_INPUT_STREAM, NULL);
+  self->fd = fd;
+  self->offset = offset;
   self->id = g_strdup (record->id);
   self->expected_size = record->size;
   memcpy (self->expected_sha256, record->sha256, sizeof self->expected_sha256);

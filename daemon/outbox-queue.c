@@ -468,18 +468,28 @@ outbox_message_state_is_pending (OutboxMessageState state)
   return state != OUTBOX_MESSAGE_STATE_SENT;
 }
 
+/* A message's dictionary is built at every change of it, for the
+ * MessageChanged signal: its entries are made directly, not through a
+ * format string that would be parsed each time. */
+static void
+add_entry (GVariantBuilder *builder, const char *key, GVariant *value)
+{
+  g_variant_builder_add_value (builder, g_variant_new_dict_entry (g_variant_new_string (key),
+                                                                  g_variant_new_variant (value)));
+}
+
 static void
 add_string (GVariantBuilder *builder, const char *key, const char *value)
 {
   if (value != NULL)
-    g_variant_builder_add (builder, "{sv}", key, g_variant_new_string (value));
+    add_entry (builder, key, g_variant_new_string (value));
 }
 
 static void
 add_time (GVariantBuilder *builder, const char *key, gint64 value)
 {
   if (value != 0)
-    g_variant_builder_add (builder, "{sv}", key, g_variant_new_int64 (value));
+    add_entry (builder, key, g_variant_new_int64 (value));
 }
 
 static GVariant *
@@ -496,7 +506,7 @@ recipients_to_variant (const OutboxSpoolRecord *record)
       add_string (&builder, "address", rcpt->address);
       add_string (&builder, "state", outbox_recipient_state_to_string (rcpt->state));
       if (rcpt->reply_code != 0)
-        g_variant_builder_add (&builder, "{sv}", "reply-code", g_variant_new_uint32 (rcpt->reply_code));
+        add_entry (&builder, "reply-code", g_variant_new_uint32 (rcpt->reply_code));
       add_string (&builder, "reply", rcpt->reply);
       g_variant_builder_close (&builder);
     }
@@ -513,23 +523,22 @@ outbox_queue_record_to_variant (const OutboxSpoolRecord *record)
   add_string (&builder, "state", outbox_message_state_to_string (record->state));
   add_string (&builder, "account", record->account);
   add_string (&builder, "from", record->from);
-  g_variant_builder_add (&builder, "{sv}", "size", g_variant_new_uint64 (record->size));
+  add_entry (&builder, "size", g_variant_new_uint64 (record->size));
   add_time (&builder, "created", record->created);
   add_time (&builder, "send-at", record->send_at);
   add_time (&builder, "next-attempt", record->next_attempt);
-  g_variant_builder_add (&builder, "{sv}", "attempts", g_variant_new_uint32 (record->attempts));
+  add_entry (&builder, "attempts", g_variant_new_uint32 (record->attempts));
   add_string (&builder, "message-id", record->message_id);
   add_string (&builder, "subject", record->subject);
   add_string (&builder, "last-reply", record->last_reply);
   if (record->unknown_outcome)
-    g_variant_builder_add (&builder, "{sv}", "unknown-outcome", g_variant_new_boolean (TRUE));
+    add_entry (&builder, "unknown-outcome", g_variant_new_boolean (TRUE));
   add_string (&builder, "sent-copy", record->sent_copy);
   add_string (&builder, "sent-copy-reply", record->sent_copy_reply);
   if (record->sent_copy != NULL)
-    g_variant_builder_add (&builder, "{sv}", "sent-copy-attempts",
-                           g_variant_new_uint32 (record->sent_copy_attempts));
+    add_entry (&builder, "sent-copy-attempts", g_variant_new_uint32 (record->sent_copy_attempts));
   if (g_strcmp0 (record->sent_copy, "pending") == 0)
     add_time (&builder, "sent-copy-next", record->sent_copy_next);
-  g_variant_builder_add (&builder, "{sv}", "recipients", recipients_to_variant (record));
+  add_entry (&builder, "recipients", recipients_to_variant (record));
   return g_variant_builder_end (&builder);
 }

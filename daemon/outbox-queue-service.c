@@ -24,6 +24,11 @@ struct _OutboxQueueService
   OutboxAccountStore *accounts; /* (unowned) */
   gulong changed_handler;
   guint trim_id;
+  /* MessageChanged signals not yet emitted: id -> Change, and the changes
+   * in the order their messages first changed. */
+  GHashTable *pending;          /* (owned) */
+  GQueue pending_order;         /* (element-type Change) (unowned) */
+  guint flush_id;
 };
 
 static void outbox_queue_service_iface_init (OutboxDbusQueueIface *iface);
@@ -522,6 +527,79 @@ outbox_queue_service_iface_init (OutboxDbusQueueIface *iface)
   iface->handle_flush = handle_flush;
 }
 
+/* MessageChanged
+ *
+ * A message that goes out changes three times in a few milliseconds
+ * (queued, sending, sent), and each signal carries the whole message
+ * dictionary: building and sending one costs more than the SMTP exchange.
+ * So the changes of one message within CHANGE_WINDOW_MS are told once, by
+ * a signal that carries its state and dictionary at that moment; no signal
+ * is more than that late, every message's last state is always told, and
+ * the signals of different messages keep the order of their first change. */
+
+#define CHANGE_WINDOW_MS 50
+
+typedef struct
+{
+  char *id;
+  char *state;        /* (nullable) NULL: the record's state when emitted */
+  GVariant *details;  /* (nullable) NULL: the record's dictionary when emitted */
+} Change;
+
+static void
+change_free (gpointer data)
+{
+  Change *change = data;
+
+  g_free (change->id);
+  g_free (change->state);
+  g_clear_pointer (&change->details, g_variant_unref);
+  g_free (change);
+}
+
+static void
+emit_change (OutboxQueueService *self, const Change *change)
+{
+  OutboxDbusQueue *object = OUTBOX_DBUS_QUEUE (self);
+  OutboxSpoolRecord *record;
+
+  if (change->details != NULL)
+    {
+      outbox_dbus_queue_emit_message_changed (object, change->id, change->state, change->details);
+      return;
+    }
+  record = outbox_queue_lookup (self->queue, change->id);
+  /* A record that left the queue has a change of its own, "removed". */
+  g_return_if_fail (record != NULL);
+  outbox_dbus_queue_emit_message_changed (object, change->id,
+                                          outbox_message_state_to_string (record->state),
+                                          outbox_queue_record_to_variant (record));
+}
+
+static void
+flush_changes (OutboxQueueService *self)
+{
+  Change *change;
+
+  g_clear_handle_id (&self->flush_id, g_source_remove);
+  while ((change = g_queue_pop_head (&self->pending_order)) != NULL)
+    {
+      g_hash_table_steal (self->pending, change->id);
+      emit_change (self, change);
+      change_free (change);
+    }
+}
+
+static gboolean
+flush_changes_timeout (gpointer user_data)
+{
+  OutboxQueueService *self = user_data;
+
+  self->flush_id = 0;
+  flush_changes (self);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_message_changed (OutboxQueue *queue,
                     const char *id,
@@ -529,7 +607,25 @@ on_message_changed (OutboxQueue *queue,
                     GVariant *details,
                     gpointer user_data)
 {
-  outbox_dbus_queue_emit_message_changed (OUTBOX_DBUS_QUEUE (user_data), id, state, details);
+  OutboxQueueService *self = user_data;
+  Change *change = g_hash_table_lookup (self->pending, id);
+
+  if (change == NULL)
+    {
+      change = g_new0 (Change, 1);
+      change->id = g_strdup (id);
+      g_hash_table_insert (self->pending, change->id, change);
+      g_queue_push_tail (&self->pending_order, change);
+    }
+  g_clear_pointer (&change->state, g_free);
+  g_clear_pointer (&change->details, g_variant_unref);
+  if (details != NULL)
+    {
+      change->state = g_strdup (state);
+      change->details = g_variant_ref (details);
+    }
+  if (self->flush_id == 0)
+    self->flush_id = g_timeout_add (CHANGE_WINDOW_MS, flush_changes_timeout, self);
 }
 
 static void
@@ -538,6 +634,10 @@ outbox_queue_service_dispose (GObject *object)
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
 
   g_clear_signal_handler (&self->changed_handler, self->queue);
+  /* What changed last is still told. */
+  if (self->pending != NULL)
+    flush_changes (self);
+  g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_handle_id (&self->trim_id, g_source_remove);
   G_OBJECT_CLASS (outbox_queue_service_parent_class)->dispose (object);
 }
@@ -578,6 +678,8 @@ outbox_queue_service_new (OutboxQueue *queue,
   self->accounts = accounts;
   outbox_dbus_queue_set_version (OUTBOX_DBUS_QUEUE (self), 1);
   g_object_bind_property (delivery, "online", self, "online", G_BINDING_SYNC_CREATE);
+  self->pending = g_hash_table_new (g_str_hash, g_str_equal);
+  g_queue_init (&self->pending_order);
   self->changed_handler = g_signal_connect (queue, "message-changed",
                                             G_CALLBACK (on_message_changed), self);
   return self;

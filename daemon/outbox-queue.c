@@ -312,7 +312,7 @@ forget_record (OutboxQueue *queue, const char *id)
 static void
 emit_changed (OutboxQueue *queue, const char *id, const char *state, GVariant *details)
 {
-  g_autoptr (GVariant) sunk = g_variant_ref_sink (details);
+  g_autoptr (GVariant) sunk = details != NULL ? g_variant_ref_sink (details) : NULL;
 
   g_signal_emit (queue, signals[SIGNAL_MESSAGE_CHANGED], 0, id, state, sunk);
 }
@@ -321,8 +321,8 @@ void
 outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
   file_record (queue, record);
-  emit_changed (queue, record->id, outbox_message_state_to_string (record->state),
-                outbox_queue_record_to_variant (record));
+  /* Whoever wants the dictionary builds it from the record, when needed. */
+  emit_changed (queue, record->id, outbox_message_state_to_string (record->state), NULL);
 }
 
 void

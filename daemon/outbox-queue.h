@@ -14,6 +14,9 @@ G_BEGIN_DECLS
  * Signals:
  *   message-changed (const char *id, const char *state, GVariant *details):
  *     after a record was added, changed or removed ("removed" as state).
+ *     @details is NULL while the record exists (outbox_queue_lookup() and
+ *     outbox_queue_record_to_variant() give it); for "removed", it is what
+ *     is left to say, such as why the message was set aside.
  *   due: something may have become deliverable (submitted, released, retried).
  */
 #define OUTBOX_TYPE_QUEUE (outbox_queue_get_type ())

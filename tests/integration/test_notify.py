@@ -2,8 +2,9 @@
 # SPDX-FileCopyrightText: The Outbox authors
 """Failure reports: a permanent failure and a refused password raise a
 desktop notification (python-dbusmock's notification daemon records them),
-a success does not; every change of a message is a MessageChanged signal
-carrying its state and the server's reply."""
+a success does not; every change of a message is told by a MessageChanged
+signal carrying its state and the server's reply, the changes of one message
+within 50 ms by one signal."""
 
 import time
 
@@ -69,6 +70,29 @@ class NotifyTest(EngineTestCase):
         time.sleep(1)
         self.assertEqual(self.notifications.notifications(), [])
 
+    def assertLifecycle(self, states, lifecycle):
+        """The signals told the states of lifecycle in order, the last one
+        included; a state that lasted less than the 50 ms in which one
+        message's changes are told together may be missing."""
+        self.assertTrue(states, "no MessageChanged signal")
+        self.assertEqual(states[-1], lifecycle[-1], states)
+        self.assertEqual(len(states), len(set(states)), f"a state told twice: {states}")
+        self.assertEqual(states, [state for state in lifecycle if state in states], states)
+
+    def test_message_changed_tells_a_lasting_state(self):
+        # A server that never greets: the message stays "sending", and the
+        # signal saying so comes without any later change to push it out.
+        silent = self.start_silent()
+        account = self.add_engine_account(silent.url(), settings={"timeout": 30})
+        recorder = MessageChangedRecorder()
+        self.addCleanup(recorder.close)
+        message_id = self.submit(account)
+        self.addCleanup(self.outbox.run, "cancel", message_id)
+
+        recorder.wait_state(message_id, "sending", timeout=10)
+        self.assertLifecycle(recorder.states_of(message_id), ["queued", "sending"])
+        self.assertEqual(recorder.details_of(message_id)[-1].get("state"), "sending")
+
     def test_message_changed_sequence_when_sent(self):
         recorder = MessageChangedRecorder()
         self.addCleanup(recorder.close)
@@ -77,7 +101,7 @@ class NotifyTest(EngineTestCase):
         message_id = self.submit(account)
 
         recorder.wait_state(message_id, "sent")
-        self.assertEqual(recorder.states_of(message_id), ["queued", "sending", "sent"])
+        self.assertLifecycle(recorder.states_of(message_id), ["queued", "sending", "sent"])
         last = recorder.details_of(message_id)[-1]
         self.assertEqual(last.get("id"), message_id, last)
         self.assertEqual(last.get("state"), "sent", last)
@@ -93,7 +117,7 @@ class NotifyTest(EngineTestCase):
         message_id = self.submit(account)
 
         recorder.wait_state(message_id, "deferred")
-        self.assertEqual(recorder.states_of(message_id), ["queued", "sending", "deferred"])
+        self.assertLifecycle(recorder.states_of(message_id), ["queued", "sending", "deferred"])
         last = recorder.details_of(message_id)[-1]
         self.assertIn("next-attempt", last, last)
         [recipient] = last.get("recipients", [])

@@ -121,7 +121,8 @@ class SecretsTest(OutboxTestCase):
         for interface in (QUEUE_IFACE, ACCOUNTS_IFACE):
             replies.append(call_outbox("org.freedesktop.DBus.Properties", "GetAll",
                                        GLib.Variant("(s)", (interface,))))
-        self.signals.pump()
+        # The signal telling the outcome, at most 50 ms after it.
+        self.signals.wait_state(message_id, "sent", timeout=10)
         replies.append(self.signals.signals)
         return repr(replies).encode()
 

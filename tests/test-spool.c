@@ -1458,6 +1458,58 @@ static const char * const bad_number[] = { "attempts 3", "attempts -3" };
 static const char * const bad_version[] = { "outbox-record 1", "outbox-record 2" };
 static const char * const long_data_checksum[] = { "data-sha256 ", "data-sha256 0" };
 
+#define WRITTEN_FORM \
+  "outbox-record 1\n" \
+  "id 0123abc\n" \
+  "account work\n" \
+  "from a@example.org\n" \
+  "state deferred\n" \
+  "created 1699998000\n" \
+  "send-at 1700000000\n" \
+  "next-attempt 1700000600\n" \
+  "first-failure 1699999000\n" \
+  "finished 1700000100\n" \
+  "attempts 3\n" \
+  "size 43\n" \
+  "data-sha256 3097e9de4940972607b607b57bc3791798ddd2b783b765300afcd7c0bac169bf\n" \
+  "message-id 1234@example.org\n" \
+  "subject Gr\\303\\274\\303\\237e \\\"quoted\\\" \\\\ back\\tslash\n" \
+  "last-reply 451 4.3.0 try\\nsha256 0000\\nlater\n" \
+  "eightbit 1\n" \
+  "smtputf8 1\n" \
+  "unknown-outcome 1\n" \
+  "save-to-sent 0\n" \
+  "network-deferred 1\n" \
+  "origin maildrop:1700000000.M1P2.host\\nlater\n" \
+  "sent-copy failed\n" \
+  "sent-copy-reply NO [TRYCREATE] no such mailbox\\nlater\n" \
+  "sent-copy-attempts 3\n" \
+  "sent-copy-next 1700000200\n" \
+  "recipient deferred 450 b@example.org\n" \
+  "recipient-reply 450 \\\"mailbox\\\" busy\\r\\nrecipient evil@example.org\n" \
+  "recipient sent 250 j\\303\\266rg@ex\\303\\244mple.org\n" \
+  "recipient-reply 250 2.1.5 ok \\342\\234\\223\n" \
+  "recipient queued 0 c@example.org\n" \
+  "sha256 3053bacc0bbfa0a4d37669c7c930fdca8c5d00fc5dab16e5049e60b3d8fe72ce\n"
+
+/* The written form of a record, byte for byte: files written by an
+ * earlier Outbox must read back, and a record written now must read in
+ * one that knows this form. */
+static void
+test_record_written_form (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(GBytes) bytes = NULL;
+  g_autofree char *text = NULL;
+
+  record->created = 1699998000;
+  bytes = outbox_spool_record_serialize (record);
+  text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  if (g_getenv ("OUTBOX_PRINT_RECORD") != NULL)
+    g_printerr ("%s", text);
+  g_assert_cmpstr (text, ==, WRITTEN_FORM);
+}
+
 /* The data's checksum is kept as 32 octets and written as 64 hex digits. */
 static void
 test_record_sha256_hex (void)
@@ -1534,6 +1586,7 @@ main (int argc,
   g_test_add_data_func ("/spool/record/refuses/bad-version", bad_version, test_record_refuses);
   g_test_add_data_func ("/spool/record/refuses/long-data-checksum", long_data_checksum, test_record_refuses);
   g_test_add_func ("/spool/record/sha256-hex", test_record_sha256_hex);
+  g_test_add_func ("/spool/record/written-form", test_record_written_form);
 
   add_fixture_test ("/spool/save/round-trip", NULL, test_save_load_round_trip);
   add_fixture_test ("/spool/save/fault", NULL, test_save_fault);

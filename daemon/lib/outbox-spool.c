@@ -331,14 +331,98 @@ static const RecordField record_fields[] = {
   { "sent-copy-next", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_next) },
 };
 
+/* A record is written at every change of its message, twice for each
+ * message a drain sends: its lines are put together without printf. */
+
+static void
+append_key (GString *out,
+            const char *key)
+{
+  g_string_append (out, key);
+  g_string_append_c (out, ' ');
+}
+
+static void
+append_number (GString *out,
+               guint64 value,
+               gboolean negative)
+{
+  char digits[24];
+  char *start = digits + sizeof digits;
+
+  do
+    *--start = (char) ('0' + value % 10);
+  while ((value /= 10) != 0);
+  if (negative)
+    *--start = '-';
+  g_string_append_len (out, start, digits + sizeof digits - start);
+}
+
+static void
+append_signed_line (GString *out,
+                    const char *key,
+                    gint64 value)
+{
+  append_key (out, key);
+  /* Without overflow for G_MININT64 too. */
+  append_number (out, value < 0 ? (guint64) 0 - (guint64) value : (guint64) value, value < 0);
+  g_string_append_c (out, '\n');
+}
+
+static void
+append_unsigned_line (GString *out,
+                      const char *key,
+                      guint64 value)
+{
+  append_key (out, key);
+  append_number (out, value, FALSE);
+  g_string_append_c (out, '\n');
+}
+
+static void
+append_hex (GString *out,
+            const guint8 *data,
+            gsize len)
+{
+  static const char hex[] = "0123456789abcdef";
+
+  for (gsize i = 0; i < len; i++)
+    {
+      g_string_append_c (out, hex[data[i] >> 4]);
+      g_string_append_c (out, hex[data[i] & 0xf]);
+    }
+}
+
+/* As g_strescape() writes @value, without a copy when nothing needs
+ * escaping (the usual case). */
+static void
+append_escaped (GString *out,
+                const char *value)
+{
+  g_autofree char *escaped = NULL;
+
+  for (const char *p = value; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+        {
+          escaped = g_strescape (value, NULL);
+          g_string_append (out, escaped);
+          return;
+        }
+    }
+  g_string_append (out, value);
+}
+
 static void
 append_string (GString *out,
                const char *key,
                const char *value)
 {
-  g_autofree char *escaped = g_strescape (value != NULL ? value : "", NULL);
-
-  g_string_append_printf (out, "%s %s\n", key, escaped);
+  append_key (out, key);
+  append_escaped (out, value != NULL ? value : "");
+  g_string_append_c (out, '\n');
 }
 
 static void
@@ -355,9 +439,8 @@ append_field (GString *out,
       append_string (out, field->key, *(char * const *) member);
       break;
     case FIELD_DIGEST:
-      g_string_append_printf (out, "%s ", field->key);
-      for (gsize i = 0; i < OUTBOX_SPOOL_SHA256_LENGTH; i++)
-        g_string_append_printf (out, "%02x", ((const guint8 *) member)[i]);
+      append_key (out, field->key);
+      append_hex (out, member, OUTBOX_SPOOL_SHA256_LENGTH);
       g_string_append_c (out, '\n');
       break;
     case FIELD_NULLABLE_STRING:
@@ -365,26 +448,28 @@ append_field (GString *out,
         append_string (out, field->key, *(char * const *) member);
       break;
     case FIELD_TIME:
-      g_string_append_printf (out, "%s %" G_GINT64_FORMAT "\n", field->key, *(const gint64 *) member);
+      append_signed_line (out, field->key, *(const gint64 *) member);
       break;
     case FIELD_UINT:
-      g_string_append_printf (out, "%s %u\n", field->key, *(const guint *) member);
+      append_unsigned_line (out, field->key, *(const guint *) member);
       break;
     case FIELD_UINT64:
-      g_string_append_printf (out, "%s %" G_GUINT64_FORMAT "\n", field->key, *(const guint64 *) member);
+      append_unsigned_line (out, field->key, *(const guint64 *) member);
       break;
     case FIELD_BOOLEAN:
-      g_string_append_printf (out, "%s %d\n", field->key, *(const guint8 *) member ? 1 : 0);
+      append_unsigned_line (out, field->key, *(const guint8 *) member ? 1 : 0);
       break;
     case FIELD_TRISTATE:
-      g_string_append_printf (out, "%s %d\n", field->key, CLAMP (*(const gint8 *) member, -1, 1));
+      append_signed_line (out, field->key, CLAMP (*(const gint8 *) member, -1, 1));
       break;
     case FIELD_MESSAGE_STATE:
       /* A crash in the middle of a delivery must not leave it stuck. */
       state = *(const OutboxMessageState *) member;
       if (state == OUTBOX_MESSAGE_STATE_SENDING)
         state = OUTBOX_MESSAGE_STATE_QUEUED;
-      g_string_append_printf (out, "%s %s\n", field->key, outbox_message_state_to_string (state));
+      append_key (out, field->key);
+      g_string_append (out, outbox_message_state_to_string (state));
+      g_string_append_c (out, '\n');
       break;
     default:
       g_assert_not_reached ();
@@ -395,11 +480,13 @@ static void
 append_recipient (GString *out,
                   const OutboxRecipient *recipient)
 {
-  g_autofree char *address = g_strescape (recipient->address != NULL ? recipient->address : "", NULL);
-
-  g_string_append_printf (out, "recipient %s %u %s\n",
-                          outbox_recipient_state_to_string (recipient->state),
-                          recipient->reply_code, address);
+  append_key (out, "recipient");
+  g_string_append (out, outbox_recipient_state_to_string (recipient->state));
+  g_string_append_c (out, ' ');
+  append_number (out, recipient->reply_code, FALSE);
+  g_string_append_c (out, ' ');
+  append_escaped (out, recipient->address != NULL ? recipient->address : "");
+  g_string_append_c (out, '\n');
   if (recipient->reply != NULL)
     append_string (out, "recipient-reply", recipient->reply);
 }
@@ -407,18 +494,26 @@ append_recipient (GString *out,
 GBytes *
 outbox_spool_record_serialize (const OutboxSpoolRecord *record)
 {
-  GString *out = g_string_new (RECORD_MAGIC "\n");
-  g_autofree char *checksum = NULL;
+  GString *out = g_string_sized_new (1024);
+  guint8 checksum[OUTBOX_SPOOL_SHA256_LENGTH];
+  gsize checksum_len = sizeof checksum;
+  GChecksum *hash;
 
   g_return_val_if_fail (record != NULL, NULL);
 
+  g_string_append (out, RECORD_MAGIC "\n");
   for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
     append_field (out, &record_fields[i], record);
   for (guint i = 0; i < record->n_recipients; i++)
     append_recipient (out, &record->recipients[i]);
 
-  checksum = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) out->str, out->len);
-  g_string_append_printf (out, "sha256 %s\n", checksum);
+  hash = g_checksum_new (G_CHECKSUM_SHA256);
+  g_checksum_update (hash, (const guchar *) out->str, out->len);
+  g_checksum_get_digest (hash, checksum, &checksum_len);
+  g_checksum_free (hash);
+  append_key (out, "sha256");
+  append_hex (out, checksum, checksum_len);
+  g_string_append_c (out, '\n');
   return g_string_free_to_bytes (out);
 }
 

@@ -427,11 +427,12 @@ outbox_queue_quarantine (OutboxQueue *queue, const char *id, const char *reason,
 static void
 pruned (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (OutboxQueue) queue = user_data;
+  OutboxQueue *queue = user_data; /* (transfer full) */
   g_autoptr (GError) error = NULL;
 
   if (!outbox_spool_remove_finish (OUTBOX_SPOOL (source), result, &error))
     g_warning ("Could not remove a sent message: %s", error->message);
+  g_object_unref (queue);
 }
 
 void

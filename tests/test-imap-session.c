@@ -3,8 +3,6 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -13,126 +11,19 @@
 #include <unistd.h>
 
 #include "outbox-imap.h"
+#include "session-test-support.h"
 
-/* Test certificates -------------------------------------------------------
+static TestCerts certs;
+
+/* The fake server's IMAP --------------------------------------------------
  *
- * Made at run time with GnuTLS: a self-signed certificate that is its own
- * CA, so that a PEM file holding it can serve as tls_ca_file. */
-
-typedef struct
-{
-  GTlsCertificate *certificate; /* (owned) with its private key */
-  char *ca_file;                /* (owned) PEM file of the certificate alone */
-} TestCert;
-
-static char *test_dir;
-static TestCert localhost_cert; /* for 127.0.0.1 and localhost */
-static TestCert other_cert;     /* for other.example only */
-
-static void
-check_gnutls (int ret)
-{
-  if (ret < 0)
-    g_error ("GnuTLS: %s", gnutls_strerror (ret));
-}
-
-static char *
-datum_to_string (gnutls_datum_t *datum)
-{
-  char *text = g_strndup ((const char *) datum->data, datum->size);
-
-  gnutls_free (datum->data);
-  return text;
-}
-
-static void
-set_identity (gnutls_x509_crt_t crt, const char *dns_name, gboolean with_loopback_ip)
-{
-  static const guint8 loopback[4] = { 127, 0, 0, 1 };
-
-  check_gnutls (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, dns_name,
-                                               (unsigned) strlen (dns_name)));
-  check_gnutls (gnutls_x509_crt_set_subject_alt_name (
-      crt, GNUTLS_SAN_DNSNAME, dns_name, (unsigned) strlen (dns_name), GNUTLS_FSAN_APPEND));
-  if (with_loopback_ip)
-    check_gnutls (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, loopback,
-                                                        sizeof loopback, GNUTLS_FSAN_APPEND));
-}
-
-static char *
-make_signed_pem (gnutls_x509_privkey_t key, const char *dns_name, gboolean with_loopback_ip)
-{
-  gnutls_x509_crt_t crt;
-  gnutls_datum_t datum = { NULL, 0 };
-  time_t now = time (NULL);
-  guint8 serial[8] = { 1 };
-
-  check_gnutls (gnutls_x509_crt_init (&crt));
-  check_gnutls (gnutls_x509_crt_set_version (crt, 3));
-  serial[1] = (guint8) g_random_int ();
-  check_gnutls (gnutls_x509_crt_set_serial (crt, serial, sizeof serial));
-  check_gnutls (gnutls_x509_crt_set_activation_time (crt, now - 3600));
-  check_gnutls (gnutls_x509_crt_set_expiration_time (crt, now + 86400));
-  set_identity (crt, dns_name, with_loopback_ip);
-  check_gnutls (gnutls_x509_crt_set_key (crt, key));
-  check_gnutls (gnutls_x509_crt_set_basic_constraints (crt, 1, -1));
-  check_gnutls (
-      gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN));
-  check_gnutls (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
-  check_gnutls (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0));
-  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &datum));
-  gnutls_x509_crt_deinit (crt);
-  return datum_to_string (&datum);
-}
-
-static void
-test_cert_make (TestCert *cert, const char *dns_name, gboolean with_loopback_ip, const char *file)
-{
-  gnutls_x509_privkey_t key;
-  gnutls_datum_t datum = { NULL, 0 };
-  g_autofree char *cert_pem = NULL;
-  g_autofree char *key_pem = NULL;
-  g_autofree char *both = NULL;
-  g_autoptr (GError) error = NULL;
-
-  check_gnutls (gnutls_x509_privkey_init (&key));
-  check_gnutls (gnutls_x509_privkey_generate (
-      key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0));
-  cert_pem = make_signed_pem (key, dns_name, with_loopback_ip);
-  check_gnutls (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
-                                                   GNUTLS_PKCS_PLAIN, &datum));
-  key_pem = datum_to_string (&datum);
-  gnutls_x509_privkey_deinit (key);
-
-  both = g_strconcat (cert_pem, key_pem, NULL);
-  cert->certificate = g_tls_certificate_new_from_pem (both, -1, &error);
-  g_assert_no_error (error);
-  cert->ca_file = g_build_filename (test_dir, file, NULL);
-  g_file_set_contents (cert->ca_file, cert_pem, -1, &error);
-  g_assert_no_error (error);
-}
-
-static void
-test_cert_clear (TestCert *cert)
-{
-  g_clear_object (&cert->certificate);
-  if (cert->ca_file != NULL)
-    g_unlink (cert->ca_file);
-  g_clear_pointer (&cert->ca_file, g_free);
-}
-
-/* The fake server -------------------------------------------------------
- *
- * One scripted IMAP peer on a free loopback port, run in a thread with
- * blocking I/O while the session under test runs in the main context.  It
+ * The FakeServer (session-test-support.h) sends the greeting, does TLS and
  * records each command whole: a literal is kept inline after its marker
- * and a CR LF, as it came.  The test reads the record after
- * fake_server_stop(), which joins the thread. */
+ * and a CR LF, as it came.  This reads and answers the commands. */
 
 typedef struct
 {
   /* The script; NULL means a plain default. */
-  const char *greeting;          /* the whole greeting line with its CR LF */
   const char *capabilities;      /* CAPABILITY data before TLS and login */
   const char *capabilities_tls;  /* ... once TLS is up */
   const char *capabilities_auth; /* ... once logged in */
@@ -142,37 +33,20 @@ typedef struct
   const char *const *lists;      /* untagged lines answering each LIST in turn */
   const char *append;            /* status and text answering APPEND */
   const char *append_refusal;    /* status and text sent instead of "+" to APPEND {n} */
-  const char *hang_on;           /* never answer this verb */
-  gboolean implicit_tls;
-  GTlsCertificate *certificate; /* for TLS; without it, OK to STARTTLS does nothing */
 
-  GSocketListener *listener;
-  GCancellable *cancellable;
-  guint16 port;
-  GThread *thread;
-  GIOStream *stream;
-  GDataInputStream *input;
   guint list_i;
+  gboolean append_refused; /* the command read got append_refusal instead of "+" */
 
   /* The record. */
-  GPtrArray *commands;
   guint continuations; /* "+" sent for literals */
-  gboolean tls_up;
   gboolean logged_in;
-} FakeServer;
+} FakeImap;
 
-static void
-server_send (FakeServer *server, const char *text)
-{
-  g_output_stream_write_all (g_io_stream_get_output_stream (server->stream), text, strlen (text),
-                             NULL, NULL, NULL);
-}
-
-static void server_reply (FakeServer *server, const char *tag, const char *format, ...)
+static void imap_reply (FakeServer *server, const char *tag, const char *format, ...)
     G_GNUC_PRINTF (3, 4);
 
 static void
-server_reply (FakeServer *server, const char *tag, const char *format, ...)
+imap_reply (FakeServer *server, const char *tag, const char *format, ...)
 {
   g_autofree char *text = NULL;
   g_autofree char *line = NULL;
@@ -182,37 +56,7 @@ server_reply (FakeServer *server, const char *tag, const char *format, ...)
   text = g_strdup_vprintf (format, args);
   va_end (args);
   line = g_strdup_printf ("%s %s\r\n", tag, text);
-  server_send (server, line);
-}
-
-static void
-server_use_stream (FakeServer *server, GIOStream *stream)
-{
-  g_set_object (&server->stream, stream);
-  g_clear_object (&server->input);
-  server->input = g_data_input_stream_new (g_io_stream_get_input_stream (stream));
-  /* The plain stream goes on under TLS: dropping its reader must not close it. */
-  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (server->input), FALSE);
-  g_data_input_stream_set_newline_type (server->input, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
-}
-
-static gboolean
-server_start_tls (FakeServer *server)
-{
-  g_autoptr (GIOStream) tls = NULL;
-
-  tls = g_tls_server_connection_new (server->stream, server->certificate, NULL);
-  if (tls == NULL || !g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, NULL))
-    return FALSE;
-  server_use_stream (server, tls);
-  server->tls_up = TRUE;
-  return TRUE;
-}
-
-static char *
-server_read_line (FakeServer *server)
-{
-  return g_data_input_stream_read_line (server->input, NULL, NULL, NULL);
+  fake_server_send (server, line);
 }
 
 /* The size of a literal marker ending @line, or -1. */
@@ -248,17 +92,17 @@ verb_is (const char *command, const char *verb)
   return g_str_equal (word, verb);
 }
 
-/* A whole command, literals included; NULL at the end of the stream.
- * *out_refused tells that APPEND got the scripted refusal instead of "+". */
+/* A whole command, literals included; NULL at the end of the stream. */
 static char *
-server_read_command (FakeServer *server, gboolean *out_refused)
+imap_read_command (FakeServer *server)
 {
+  FakeImap *imap = server->script;
   g_autoptr (GString) command = g_string_new (NULL);
 
-  *out_refused = FALSE;
+  imap->append_refused = FALSE;
   for (;;)
     {
-      g_autofree char *line = server_read_line (server);
+      g_autofree char *line = fake_server_read_line (server, NULL);
       g_autofree char *literal = NULL;
       gboolean sync = FALSE;
       gssize size;
@@ -269,15 +113,15 @@ server_read_command (FakeServer *server, gboolean *out_refused)
       size = literal_size (line, &sync);
       if (size < 0)
         break;
-      if (sync && server->append_refusal != NULL && verb_is (command->str, "APPEND"))
+      if (sync && imap->append_refusal != NULL && verb_is (command->str, "APPEND"))
         {
-          *out_refused = TRUE;
+          imap->append_refused = TRUE;
           break;
         }
       if (sync)
         {
-          server_send (server, "+ go ahead\r\n");
-          server->continuations++;
+          fake_server_send (server, "+ go ahead\r\n");
+          imap->continuations++;
         }
       literal = g_malloc (size + 1);
       if (!g_input_stream_read_all (G_INPUT_STREAM (server->input), literal, size, NULL, NULL,
@@ -296,32 +140,36 @@ reply_or (const char *reply, const char *fallback)
 }
 
 static const char *
-server_capabilities (FakeServer *server)
+imap_capabilities (FakeServer *server)
 {
-  if (server->logged_in && server->capabilities_auth != NULL)
-    return server->capabilities_auth;
-  if (server->tls_up && server->capabilities_tls != NULL)
-    return server->capabilities_tls;
-  return reply_or (server->capabilities, "IMAP4rev1 AUTH=PLAIN SASL-IR");
+  FakeImap *imap = server->script;
+
+  if (imap->logged_in && imap->capabilities_auth != NULL)
+    return imap->capabilities_auth;
+  if (server->tls_up && imap->capabilities_tls != NULL)
+    return imap->capabilities_tls;
+  return reply_or (imap->capabilities, "IMAP4rev1 AUTH=PLAIN SASL-IR");
 }
 
 static gboolean
-server_handle_starttls (FakeServer *server, const char *tag)
+imap_handle_starttls (FakeServer *server, const char *tag)
 {
-  const char *reply = reply_or (server->starttls, "OK begin TLS now");
-  g_autofree char *text = g_strdup_printf ("%s %s\r\n%s", tag, reply,
-                                           reply_or (server->after_starttls, ""));
+  FakeImap *imap = server->script;
+  const char *reply = reply_or (imap->starttls, "OK begin TLS now");
+  g_autofree char *text =
+      g_strdup_printf ("%s %s\r\n%s", tag, reply, reply_or (imap->after_starttls, ""));
 
-  server_send (server, text);
+  fake_server_send (server, text);
   if (g_str_has_prefix (reply, "OK") && server->certificate != NULL)
-    return server_start_tls (server);
+    return fake_server_start_tls (server);
   return TRUE;
 }
 
 static gboolean
-server_handle_login (FakeServer *server, const char *tag, const char *command)
+imap_handle_login (FakeServer *server, const char *tag, const char *command)
 {
-  const char *reply = reply_or (server->login, "OK logged in");
+  FakeImap *imap = server->script;
+  const char *reply = reply_or (imap->login, "OK logged in");
 
   g_auto (GStrv) words = g_strsplit (command, " ", -1);
 
@@ -330,28 +178,31 @@ server_handle_login (FakeServer *server, const char *tag, const char *command)
     {
       g_autofree char *response = NULL;
 
-      server_send (server, "+ \r\n");
-      response = server_read_line (server);
+      fake_server_send (server, "+ \r\n");
+      response = fake_server_read_line (server, NULL);
       if (response == NULL)
         return FALSE;
-      g_ptr_array_add (server->commands, g_strdup (response));
+      fake_server_record (server, response);
     }
-  server->logged_in = g_str_has_prefix (reply, "OK");
-  server_reply (server, tag, "%s", reply);
+  imap->logged_in = g_str_has_prefix (reply, "OK");
+  imap_reply (server, tag, "%s", reply);
   return TRUE;
 }
 
 static void
-server_handle_list (FakeServer *server, const char *tag)
+imap_handle_list (FakeServer *server, const char *tag)
 {
-  if (server->lists != NULL && server->lists[server->list_i] != NULL)
-    server_send (server, server->lists[server->list_i++]);
-  server_reply (server, tag, "OK LIST done");
+  FakeImap *imap = server->script;
+
+  if (imap->lists != NULL && imap->lists[imap->list_i] != NULL)
+    fake_server_send (server, imap->lists[imap->list_i++]);
+  imap_reply (server, tag, "OK LIST done");
 }
 
 static gboolean
-server_handle (FakeServer *server, const char *command, gboolean refused)
+imap_handle (FakeServer *server, const char *command)
 {
+  FakeImap *imap = server->script;
   g_autofree char *tag = word_at (command, 0);
   g_autofree char *verb = word_at (command, 1);
 
@@ -359,115 +210,39 @@ server_handle (FakeServer *server, const char *command, gboolean refused)
     return TRUE;
   if (g_str_equal (verb, "CAPABILITY"))
     {
-      g_autofree char *data = g_strdup_printf ("* CAPABILITY %s\r\n", server_capabilities (server));
-      server_send (server, data);
-      server_reply (server, tag, "OK CAPABILITY done");
+      g_autofree char *data = g_strdup_printf ("* CAPABILITY %s\r\n", imap_capabilities (server));
+      fake_server_send (server, data);
+      imap_reply (server, tag, "OK CAPABILITY done");
     }
   else if (g_str_equal (verb, "STARTTLS"))
-    return server_handle_starttls (server, tag);
+    return imap_handle_starttls (server, tag);
   else if (g_str_equal (verb, "LOGIN") || g_str_equal (verb, "AUTHENTICATE"))
-    return server_handle_login (server, tag, command);
+    return imap_handle_login (server, tag, command);
   else if (g_str_equal (verb, "LIST"))
-    server_handle_list (server, tag);
+    imap_handle_list (server, tag);
   else if (g_str_equal (verb, "APPEND"))
-    server_reply (server, tag, "%s",
-                  refused ? server->append_refusal
-                          : reply_or (server->append, "OK [APPENDUID 1 1] APPEND done"));
+    imap_reply (server, tag, "%s",
+                imap->append_refused ? imap->append_refusal
+                                     : reply_or (imap->append, "OK [APPENDUID 1 1] APPEND done"));
   else if (g_str_equal (verb, "LOGOUT"))
     {
-      server_send (server, "* BYE logging out\r\n");
-      server_reply (server, tag, "OK LOGOUT done");
+      fake_server_send (server, "* BYE logging out\r\n");
+      imap_reply (server, tag, "OK LOGOUT done");
       return FALSE;
     }
   else
-    server_reply (server, tag, "BAD unknown command");
+    imap_reply (server, tag, "BAD unknown command");
   return TRUE;
 }
 
-static void
-server_converse (FakeServer *server)
-{
-  if (server->implicit_tls && !server_start_tls (server))
-    return;
-  if (g_strcmp0 (server->hang_on, "CONNECT") != 0)
-    server_send (server, reply_or (server->greeting, "* OK fake IMAP ready\r\n"));
-  for (;;)
-    {
-      gboolean refused = FALSE;
-      g_autofree char *command = server_read_command (server, &refused);
+static const FakeProtocol fake_imap = {
+  .name = "fake-imap",
+  .greeting = "* OK fake IMAP ready\r\n",
+  .read_command = imap_read_command,
+  .handle = imap_handle,
+};
 
-      if (command == NULL)
-        return;
-      g_ptr_array_add (server->commands, g_strdup (command));
-      if (!server_handle (server, command, refused))
-        return;
-    }
-}
-
-static gpointer
-fake_server_run (gpointer user_data)
-{
-  FakeServer *server = user_data;
-  g_autoptr (GSocketConnection) connection = NULL;
-
-  connection = g_socket_listener_accept (server->listener, NULL, server->cancellable, NULL);
-  if (connection == NULL)
-    return NULL;
-  server_use_stream (server, G_IO_STREAM (connection));
-  server_converse (server);
-  g_io_stream_close (server->stream, NULL, NULL);
-  g_clear_object (&server->input);
-  g_clear_object (&server->stream);
-  return NULL;
-}
-
-static void
-fake_server_start (FakeServer *server)
-{
-  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
-  g_autoptr (GSocketAddress) effective = NULL;
-  g_autoptr (GError) error = NULL;
-
-  server->listener = g_socket_listener_new ();
-  g_socket_listener_add_address (server->listener, address, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
-  g_assert_no_error (error);
-  server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
-  server->cancellable = g_cancellable_new ();
-  server->commands = g_ptr_array_new_with_free_func (g_free);
-  server->thread = g_thread_new ("fake-imap", fake_server_run, server);
-}
-
-/* Waits for the conversation to end: the session must be closed first. */
-static void
-fake_server_stop (FakeServer *server)
-{
-  if (server->thread == NULL)
-    return;
-  g_cancellable_cancel (server->cancellable);
-  g_thread_join (g_steal_pointer (&server->thread));
-}
-
-static void
-fake_server_clear (FakeServer *server)
-{
-  fake_server_stop (server);
-  g_clear_object (&server->listener);
-  g_clear_object (&server->cancellable);
-  g_clear_pointer (&server->commands, g_ptr_array_unref);
-}
-
-static void
-assert_commands (FakeServer *server, const char *const *expected)
-{
-  guint n_expected = g_strv_length ((char **) expected);
-
-  for (guint i = 0; i < MIN (n_expected, server->commands->len); i++)
-    g_assert_cmpstr (g_ptr_array_index (server->commands, i), ==, expected[i]);
-  g_assert_cmpuint (server->commands->len, ==, n_expected);
-}
-
+/* Unlike fake_server_received(), looks at the verb after the tag. */
 static gboolean
 server_received (FakeServer *server, const char *verb)
 {
@@ -484,6 +259,7 @@ server_received (FakeServer *server, const char *verb)
 typedef struct
 {
   FakeServer server;
+  FakeImap imap;
   OutboxServerUrl *url;
   OutboxImapConfig config;
   OutboxImapSession *session;
@@ -514,38 +290,15 @@ end_conversation (Fixture *f)
   fake_server_stop (&f->server);
 }
 
-static void
-store_result (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_for (GAsyncResult **slot)
-{
-  while (*slot == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  return *slot;
-}
-
 /* Starts the fake server and opens a session to it with @url_format, in
  * which %u is the server's port. */
 static gboolean
 open_session (Fixture *f, const char *url_format, GError **error)
 {
-  g_autofree char *url_text = NULL;
   g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) url_error = NULL;
 
-  fake_server_start (&f->server);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-  url_text = g_strdup_printf (url_format, f->server.port);
-#pragma GCC diagnostic pop
-  f->url = outbox_server_url_parse (url_text, &url_error);
-  g_assert_no_error (url_error);
+  fake_server_start (&f->server, &fake_imap, &f->imap);
+  f->url = fake_server_url (&f->server, url_format);
   f->config.url = f->url;
   f->session = outbox_imap_session_new (&f->config);
   outbox_imap_session_open_async (f->session, NULL, store_result, &result);
@@ -635,7 +388,7 @@ test_login_sasl_ir (Fixture *f, gconstpointer data)
   g_assert_true (outbox_imap_session_is_open (f->session));
 
   end_conversation (f);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -645,11 +398,11 @@ test_login_continuation (Fixture *f, gconstpointer data)
   const char *const expected[] = { "A1 CAPABILITY", "A2 AUTHENTICATE PLAIN", plain,
                                    "A3 CAPABILITY", NULL };
 
-  f->server.capabilities = "IMAP4rev1 AUTH=PLAIN";
+  f->imap.capabilities = "IMAP4rev1 AUTH=PLAIN";
   open_plain_session (f);
 
   end_conversation (f);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -658,17 +411,17 @@ test_login_fallback (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "A1 CAPABILITY", "A2 LOGIN \"alice\" \"secret\"",
                                           "A3 CAPABILITY", NULL };
 
-  f->server.capabilities = "IMAP4rev1 AUTH=CRAM-MD5";
+  f->imap.capabilities = "IMAP4rev1 AUTH=CRAM-MD5";
   open_plain_session (f);
 
   end_conversation (f);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
 test_login_quoted_escapes (Fixture *f, gconstpointer data)
 {
-  f->server.capabilities = "IMAP4rev1";
+  f->imap.capabilities = "IMAP4rev1";
   f->config.password = "p\"a\\ss";
   open_plain_session (f);
 
@@ -680,27 +433,27 @@ test_login_quoted_escapes (Fixture *f, gconstpointer data)
 static void
 test_login_literal (Fixture *f, gconstpointer data)
 {
-  f->server.capabilities = "IMAP4rev1";
+  f->imap.capabilities = "IMAP4rev1";
   f->config.password = "pässwort";
   open_plain_session (f);
 
   end_conversation (f);
   g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
                    "A2 LOGIN \"alice\" {9}\r\npässwort");
-  g_assert_cmpuint (f->server.continuations, ==, 1);
+  g_assert_cmpuint (f->imap.continuations, ==, 1);
 }
 
 static void
 test_login_literal_plus (Fixture *f, gconstpointer data)
 {
-  f->server.capabilities = "IMAP4rev1 LITERAL+";
+  f->imap.capabilities = "IMAP4rev1 LITERAL+";
   f->config.password = "pässwort";
   open_plain_session (f);
 
   end_conversation (f);
   g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
                    "A2 LOGIN \"alice\" {9+}\r\npässwort");
-  g_assert_cmpuint (f->server.continuations, ==, 0);
+  g_assert_cmpuint (f->imap.continuations, ==, 0);
 }
 
 static void
@@ -709,12 +462,12 @@ test_login_disabled (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "A1 CAPABILITY", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities = "IMAP4rev1 LOGINDISABLED";
+  f->imap.capabilities = "IMAP4rev1 LOGINDISABLED";
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -722,7 +475,7 @@ test_login_refused (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.login = "NO [AUTHENTICATIONFAILED] Authentication failed.";
+  f->imap.login = "NO [AUTHENTICATIONFAILED] Authentication failed.";
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH);
   g_assert_nonnull (strstr (error->message, "NO [AUTHENTICATIONFAILED] Authentication failed."));
@@ -764,13 +517,13 @@ test_capability_from_greeting (Fixture *f, gconstpointer data)
   open_plain_session (f);
 
   end_conversation (f);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
 test_capability_after_login (Fixture *f, gconstpointer data)
 {
-  f->server.capabilities_auth = "IMAP4rev1 SPECIAL-USE LITERAL+";
+  f->imap.capabilities_auth = "IMAP4rev1 SPECIAL-USE LITERAL+";
   open_plain_session (f);
 
   g_assert_true (outbox_imap_session_has_capability (f->session, "special-use"));
@@ -782,7 +535,7 @@ test_capability_in_login_ok (Fixture *f, gconstpointer data)
 {
   static const char *const expected[] = { "IMAP4REV1", "SPECIAL-USE", NULL };
 
-  f->server.login = "OK [CAPABILITY IMAP4rev1 SPECIAL-USE] logged in";
+  f->imap.login = "OK [CAPABILITY IMAP4rev1 SPECIAL-USE] logged in";
   open_plain_session (f);
   g_assert_cmpstrv (outbox_imap_session_get_capabilities (f->session), expected);
 
@@ -837,7 +590,7 @@ test_starttls_missing (Fixture *f, gconstpointer data)
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
 
   end_conversation (f);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -845,8 +598,8 @@ test_starttls_refused (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities = "IMAP4rev1 STARTTLS LOGINDISABLED";
-  f->server.starttls = "BAD not now";
+  f->imap.capabilities = "IMAP4rev1 STARTTLS LOGINDISABLED";
+  f->imap.starttls = "BAD not now";
   g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
 
@@ -860,15 +613,15 @@ test_starttls_injection (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "A1 CAPABILITY", "A2 STARTTLS", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities = "IMAP4rev1 STARTTLS";
-  f->server.after_starttls = "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n";
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->imap.capabilities = "IMAP4rev1 STARTTLS";
+  f->imap.after_starttls = "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n";
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_INJECTION);
 
   end_conversation (f);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -880,17 +633,17 @@ test_starttls_ok (Fixture *f, gconstpointer data)
                                    "A5 CAPABILITY", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities = "IMAP4rev1 STARTTLS LOGINDISABLED";
-  f->server.capabilities_tls = "IMAP4rev1 AUTH=PLAIN SASL-IR";
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->imap.capabilities = "IMAP4rev1 STARTTLS LOGINDISABLED";
+  f->imap.capabilities_tls = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "imap://alice@127.0.0.1:%u", &error);
   g_assert_no_error (error);
   g_assert_nonnull (outbox_imap_session_get_peer_certificate (f->session));
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
-  assert_commands (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -898,12 +651,12 @@ test_starttls_forgets_capabilities (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities = "IMAP4rev1 STARTTLS X-PLAINTEXT-ONLY LOGINDISABLED";
-  f->server.capabilities_tls = "IMAP4rev1 AUTH=PLAIN SASL-IR";
-  f->server.capabilities_auth = NULL;
-  f->server.login = "OK [CAPABILITY IMAP4rev1] logged in";
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->imap.capabilities = "IMAP4rev1 STARTTLS X-PLAINTEXT-ONLY LOGINDISABLED";
+  f->imap.capabilities_tls = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+  f->imap.capabilities_auth = NULL;
+  f->imap.login = "OK [CAPABILITY IMAP4rev1] logged in";
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "imap://alice@127.0.0.1:%u", &error);
   g_assert_no_error (error);
   g_assert_false (outbox_imap_session_has_capability (f->session, "X-PLAINTEXT-ONLY"));
@@ -930,8 +683,8 @@ test_implicit_tls (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "imaps://alice@127.0.0.1:%u", &error);
   g_assert_no_error (error);
   g_assert_nonnull (outbox_imap_session_get_peer_certificate (f->session));
@@ -947,8 +700,8 @@ test_untrusted_cert (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = other_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.other.ca_file;
   g_assert_false (open_session (f, "imaps://alice@127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
 }
@@ -959,8 +712,8 @@ test_pin_mismatch (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   f->config.tls_fingerprint =
       "sha256:0000000000000000000000000000000000000000000000000000000000000000";
   g_assert_false (open_session (f, "imaps://alice@127.0.0.1:%u", &error));
@@ -984,8 +737,8 @@ test_find_sent_special_use (Fixture *f, gconstpointer data)
   g_autoptr (OutboxImapMailbox) sent = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities_auth = "IMAP4rev1 SPECIAL-USE";
-  f->server.lists = lists;
+  f->imap.capabilities_auth = "IMAP4rev1 SPECIAL-USE";
+  f->imap.lists = lists;
   open_plain_session (f);
   sent = find_sent (f, "Archive", &error);
   g_assert_no_error (error);
@@ -1004,8 +757,8 @@ test_find_sent_skips_noselect (Fixture *f, gconstpointer data)
   g_autoptr (OutboxImapMailbox) sent = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities_auth = "IMAP4rev1 SPECIAL-USE";
-  f->server.lists = lists;
+  f->imap.capabilities_auth = "IMAP4rev1 SPECIAL-USE";
+  f->imap.lists = lists;
   open_plain_session (f);
   sent = find_sent (f, NULL, &error);
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_NO_SENT_FOLDER);
@@ -1019,7 +772,7 @@ test_find_sent_configured (Fixture *f, gconstpointer data)
   g_autoptr (OutboxImapMailbox) sent = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->server.lists = lists;
+  f->imap.lists = lists;
   open_plain_session (f);
   sent = find_sent (f, "Gesendet", &error);
   g_assert_no_error (error);
@@ -1037,7 +790,7 @@ test_find_sent_fallback (Fixture *f, gconstpointer data)
   g_autoptr (OutboxImapMailbox) sent = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->server.lists = lists;
+  f->imap.lists = lists;
   open_plain_session (f);
   sent = find_sent (f, "Outgoing", &error);
   g_assert_no_error (error);
@@ -1069,7 +822,7 @@ test_find_sent_utf7_name (Fixture *f, gconstpointer data)
   g_autoptr (OutboxImapMailbox) sent = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->server.lists = lists;
+  f->imap.lists = lists;
   open_plain_session (f);
   sent = find_sent (f, "Gesendete Entwürfe", &error);
   g_assert_no_error (error);
@@ -1089,14 +842,14 @@ test_append_literal_plus (Fixture *f, gconstpointer data)
       g_strdup_printf ("A4 APPEND \"Sent\" (\\Seen) {%zu+}\r\n" MESSAGE, strlen (MESSAGE));
   g_autoptr (GError) error = NULL;
 
-  f->server.capabilities_auth = "IMAP4rev1 LITERAL+";
+  f->imap.capabilities_auth = "IMAP4rev1 LITERAL+";
   open_plain_session (f);
   g_assert_true (append_text (f, MESSAGE, &error));
   g_assert_no_error (error);
 
   end_conversation (f);
   g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==, expected);
-  g_assert_cmpuint (f->server.continuations, ==, 0);
+  g_assert_cmpuint (f->imap.continuations, ==, 0);
 }
 
 static void
@@ -1112,7 +865,7 @@ test_append_continuation (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   g_assert_cmpstr (g_ptr_array_index (f->server.commands, 3), ==, expected);
-  g_assert_cmpuint (f->server.continuations, ==, 1);
+  g_assert_cmpuint (f->imap.continuations, ==, 1);
 }
 
 /* The record shows the CR LF after the literal: the next command starts
@@ -1136,7 +889,7 @@ test_append_trycreate (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.append_refusal = "NO [TRYCREATE] Mailbox doesn't exist: Sent";
+  f->imap.append_refusal = "NO [TRYCREATE] Mailbox doesn't exist: Sent";
   open_plain_session (f);
   g_assert_false (append_text (f, MESSAGE, &error));
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_REPLY);
@@ -1144,7 +897,7 @@ test_append_trycreate (Fixture *f, gconstpointer data)
   g_assert_true (outbox_imap_session_is_open (f->session));
 
   end_conversation (f);
-  g_assert_cmpuint (f->server.continuations, ==, 0);
+  g_assert_cmpuint (f->imap.continuations, ==, 0);
 }
 
 static void
@@ -1152,7 +905,7 @@ test_append_refused_after_data (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.append = "NO [OVERQUOTA] Quota exceeded";
+  f->imap.append = "NO [OVERQUOTA] Quota exceeded";
   open_plain_session (f);
   g_assert_false (append_text (f, MESSAGE, &error));
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_REPLY);
@@ -1265,54 +1018,29 @@ test_logout (Fixture *f, gconstpointer data)
 
 /* The protocol trace ------------------------------------------------------ */
 
-/* Every message logged goes through here; a test may record them. */
-static GPtrArray *captured_logs;
-
-static GLogWriterOutput
-capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
-    {
-      if (g_str_equal (fields[i].key, "MESSAGE"))
-        g_ptr_array_add (captured_logs, g_strdup (fields[i].value));
-    }
-  return g_log_writer_default (level, fields, n_fields, user_data);
-}
-
-static gboolean
-logs_contain (const char *needle)
-{
-  for (guint i = 0; i < captured_logs->len; i++)
-    {
-      if (strstr (g_ptr_array_index (captured_logs, i), needle) != NULL)
-        return TRUE;
-    }
-  return FALSE;
-}
-
 static void
 test_trace_redacts_authenticate (Fixture *f, gconstpointer data)
 {
   g_autofree char *plain = plain_response ("alice", "secret");
 
-  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  log_capture_start ();
   open_plain_session (f);
   g_assert_true (logs_contain ("A2 AUTHENTICATE PLAIN ****"));
   g_assert_false (logs_contain (plain));
-  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+  log_capture_stop ();
 }
 
 static void
 test_trace_redacts_login (Fixture *f, gconstpointer data)
 {
-  captured_logs = g_ptr_array_new_with_free_func (g_free);
-  f->server.capabilities = "IMAP4rev1";
+  log_capture_start ();
+  f->imap.capabilities = "IMAP4rev1";
   f->config.password = "pässwort";
   open_plain_session (f);
   g_assert_true (logs_contain ("A2 LOGIN \"alice\" ****"));
   g_assert_false (logs_contain ("sswort"));
   g_assert_false (logs_contain ("{9}"));
-  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+  log_capture_stop ();
 }
 
 /* A real Dovecot ---------------------------------------------------------
@@ -1349,19 +1077,14 @@ typedef struct
   GPid pid; /* the master, in the foreground: our child */
 } Dovecot;
 
+/* A port that is free again once the listener that found it is gone. */
 static guint16
 free_loopback_port (void)
 {
-  g_autoptr (GSocketListener) listener = g_socket_listener_new ();
-  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
-  g_autoptr (GSocketAddress) effective = NULL;
-  g_autoptr (GError) error = NULL;
+  guint16 port = 0;
+  g_autoptr (GSocketListener) listener = listen_on_loopback (&port);
 
-  g_socket_listener_add_address (listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
-                                 NULL, &effective, &error);
-  g_assert_no_error (error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  return port;
 }
 
 static void
@@ -1529,16 +1252,11 @@ test_dovecot (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_autoptr (GError) error = NULL;
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
-
-  test_dir = g_dir_make_tmp ("outbox-test-imap-session-XXXXXX", &error);
-  g_assert_no_error (error);
-  test_cert_make (&localhost_cert, "localhost", TRUE, "localhost.pem");
-  test_cert_make (&other_cert, "other.example", FALSE, "other.pem");
+  g_log_set_writer_func (log_capture_writer, NULL, NULL);
+  test_certs_make (&certs);
 
   ADD ("/imap/session/login/sasl-ir", test_login_sasl_ir);
   ADD ("/imap/session/login/continuation", test_login_continuation);
@@ -1589,9 +1307,6 @@ main (int argc, char **argv)
 
   status = g_test_run ();
 
-  test_cert_clear (&localhost_cert);
-  test_cert_clear (&other_cert);
-  g_rmdir (test_dir);
-  g_free (test_dir);
+  test_certs_clear (&certs);
   return status;
 }

@@ -2,142 +2,22 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
-#include <glib/gstdio.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <string.h>
 
 #include "outbox-pop3.h"
 #include "outbox-text.h"
+#include "session-test-support.h"
 
-/* Test certificates -------------------------------------------------------
+static TestCerts certs;
+
+/* The fake server's POP3 --------------------------------------------------
  *
- * Made at run time with GnuTLS: a self-signed certificate that is its own
- * CA, so that a PEM file holding it can serve as tls_ca_file. */
-
-typedef struct
-{
-  GTlsCertificate *certificate; /* (owned) with its private key */
-  char *ca_file;                /* (owned) PEM file of the certificate alone */
-  char *fingerprint;            /* (owned) "sha256:HEX" of its DER */
-} TestCert;
-
-static char *test_dir;
-static TestCert localhost_cert; /* for 127.0.0.1 and localhost */
-static TestCert other_cert;     /* for other.example only */
-
-static void
-check_gnutls (int ret)
-{
-  if (ret < 0)
-    g_error ("GnuTLS: %s", gnutls_strerror (ret));
-}
-
-static char *
-datum_to_string (gnutls_datum_t *datum)
-{
-  char *text = g_strndup ((const char *) datum->data, datum->size);
-
-  gnutls_free (datum->data);
-  return text;
-}
-
-static char *
-der_fingerprint (gnutls_x509_crt_t crt)
-{
-  gnutls_datum_t der = { NULL, 0 };
-  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-  char *fingerprint;
-
-  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der));
-  g_checksum_update (checksum, der.data, der.size);
-  fingerprint = g_strconcat ("sha256:", g_checksum_get_string (checksum), NULL);
-  gnutls_free (der.data);
-  return fingerprint;
-}
-
-static void
-set_identity (gnutls_x509_crt_t crt, const char *dns_name, gboolean with_loopback_ip)
-{
-  static const guint8 loopback[4] = { 127, 0, 0, 1 };
-
-  check_gnutls (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, dns_name,
-                                               (unsigned) strlen (dns_name)));
-  check_gnutls (gnutls_x509_crt_set_subject_alt_name (
-      crt, GNUTLS_SAN_DNSNAME, dns_name, (unsigned) strlen (dns_name), GNUTLS_FSAN_APPEND));
-  if (with_loopback_ip)
-    check_gnutls (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, loopback,
-                                                        sizeof loopback, GNUTLS_FSAN_APPEND));
-}
-
-static void
-test_cert_make (TestCert *cert, const char *dns_name, gboolean with_loopback_ip, const char *file)
-{
-  gnutls_x509_privkey_t key;
-  gnutls_x509_crt_t crt;
-  gnutls_datum_t datum = { NULL, 0 };
-  g_autofree char *cert_pem = NULL;
-  g_autofree char *key_pem = NULL;
-  g_autofree char *both = NULL;
-  g_autoptr (GError) error = NULL;
-  time_t now = time (NULL);
-  guint8 serial[8] = { 1 };
-
-  check_gnutls (gnutls_x509_privkey_init (&key));
-  check_gnutls (gnutls_x509_privkey_generate (
-      key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0));
-  check_gnutls (gnutls_x509_crt_init (&crt));
-  check_gnutls (gnutls_x509_crt_set_version (crt, 3));
-  serial[1] = (guint8) g_random_int ();
-  check_gnutls (gnutls_x509_crt_set_serial (crt, serial, sizeof serial));
-  check_gnutls (gnutls_x509_crt_set_activation_time (crt, now - 3600));
-  check_gnutls (gnutls_x509_crt_set_expiration_time (crt, now + 86400));
-  set_identity (crt, dns_name, with_loopback_ip);
-  check_gnutls (gnutls_x509_crt_set_key (crt, key));
-  check_gnutls (gnutls_x509_crt_set_basic_constraints (crt, 1, -1));
-  check_gnutls (
-      gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN));
-  check_gnutls (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
-  check_gnutls (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0));
-
-  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &datum));
-  cert_pem = datum_to_string (&datum);
-  check_gnutls (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
-                                                   GNUTLS_PKCS_PLAIN, &datum));
-  key_pem = datum_to_string (&datum);
-  cert->fingerprint = der_fingerprint (crt);
-  gnutls_x509_crt_deinit (crt);
-  gnutls_x509_privkey_deinit (key);
-
-  both = g_strconcat (cert_pem, key_pem, NULL);
-  cert->certificate = g_tls_certificate_new_from_pem (both, -1, &error);
-  g_assert_no_error (error);
-  cert->ca_file = g_build_filename (test_dir, file, NULL);
-  g_file_set_contents (cert->ca_file, cert_pem, -1, &error);
-  g_assert_no_error (error);
-}
-
-static void
-test_cert_clear (TestCert *cert)
-{
-  g_clear_object (&cert->certificate);
-  if (cert->ca_file != NULL)
-    g_unlink (cert->ca_file);
-  g_clear_pointer (&cert->ca_file, g_free);
-  g_clear_pointer (&cert->fingerprint, g_free);
-}
-
-/* The fake server -------------------------------------------------------
- *
- * One scripted POP3 peer on a free loopback port, run in a thread with
- * blocking I/O while the session under test runs in the main context.  It
- * records the command lines it receives; the test reads the record after
- * fake_server_stop(), which joins the thread. */
+ * The FakeServer (session-test-support.h) sends the greeting, does TLS and
+ * records the command lines; this answers them. */
 
 typedef struct
 {
   /* The script: whole replies with their CR LF; NULL means a default. */
-  const char *greeting;
   const char *capa;
   const char *capa_tls; /* CAPA once TLS is up */
   const char *stls;
@@ -146,67 +26,12 @@ typedef struct
   const char *user;
   const char *pass;
   const char *stat;
-  const char *hang_on; /* never answer this verb ("CONNECT": the greeting) */
   const char *drop_on; /* close the connection instead of answering this verb */
-  gboolean implicit_tls;
-  GTlsCertificate *certificate; /* for TLS; without it, "+OK" to STLS does nothing */
 
-  GSocketListener *listener;
-  GCancellable *cancellable;
-  guint16 port;
-  GThread *thread;
-  GIOStream *stream;
-  GDataInputStream *input;
   gboolean awaiting_response; /* a "+ " was sent: the next line answers it */
-
-  /* The record. */
-  GPtrArray *lines; /* command lines without CR LF */
-  gboolean tls_up;
-} FakeServer;
+} FakePop3;
 
 #define DEFAULT_CAPA "+OK Capability list follows\r\nTOP\r\nUSER\r\nUIDL\r\n.\r\n"
-
-static void
-server_send (FakeServer *server, const char *reply)
-{
-  g_output_stream_write_all (g_io_stream_get_output_stream (server->stream), reply, strlen (reply),
-                             NULL, NULL, NULL);
-}
-
-static void
-server_use_stream (FakeServer *server, GIOStream *stream)
-{
-  g_set_object (&server->stream, stream);
-  g_clear_object (&server->input);
-  server->input = g_data_input_stream_new (g_io_stream_get_input_stream (stream));
-  /* The plain stream goes on under TLS: dropping its reader must not close it. */
-  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (server->input), FALSE);
-  g_data_input_stream_set_newline_type (server->input, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
-}
-
-static char *
-server_read_line (FakeServer *server)
-{
-  gsize len = 0;
-  char *line = g_data_input_stream_read_line (server->input, &len, NULL, NULL);
-
-  if (line != NULL)
-    g_ptr_array_add (server->lines, g_strdup (line));
-  return line;
-}
-
-static gboolean
-server_start_tls (FakeServer *server)
-{
-  g_autoptr (GIOStream) tls = NULL;
-
-  tls = g_tls_server_connection_new (server->stream, server->certificate, NULL);
-  if (tls == NULL || !g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, NULL))
-    return FALSE;
-  server_use_stream (server, tls);
-  server->tls_up = TRUE;
-  return TRUE;
-}
 
 static const char *
 reply_or (const char *reply, const char *fallback)
@@ -215,168 +40,90 @@ reply_or (const char *reply, const char *fallback)
 }
 
 static gboolean
-server_handle_stls (FakeServer *server)
+pop3_handle_stls (FakeServer *server)
 {
-  const char *reply = reply_or (server->stls, "+OK Begin TLS negotiation now.\r\n");
+  FakePop3 *pop3 = server->script;
+  const char *reply = reply_or (pop3->stls, "+OK Begin TLS negotiation now.\r\n");
 
-  server_send (server, reply);
+  fake_server_send (server, reply);
   if (g_str_has_prefix (reply, "+OK") && server->certificate != NULL)
-    return server_start_tls (server);
+    return fake_server_start_tls (server);
   return TRUE;
 }
 
 static void
-server_handle_auth (FakeServer *server, const char *line)
+pop3_handle_auth (FakeServer *server, const char *line)
 {
-  const char *reply = reply_or (server->auth, "+OK Logged in.\r\n");
+  FakePop3 *pop3 = server->script;
+  const char *reply = reply_or (pop3->auth, "+OK Logged in.\r\n");
 
   /* RFC 5034: without an initial response the server asks for it. */
   if (g_ascii_strcasecmp (line, "AUTH PLAIN") == 0)
     reply = "+ \r\n";
-  server->awaiting_response = g_str_equal (reply, "+ \r\n");
-  server_send (server, reply);
+  pop3->awaiting_response = g_str_equal (reply, "+ \r\n");
+  fake_server_send (server, reply);
 }
 
 static const char *
-server_capa (FakeServer *server)
+pop3_capa (FakeServer *server)
 {
-  if (server->tls_up && server->capa_tls != NULL)
-    return server->capa_tls;
-  return reply_or (server->capa, DEFAULT_CAPA);
+  FakePop3 *pop3 = server->script;
+
+  if (server->tls_up && pop3->capa_tls != NULL)
+    return pop3->capa_tls;
+  return reply_or (pop3->capa, DEFAULT_CAPA);
 }
 
 static gboolean
-server_handle (FakeServer *server, const char *line)
+pop3_handle (FakeServer *server, const char *line)
 {
+  FakePop3 *pop3 = server->script;
   g_autofree char *verb = g_ascii_strup (line, strcspn (line, " "));
 
-  if (server->awaiting_response)
+  if (pop3->awaiting_response)
     {
-      server->awaiting_response = FALSE;
-      server_send (server, reply_or (server->auth_response, "+OK Logged in.\r\n"));
+      pop3->awaiting_response = FALSE;
+      fake_server_send (server, reply_or (pop3->auth_response, "+OK Logged in.\r\n"));
       return TRUE;
     }
   if (g_strcmp0 (verb, server->hang_on) == 0)
     return TRUE;
-  if (g_strcmp0 (verb, server->drop_on) == 0)
+  if (g_strcmp0 (verb, pop3->drop_on) == 0)
     return FALSE;
   if (g_str_equal (verb, "CAPA"))
-    server_send (server, server_capa (server));
+    fake_server_send (server, pop3_capa (server));
   else if (g_str_equal (verb, "STLS"))
-    return server_handle_stls (server);
+    return pop3_handle_stls (server);
   else if (g_str_equal (verb, "AUTH"))
-    server_handle_auth (server, line);
+    pop3_handle_auth (server, line);
   else if (g_str_equal (verb, "USER"))
-    server_send (server, reply_or (server->user, "+OK\r\n"));
+    fake_server_send (server, reply_or (pop3->user, "+OK\r\n"));
   else if (g_str_equal (verb, "PASS"))
-    server_send (server, reply_or (server->pass, "+OK Logged in.\r\n"));
+    fake_server_send (server, reply_or (pop3->pass, "+OK Logged in.\r\n"));
   else if (g_str_equal (verb, "STAT"))
-    server_send (server, reply_or (server->stat, "+OK 2 320\r\n"));
+    fake_server_send (server, reply_or (pop3->stat, "+OK 2 320\r\n"));
   else if (g_str_equal (verb, "QUIT"))
     {
-      server_send (server, "+OK Logging out.\r\n");
+      fake_server_send (server, "+OK Logging out.\r\n");
       return FALSE;
     }
   else
-    server_send (server, "-ERR Unknown command.\r\n");
+    fake_server_send (server, "-ERR Unknown command.\r\n");
   return TRUE;
 }
 
-static void
-server_converse (FakeServer *server)
-{
-  if (server->implicit_tls && !server_start_tls (server))
-    return;
-  if (g_strcmp0 (server->hang_on, "CONNECT") != 0)
-    server_send (server, reply_or (server->greeting, "+OK Fake POP3 ready.\r\n"));
-  for (;;)
-    {
-      g_autofree char *line = server_read_line (server);
-      if (line == NULL || !server_handle (server, line))
-        return;
-    }
-}
-
-static gpointer
-fake_server_run (gpointer user_data)
-{
-  FakeServer *server = user_data;
-  g_autoptr (GSocketConnection) connection = NULL;
-
-  connection = g_socket_listener_accept (server->listener, NULL, server->cancellable, NULL);
-  if (connection == NULL)
-    return NULL;
-  server_use_stream (server, G_IO_STREAM (connection));
-  server_converse (server);
-  g_io_stream_close (server->stream, NULL, NULL);
-  g_clear_object (&server->input);
-  g_clear_object (&server->stream);
-  return NULL;
-}
-
-static void
-fake_server_start (FakeServer *server)
-{
-  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
-  g_autoptr (GSocketAddress) effective = NULL;
-  g_autoptr (GError) error = NULL;
-
-  server->listener = g_socket_listener_new ();
-  g_socket_listener_add_address (server->listener, address, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
-  g_assert_no_error (error);
-  server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
-  server->cancellable = g_cancellable_new ();
-  server->lines = g_ptr_array_new_with_free_func (g_free);
-  server->thread = g_thread_new ("fake-pop3", fake_server_run, server);
-}
-
-/* Waits for the conversation to end: the session must be closed first. */
-static void
-fake_server_stop (FakeServer *server)
-{
-  if (server->thread == NULL)
-    return;
-  g_cancellable_cancel (server->cancellable);
-  g_thread_join (g_steal_pointer (&server->thread));
-}
-
-static void
-fake_server_clear (FakeServer *server)
-{
-  fake_server_stop (server);
-  g_clear_object (&server->listener);
-  g_clear_object (&server->cancellable);
-  g_clear_pointer (&server->lines, g_ptr_array_unref);
-}
-
-static void
-assert_lines (FakeServer *server, const char *const *expected)
-{
-  guint n_expected = g_strv_length ((char **) expected);
-
-  for (guint i = 0; i < MIN (n_expected, server->lines->len); i++)
-    g_assert_cmpstr (g_ptr_array_index (server->lines, i), ==, expected[i]);
-  g_assert_cmpuint (server->lines->len, ==, n_expected);
-}
-
-static gboolean
-server_received (FakeServer *server, const char *prefix)
-{
-  for (guint i = 0; i < server->lines->len; i++)
-    {
-      if (g_str_has_prefix (g_ptr_array_index (server->lines, i), prefix))
-        return TRUE;
-    }
-  return FALSE;
-}
+static const FakeProtocol fake_pop3 = {
+  .name = "fake-pop3",
+  .greeting = "+OK Fake POP3 ready.\r\n",
+  .handle = pop3_handle,
+};
 
 /* The session side ------------------------------------------------------ */
 
 typedef struct
 {
   FakeServer server;
+  FakePop3 pop3;
   OutboxServerUrl *url;
   OutboxPop3Config config;
   OutboxPop3Session *session;
@@ -407,38 +154,15 @@ end_conversation (Fixture *f)
   fake_server_stop (&f->server);
 }
 
-static void
-store_result (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_for (GAsyncResult **slot)
-{
-  while (*slot == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  return *slot;
-}
-
 /* Starts the fake server and opens a session to it with @url_format, in
  * which %u is the server's port. */
 static gboolean
 open_session_with (Fixture *f, const char *url_format, GCancellable *cancellable, GError **error)
 {
-  g_autofree char *url_text = NULL;
   g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) url_error = NULL;
 
-  fake_server_start (&f->server);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-  url_text = g_strdup_printf (url_format, f->server.port);
-#pragma GCC diagnostic pop
-  f->url = outbox_server_url_parse (url_text, &url_error);
-  g_assert_no_error (url_error);
+  fake_server_start (&f->server, &fake_pop3, &f->pop3);
+  f->url = fake_server_url (&f->server, url_format);
   f->config.url = f->url;
   f->session = outbox_pop3_session_new (&f->config);
   outbox_pop3_session_open_async (f->session, cancellable, store_result, &result);
@@ -504,7 +228,7 @@ test_greeting_ok (Fixture *f, gconstpointer data)
   g_assert_false (outbox_pop3_session_is_logged_in (f->session));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -562,7 +286,7 @@ test_closed (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.drop_on = "CAPA";
+  f->pop3.drop_on = "CAPA";
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_CLOSED);
   g_assert_cmpstr (error->message, ==,
@@ -578,7 +302,7 @@ test_capa_parsing (Fixture *f, gconstpointer data)
   const char *const *capabilities;
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK list\r\nTOP\r\n..hidden\r\nSASL PLAIN LOGIN\r\n\r\nUSER\r\n.\r\n";
+  f->pop3.capa = "+OK list\r\nTOP\r\n..hidden\r\nSASL PLAIN LOGIN\r\n\r\nUSER\r\n.\r\n";
   g_assert_true (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
   g_assert_no_error (error);
   capabilities = outbox_pop3_session_get_capabilities (f->session);
@@ -595,7 +319,7 @@ test_capa_err (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "-ERR Unknown command.\r\n";
+  f->pop3.capa = "-ERR Unknown command.\r\n";
   g_assert_true (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
   g_assert_no_error (error);
   g_assert_null (outbox_pop3_session_get_capabilities (f->session));
@@ -607,7 +331,7 @@ test_capa_control_chars (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "IMPLEMENTATION e?vi?l", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nIMPLEMENTATION e\x1bvi\x01l\r\n.\r\n";
+  f->pop3.capa = "+OK\r\nIMPLEMENTATION e\x1bvi\x01l\r\n.\r\n";
   g_assert_true (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
   g_assert_no_error (error);
   g_assert_cmpstrv (outbox_pop3_session_get_capabilities (f->session), expected);
@@ -622,7 +346,7 @@ test_capa_too_many_lines (Fixture *f, gconstpointer data)
   for (guint i = 0; i < 300; i++)
     g_string_append_printf (capa, "X-CAP-%u\r\n", i);
   g_string_append (capa, ".\r\n");
-  f->server.capa = capa->str;
+  f->pop3.capa = capa->str;
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
   g_assert_nonnull (strstr (error->message, "more than"));
@@ -642,7 +366,7 @@ test_stls_required_missing (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (error->message, "does not offer STLS"));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -651,13 +375,13 @@ test_stls_capa_failed (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "CAPA", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "-ERR Unknown command.\r\n";
+  f->pop3.capa = "-ERR Unknown command.\r\n";
   g_assert_false (open_session (f, "pop3://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "did not answer CAPA"));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -666,14 +390,14 @@ test_stls_refused (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "CAPA", "STLS", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
-  f->server.stls = "-ERR TLS not available\r\n";
+  f->pop3.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
+  f->pop3.stls = "-ERR TLS not available\r\n";
   g_assert_false (open_session (f, "pop3://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "-ERR TLS not available"));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -682,14 +406,14 @@ test_stls_injection (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "CAPA", "STLS", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
-  f->server.stls = "+OK go\r\n+OK Logged in.\r\n";
+  f->pop3.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
+  f->pop3.stls = "+OK go\r\n+OK Logged in.\r\n";
   g_assert_false (open_session (f, "pop3://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_INJECTION);
 
   end_conversation (f);
   /* A TLS ClientHello would show up here as one more "line". */
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -700,10 +424,10 @@ test_stls_ok (Fixture *f, gconstpointer data)
   const char *const expected[] = { "CAPA", "STLS", "CAPA", auth_line, NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
-  f->server.capa_tls = "+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n";
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->pop3.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
+  f->pop3.capa_tls = "+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n";
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   f->config.password = "secret";
   g_assert_true (open_session (f, "pop3://me@127.0.0.1:%u", &error));
   g_assert_no_error (error);
@@ -712,7 +436,7 @@ test_stls_ok (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -722,17 +446,17 @@ test_stls_forgets_caps (Fixture *f, gconstpointer data)
   static const char *const expected_caps[] = { "USER", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nSTLS\r\nSASL PLAIN\r\n.\r\n";
-  f->server.capa_tls = "+OK\r\nUSER\r\n.\r\n";
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->pop3.capa = "+OK\r\nSTLS\r\nSASL PLAIN\r\n.\r\n";
+  f->pop3.capa_tls = "+OK\r\nUSER\r\n.\r\n";
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   f->config.password = "secret";
   g_assert_true (open_session (f, "pop3://me@127.0.0.1:%u", &error));
   g_assert_no_error (error);
   g_assert_cmpstrv (outbox_pop3_session_get_capabilities (f->session), expected_caps);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -742,16 +466,16 @@ test_implicit_tls (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   f->config.password = "secret";
   g_assert_true (open_session (f, "pop3s://me@127.0.0.1:%u", &error));
   g_assert_no_error (error);
   g_assert_true (g_tls_certificate_is_same (outbox_pop3_session_get_peer_certificate (f->session),
-                                            localhost_cert.certificate));
+                                            certs.localhost.certificate));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -760,14 +484,14 @@ test_untrusted_cert (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = other_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.other.ca_file;
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3s://me@127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
 
   end_conversation (f);
-  g_assert_cmpuint (f->server.lines->len, ==, 0);
+  g_assert_cmpuint (f->server.commands->len, ==, 0);
 }
 
 static void
@@ -776,9 +500,9 @@ test_pin_mismatch (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
-  f->config.tls_fingerprint = other_cert.fingerprint;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
+  f->config.tls_fingerprint = certs.other.fingerprint;
   g_assert_false (open_session (f, "pop3s://127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
 }
@@ -792,11 +516,11 @@ test_auth_plain (Fixture *f, gconstpointer data)
   g_autofree char *auth_line = g_strconcat ("AUTH PLAIN ", plain, NULL);
   const char *const expected[] = { "CAPA", auth_line, NULL };
 
-  f->server.capa = "+OK\r\nUSER\r\nSASL LOGIN PLAIN\r\n.\r\n";
+  f->pop3.capa = "+OK\r\nUSER\r\nSASL LOGIN PLAIN\r\n.\r\n";
   open_logged_in (f);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 /* RFC 5034 section 4: an initial response that would make the command
@@ -809,14 +533,14 @@ test_auth_plain_long (Fixture *f, gconstpointer data)
   const char *const expected[] = { "CAPA", "AUTH PLAIN", plain, NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nSASL PLAIN\r\n.\r\n";
+  f->pop3.capa = "+OK\r\nSASL PLAIN\r\n.\r\n";
   f->config.password = password;
   g_assert_true (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_no_error (error);
   g_assert_true (outbox_pop3_session_is_logged_in (f->session));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -827,7 +551,7 @@ test_user_pass (Fixture *f, gconstpointer data)
   open_logged_in (f);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -835,11 +559,11 @@ test_user_pass_without_capa (Fixture *f, gconstpointer data)
 {
   static const char *const expected[] = { "CAPA", "USER me", "PASS secret", NULL };
 
-  f->server.capa = "-ERR Unknown command.\r\n";
+  f->pop3.capa = "-ERR Unknown command.\r\n";
   open_logged_in (f);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -848,7 +572,7 @@ test_pass_refused (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "CAPA", "USER me", "PASS wrong", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.pass = "-ERR [AUTH] Authentication failed.\r\n";
+  f->pop3.pass = "-ERR [AUTH] Authentication failed.\r\n";
   f->config.password = "wrong";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
@@ -858,7 +582,7 @@ test_pass_refused (Fixture *f, gconstpointer data)
   g_assert_false (outbox_pop3_session_is_open (f->session));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -867,13 +591,13 @@ test_user_refused (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "CAPA", "USER me", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.user = "-ERR No such user\r\n";
+  f->pop3.user = "-ERR No such user\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -881,8 +605,8 @@ test_auth_plain_refused (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n";
-  f->server.auth = "-ERR [AUTH] Authentication failed.\r\n";
+  f->pop3.capa = "+OK\r\nSASL PLAIN\r\nUSER\r\n.\r\n";
+  f->pop3.auth = "-ERR [AUTH] Authentication failed.\r\n";
   f->config.password = "wrong";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
@@ -890,8 +614,8 @@ test_auth_plain_refused (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   /* One attempt: no fallback to USER and PASS with the same password. */
-  g_assert_false (server_received (&f->server, "USER"));
-  g_assert_false (server_received (&f->server, "PASS"));
+  g_assert_false (fake_server_received (&f->server, "USER"));
+  g_assert_false (fake_server_received (&f->server, "PASS"));
 }
 
 static void
@@ -899,7 +623,7 @@ test_login_in_use (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.pass = "-ERR [IN-USE] Mailbox locked by another session.\r\n";
+  f->pop3.pass = "-ERR [IN-USE] Mailbox locked by another session.\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
@@ -924,10 +648,10 @@ test_login_refused_plaintext (Fixture *f, gconstpointer data)
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
-  g_assert_true (server_received (&f->server, "CAPA"));
-  g_assert_false (server_received (&f->server, "USER"));
-  g_assert_false (server_received (&f->server, "PASS"));
-  g_assert_false (server_received (&f->server, "AUTH"));
+  g_assert_true (fake_server_received (&f->server, "CAPA"));
+  g_assert_false (fake_server_received (&f->server, "USER"));
+  g_assert_false (fake_server_received (&f->server, "PASS"));
+  g_assert_false (fake_server_received (&f->server, "AUTH"));
 }
 
 static void
@@ -951,7 +675,7 @@ test_password_line_break (Fixture *f, gconstpointer data)
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 /* STAT and QUIT --------------------------------------------------------- */
@@ -962,7 +686,7 @@ test_stat (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   guint64 messages = 0, octets = 0;
 
-  f->server.stat = "+OK 3 12345678901\r\n";
+  f->pop3.stat = "+OK 3 12345678901\r\n";
   open_logged_in (f);
   g_assert_true (stat_session (f, &messages, &octets, &error));
   g_assert_no_error (error);
@@ -978,7 +702,7 @@ test_stat_trailing_text (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   guint64 messages = 0, octets = 0;
 
-  f->server.stat = "+OK 0 0 maildrop is empty\r\n";
+  f->pop3.stat = "+OK 0 0 maildrop is empty\r\n";
   open_logged_in (f);
   g_assert_true (stat_session (f, &messages, &octets, &error));
   g_assert_no_error (error);
@@ -1005,7 +729,7 @@ test_stat_malformed (Fixture *f, gconstpointer data)
       g_autoptr (GError) error = NULL;
 
       fixture_setup (&each, NULL);
-      each.server.stat = malformed[i];
+      each.pop3.stat = malformed[i];
       open_logged_in (&each);
       g_assert_false (stat_session (&each, NULL, NULL, &error));
       g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
@@ -1019,7 +743,7 @@ test_stat_err (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.stat = "-ERR [SYS/TEMP] Try again\r\n";
+  f->pop3.stat = "-ERR [SYS/TEMP] Try again\r\n";
   open_logged_in (f);
   g_assert_false (stat_session (f, NULL, NULL, &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
@@ -1052,7 +776,7 @@ test_quit (Fixture *f, gconstpointer data)
   g_assert_cmpstr (outbox_pop3_session_get_last_reply (f->session), ==, "+OK Logging out.");
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, f->server.lines->len - 1), ==, "QUIT");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==, "QUIT");
 }
 
 /* Timeouts and cancellation --------------------------------------------- */
@@ -1083,13 +807,6 @@ test_timeout_pass (Fixture *f, gconstpointer data)
   g_assert_cmpstr (error->message, ==, "No reply to PASS within 1 s");
 }
 
-static gboolean
-cancel_soon (gpointer user_data)
-{
-  g_cancellable_cancel (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 test_cancelled (Fixture *f, gconstpointer data)
 {
@@ -1107,7 +824,7 @@ test_login_sys_temp (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.pass = "-ERR [SYS/TEMP] Try again later.\r\n";
+  f->pop3.pass = "-ERR [SYS/TEMP] Try again later.\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
@@ -1120,7 +837,7 @@ test_login_not_a_code (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.pass = "-ERR [SYS/ bad password\r\n";
+  f->pop3.pass = "-ERR [SYS/ bad password\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
@@ -1521,38 +1238,13 @@ test_parse_capabilities_sasl (void)
 
 /* Protocol trace -------------------------------------------------------- */
 
-/* Every message logged goes through here; a test may record them. */
-static GPtrArray *captured_logs;
-
-static GLogWriterOutput
-capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
-    {
-      if (g_str_equal (fields[i].key, "MESSAGE"))
-        g_ptr_array_add (captured_logs, g_strdup (fields[i].value));
-    }
-  return g_log_writer_default (level, fields, n_fields, user_data);
-}
-
-static gboolean
-logs_contain (const char *needle)
-{
-  for (guint i = 0; i < captured_logs->len; i++)
-    {
-      if (strstr (g_ptr_array_index (captured_logs, i), needle) != NULL)
-        return TRUE;
-    }
-  return FALSE;
-}
-
 static void
 test_trace_redacts_user_pass (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
   f->config.password = "pa55-word";
-  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  log_capture_start ();
   open_session (f, "pop3+insecure://somebody@127.0.0.1:%u", &error);
   g_assert_no_error (error);
 
@@ -1561,7 +1253,7 @@ test_trace_redacts_user_pass (Fixture *f, gconstpointer data)
   g_assert_true (logs_contain ("C: PASS ****"));
   g_assert_false (logs_contain ("pa55-word"));
   g_assert_false (logs_contain ("USER somebody"));
-  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+  log_capture_stop ();
 }
 
 static void
@@ -1570,16 +1262,16 @@ test_trace_redacts_plain (Fixture *f, gconstpointer data)
   g_autofree char *plain = plain_response ("somebody", "pa55-word");
   g_autoptr (GError) error = NULL;
 
-  f->server.capa = "+OK\r\nSASL PLAIN\r\n.\r\n";
+  f->pop3.capa = "+OK\r\nSASL PLAIN\r\n.\r\n";
   f->config.password = "pa55-word";
-  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  log_capture_start ();
   open_session (f, "pop3+insecure://somebody@127.0.0.1:%u", &error);
   g_assert_no_error (error);
 
   g_assert_true (logs_contain ("C: AUTH PLAIN ****"));
   g_assert_false (logs_contain (plain));
   g_assert_false (logs_contain ("pa55-word"));
-  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+  log_capture_stop ();
 }
 
 #define ADD(name, func) g_test_add (name, Fixture, NULL, fixture_setup, func, fixture_teardown)
@@ -1587,16 +1279,11 @@ test_trace_redacts_plain (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  g_autoptr (GError) error = NULL;
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
-
-  test_dir = g_dir_make_tmp ("outbox-test-pop3-session-XXXXXX", &error);
-  g_assert_no_error (error);
-  test_cert_make (&localhost_cert, "localhost", TRUE, "localhost.pem");
-  test_cert_make (&other_cert, "other.example", FALSE, "other.pem");
+  g_log_set_writer_func (log_capture_writer, NULL, NULL);
+  test_certs_make (&certs);
 
   ADD ("/pop3/session/greeting-ok", test_greeting_ok);
   ADD ("/pop3/session/greeting-err", test_greeting_err);
@@ -1670,9 +1357,6 @@ main (int argc, char **argv)
 
   status = g_test_run ();
 
-  test_cert_clear (&localhost_cert);
-  test_cert_clear (&other_cert);
-  g_rmdir (test_dir);
-  g_free (test_dir);
+  test_certs_clear (&certs);
   return status;
 }

@@ -2,148 +2,24 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
-#include <glib/gstdio.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <string.h>
 
 #include "outbox-error.h"
 #include "outbox-smtp-session.h"
 #include "outbox-tls.h"
+#include "session-test-support.h"
 
-/* Test certificates -------------------------------------------------------
+static TestCerts certs;
+
+/* The fake server's SMTP --------------------------------------------------
  *
- * Made at run time with GnuTLS: a self-signed certificate that is its own
- * CA, so that a PEM file holding it can serve as tls_ca_file. */
-
-typedef struct
-{
-  GTlsCertificate *certificate; /* (owned) with its private key */
-  char *ca_file;                /* (owned) PEM file of the certificate alone */
-  char *fingerprint;            /* (owned) "sha256:HEX" of its DER */
-} TestCert;
-
-static char *test_dir;
-static TestCert localhost_cert; /* for 127.0.0.1 and localhost */
-static TestCert other_cert;     /* for other.example only */
-static TestCert expired_cert;   /* for 127.0.0.1 and localhost, expired yesterday */
-
-static void
-check_gnutls (int ret)
-{
-  if (ret < 0)
-    g_error ("GnuTLS: %s", gnutls_strerror (ret));
-}
-
-static char *
-datum_to_string (gnutls_datum_t *datum)
-{
-  char *text = g_strndup ((const char *) datum->data, datum->size);
-
-  gnutls_free (datum->data);
-  return text;
-}
-
-static char *
-der_fingerprint (gnutls_x509_crt_t crt)
-{
-  gnutls_datum_t der = { NULL, 0 };
-  g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
-  char *fingerprint;
-
-  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_DER, &der));
-  g_checksum_update (checksum, der.data, der.size);
-  fingerprint = g_strconcat ("sha256:", g_checksum_get_string (checksum), NULL);
-  gnutls_free (der.data);
-  return fingerprint;
-}
-
-static void
-set_identity (gnutls_x509_crt_t crt, const char *dns_name, gboolean with_loopback_ip)
-{
-  static const guint8 loopback[4] = { 127, 0, 0, 1 };
-
-  check_gnutls (gnutls_x509_crt_set_dn_by_oid (crt, GNUTLS_OID_X520_COMMON_NAME, 0, dns_name,
-                                               (unsigned) strlen (dns_name)));
-  check_gnutls (gnutls_x509_crt_set_subject_alt_name (
-      crt, GNUTLS_SAN_DNSNAME, dns_name, (unsigned) strlen (dns_name), GNUTLS_FSAN_APPEND));
-  if (with_loopback_ip)
-    check_gnutls (gnutls_x509_crt_set_subject_alt_name (crt, GNUTLS_SAN_IPADDRESS, loopback,
-                                                        sizeof loopback, GNUTLS_FSAN_APPEND));
-}
-
-static void
-test_cert_make (TestCert *cert,
-                const char *dns_name,
-                gboolean with_loopback_ip,
-                gboolean expired,
-                const char *file)
-{
-  gnutls_x509_privkey_t key;
-  gnutls_x509_crt_t crt;
-  gnutls_datum_t datum = { NULL, 0 };
-  g_autofree char *cert_pem = NULL;
-  g_autofree char *key_pem = NULL;
-  g_autofree char *both = NULL;
-  g_autoptr (GError) error = NULL;
-  time_t now = time (NULL);
-  guint8 serial[8] = { 1 };
-
-  check_gnutls (gnutls_x509_privkey_init (&key));
-  check_gnutls (gnutls_x509_privkey_generate (
-      key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0));
-  check_gnutls (gnutls_x509_crt_init (&crt));
-  check_gnutls (gnutls_x509_crt_set_version (crt, 3));
-  serial[1] = (guint8) g_random_int ();
-  check_gnutls (gnutls_x509_crt_set_serial (crt, serial, sizeof serial));
-  check_gnutls (gnutls_x509_crt_set_activation_time (crt, now - (expired ? 2 * 86400 : 3600)));
-  check_gnutls (gnutls_x509_crt_set_expiration_time (crt, expired ? now - 86400 : now + 86400));
-  set_identity (crt, dns_name, with_loopback_ip);
-  check_gnutls (gnutls_x509_crt_set_key (crt, key));
-  check_gnutls (gnutls_x509_crt_set_basic_constraints (crt, 1, -1));
-  check_gnutls (
-      gnutls_x509_crt_set_key_usage (crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_KEY_CERT_SIGN));
-  check_gnutls (gnutls_x509_crt_set_key_purpose_oid (crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
-  check_gnutls (gnutls_x509_crt_sign2 (crt, crt, key, GNUTLS_DIG_SHA256, 0));
-
-  check_gnutls (gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &datum));
-  cert_pem = datum_to_string (&datum);
-  check_gnutls (gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
-                                                   GNUTLS_PKCS_PLAIN, &datum));
-  key_pem = datum_to_string (&datum);
-  cert->fingerprint = der_fingerprint (crt);
-  gnutls_x509_crt_deinit (crt);
-  gnutls_x509_privkey_deinit (key);
-
-  both = g_strconcat (cert_pem, key_pem, NULL);
-  cert->certificate = g_tls_certificate_new_from_pem (both, -1, &error);
-  g_assert_no_error (error);
-  cert->ca_file = g_build_filename (test_dir, file, NULL);
-  g_file_set_contents (cert->ca_file, cert_pem, -1, &error);
-  g_assert_no_error (error);
-}
-
-static void
-test_cert_clear (TestCert *cert)
-{
-  g_clear_object (&cert->certificate);
-  if (cert->ca_file != NULL)
-    g_unlink (cert->ca_file);
-  g_clear_pointer (&cert->ca_file, g_free);
-  g_clear_pointer (&cert->fingerprint, g_free);
-}
-
-/* The fake server -------------------------------------------------------
- *
- * One scripted SMTP peer on a free loopback port, run in a thread with
- * blocking I/O while the session under test runs in the main context.  It
- * records what it receives; the test reads the record after
- * fake_server_stop(), which joins the thread. */
+ * The FakeServer (session-test-support.h) sends the greeting, does TLS and
+ * records the command lines; this answers them, and keeps the DATA payload
+ * as received. */
 
 typedef struct
 {
   /* The script: replies with their CR LF; NULL means a plain default. */
-  const char *greeting;
   const char *ehlo;
   const char *ehlo_tls; /* EHLO once TLS is up */
   const char *starttls;
@@ -152,74 +28,15 @@ typedef struct
   const char *const *rcpt; /* successive replies to RCPT */
   const char *data;
   const char *final;
-  const char *hang_on;     /* never answer this verb ("CONNECT": the greeting) */
   gboolean drop_after_dot; /* close instead of answering the final dot */
-  gboolean implicit_tls;
-  GTlsCertificate *certificate; /* for TLS; without it, 220 to STARTTLS does nothing */
 
-  GSocketListener *listener;
-  GCancellable *cancellable;
-  guint16 port;
-  GThread *thread;
-  GIOStream *stream;
-  GDataInputStream *input;
   guint auth_i, mail_i, rcpt_i;
   gboolean in_auth;
 
   /* The record. */
-  GPtrArray *lines;       /* command lines without CR LF */
-  GArray *buffered_after; /* gsize per line: bytes that arrived with it */
-  GString *payload;       /* DATA payload as received, dot line included */
+  GString *payload; /* DATA payload as received, dot line included */
   gboolean dot_seen;
-  gboolean tls_up;
-} FakeServer;
-
-static void
-server_send (FakeServer *server, const char *reply)
-{
-  g_output_stream_write_all (g_io_stream_get_output_stream (server->stream), reply, strlen (reply),
-                             NULL, NULL, NULL);
-}
-
-static void
-server_use_stream (FakeServer *server, GIOStream *stream)
-{
-  g_set_object (&server->stream, stream);
-  g_clear_object (&server->input);
-  server->input = g_data_input_stream_new (g_io_stream_get_input_stream (stream));
-  /* The plain stream goes on under TLS: dropping its reader must not close it. */
-  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (server->input), FALSE);
-  g_data_input_stream_set_newline_type (server->input, G_DATA_STREAM_NEWLINE_TYPE_CR_LF);
-}
-
-static char *
-server_read_line (FakeServer *server)
-{
-  gsize len = 0;
-  char *line = g_data_input_stream_read_line (server->input, &len, NULL, NULL);
-
-  if (line != NULL)
-    {
-      gsize available =
-          g_buffered_input_stream_get_available (G_BUFFERED_INPUT_STREAM (server->input));
-      g_ptr_array_add (server->lines, g_strdup (line));
-      g_array_append_val (server->buffered_after, available);
-    }
-  return line;
-}
-
-static gboolean
-server_start_tls (FakeServer *server)
-{
-  g_autoptr (GIOStream) tls = NULL;
-
-  tls = g_tls_server_connection_new (server->stream, server->certificate, NULL);
-  if (tls == NULL || !g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, NULL))
-    return FALSE;
-  server_use_stream (server, tls);
-  server->tls_up = TRUE;
-  return TRUE;
-}
+} FakeSmtp;
 
 static const char *
 next_reply (const char *const *replies, guint *index, const char *fallback)
@@ -237,197 +54,114 @@ reply_or (const char *reply, const char *fallback)
 
 /* Reads the DATA payload up to the dot line; FALSE at end of stream. */
 static gboolean
-server_read_payload (FakeServer *server)
+smtp_read_payload (FakeServer *server)
 {
+  FakeSmtp *smtp = server->script;
   gsize len = 0;
 
   for (;;)
     {
-      g_autofree char *line = g_data_input_stream_read_line (server->input, &len, NULL, NULL);
+      g_autofree char *line = fake_server_read_line (server, &len);
       if (line == NULL)
         return FALSE;
-      g_string_append_len (server->payload, line, (gssize) len);
-      g_string_append (server->payload, "\r\n");
+      g_string_append_len (smtp->payload, line, (gssize) len);
+      g_string_append (smtp->payload, "\r\n");
       if (g_str_equal (line, "."))
         {
-          server->dot_seen = TRUE;
+          smtp->dot_seen = TRUE;
           return TRUE;
         }
     }
 }
 
 static gboolean
-server_handle_data (FakeServer *server)
+smtp_handle_data (FakeServer *server)
 {
-  const char *reply = reply_or (server->data, "354 go ahead\r\n");
+  FakeSmtp *smtp = server->script;
+  const char *reply = reply_or (smtp->data, "354 go ahead\r\n");
 
-  server_send (server, reply);
+  fake_server_send (server, reply);
   if (!g_str_has_prefix (reply, "354"))
     return TRUE;
-  if (!server_read_payload (server) || server->drop_after_dot)
+  if (!smtp_read_payload (server) || smtp->drop_after_dot)
     return FALSE;
-  server_send (server, reply_or (server->final, "250 2.0.0 queued\r\n"));
+  fake_server_send (server, reply_or (smtp->final, "250 2.0.0 queued\r\n"));
   return TRUE;
 }
 
 static gboolean
-server_handle_auth (FakeServer *server)
+smtp_handle_auth (FakeServer *server)
 {
-  const char *reply = next_reply (server->auth, &server->auth_i, "235 2.7.0 ok\r\n");
+  FakeSmtp *smtp = server->script;
+  const char *reply = next_reply (smtp->auth, &smtp->auth_i, "235 2.7.0 ok\r\n");
 
-  server->in_auth = g_str_has_prefix (reply, "334");
-  server_send (server, reply);
+  smtp->in_auth = g_str_has_prefix (reply, "334");
+  fake_server_send (server, reply);
   return TRUE;
 }
 
 static gboolean
-server_handle_starttls (FakeServer *server)
+smtp_handle_starttls (FakeServer *server)
 {
-  const char *reply = reply_or (server->starttls, "220 2.0.0 ready\r\n");
+  FakeSmtp *smtp = server->script;
+  const char *reply = reply_or (smtp->starttls, "220 2.0.0 ready\r\n");
 
-  server_send (server, reply);
+  fake_server_send (server, reply);
   if (g_str_has_prefix (reply, "220") && server->certificate != NULL)
-    return server_start_tls (server);
+    return fake_server_start_tls (server);
   return TRUE;
 }
 
 static gboolean
-server_handle (FakeServer *server, const char *line)
+smtp_handle (FakeServer *server, const char *line)
 {
+  FakeSmtp *smtp = server->script;
   g_autofree char *verb = g_ascii_strup (line, MIN (strlen (line), 4));
 
-  if (server->in_auth)
-    return server_handle_auth (server);
+  if (smtp->in_auth)
+    return smtp_handle_auth (server);
   if (server->hang_on != NULL && g_str_equal (verb, server->hang_on))
     return TRUE;
   if (g_str_equal (verb, "EHLO"))
-    server_send (server,
-                 reply_or (server->tls_up && server->ehlo_tls ? server->ehlo_tls : server->ehlo,
-                           "250-fake.test\r\n250 ENHANCEDSTATUSCODES\r\n"));
+    fake_server_send (server,
+                      reply_or (server->tls_up && smtp->ehlo_tls ? smtp->ehlo_tls : smtp->ehlo,
+                                "250-fake.test\r\n250 ENHANCEDSTATUSCODES\r\n"));
   else if (g_str_equal (verb, "HELO"))
-    server_send (server, "250 fake.test\r\n");
+    fake_server_send (server, "250 fake.test\r\n");
   else if (g_str_equal (verb, "STAR"))
-    return server_handle_starttls (server);
+    return smtp_handle_starttls (server);
   else if (g_str_equal (verb, "AUTH"))
-    return server_handle_auth (server);
+    return smtp_handle_auth (server);
   else if (g_str_equal (verb, "MAIL"))
-    server_send (server, next_reply (server->mail, &server->mail_i, "250 2.1.0 ok\r\n"));
+    fake_server_send (server, next_reply (smtp->mail, &smtp->mail_i, "250 2.1.0 ok\r\n"));
   else if (g_str_equal (verb, "RCPT"))
-    server_send (server, next_reply (server->rcpt, &server->rcpt_i, "250 2.1.5 ok\r\n"));
+    fake_server_send (server, next_reply (smtp->rcpt, &smtp->rcpt_i, "250 2.1.5 ok\r\n"));
   else if (g_str_equal (verb, "DATA"))
-    return server_handle_data (server);
+    return smtp_handle_data (server);
   else if (g_str_equal (verb, "RSET"))
-    server_send (server, "250 2.0.0 ok\r\n");
+    fake_server_send (server, "250 2.0.0 ok\r\n");
   else if (g_str_equal (verb, "QUIT"))
     {
-      server_send (server, "221 2.0.0 bye\r\n");
+      fake_server_send (server, "221 2.0.0 bye\r\n");
       return FALSE;
     }
   else
-    server_send (server, "502 5.5.2 unknown command\r\n");
+    fake_server_send (server, "502 5.5.2 unknown command\r\n");
   return TRUE;
 }
 
-static void
-server_converse (FakeServer *server)
-{
-  if (server->implicit_tls && !server_start_tls (server))
-    return;
-  if (g_strcmp0 (server->hang_on, "CONNECT") != 0)
-    server_send (server, reply_or (server->greeting, "220 fake.test ESMTP\r\n"));
-  for (;;)
-    {
-      g_autofree char *line = server_read_line (server);
-      if (line == NULL || !server_handle (server, line))
-        return;
-    }
-}
-
-static gpointer
-fake_server_run (gpointer user_data)
-{
-  FakeServer *server = user_data;
-  g_autoptr (GSocketConnection) connection = NULL;
-
-  connection = g_socket_listener_accept (server->listener, NULL, server->cancellable, NULL);
-  if (connection == NULL)
-    return NULL;
-  server_use_stream (server, G_IO_STREAM (connection));
-  server_converse (server);
-  g_io_stream_close (server->stream, NULL, NULL);
-  g_clear_object (&server->input);
-  g_clear_object (&server->stream);
-  return NULL;
-}
-
-static void
-fake_server_start (FakeServer *server)
-{
-  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
-  g_autoptr (GSocketAddress) effective = NULL;
-  g_autoptr (GError) error = NULL;
-
-  server->listener = g_socket_listener_new ();
-  g_socket_listener_add_address (server->listener, address, G_SOCKET_TYPE_STREAM,
-                                 G_SOCKET_PROTOCOL_TCP, NULL, &effective, &error);
-  g_assert_no_error (error);
-  server->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
-  server->cancellable = g_cancellable_new ();
-  server->lines = g_ptr_array_new_with_free_func (g_free);
-  server->buffered_after = g_array_new (FALSE, FALSE, sizeof (gsize));
-  server->payload = g_string_new (NULL);
-  server->thread = g_thread_new ("fake-smtp", fake_server_run, server);
-}
-
-/* Waits for the conversation to end: the session must be closed first. */
-static void
-fake_server_stop (FakeServer *server)
-{
-  if (server->thread == NULL)
-    return;
-  g_cancellable_cancel (server->cancellable);
-  g_thread_join (g_steal_pointer (&server->thread));
-}
-
-static void
-fake_server_clear (FakeServer *server)
-{
-  fake_server_stop (server);
-  g_clear_object (&server->listener);
-  g_clear_object (&server->cancellable);
-  g_clear_pointer (&server->lines, g_ptr_array_unref);
-  g_clear_pointer (&server->buffered_after, g_array_unref);
-  if (server->payload != NULL)
-    g_string_free (g_steal_pointer (&server->payload), TRUE);
-}
-
-static void
-assert_lines (FakeServer *server, const char *const *expected)
-{
-  guint n_expected = g_strv_length ((char **) expected);
-
-  for (guint i = 0; i < MIN (n_expected, server->lines->len); i++)
-    g_assert_cmpstr (g_ptr_array_index (server->lines, i), ==, expected[i]);
-  g_assert_cmpuint (server->lines->len, ==, n_expected);
-}
-
-static gboolean
-server_received (FakeServer *server, const char *prefix)
-{
-  for (guint i = 0; i < server->lines->len; i++)
-    {
-      if (g_str_has_prefix (g_ptr_array_index (server->lines, i), prefix))
-        return TRUE;
-    }
-  return FALSE;
-}
+static const FakeProtocol fake_smtp = {
+  .name = "fake-smtp",
+  .greeting = "220 fake.test ESMTP\r\n",
+  .handle = smtp_handle,
+};
 
 /* The session side ------------------------------------------------------ */
 
 typedef struct
 {
   FakeServer server;
+  FakeSmtp smtp;
   OutboxServerUrl *url;
   OutboxSmtpConfig config;
   OutboxSmtpSession *session;
@@ -443,6 +177,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->config.timeouts.data_init = 10;
   f->config.timeouts.data_block = 10;
   f->config.timeouts.data_final = 10;
+  f->smtp.payload = g_string_new (NULL);
 }
 
 static void
@@ -450,6 +185,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
 {
   g_clear_object (&f->session);
   fake_server_clear (&f->server);
+  g_string_free (g_steal_pointer (&f->smtp.payload), TRUE);
   g_clear_pointer (&f->url, outbox_server_url_free);
 }
 
@@ -461,38 +197,15 @@ end_conversation (Fixture *f)
   fake_server_stop (&f->server);
 }
 
-static void
-store_result (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_for (GAsyncResult **slot)
-{
-  while (*slot == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  return *slot;
-}
-
 /* Starts the fake server and opens a session to it with @url_format, in
  * which %u is the server's port. */
 static gboolean
 open_session_with (Fixture *f, const char *url_format, GCancellable *cancellable, GError **error)
 {
-  g_autofree char *url_text = NULL;
   g_autoptr (GAsyncResult) result = NULL;
-  g_autoptr (GError) url_error = NULL;
 
-  fake_server_start (&f->server);
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-  url_text = g_strdup_printf (url_format, f->server.port);
-#pragma GCC diagnostic pop
-  f->url = outbox_server_url_parse (url_text, &url_error);
-  g_assert_no_error (url_error);
+  fake_server_start (&f->server, &fake_smtp, &f->smtp);
+  f->url = fake_server_url (&f->server, url_format);
   f->config.url = f->url;
   f->session = outbox_smtp_session_new (&f->config);
   outbox_smtp_session_open_async (f->session, cancellable, store_result, &result);
@@ -591,8 +304,8 @@ test_plain_send (Fixture *f, gconstpointer data)
   g_assert_true (outbox_smtp_session_is_open (f->session));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
-  g_assert_cmpstr (f->server.payload->str, ==,
+  fake_server_assert_commands (&f->server, expected);
+  g_assert_cmpstr (f->smtp.payload->str, ==,
                    "Subject: dots\r\n\r\n..hidden\r\nline\r\n..\r\nend\r\n.\r\n");
 }
 
@@ -607,7 +320,7 @@ test_one_command_at_a_time (Fixture *f, gconstpointer data)
   g_assert_no_error (result->error);
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "MAIL FROM:<a@example.org>");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==, "MAIL FROM:<a@example.org>");
   g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 1), ==, 0);
   g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 2), ==, 0);
 }
@@ -620,8 +333,8 @@ test_pipelining (Fixture *f, gconstpointer data)
                                          "450 4.2.1 try later\r\n", NULL };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 PIPELINING\r\n";
-  f->server.rcpt = replies;
+  f->smtp.ehlo = "250-fake.test\r\n250 PIPELINING\r\n";
+  f->smtp.rcpt = replies;
   open_plain_session (f);
   result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
   g_assert_no_error (result->error);
@@ -632,7 +345,7 @@ test_pipelining (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   /* MAIL arrived with all three RCPT lines behind it: one write. */
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "MAIL FROM:<a@example.org>");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==, "MAIL FROM:<a@example.org>");
   g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 1), ==,
                     3 * strlen ("RCPT TO:<b@example.org>\r\n"));
 }
@@ -643,7 +356,7 @@ test_no_rcpt_accepted (Fixture *f, gconstpointer data)
   static const char *const replies[] = { "550 5.1.1 no such user\r\n", NULL };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.rcpt = replies;
+  f->smtp.rcpt = replies;
   open_plain_session (f);
   result = send_simple (f);
   g_assert_no_error (result->error);
@@ -653,8 +366,8 @@ test_no_rcpt_accepted (Fixture *f, gconstpointer data)
   g_assert_true (outbox_smtp_session_is_open (f->session));
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "DATA"));
-  g_assert_cmpuint (f->server.payload->len, ==, 0);
+  g_assert_false (fake_server_received (&f->server, "DATA"));
+  g_assert_cmpuint (f->smtp.payload->len, ==, 0);
 }
 
 static void
@@ -663,7 +376,7 @@ test_mail_refused (Fixture *f, gconstpointer data)
   static const char *const replies[] = { "452 4.3.1 out of space\r\n", NULL };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.mail = replies;
+  f->smtp.mail = replies;
   open_plain_session (f);
   result = send_simple (f);
   g_assert_no_error (result->error);
@@ -672,7 +385,7 @@ test_mail_refused (Fixture *f, gconstpointer data)
   g_assert_null (result->final_reply);
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "RCPT"));
+  g_assert_false (fake_server_received (&f->server, "RCPT"));
 }
 
 /* Replies to RCPT after a refused MAIL carry nothing about the recipient. */
@@ -683,9 +396,9 @@ test_pipelined_mail_refused (Fixture *f, gconstpointer data)
   static const char *const rcpt[] = { "503 5.5.1 need MAIL\r\n", NULL };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 PIPELINING\r\n";
-  f->server.mail = mail;
-  f->server.rcpt = rcpt;
+  f->smtp.ehlo = "250-fake.test\r\n250 PIPELINING\r\n";
+  f->smtp.mail = mail;
+  f->smtp.rcpt = rcpt;
   open_plain_session (f);
   result = send_simple (f);
   g_assert_no_error (result->error);
@@ -694,7 +407,7 @@ test_pipelined_mail_refused (Fixture *f, gconstpointer data)
   g_assert_true (outbox_smtp_session_is_open (f->session));
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "DATA"));
+  g_assert_false (fake_server_received (&f->server, "DATA"));
 }
 
 static void
@@ -702,7 +415,7 @@ test_data_refused (Fixture *f, gconstpointer data)
 {
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.data = "554 5.5.1 no valid recipients\r\n";
+  f->smtp.data = "554 5.5.1 no valid recipients\r\n";
   open_plain_session (f);
   result = send_simple (f);
   g_assert_no_error (result->error);
@@ -710,7 +423,7 @@ test_data_refused (Fixture *f, gconstpointer data)
   g_assert_null (result->final_reply);
 
   end_conversation (f);
-  g_assert_cmpuint (f->server.payload->len, ==, 0);
+  g_assert_cmpuint (f->smtp.payload->len, ==, 0);
 }
 
 static void
@@ -718,7 +431,7 @@ test_final_reply_refused (Fixture *f, gconstpointer data)
 {
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.final = "554 5.7.1 spam\r\n";
+  f->smtp.final = "554 5.7.1 spam\r\n";
   open_plain_session (f);
   result = send_simple (f);
   g_assert_no_error (result->error);
@@ -740,7 +453,7 @@ test_reuse (Fixture *f, gconstpointer data)
   g_autoptr (OutboxSmtpSendResult) first = NULL;
   g_autoptr (OutboxSmtpSendResult) second = NULL;
 
-  f->server.mail = mail;
+  f->smtp.mail = mail;
   open_plain_session (f);
   first = send_simple (f);
   g_assert_cmpuint (reply_code (first->stop_reply), ==, 550);
@@ -750,7 +463,7 @@ test_reuse (Fixture *f, gconstpointer data)
   g_assert_cmpuint (reply_code (second->final_reply), ==, 250);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -766,8 +479,8 @@ test_reuse_without_reset (Fixture *f, gconstpointer data)
   g_assert_cmpuint (reply_code (second->final_reply), ==, 250);
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "RSET"));
-  g_assert_cmpuint (f->server.lines->len, ==, 7);
+  g_assert_false (fake_server_received (&f->server, "RSET"));
+  g_assert_cmpuint (f->server.commands->len, ==, 7);
 }
 
 static void
@@ -778,7 +491,7 @@ test_8bit_not_offered (Fixture *f, gconstpointer data)
   g_autoptr (OutboxSmtpSendResult) result = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250 fake.test\r\n";
+  f->smtp.ehlo = "250 fake.test\r\n";
   open_plain_session (f);
   result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
   g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
@@ -787,7 +500,7 @@ test_8bit_not_offered (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -796,13 +509,13 @@ test_8bit_offered (Fixture *f, gconstpointer data)
   static const char *const rcpts[] = { "b@example.org", NULL };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 8BITMIME\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 8BITMIME\r\n";
   open_plain_session (f);
   result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
   g_assert_no_error (result->error);
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==,
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
                    "MAIL FROM:<a@example.org> BODY=8BITMIME");
 }
 
@@ -817,7 +530,7 @@ test_smtputf8_not_offered (Fixture *f, gconstpointer data)
   g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "MAIL"));
+  g_assert_false (fake_server_received (&f->server, "MAIL"));
 }
 
 static void
@@ -825,13 +538,14 @@ test_size_param (Fixture *f, gconstpointer data)
 {
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 SIZE 1000\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 SIZE 1000\r\n";
   open_plain_session (f);
   result = send_simple (f);
   g_assert_no_error (result->error);
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "MAIL FROM:<a@example.org> SIZE=19");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
+                   "MAIL FROM:<a@example.org> SIZE=19");
 }
 
 static void
@@ -841,13 +555,13 @@ test_size_over_limit (Fixture *f, gconstpointer data)
   g_autoptr (GInputStream) body = g_memory_input_stream_new_from_data ("x\n", -1, NULL);
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 SIZE 1000\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 SIZE 1000\r\n";
   open_plain_session (f);
   result = send_body_stream (f, rcpts, body, 1001, OUTBOX_SMTP_SEND_FLAGS_NONE);
   g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "MAIL"));
+  g_assert_false (fake_server_received (&f->server, "MAIL"));
 }
 
 static void
@@ -861,8 +575,8 @@ test_address_injection (Fixture *f, gconstpointer data)
   g_assert_error (result->error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ADDRESS);
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "MAIL"));
-  g_assert_false (server_received (&f->server, "RSET"));
+  g_assert_false (fake_server_received (&f->server, "MAIL"));
+  g_assert_false (fake_server_received (&f->server, "RSET"));
 }
 
 /* A body bigger than one read block goes through whole. */
@@ -886,8 +600,8 @@ test_body_several_blocks (Fixture *f, gconstpointer data)
   g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
 
   end_conversation (f);
-  g_assert_cmpuint (f->server.payload->len, ==, expected->len);
-  g_assert_cmpstr (f->server.payload->str, ==, expected->str);
+  g_assert_cmpuint (f->smtp.payload->len, ==, expected->len);
+  g_assert_cmpstr (f->smtp.payload->str, ==, expected->str);
 }
 
 /* A body stream that yields some data and then fails. */
@@ -975,8 +689,8 @@ test_body_read_error (Fixture *f, gconstpointer data)
   g_assert_false (outbox_smtp_session_is_open (f->session));
 
   end_conversation (f);
-  g_assert_true (g_str_has_prefix (f->server.payload->str, "Subject: x\r\n"));
-  g_assert_false (f->server.dot_seen);
+  g_assert_true (g_str_has_prefix (f->smtp.payload->str, "Subject: x\r\n"));
+  g_assert_false (f->smtp.dot_seen);
 }
 
 static void
@@ -984,7 +698,7 @@ test_lost_after_dot (Fixture *f, gconstpointer data)
 {
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.drop_after_dot = TRUE;
+  f->smtp.drop_after_dot = TRUE;
   open_plain_session (f);
   result = send_simple (f);
   g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED);
@@ -1001,7 +715,7 @@ test_421_on_rcpt (Fixture *f, gconstpointer data)
   static const char *const replies[] = { "250 2.1.5 ok\r\n", "421 4.3.0 shutting down\r\n", NULL };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->server.rcpt = replies;
+  f->smtp.rcpt = replies;
   open_plain_session (f);
   result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
   g_assert_no_error (result->error);
@@ -1010,7 +724,7 @@ test_421_on_rcpt (Fixture *f, gconstpointer data)
   g_assert_false (outbox_smtp_session_is_open (f->session));
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "DATA"));
+  g_assert_false (fake_server_received (&f->server, "DATA"));
 }
 
 static void
@@ -1046,7 +760,7 @@ test_multiline_reply (Fixture *f, gconstpointer data)
   const OutboxSmtpCaps *caps;
 
   f->server.greeting = "220-fake.test\r\n220-welcome\r\n220 ESMTP\r\n";
-  f->server.ehlo = "250-fake.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250 8BITMIME\r\n";
   open_plain_session (f);
   caps = outbox_smtp_session_get_caps (f->session);
   g_assert_cmpuint (caps->flags, ==,
@@ -1070,7 +784,7 @@ test_mixed_codes (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n220 PIPELINING\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n220 PIPELINING\r\n";
   g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL);
 }
@@ -1080,13 +794,13 @@ test_helo_fallback (Fixture *f, gconstpointer data)
 {
   static const char *const expected[] = { "EHLO [127.0.0.1]", "HELO [127.0.0.1]", NULL };
 
-  f->server.ehlo = "502 5.5.1 what?\r\n";
+  f->smtp.ehlo = "502 5.5.1 what?\r\n";
   open_plain_session (f);
   g_assert_true (outbox_smtp_session_is_open (f->session));
   g_assert_cmpuint (outbox_smtp_session_get_caps (f->session)->flags, ==, 0);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -1094,13 +808,13 @@ test_no_helo_fallback_with_auth (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "502 5.5.1 what?\r\n";
+  f->smtp.ehlo = "502 5.5.1 what?\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
 
   end_conversation (f);
-  g_assert_false (server_received (&f->server, "HELO"));
+  g_assert_false (fake_server_received (&f->server, "HELO"));
 }
 
 static void
@@ -1110,7 +824,7 @@ test_helo_name (Fixture *f, gconstpointer data)
   open_plain_session (f);
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 0), ==, "EHLO client.example.org");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 0), ==, "EHLO client.example.org");
 }
 
 static void
@@ -1142,13 +856,6 @@ test_timeout_rcpt (Fixture *f, gconstpointer data)
   g_assert_false (outbox_smtp_session_is_open (f->session));
 }
 
-static gboolean
-cancel_soon (gpointer user_data)
-{
-  g_cancellable_cancel (user_data);
-  return G_SOURCE_REMOVE;
-}
-
 static void
 test_cancelled (Fixture *f, gconstpointer data)
 {
@@ -1173,7 +880,7 @@ test_quit (Fixture *f, gconstpointer data)
   g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 221);
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, f->server.lines->len - 1), ==, "QUIT");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==, "QUIT");
 }
 
 /* STARTTLS and TLS ------------------------------------------------------ */
@@ -1184,13 +891,13 @@ test_starttls_required_missing (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "EHLO [127.0.0.1]", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
   g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "STARTTLS"));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -1199,14 +906,14 @@ test_starttls_refused (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "EHLO [127.0.0.1]", "STARTTLS", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
-  f->server.starttls = "454 4.7.0 TLS not available\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->smtp.starttls = "454 4.7.0 TLS not available\r\n";
   g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "454 4.7.0 TLS not available"));
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -1215,14 +922,14 @@ test_starttls_injection (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "EHLO [127.0.0.1]", "STARTTLS", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
-  f->server.starttls = "220 go\r\n250 injected\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->smtp.starttls = "220 go\r\n250 injected\r\n";
   g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_INJECTION);
 
   end_conversation (f);
   /* A TLS ClientHello would show up here as one more "line". */
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -1234,10 +941,10 @@ test_starttls_ok (Fixture *f, gconstpointer data)
                                    NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
-  f->server.ehlo_tls = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->smtp.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->smtp.ehlo_tls = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   f->config.password = "secret";
   open_session (f, "smtp://me@127.0.0.1:%u", &error);
   g_assert_no_error (error);
@@ -1245,7 +952,7 @@ test_starttls_ok (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -1253,10 +960,10 @@ test_starttls_forgets_caps (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250-STARTTLS\r\n250-PIPELINING\r\n250 SIZE 10\r\n";
-  f->server.ehlo_tls = "250 fake.test\r\n";
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->smtp.ehlo = "250-fake.test\r\n250-STARTTLS\r\n250-PIPELINING\r\n250 SIZE 10\r\n";
+  f->smtp.ehlo_tls = "250 fake.test\r\n";
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "smtp://127.0.0.1:%u", &error);
   g_assert_no_error (error);
   g_assert_cmpuint (outbox_smtp_session_get_caps (f->session)->flags, ==, 0);
@@ -1269,15 +976,15 @@ test_wrong_host_cert (Fixture *f, gconstpointer data)
   static const char *const expected[] = { "EHLO [127.0.0.1]", "STARTTLS", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
-  f->server.certificate = other_cert.certificate;
-  f->config.tls_ca_file = other_cert.ca_file;
+  f->smtp.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
+  f->server.certificate = certs.other.certificate;
+  f->config.tls_ca_file = certs.other.ca_file;
   g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
 
   end_conversation (f);
   g_assert_false (f->server.tls_up);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 /* Even a CA the user trusts cannot vouch for an expired certificate; the
@@ -1288,8 +995,8 @@ test_expired_cert (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = expired_cert.certificate;
-  f->config.tls_ca_file = expired_cert.ca_file;
+  f->server.certificate = certs.expired.certificate;
+  f->config.tls_ca_file = certs.expired.ca_file;
   g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
   g_assert_nonnull (strstr (error->message, "it has expired"));
@@ -1303,8 +1010,8 @@ test_untrusted_cert (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = other_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.other.ca_file;
   g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
 }
@@ -1315,14 +1022,14 @@ test_implicit_tls (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "smtps://127.0.0.1:%u", &error);
   g_assert_no_error (error);
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
-  g_assert_false (server_received (&f->server, "STARTTLS"));
+  g_assert_false (fake_server_received (&f->server, "STARTTLS"));
 }
 
 static void
@@ -1331,8 +1038,8 @@ test_quit_over_tls (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "smtps://127.0.0.1:%u", &error);
   g_assert_no_error (error);
   g_assert_true (quit_session (f, &error));
@@ -1340,7 +1047,7 @@ test_quit_over_tls (Fixture *f, gconstpointer data)
   g_assert_false (outbox_smtp_session_is_open (f->session));
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, f->server.lines->len - 1), ==, "QUIT");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==, "QUIT");
 }
 
 /* Without any CA trusting the certificate, the pin alone lets it in. */
@@ -1350,13 +1057,13 @@ test_pin_ok (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = other_cert.ca_file;
-  f->config.tls_fingerprint = localhost_cert.fingerprint;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.other.ca_file;
+  f->config.tls_fingerprint = certs.localhost.fingerprint;
   open_session (f, "smtps://127.0.0.1:%u", &error);
   g_assert_no_error (error);
   g_assert_true (g_tls_certificate_is_same (outbox_smtp_session_get_peer_certificate (f->session),
-                                            localhost_cert.certificate));
+                                            certs.localhost.certificate));
 }
 
 static void
@@ -1365,14 +1072,14 @@ test_pin_mismatch (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = other_cert.ca_file;
-  f->config.tls_fingerprint = other_cert.fingerprint;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.other.ca_file;
+  f->config.tls_fingerprint = certs.other.fingerprint;
   g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
 
   end_conversation (f);
-  g_assert_cmpuint (f->server.lines->len, ==, 0);
+  g_assert_cmpuint (f->server.commands->len, ==, 0);
 }
 
 /* A certificate that validates against the CAs must still match the pin. */
@@ -1382,14 +1089,14 @@ test_pin_mismatch_trusted (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   f->server.implicit_tls = TRUE;
-  f->server.certificate = localhost_cert.certificate;
-  f->config.tls_ca_file = localhost_cert.ca_file;
-  f->config.tls_fingerprint = other_cert.fingerprint;
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
+  f->config.tls_fingerprint = certs.other.fingerprint;
   g_assert_false (open_session (f, "smtps://127.0.0.1:%u", &error));
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
 
   end_conversation (f);
-  g_assert_cmpuint (f->server.lines->len, ==, 0);
+  g_assert_cmpuint (f->server.commands->len, ==, 0);
 }
 
 /* AUTH ---------------------------------------------------------------- */
@@ -1401,7 +1108,7 @@ test_auth_refused_plaintext (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "smtp+insecure://me@0.0.0.0:%u", &error));
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
@@ -1413,8 +1120,8 @@ test_auth_refused_plaintext (Fixture *f, gconstpointer data)
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
-  g_assert_true (server_received (&f->server, "EHLO"));
-  g_assert_false (server_received (&f->server, "AUTH"));
+  g_assert_true (fake_server_received (&f->server, "EHLO"));
+  g_assert_false (fake_server_received (&f->server, "AUTH"));
 }
 
 static void
@@ -1422,7 +1129,7 @@ test_auth_no_password (Fixture *f, gconstpointer data)
 {
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE);
   g_assert_nonnull (strstr (error->message, "No password stored"));
@@ -1435,16 +1142,16 @@ test_auth_535 (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   guint n_auth = 0;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
-  f->server.auth = replies;
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->smtp.auth = replies;
   f->config.password = "secret";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH);
   g_assert_nonnull (strstr (error->message, "535 5.7.8 bad credentials"));
 
   end_conversation (f);
-  for (guint i = 0; i < f->server.lines->len; i++)
-    n_auth += g_str_has_prefix (g_ptr_array_index (f->server.lines, i), "AUTH");
+  for (guint i = 0; i < f->server.commands->len; i++)
+    n_auth += g_str_has_prefix (g_ptr_array_index (f->server.commands, i), "AUTH");
   g_assert_cmpuint (n_auth, ==, 1);
 }
 
@@ -1454,8 +1161,8 @@ test_auth_454 (Fixture *f, gconstpointer data)
   static const char *const replies[] = { "454 4.7.0 try later\r\n", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
-  f->server.auth = replies;
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  f->smtp.auth = replies;
   f->config.password = "secret";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
   g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
@@ -1471,14 +1178,14 @@ test_auth_login (Fixture *f, gconstpointer data)
                                           NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH LOGIN\r\n";
-  f->server.auth = replies;
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH LOGIN\r\n";
+  f->smtp.auth = replies;
   f->config.password = "secret";
   open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
   g_assert_no_error (error);
 
   end_conversation (f);
-  assert_lines (&f->server, expected);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 static void
@@ -1488,40 +1195,15 @@ test_auth_mech_configured (Fixture *f, gconstpointer data)
                                          "235 2.7.0 ok\r\n", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
-  f->server.auth = replies;
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN LOGIN\r\n";
+  f->smtp.auth = replies;
   f->config.password = "secret";
   f->config.auth_mech = "LOGIN";
   open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
   g_assert_no_error (error);
 
   end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.lines, 1), ==, "AUTH LOGIN");
-}
-
-/* Every message logged goes through here; a test may record them. */
-static GPtrArray *captured_logs;
-
-static GLogWriterOutput
-capture_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
-{
-  for (gsize i = 0; captured_logs != NULL && i < n_fields; i++)
-    {
-      if (g_str_equal (fields[i].key, "MESSAGE"))
-        g_ptr_array_add (captured_logs, g_strdup (fields[i].value));
-    }
-  return g_log_writer_default (level, fields, n_fields, user_data);
-}
-
-static gboolean
-logs_contain (const char *needle)
-{
-  for (guint i = 0; i < captured_logs->len; i++)
-    {
-      if (strstr (g_ptr_array_index (captured_logs, i), needle) != NULL)
-        return TRUE;
-    }
-  return FALSE;
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==, "AUTH LOGIN");
 }
 
 static void
@@ -1531,10 +1213,10 @@ test_trace_redacts_auth (Fixture *f, gconstpointer data)
                                          "235 2.7.0 ok\r\n", NULL };
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH LOGIN\r\n";
-  f->server.auth = replies;
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH LOGIN\r\n";
+  f->smtp.auth = replies;
   f->config.password = "secret";
-  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  log_capture_start ();
   open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
   g_assert_no_error (error);
 
@@ -1543,7 +1225,7 @@ test_trace_redacts_auth (Fixture *f, gconstpointer data)
   g_assert_false (logs_contain ("c2VjcmV0"));
   g_assert_false (logs_contain ("bWU="));
   g_assert_false (logs_contain ("secret"));
-  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+  log_capture_stop ();
 }
 
 static void
@@ -1552,15 +1234,15 @@ test_trace_redacts_plain (Fixture *f, gconstpointer data)
   g_autofree char *plain = g_base64_encode ((const guchar *) "\0me\0secret", 10);
   g_autoptr (GError) error = NULL;
 
-  f->server.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
   f->config.password = "secret";
-  captured_logs = g_ptr_array_new_with_free_func (g_free);
+  log_capture_start ();
   open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error);
   g_assert_no_error (error);
 
   g_assert_true (logs_contain ("C: AUTH PLAIN ****"));
   g_assert_false (logs_contain (plain));
-  g_clear_pointer (&captured_logs, g_ptr_array_unref);
+  log_capture_stop ();
 }
 
 /* TLS helpers ----------------------------------------------------------- */
@@ -1612,13 +1294,13 @@ test_parse_fingerprint_invalid (void)
 static void
 test_certificate_fingerprint (void)
 {
-  g_autofree char *shown = outbox_tls_certificate_fingerprint (localhost_cert.certificate);
+  g_autofree char *shown = outbox_tls_certificate_fingerprint (certs.localhost.certificate);
   guint8 a[32], b[32];
 
   g_assert_true (g_str_has_prefix (shown, "sha256:"));
   g_assert_cmpuint (strlen (shown), ==, strlen ("sha256:") + 32 * 3 - 1);
   g_assert_true (outbox_tls_parse_fingerprint (shown, a, NULL));
-  g_assert_true (outbox_tls_parse_fingerprint (localhost_cert.fingerprint, b, NULL));
+  g_assert_true (outbox_tls_parse_fingerprint (certs.localhost.fingerprint, b, NULL));
   g_assert_cmpmem (a, sizeof a, b, sizeof b);
 }
 
@@ -1627,17 +1309,11 @@ test_certificate_fingerprint (void)
 int
 main (int argc, char **argv)
 {
-  g_autoptr (GError) error = NULL;
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  g_log_set_writer_func (capture_writer, NULL, NULL);
-
-  test_dir = g_dir_make_tmp ("outbox-test-smtp-session-XXXXXX", &error);
-  g_assert_no_error (error);
-  test_cert_make (&localhost_cert, "localhost", TRUE, FALSE, "localhost.pem");
-  test_cert_make (&other_cert, "other.example", FALSE, FALSE, "other.pem");
-  test_cert_make (&expired_cert, "localhost", TRUE, TRUE, "expired.pem");
+  g_log_set_writer_func (log_capture_writer, NULL, NULL);
+  test_certs_make (&certs);
 
   ADD ("/smtp/session/plain-send", test_plain_send);
   ADD ("/smtp/session/one-command-at-a-time", test_one_command_at_a_time);
@@ -1698,10 +1374,6 @@ main (int argc, char **argv)
 
   status = g_test_run ();
 
-  test_cert_clear (&localhost_cert);
-  test_cert_clear (&other_cert);
-  test_cert_clear (&expired_cert);
-  g_rmdir (test_dir);
-  g_free (test_dir);
+  test_certs_clear (&certs);
   return status;
 }

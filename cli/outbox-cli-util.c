@@ -5,6 +5,7 @@
 #include "outbox-cli-util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sysexits.h>
@@ -269,15 +270,15 @@ outbox_cli_queue_proxy_new (GError **error)
 
 #define LIST_PAGE 2000
 
-GVariant *
-outbox_cli_list_messages (OutboxDbusQueue  *queue,
-                          gboolean          all,
-                          GError          **error)
+gboolean
+outbox_cli_foreach_message_page (OutboxDbusQueue     *queue,
+                                 gboolean             all,
+                                 OutboxCliPageFunc    func,
+                                 gpointer             user_data,
+                                 GError             **error)
 {
-  GVariantBuilder messages;
   g_autoptr(GVariant) after = NULL;
 
-  g_variant_builder_init (&messages, G_VARIANT_TYPE ("aa{sv}"));
   for (;;)
     {
       g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
@@ -293,23 +294,45 @@ outbox_cli_list_messages (OutboxDbusQueue  *queue,
       if (after != NULL)
         g_variant_dict_insert_value (options, "after", after);
       if (!outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options), &page, NULL, error))
-        {
-          g_variant_builder_clear (&messages);
-          return NULL;
-        }
+        return FALSE;
+      func (page, user_data);
       n = g_variant_n_children (page);
-      for (gsize i = 0; i < n; i++)
-        {
-          g_autoptr(GVariant) message = g_variant_get_child_value (page, i);
-          g_variant_builder_add_value (&messages, message);
-        }
       if (n < LIST_PAGE)
-        break;
+        return TRUE;
       last = g_variant_get_child_value (page, n - 1);
       if (!g_variant_lookup (last, "created", "x", &created) || !g_variant_lookup (last, "id", "&s", &id))
-        break;
+        return TRUE;
       g_clear_pointer (&after, g_variant_unref);
       after = g_variant_ref_sink (g_variant_new ("(xs)", created, id));
+    }
+}
+
+static void
+add_page (GVariant *page,
+          gpointer  user_data)
+{
+  GVariantBuilder *messages = user_data;
+  gsize n = g_variant_n_children (page);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) message = g_variant_get_child_value (page, i);
+      g_variant_builder_add_value (messages, message);
+    }
+}
+
+GVariant *
+outbox_cli_list_messages (OutboxDbusQueue  *queue,
+                          gboolean          all,
+                          GError          **error)
+{
+  GVariantBuilder messages;
+
+  g_variant_builder_init (&messages, G_VARIANT_TYPE ("aa{sv}"));
+  if (!outbox_cli_foreach_message_page (queue, all, add_page, &messages, error))
+    {
+      g_variant_builder_clear (&messages);
+      return NULL;
     }
   return g_variant_ref_sink (g_variant_builder_end (&messages));
 }
@@ -753,17 +776,78 @@ outbox_cli_vardicts_to_json (GVariant *vardicts)
   return node;
 }
 
-void
-outbox_cli_print_json (JsonNode *root)
+static char *
+json_to_text (JsonNode *root)
 {
   g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autofree char *text = NULL;
 
   json_generator_set_pretty (generator, TRUE);
   json_generator_set_indent (generator, 2);
   json_generator_set_root (generator, root);
-  text = json_generator_to_data (generator, NULL);
+  return json_generator_to_data (generator, NULL);
+}
+
+void
+outbox_cli_print_json (JsonNode *root)
+{
+  g_autofree char *text = json_to_text (root);
+
   g_print ("%s\n", text);
+}
+
+/* The same text as outbox_cli_print_json() of an object whose only member
+ * is that array, written one element at a time: a queue of 100,000
+ * messages is never held whole, as dictionaries, JSON nodes or text.
+ * Written with stdio, which g_print() would flush at every call. */
+
+void
+outbox_cli_json_list_begin (OutboxCliJsonList *list,
+                            const char        *member)
+{
+  g_autoptr(JsonNode) name = json_node_init_string (json_node_alloc (), member);
+  g_autofree char *quoted = json_to_text (name);
+
+  list->empty = TRUE;
+  list->generator = json_generator_new ();
+  json_generator_set_pretty (list->generator, TRUE);
+  json_generator_set_indent (list->generator, 2);
+  list->text = g_string_new (NULL);
+  fprintf (stdout, "{\n  %s : [", quoted);
+}
+
+void
+outbox_cli_json_list_add (OutboxCliJsonList *list,
+                          GVariant          *vardict)
+{
+  g_autoptr(JsonNode) node = outbox_cli_vardict_to_json (vardict);
+  const char *line;
+
+  g_string_truncate (list->text, 0);
+  json_generator_set_root (list->generator, node);
+  json_generator_to_gstring (list->generator, list->text);
+  fputs (list->empty ? "\n    " : ",\n    ", stdout);
+  list->empty = FALSE;
+  /* JSON text has no line break inside a string: lines are safe to indent. */
+  line = list->text->str;
+  for (const char *end; (end = strchr (line, '\n')) != NULL; line = end + 1)
+    {
+      fwrite (line, 1, end - line, stdout);
+      fputs ("\n    ", stdout);
+    }
+  fputs (line, stdout);
+}
+
+void
+outbox_cli_json_list_end (OutboxCliJsonList *list,
+                          gboolean           complete)
+{
+  if (!complete)
+    fputs ("\n", stdout);
+  else
+    fputs (list->empty ? "]\n}\n" : "\n  ]\n}\n", stdout);
+  fflush (stdout);
+  g_clear_object (&list->generator);
+  g_string_free (g_steal_pointer (&list->text), TRUE);
 }
 
 const char *

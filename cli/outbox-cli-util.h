@@ -47,6 +47,14 @@ OutboxDbusAccounts *outbox_cli_accounts_proxy_new     (GError **error);
 GVariant           *outbox_cli_list_messages          (OutboxDbusQueue  *queue,
                                                         gboolean          all,
                                                         GError          **error);
+/* The same, one page (aa{sv}) at a time, oldest first; FALSE with @error
+ * when a call fails, after the pages before it were given. */
+typedef void (*OutboxCliPageFunc) (GVariant *page, gpointer user_data);
+gboolean            outbox_cli_foreach_message_page   (OutboxDbusQueue     *queue,
+                                                        gboolean             all,
+                                                        OutboxCliPageFunc    func,
+                                                        gpointer             user_data,
+                                                        GError             **error);
 
 /* "+30m", "+2h", "+1d", "+45s" from @now, or ISO 8601 (local time when no
  * zone is given).  OUTBOX_CLI_ERROR_USAGE when @when is neither. */
@@ -92,5 +100,20 @@ void      outbox_cli_print_queue_table  (GVariant     *messages);
 JsonNode *outbox_cli_vardict_to_json    (GVariant     *vardict);
 JsonNode *outbox_cli_vardicts_to_json   (GVariant     *vardicts);
 void      outbox_cli_print_json         (JsonNode     *root);
+/* {"MEMBER": [dictionaries…]} as outbox_cli_print_json() prints it, written
+ * as the dictionaries come. */
+typedef struct
+{
+  gboolean empty;
+  JsonGenerator *generator; /* (owned) */
+  GString *text;            /* (owned) */
+} OutboxCliJsonList;
+void      outbox_cli_json_list_begin    (OutboxCliJsonList *list,
+                                         const char        *member);
+void      outbox_cli_json_list_add      (OutboxCliJsonList *list,
+                                         GVariant          *vardict);
+/* @complete: FALSE ends the output where it is, as no whole document. */
+void      outbox_cli_json_list_end      (OutboxCliJsonList *list,
+                                         gboolean           complete);
 
 G_END_DECLS

@@ -341,6 +341,40 @@ print_json_list (const char *member,
   outbox_cli_print_json (root);
 }
 
+static void
+print_json_page (GVariant *page,
+                 gpointer  user_data)
+{
+  OutboxCliJsonList *list = user_data;
+  gsize n = g_variant_n_children (page);
+
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) message = g_variant_get_child_value (page, i);
+      outbox_cli_json_list_add (list, message);
+    }
+}
+
+/* Printed page by page: the first page is out before the daemon was asked
+ * for the second. */
+static int
+print_queue_json (OutboxDbusQueue *queue,
+                  gboolean         all)
+{
+  g_autoptr(GError) error = NULL;
+  OutboxCliJsonList list;
+
+  outbox_cli_json_list_begin (&list, "messages");
+  if (!outbox_cli_foreach_message_page (queue, all, print_json_page, &list, &error))
+    {
+      /* What was printed is not a whole document; the exit status says so. */
+      outbox_cli_json_list_end (&list, FALSE);
+      return outbox_cli_report_error (error, NULL);
+    }
+  outbox_cli_json_list_end (&list, TRUE);
+  return EXIT_SUCCESS;
+}
+
 static int
 command_queue (int    argc,
                char **argv)
@@ -366,14 +400,13 @@ command_queue (int    argc,
     return status;
 
   queue = outbox_cli_queue_proxy_new (&error);
-  if (queue == NULL || (messages = outbox_cli_list_messages (queue, all, &error)) == NULL)
+  if (queue == NULL)
     return outbox_cli_report_error (error, NULL);
-
   if (json)
-    print_json_list ("messages", messages);
-  else
-    outbox_cli_print_queue_table (messages);
-
+    return print_queue_json (queue, all);
+  if ((messages = outbox_cli_list_messages (queue, all, &error)) == NULL)
+    return outbox_cli_report_error (error, NULL);
+  outbox_cli_print_queue_table (messages);
   return EXIT_SUCCESS;
 }
 

@@ -271,11 +271,11 @@ outbox_cli_queue_proxy_new (GError **error)
 #define LIST_PAGE 2000
 
 gboolean
-outbox_cli_foreach_message_page (OutboxDbusQueue     *queue,
-                                 gboolean             all,
-                                 OutboxCliPageFunc    func,
-                                 gpointer             user_data,
-                                 GError             **error)
+outbox_cli_foreach_message (OutboxDbusQueue     *queue,
+                            gboolean             all,
+                            OutboxCliMessageFunc func,
+                            gpointer             user_data,
+                            GError             **error)
 {
   g_autoptr(GVariant) after = NULL;
 
@@ -295,8 +295,12 @@ outbox_cli_foreach_message_page (OutboxDbusQueue     *queue,
         g_variant_dict_insert_value (options, "after", after);
       if (!outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options), &page, NULL, error))
         return FALSE;
-      func (page, user_data);
       n = g_variant_n_children (page);
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) message = g_variant_get_child_value (page, i);
+          func (message, user_data);
+        }
       if (n < LIST_PAGE)
         return TRUE;
       last = g_variant_get_child_value (page, n - 1);
@@ -308,17 +312,10 @@ outbox_cli_foreach_message_page (OutboxDbusQueue     *queue,
 }
 
 static void
-add_page (GVariant *page,
-          gpointer  user_data)
+add_message (GVariant *message,
+             gpointer  user_data)
 {
-  GVariantBuilder *messages = user_data;
-  gsize n = g_variant_n_children (page);
-
-  for (gsize i = 0; i < n; i++)
-    {
-      g_autoptr(GVariant) message = g_variant_get_child_value (page, i);
-      g_variant_builder_add_value (messages, message);
-    }
+  g_variant_builder_add_value (user_data, message);
 }
 
 GVariant *
@@ -329,7 +326,7 @@ outbox_cli_list_messages (OutboxDbusQueue  *queue,
   GVariantBuilder messages;
 
   g_variant_builder_init (&messages, G_VARIANT_TYPE ("aa{sv}"));
-  if (!outbox_cli_foreach_message_page (queue, all, add_page, &messages, error))
+  if (!outbox_cli_foreach_message (queue, all, add_message, &messages, error))
     {
       g_variant_builder_clear (&messages);
       return NULL;

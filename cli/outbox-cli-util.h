@@ -47,12 +47,12 @@ OutboxDbusAccounts *outbox_cli_accounts_proxy_new     (GError **error);
 GVariant           *outbox_cli_list_messages          (OutboxDbusQueue  *queue,
                                                         gboolean          all,
                                                         GError          **error);
-/* The same, one page (aa{sv}) at a time, oldest first; FALSE with @error
- * when a call fails, after the pages before it were given. */
-typedef void (*OutboxCliPageFunc) (GVariant *page, gpointer user_data);
-gboolean            outbox_cli_foreach_message_page   (OutboxDbusQueue     *queue,
+/* The same, one message (a{sv}) at a time, oldest first, each page given
+ * before the next is asked for; FALSE with @error when a call fails. */
+typedef void (*OutboxCliMessageFunc) (GVariant *message, gpointer user_data);
+gboolean            outbox_cli_foreach_message        (OutboxDbusQueue     *queue,
                                                         gboolean             all,
-                                                        OutboxCliPageFunc    func,
+                                                        OutboxCliMessageFunc func,
                                                         gpointer             user_data,
                                                         GError             **error);
 

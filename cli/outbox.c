@@ -342,17 +342,10 @@ print_json_list (const char *member,
 }
 
 static void
-print_json_page (GVariant *page,
-                 gpointer  user_data)
+print_json_message (GVariant *message,
+                    gpointer  user_data)
 {
-  OutboxCliJsonList *list = user_data;
-  gsize n = g_variant_n_children (page);
-
-  for (gsize i = 0; i < n; i++)
-    {
-      g_autoptr(GVariant) message = g_variant_get_child_value (page, i);
-      outbox_cli_json_list_add (list, message);
-    }
+  outbox_cli_json_list_add (user_data, message);
 }
 
 /* Printed page by page: the first page is out before the daemon was asked
@@ -365,7 +358,7 @@ print_queue_json (OutboxDbusQueue *queue,
   OutboxCliJsonList list;
 
   outbox_cli_json_list_begin (&list, "messages");
-  if (!outbox_cli_foreach_message_page (queue, all, print_json_page, &list, &error))
+  if (!outbox_cli_foreach_message (queue, all, print_json_message, &list, &error))
     {
       /* What was printed is not a whole document; the exit status says so. */
       outbox_cli_json_list_end (&list, FALSE);

@@ -107,7 +107,10 @@ outbox_daemon_free (OutboxDaemon *self)
 {
   g_clear_handle_id (&self->prune_id, g_source_remove);
   if (self->queue_service != NULL)
-    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->queue_service));
+    {
+      outbox_queue_service_flush_changes (self->queue_service);
+      g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->queue_service));
+    }
   if (self->accounts_service != NULL)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->accounts_service));
   g_clear_object (&self->queue_service);

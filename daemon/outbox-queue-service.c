@@ -533,9 +533,14 @@ outbox_queue_service_iface_init (OutboxDbusQueueIface *iface)
  * (queued, sending, sent), and each signal carries the whole message
  * dictionary: building and sending one costs more than the SMTP exchange.
  * So the changes of one message within CHANGE_WINDOW_MS are told once, by
- * a signal that carries its state and dictionary at that moment; no signal
- * is more than that late, every message's last state is always told, and
- * the signals of different messages keep the order of their first change. */
+ * a signal that carries its state and dictionary at that moment; every
+ * message's last state is told, at most that long after the queue told it.
+ *
+ * The queue tells a change once it is on disk, but the record in memory
+ * runs ahead of the disk while a save of it is written (a delivery's
+ * outcome, say), or after that save failed: such a message waits until a
+ * save of it succeeds, whose change sets the window going again.  So no
+ * signal says more than the disk does. */
 
 #define CHANGE_WINDOW_MS 50
 
@@ -576,18 +581,32 @@ emit_change (OutboxQueueService *self, const Change *change)
                                           outbox_queue_record_to_variant (record));
 }
 
-static void
-flush_changes (OutboxQueueService *self)
+void
+outbox_queue_service_flush_changes (OutboxQueueService *self)
 {
+  GQueue waiting = G_QUEUE_INIT;
   Change *change;
 
   g_clear_handle_id (&self->flush_id, g_source_remove);
   while ((change = g_queue_pop_head (&self->pending_order)) != NULL)
     {
+      if (change->details == NULL && outbox_queue_is_ahead_of_disk (self->queue, change->id))
+        {
+          g_queue_push_tail (&waiting, change);
+          continue;
+        }
       g_hash_table_steal (self->pending, change->id);
       emit_change (self, change);
       change_free (change);
     }
+  self->pending_order = waiting;
+}
+
+static gboolean
+steal_change (gpointer key, gpointer value, gpointer user_data)
+{
+  change_free (value);
+  return TRUE;
 }
 
 static gboolean
@@ -596,7 +615,7 @@ flush_changes_timeout (gpointer user_data)
   OutboxQueueService *self = user_data;
 
   self->flush_id = 0;
-  flush_changes (self);
+  outbox_queue_service_flush_changes (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -634,9 +653,12 @@ outbox_queue_service_dispose (GObject *object)
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
 
   g_clear_signal_handler (&self->changed_handler, self->queue);
-  /* What changed last is still told. */
+  /* Exported no more: nobody is left to tell (see
+   * outbox_queue_service_flush_changes()). */
+  g_clear_handle_id (&self->flush_id, g_source_remove);
+  g_queue_clear (&self->pending_order);
   if (self->pending != NULL)
-    flush_changes (self);
+    g_hash_table_foreach_steal (self->pending, steal_change, NULL);
   g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_handle_id (&self->trim_id, g_source_remove);
   G_OBJECT_CLASS (outbox_queue_service_parent_class)->dispose (object);

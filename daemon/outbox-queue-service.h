@@ -20,5 +20,9 @@ G_DECLARE_FINAL_TYPE (OutboxQueueService,
 OutboxQueueService *outbox_queue_service_new (OutboxQueue *queue,
                                               OutboxDelivery *delivery,
                                               OutboxAccountStore *accounts);
+/* Emits the MessageChanged signals still waiting for their window now,
+ * but those of messages whose change is still being written; before the
+ * service is unexported, so that they reach the bus. */
+void outbox_queue_service_flush_changes (OutboxQueueService *self);
 
 G_END_DECLS

@@ -23,6 +23,10 @@ struct _OutboxQueue
   GHashTable *index[OUTBOX_QUEUE_N_WORK];
   /* per OutboxQueueWork: id -> GSequenceIter of its IndexEntry */
   GHashTable *filed[OUTBOX_QUEUE_N_WORK];
+  /* id (owned) -> number of its saves not yet on disk */
+  GHashTable *saving;
+  /* ids (owned) whose last save failed: their record says more than the disk */
+  GHashTable *unsaved;
   guint added_since_trim;
 };
 
@@ -50,6 +54,8 @@ outbox_queue_finalize (GObject *object)
     }
   g_clear_pointer (&self->records, g_hash_table_unref);
   g_clear_pointer (&self->order, g_sequence_free);
+  g_clear_pointer (&self->saving, g_hash_table_unref);
+  g_clear_pointer (&self->unsaved, g_hash_table_unref);
   G_OBJECT_CLASS (outbox_queue_parent_class)->finalize (object);
 }
 
@@ -72,6 +78,8 @@ outbox_queue_init (OutboxQueue *self)
 {
   self->order = g_sequence_new ((GDestroyNotify) outbox_spool_record_free);
   self->records = g_hash_table_new (g_str_hash, g_str_equal);
+  self->saving = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->unsaved = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (OutboxQueueWork work = 0; work < OUTBOX_QUEUE_N_WORK; work++)
     {
       self->index[work] = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
@@ -305,6 +313,7 @@ forget_record (OutboxQueue *queue, const char *id)
   if (iter == NULL)
     return;
   unfile_record (queue, id);
+  g_hash_table_remove (queue->unsaved, id);
   g_hash_table_remove (queue->records, id);
   g_sequence_remove (iter);
 }
@@ -347,9 +356,36 @@ outbox_queue_save (OutboxQueue *queue, OutboxSpoolRecord *record, GError **error
 {
   file_record (queue, record);
   if (!outbox_spool_save (queue->spool, record, error))
-    return FALSE;
+    {
+      g_hash_table_add (queue->unsaved, g_strdup (record->id));
+      return FALSE;
+    }
+  g_hash_table_remove (queue->unsaved, record->id);
   outbox_queue_notify (queue, record);
   return TRUE;
+}
+
+/* A save writes the whole record: one that succeeds brings the disk level
+ * with what the record said when it was asked for. */
+static void
+save_ended (OutboxQueue *queue, const char *id, gboolean saved)
+{
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (queue->saving, id));
+
+  if (count > 1)
+    g_hash_table_replace (queue->saving, g_strdup (id), GUINT_TO_POINTER (count - 1));
+  else
+    g_hash_table_remove (queue->saving, id);
+  if (saved)
+    g_hash_table_remove (queue->unsaved, id);
+  else if (outbox_queue_lookup (queue, id) != NULL)
+    g_hash_table_add (queue->unsaved, g_strdup (id));
+}
+
+gboolean
+outbox_queue_is_ahead_of_disk (OutboxQueue *queue, const char *id)
+{
+  return g_hash_table_contains (queue->saving, id) || g_hash_table_contains (queue->unsaved, id);
 }
 
 static void
@@ -363,9 +399,11 @@ save_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!outbox_spool_save_finish (OUTBOX_SPOOL (source), result, &error))
     {
+      save_ended (queue, id, FALSE);
       g_task_return_error (task, error);
       return;
     }
+  save_ended (queue, id, TRUE);
   record = outbox_queue_lookup (queue, id);
   if (record != NULL)
     outbox_queue_notify (queue, record);
@@ -380,10 +418,13 @@ outbox_queue_save_async (OutboxQueue *queue,
                          gpointer user_data)
 {
   GTask *task = g_task_new (queue, cancellable, callback, user_data);
+  guint count;
 
   g_task_set_source_tag (task, outbox_queue_save_async);
   g_task_set_task_data (task, g_strdup (record->id), g_free);
   file_record (queue, record);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (queue->saving, record->id));
+  g_hash_table_replace (queue->saving, g_strdup (record->id), GUINT_TO_POINTER (count + 1));
   outbox_spool_save_async (queue->spool, record, cancellable, save_done, task);
 }
 

@@ -38,6 +38,11 @@ GPtrArray *outbox_queue_list (OutboxQueue *queue);
  * changes. */
 GSequenceIter *outbox_queue_iter_after (OutboxQueue *queue, gint64 created, const char *id);
 
+/* Whether the record of @id may say more than the disk does: a change made
+ * in memory is still being written by outbox_queue_save_async(), or its
+ * last save failed and none has succeeded since. */
+gboolean outbox_queue_is_ahead_of_disk (OutboxQueue *queue, const char *id);
+
 /* Takes @record, which the spool has already committed. */
 void outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record);
 /* Saves @record (one of the queue's own) to the spool, then signals. */

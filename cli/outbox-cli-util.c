@@ -784,12 +784,16 @@ json_to_text (JsonNode *root)
   return json_generator_to_data (generator, NULL);
 }
 
+/* JSON is UTF-8 whatever the locale: written as it is, not through
+ * g_print(), which would turn what the locale's charset lacks into '?'. */
 void
 outbox_cli_print_json (JsonNode *root)
 {
   g_autofree char *text = json_to_text (root);
 
-  g_print ("%s\n", text);
+  fputs (text, stdout);
+  fputs ("\n", stdout);
+  fflush (stdout);
 }
 
 /* The same text as outbox_cli_print_json() of an object whose only member
@@ -801,14 +805,28 @@ void
 outbox_cli_json_list_begin (OutboxCliJsonList *list,
                             const char        *member)
 {
-  g_autoptr(JsonNode) name = json_node_init_string (json_node_alloc (), member);
-  g_autofree char *quoted = json_to_text (name);
-
+  list->member = member;
+  list->started = FALSE;
   list->empty = TRUE;
   list->generator = json_generator_new ();
   json_generator_set_pretty (list->generator, TRUE);
   json_generator_set_indent (list->generator, 2);
   list->text = g_string_new (NULL);
+}
+
+/* The head is written with the first element, or at the end: a failure
+ * before either leaves the output empty. */
+static void
+json_list_start (OutboxCliJsonList *list)
+{
+  g_autoptr(JsonNode) name = NULL;
+  g_autofree char *quoted = NULL;
+
+  if (list->started)
+    return;
+  list->started = TRUE;
+  name = json_node_init_string (json_node_alloc (), list->member);
+  quoted = json_to_text (name);
   fprintf (stdout, "{\n  %s : [", quoted);
 }
 
@@ -819,6 +837,7 @@ outbox_cli_json_list_add (OutboxCliJsonList *list,
   g_autoptr(JsonNode) node = outbox_cli_vardict_to_json (vardict);
   const char *line;
 
+  json_list_start (list);
   g_string_truncate (list->text, 0);
   json_generator_set_root (list->generator, node);
   json_generator_to_gstring (list->generator, list->text);
@@ -838,10 +857,13 @@ void
 outbox_cli_json_list_end (OutboxCliJsonList *list,
                           gboolean           complete)
 {
-  if (!complete)
+  if (complete)
+    {
+      json_list_start (list);
+      fputs (list->empty ? "]\n}\n" : "\n  ]\n}\n", stdout);
+    }
+  else if (list->started)
     fputs ("\n", stdout);
-  else
-    fputs (list->empty ? "]\n}\n" : "\n  ]\n}\n", stdout);
   fflush (stdout);
   g_clear_object (&list->generator);
   g_string_free (g_steal_pointer (&list->text), TRUE);

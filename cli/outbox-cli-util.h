@@ -101,9 +101,12 @@ JsonNode *outbox_cli_vardict_to_json    (GVariant     *vardict);
 JsonNode *outbox_cli_vardicts_to_json   (GVariant     *vardicts);
 void      outbox_cli_print_json         (JsonNode     *root);
 /* {"MEMBER": [dictionaries…]} as outbox_cli_print_json() prints it, written
- * as the dictionaries come. */
+ * as the dictionaries come; nothing at all if it ends incomplete before the
+ * first one. */
 typedef struct
 {
+  const char *member;       /* (unowned) */
+  gboolean started;         /* its head is written */
   gboolean empty;
   JsonGenerator *generator; /* (owned) */
   GString *text;            /* (owned) */

@@ -348,8 +348,8 @@ print_json_message (GVariant *message,
   outbox_cli_json_list_add (user_data, message);
 }
 
-/* Printed page by page: the first page is out before the daemon was asked
- * for the second. */
+/* Printed one page at a time as the daemon gives it; nothing is printed
+ * when the first call fails (no daemon, say). */
 static int
 print_queue_json (OutboxDbusQueue *queue,
                   gboolean         all)

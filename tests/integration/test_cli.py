@@ -4,6 +4,7 @@
 the queue commands."""
 
 import json
+import subprocess
 
 import outboxtest
 from outboxtest import Outbox, OutboxTestCase, free_port, make_message
@@ -11,6 +12,7 @@ from outboxtest import Outbox, OutboxTestCase, free_port, make_message
 EX_USAGE = 64
 EX_DATAERR = 65
 EX_NOUSER = 67
+EX_UNAVAILABLE = 69
 EX_CONFIG = 78
 
 SENDER = "alice@example.org"
@@ -114,6 +116,16 @@ class CliTest(OutboxTestCase):
         self.assertNotEqual(self.outbox.run("show", message_id, "--json").rc, 0)
         everything = self.outbox.json("queue", "--all", "--json")["messages"]
         self.assertNotIn(message_id, [m["id"] for m in everything])
+
+    def test_queue_json_prints_nothing_without_a_daemon(self):
+        # A session bus of its own, where no outboxd can be started: the
+        # listing fails at its first call, and no half document is printed.
+        completed = subprocess.run(["dbus-run-session", "--", str(outboxtest.OUTBOX),
+                                    "queue", "--json"], capture_output=True, text=True,
+                                   timeout=60)
+        self.assertEqual(completed.returncode, EX_UNAVAILABLE, completed)
+        self.assertEqual(completed.stdout, "", completed)
+        self.assertIn("not running", completed.stderr)
 
     def test_queue_json_lists_pending_message(self):
         message_id = self.outbox.send(MESSAGE, account=self.pending_account)

@@ -2683,7 +2683,7 @@ digest_is (GChecksum *checksum,
   return len == sizeof digest && memcmp (digest, expected, len) == 0;
 }
 
-/* Accounts for the result of a read of the base stream. */
+/* Accounts for the result of a read of the file. */
 static gssize
 verify_read (OutboxVerifiedInputStream *self,
              const void *buffer,
@@ -2752,7 +2752,7 @@ outbox_verified_input_stream_skip (GInputStream *stream,
   return outbox_verified_input_stream_read (stream, buffer, MIN (count, sizeof buffer), cancellable, error);
 }
 
-/* The base is a regular file of the spool, which cannot be polled: GIO
+/* The file is a regular file of the spool, which cannot be polled: GIO
  * would run each asynchronous read in its thread pool, two thread switches
  * per read.  A read from the page cache costs less than those, and a cold
  * read of one chunk blocks for about one disk access; so it is done here. */

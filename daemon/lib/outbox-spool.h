@@ -47,7 +47,8 @@ typedef struct
   char *id;                   /* (owned) */
   char *account;              /* (owned) */
   char *from;                 /* (owned) envelope sender, may be "" */
-  OutboxRecipient *recipients; /* (array length=n_recipients) (owned) */
+  OutboxRecipient *recipients; /* (array length=n_recipients) (owned), inside the
+                               * record's block when it is compact */
   guint n_recipients;         /* at least 1 in a stored record */
   OutboxMessageState state;
   gint64 created;             /* Unix time */
@@ -87,6 +88,8 @@ void outbox_spool_record_free (OutboxSpoolRecord *record);
  * other, but no recipient added and none of those strings replaced.  A
  * queue of 100,000 messages saves about a third of its memory by it. */
 OutboxSpoolRecord *outbox_spool_record_compact (OutboxSpoolRecord *record);
+/* Moves the recipients: pointers to them (outbox_spool_record_get_recipient())
+ * do not survive it. */
 void outbox_spool_record_add_recipient (OutboxSpoolRecord *record, const char *address);
 OutboxRecipient *outbox_spool_record_get_recipient (OutboxSpoolRecord *record, guint i);
 /* Sets @out from 64 lowercase hexadecimal digits; FALSE if @hex is not that. */

@@ -773,13 +773,22 @@ outbox_cli_vardicts_to_json (GVariant *vardicts)
   return node;
 }
 
-static char *
-json_to_text (JsonNode *root)
+/* Pretty, indented by two: the one form of every JSON output. */
+static JsonGenerator *
+json_generator_new_pretty (void)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  JsonGenerator *generator = json_generator_new ();
 
   json_generator_set_pretty (generator, TRUE);
   json_generator_set_indent (generator, 2);
+  return generator;
+}
+
+static char *
+json_to_text (JsonNode *root)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new_pretty ();
+
   json_generator_set_root (generator, root);
   return json_generator_to_data (generator, NULL);
 }
@@ -799,34 +808,26 @@ outbox_cli_print_json (JsonNode *root)
 /* The same text as outbox_cli_print_json() of an object whose only member
  * is that array, written one element at a time: a queue of 100,000
  * messages is never held whole, as dictionaries, JSON nodes or text.
- * Written with stdio, which g_print() would flush at every call. */
+ * Written with stdio, which g_print() would flush at every call.  The head
+ * goes out with the first element, or at the end: a failure before either
+ * leaves the output empty. */
 
 void
 outbox_cli_json_list_begin (OutboxCliJsonList *list,
                             const char        *member)
 {
   list->member = member;
-  list->started = FALSE;
   list->empty = TRUE;
-  list->generator = json_generator_new ();
-  json_generator_set_pretty (list->generator, TRUE);
-  json_generator_set_indent (list->generator, 2);
+  list->generator = json_generator_new_pretty ();
   list->text = g_string_new (NULL);
 }
 
-/* The head is written with the first element, or at the end: a failure
- * before either leaves the output empty. */
 static void
-json_list_start (OutboxCliJsonList *list)
+json_list_print_head (OutboxCliJsonList *list)
 {
-  g_autoptr(JsonNode) name = NULL;
-  g_autofree char *quoted = NULL;
+  g_autoptr(JsonNode) name = json_node_init_string (json_node_alloc (), list->member);
+  g_autofree char *quoted = json_to_text (name);
 
-  if (list->started)
-    return;
-  list->started = TRUE;
-  name = json_node_init_string (json_node_alloc (), list->member);
-  quoted = json_to_text (name);
   fprintf (stdout, "{\n  %s : [", quoted);
 }
 
@@ -837,7 +838,8 @@ outbox_cli_json_list_add (OutboxCliJsonList *list,
   g_autoptr(JsonNode) node = outbox_cli_vardict_to_json (vardict);
   const char *line;
 
-  json_list_start (list);
+  if (list->empty)
+    json_list_print_head (list);
   g_string_truncate (list->text, 0);
   json_generator_set_root (list->generator, node);
   json_generator_to_gstring (list->generator, list->text);
@@ -857,12 +859,14 @@ void
 outbox_cli_json_list_end (OutboxCliJsonList *list,
                           gboolean           complete)
 {
-  if (complete)
+  if (complete && list->empty)
     {
-      json_list_start (list);
-      fputs (list->empty ? "]\n}\n" : "\n  ]\n}\n", stdout);
+      json_list_print_head (list);
+      fputs ("]\n}\n", stdout);
     }
-  else if (list->started)
+  else if (complete)
+    fputs ("\n  ]\n}\n", stdout);
+  else if (!list->empty)
     fputs ("\n", stdout);
   fflush (stdout);
   g_clear_object (&list->generator);

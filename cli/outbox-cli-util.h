@@ -106,8 +106,7 @@ void      outbox_cli_print_json         (JsonNode     *root);
 typedef struct
 {
   const char *member;       /* (unowned) */
-  gboolean started;         /* its head is written */
-  gboolean empty;
+  gboolean empty;           /* no element yet, nor the head */
   JsonGenerator *generator; /* (owned) */
   GString *text;            /* (owned) */
 } OutboxCliJsonList;

@@ -24,8 +24,8 @@ struct _OutboxQueueService
   OutboxAccountStore *accounts; /* (unowned) */
   gulong changed_handler;
   guint trim_id;
-  /* MessageChanged signals not yet emitted: id -> Change, and the changes
-   * in the order their messages first changed. */
+  /* MessageChanged signals not yet emitted: id -> Change (owned), and the
+   * changes in the order their messages first changed. */
   GHashTable *pending;          /* (owned) */
   GQueue pending_order;         /* (element-type Change) (unowned) */
   guint flush_id;
@@ -603,13 +603,6 @@ outbox_queue_service_flush_changes (OutboxQueueService *self)
 }
 
 static gboolean
-steal_change (gpointer key, gpointer value, gpointer user_data)
-{
-  change_free (value);
-  return TRUE;
-}
-
-static gboolean
 flush_changes_timeout (gpointer user_data)
 {
   OutboxQueueService *self = user_data;
@@ -657,8 +650,6 @@ outbox_queue_service_dispose (GObject *object)
    * outbox_queue_service_flush_changes()). */
   g_clear_handle_id (&self->flush_id, g_source_remove);
   g_queue_clear (&self->pending_order);
-  if (self->pending != NULL)
-    g_hash_table_foreach_steal (self->pending, steal_change, NULL);
   g_clear_pointer (&self->pending, g_hash_table_unref);
   g_clear_handle_id (&self->trim_id, g_source_remove);
   G_OBJECT_CLASS (outbox_queue_service_parent_class)->dispose (object);
@@ -700,7 +691,8 @@ outbox_queue_service_new (OutboxQueue *queue,
   self->accounts = accounts;
   outbox_dbus_queue_set_version (OUTBOX_DBUS_QUEUE (self), 1);
   g_object_bind_property (delivery, "online", self, "online", G_BINDING_SYNC_CREATE);
-  self->pending = g_hash_table_new (g_str_hash, g_str_equal);
+  /* The key is the change's own id. */
+  self->pending = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, change_free);
   g_queue_init (&self->pending_order);
   self->changed_handler = g_signal_connect (queue, "message-changed",
                                             G_CALLBACK (on_message_changed), self);

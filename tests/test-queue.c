@@ -129,6 +129,18 @@ save (Fixture *fixture, OutboxSpoolRecord *record, GError **error)
   return outbox_queue_save_finish (fixture->queue, result, error);
 }
 
+/* Saves @record with the spool failing to write it. */
+static void
+fail_to_save (Fixture *fixture, OutboxSpoolRecord *record)
+{
+  g_autoptr(GError) error = NULL;
+
+  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_WRITE_RECORD);
+  g_assert_false (save (fixture, record, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
+  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_NONE);
+}
+
 static void
 assert_told (Fixture *fixture, const char *expected)
 {
@@ -162,17 +174,13 @@ test_ahead_after_failed_save (Fixture *fixture,
   g_autofree char *queued = g_strdup_printf ("%s queued", record->id);
   g_autoptr(GError) error = NULL;
 
-  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_WRITE_RECORD);
   record->state = OUTBOX_MESSAGE_STATE_QUEUED;
-  g_assert_false (save (fixture, record, &error));
-  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
-  g_clear_error (&error);
+  fail_to_save (fixture, record);
   /* Nothing was told, and the record still says more than the disk. */
   assert_told (fixture, NULL);
   g_assert_true (outbox_queue_is_ahead_of_disk (fixture->queue, record->id));
 
   /* A save that succeeds brings the disk level with it. */
-  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_NONE);
   g_assert_true (save (fixture, record, &error));
   g_assert_no_error (error);
   g_assert_false (outbox_queue_is_ahead_of_disk (fixture->queue, record->id));
@@ -188,11 +196,8 @@ test_removed_is_not_ahead (Fixture *fixture,
   g_autofree char *removed = g_strdup_printf ("%s removed", id);
   g_autoptr(GError) error = NULL;
 
-  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_WRITE_RECORD);
   record->state = OUTBOX_MESSAGE_STATE_QUEUED;
-  g_assert_false (save (fixture, record, &error));
-  g_clear_error (&error);
-  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_NONE);
+  fail_to_save (fixture, record);
   g_assert_true (outbox_queue_remove (fixture->queue, id, &error));
   g_assert_no_error (error);
   g_assert_false (outbox_queue_is_ahead_of_disk (fixture->queue, id));

@@ -84,12 +84,12 @@ tls_description (const OutboxServerUrl *url)
 static gboolean
 error_is_login (const GError *error)
 {
-  return g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH)
-         || g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE)
+  return g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE)
          || g_error_matches (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH)
          || g_error_matches (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE)
-         || g_error_matches (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH)
-         || g_error_matches (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH_UNAVAILABLE);
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 }
 
 /* What every service reports, whatever its protocol. */
@@ -184,14 +184,14 @@ smtp_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autofree char *reply_text = NULL;
   GVariantDict dict;
 
-  outbox_smtp_session_open_finish (session, result, &error);
+  outbox_session_open_finish (OUTBOX_SESSION (session), result, &error);
   caps = smtp_capabilities (outbox_smtp_session_get_caps (session));
   reply_text = reply ? outbox_smtp_reply_to_string (reply) : NULL;
   g_variant_dict_init (&dict, NULL);
-  describe (&dict, check->url, error, reply_text, outbox_smtp_session_get_peer_certificate (session),
+  describe (&dict, check->url, error, reply_text, outbox_session_get_peer_certificate (OUTBOX_SESSION (session)),
             (const char *const *) caps->pdata);
-  if (outbox_smtp_session_is_open (session))
-    outbox_smtp_session_quit_async (session, NULL, NULL, NULL);
+  if (outbox_session_is_open (OUTBOX_SESSION (session)))
+    outbox_session_quit_async (OUTBOX_SESSION (session), NULL, NULL, NULL);
   check_finish_one (check, &dict);
 }
 
@@ -209,7 +209,7 @@ smtp_start (ServerCheck *check, const OutboxAccount *account, const char *passwo
   OutboxSmtpSession *session = outbox_smtp_session_new (&config);
 
   check->session = G_OBJECT (session);
-  outbox_smtp_session_open_async (session, g_task_get_cancellable (check->task), smtp_open_done,
+  outbox_session_open_async (OUTBOX_SESSION (session), g_task_get_cancellable (check->task), smtp_open_done,
                                   check);
 }
 
@@ -261,13 +261,13 @@ pop3_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   GVariantDict dict;
 
-  outbox_pop3_session_open_finish (session, result, &error);
+  outbox_session_open_finish (OUTBOX_SESSION (session), result, &error);
   g_variant_dict_init (&dict, NULL);
   describe (&dict, check->url, error, outbox_pop3_session_get_last_reply (session),
-            outbox_pop3_session_get_peer_certificate (session),
+            outbox_session_get_peer_certificate (OUTBOX_SESSION (session)),
             outbox_pop3_session_get_capabilities (session));
-  if (outbox_pop3_session_is_open (session))
-    outbox_pop3_session_quit_async (session, NULL, NULL, NULL);
+  if (outbox_session_is_open (OUTBOX_SESSION (session)))
+    outbox_session_quit_async (OUTBOX_SESSION (session), NULL, NULL, NULL);
   check_finish_one (check, &dict);
 }
 
@@ -285,7 +285,7 @@ pop3_start (ServerCheck *check, const OutboxAccount *account, const char *passwo
   outbox_pop3_timeouts_init_default (&config.timeouts);
   session = outbox_pop3_session_new (&config);
   check->session = G_OBJECT (session);
-  outbox_pop3_session_open_async (session, g_task_get_cancellable (check->task), pop3_open_done,
+  outbox_session_open_async (OUTBOX_SESSION (session), g_task_get_cancellable (check->task), pop3_open_done,
                                   check);
 }
 

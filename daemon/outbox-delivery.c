@@ -542,7 +542,7 @@ lane_next_overlapping (Lane *lane)
   const OutboxAccount *account = lane_get_account (lane);
 
   if (!self->online || account_needs_password (self, lane->account_name) || account == NULL
-      || lane->session == NULL || !outbox_smtp_session_is_open (lane->session)
+      || lane->session == NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session))
       || !smtp_settings_equal (lane->account, account))
     return NULL;
   return find_due_for_account (self, lane->account_name, now_seconds ());
@@ -616,8 +616,8 @@ error_is_network (const GError *error)
     return TRUE;
   if (error->domain == G_IO_ERROR)
     return !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
-  return g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT)
-         || g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED);
+  return g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TIMEOUT)
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
 }
 
 static void
@@ -627,8 +627,8 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
   g_autofree char *why = NULL;
   gboolean plan_retry = TRUE;
 
-  if (g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH)
-      || g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE))
+  if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
+      || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE))
     {
       plan_retry = FALSE;
       if (g_hash_table_add (lane->delivery->needs_password, g_strdup (lane->account_name)))
@@ -642,7 +642,7 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
                              error->message);
       record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
     }
-  else if (g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY) && reply != NULL
+  else if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY) && reply != NULL
            && reply->code >= 500)
     {
       why = outbox_smtp_reply_to_string (reply);
@@ -652,7 +652,7 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
     {
       /* A reply code only where a reply was the reason: after a failed
        * TLS handshake the last reply is the 220 to STARTTLS. */
-      gboolean replied = g_error_matches (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY) && reply != NULL;
+      gboolean replied = g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY) && reply != NULL;
 
       why = g_strdup (error->message);
       record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, replied ? reply->code : 0, why);
@@ -748,7 +748,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   record_set_last_reply (record, summary);
   record->network_deferred = error_is_network (result->error);
-  if (result->error != NULL || !outbox_smtp_session_is_open (lane->session))
+  if (result->error != NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session)))
     lane_drop_session (lane);
   lane_finish_message (lane, record, TRUE);
 }
@@ -815,7 +815,7 @@ open_done (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (OutboxDelivery) delivery = lane->delivery;
   g_autoptr (GError) error = NULL;
 
-  if (!outbox_smtp_session_open_finish (OUTBOX_SMTP_SESSION (source), res, &error))
+  if (!outbox_session_open_finish (OUTBOX_SESSION (OUTBOX_SMTP_SESSION (source)), res, &error))
     {
       if (g_cancellable_is_cancelled (delivery->cancellable))
         return;
@@ -841,7 +841,7 @@ lane_open (Lane *lane, const OutboxAccount *account)
   lane->account = outbox_account_copy (account);
   lane->session = outbox_smtp_session_new (&config);
   lane_clear_password (lane);
-  outbox_smtp_session_open_async (lane->session, lane->delivery->cancellable, open_done,
+  outbox_session_open_async (OUTBOX_SESSION (lane->session), lane->delivery->cancellable, open_done,
                                   lane_hold (lane));
 }
 
@@ -911,7 +911,7 @@ pop_quit_done (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (GError) error = NULL;
   const OutboxAccount *account;
 
-  if (!outbox_pop3_session_quit_finish (pop, res, &error))
+  if (!outbox_session_quit_finish (OUTBOX_SESSION (pop), res, &error))
     g_debug ("POP3 QUIT: %s", error->message);
   if (g_cancellable_is_cancelled (delivery->cancellable))
     return;
@@ -933,7 +933,7 @@ pop_open_done (GObject *source, GAsyncResult *res, gpointer user_data)
   OutboxPop3Session *pop = OUTBOX_POP3_SESSION (source);
   g_autoptr (GError) error = NULL;
 
-  if (!outbox_pop3_session_open_finish (pop, res, &error))
+  if (!outbox_session_open_finish (OUTBOX_SESSION (pop), res, &error))
     {
       g_object_unref (pop);
       if (g_cancellable_is_cancelled (delivery->cancellable))
@@ -942,7 +942,7 @@ pop_open_done (GObject *source, GAsyncResult *res, gpointer user_data)
       lane_fail_open (lane, lane_record (lane), error);
       return;
     }
-  outbox_pop3_session_quit_async (pop, delivery->cancellable, pop_quit_done, lane_hold (lane));
+  outbox_session_quit_async (OUTBOX_SESSION (pop), delivery->cancellable, pop_quit_done, lane_hold (lane));
 }
 
 static void
@@ -972,7 +972,7 @@ pop_password_done (GObject *source, GAsyncResult *res, gpointer user_data)
   config.tls_ca_file = account->tls_ca_file;
   config.tls_fingerprint = account->tls_fingerprint;
   outbox_pop3_timeouts_init_default (&config.timeouts);
-  outbox_pop3_session_open_async (outbox_pop3_session_new (&config), delivery->cancellable,
+  outbox_session_open_async (OUTBOX_SESSION (outbox_pop3_session_new (&config)), delivery->cancellable,
                                   pop_open_done, lane_hold (lane));
   secret_password_free (password);
 }
@@ -1005,14 +1005,14 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
       lane_finish_message (lane, record, FALSE);
       return;
     }
-  if (lane->session != NULL && outbox_smtp_session_is_open (lane->session)
+  if (lane->session != NULL && outbox_session_is_open (OUTBOX_SESSION (lane->session))
       && smtp_settings_equal (lane->account, account))
     {
       lane_send (lane);
       return;
     }
   if (lane->session != NULL)
-    outbox_smtp_session_quit_async (lane->session, NULL, NULL, NULL);
+    outbox_session_quit_async (OUTBOX_SESSION (lane->session), NULL, NULL, NULL);
   lane_drop_session (lane);
   if (account->pop_before_smtp)
     lane_pop_before_smtp (lane, account);
@@ -1025,7 +1025,7 @@ quit_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   g_autoptr (GError) error = NULL;
 
-  if (!outbox_smtp_session_quit_finish (OUTBOX_SMTP_SESSION (source), res, &error))
+  if (!outbox_session_quit_finish (OUTBOX_SESSION (OUTBOX_SMTP_SESSION (source)), res, &error))
     g_debug ("QUIT: %s", error->message);
 }
 
@@ -1050,8 +1050,8 @@ lane_next (Lane *lane)
       lane_start (lane, next);
       return;
     }
-  if (lane->session != NULL && outbox_smtp_session_is_open (lane->session))
-    outbox_smtp_session_quit_async (lane->session, NULL, quit_done, NULL);
+  if (lane->session != NULL && outbox_session_is_open (OUTBOX_SESSION (lane->session)))
+    outbox_session_quit_async (OUTBOX_SESSION (lane->session), NULL, quit_done, NULL);
   lane_drop_session (lane);
   outbox_delivery_schedule (lane->delivery);
 }

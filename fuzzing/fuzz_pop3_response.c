@@ -135,7 +135,7 @@ feed_line (OutboxPop3ReplyParser *parser, OutboxPop3Expect expect, const char *l
     }
   else
     {
-      g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+      g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
       g_assert_null (reply);
       assert_displayable (error->message);
       g_assert_false (outbox_pop3_reply_parser_in_body (parser));

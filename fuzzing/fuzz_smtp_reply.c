@@ -59,7 +59,7 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
         }
       else
         {
-          g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL);
+          g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
           g_assert_null (reply);
           assert_displayable (error->message);
         }

@@ -165,8 +165,8 @@ open_session_with (Fixture *f, const char *url_format, GCancellable *cancellable
   f->url = fake_server_url (&f->server, url_format);
   f->config.url = f->url;
   f->session = outbox_pop3_session_new (&f->config);
-  outbox_pop3_session_open_async (f->session, cancellable, store_result, &result);
-  return outbox_pop3_session_open_finish (f->session, wait_for (&result), error);
+  outbox_session_open_async (OUTBOX_SESSION (f->session), cancellable, store_result, &result);
+  return outbox_session_open_finish (OUTBOX_SESSION (f->session), wait_for (&result), error);
 }
 
 static gboolean
@@ -184,7 +184,7 @@ open_logged_in (Fixture *f)
   f->config.password = "secret";
   open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error);
   g_assert_no_error (error);
-  g_assert_true (outbox_pop3_session_is_logged_in (f->session));
+  g_assert_true (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
 }
 
 static gboolean
@@ -201,8 +201,8 @@ quit_session (Fixture *f, GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
 
-  outbox_pop3_session_quit_async (f->session, NULL, store_result, &result);
-  return outbox_pop3_session_quit_finish (f->session, wait_for (&result), error);
+  outbox_session_quit_async (OUTBOX_SESSION (f->session), NULL, store_result, &result);
+  return outbox_session_quit_finish (OUTBOX_SESSION (f->session), wait_for (&result), error);
 }
 
 static char *
@@ -224,8 +224,8 @@ test_greeting_ok (Fixture *f, gconstpointer data)
 
   g_assert_true (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
   g_assert_no_error (error);
-  g_assert_true (outbox_pop3_session_is_open (f->session));
-  g_assert_false (outbox_pop3_session_is_logged_in (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+  g_assert_false (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -238,11 +238,11 @@ test_greeting_err (Fixture *f, gconstpointer data)
 
   f->server.greeting = "-ERR [SYS/TEMP] Too many connections\r\n";
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   g_assert_nonnull (strstr (error->message, "-ERR [SYS/TEMP] Too many connections"));
   g_assert_cmpstr (outbox_pop3_session_get_last_reply (f->session), ==,
                    "-ERR [SYS/TEMP] Too many connections");
-  g_assert_false (outbox_pop3_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -252,7 +252,7 @@ test_greeting_malformed (Fixture *f, gconstpointer data)
 
   f->server.greeting = "+OKAY welcome\r\n";
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
 }
 
 static void
@@ -262,7 +262,7 @@ test_greeting_control_chars (Fixture *f, gconstpointer data)
 
   f->server.greeting = "-ERR go\x1b[2J away\x7f\r\n";
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   /* Every control character shows as '?', as in SMTP and IMAP text. */
   g_assert_cmpstr (outbox_pop3_session_get_last_reply (f->session), ==, "-ERR go?[2J away?");
   g_assert_null (strchr (error->message, '\x1b'));
@@ -277,7 +277,7 @@ test_overlong_line (Fixture *f, gconstpointer data)
 
   f->server.greeting = greeting;
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
   g_assert_cmpstr (error->message, ==, "The server sent an overlong line in the greeting");
 }
 
@@ -288,7 +288,7 @@ test_closed (Fixture *f, gconstpointer data)
 
   f->pop3.drop_on = "CAPA";
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_CLOSED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
   g_assert_cmpstr (error->message, ==,
                    "The server closed the connection before sending the reply to CAPA");
 }
@@ -348,7 +348,7 @@ test_capa_too_many_lines (Fixture *f, gconstpointer data)
   g_string_append (capa, ".\r\n");
   f->pop3.capa = capa->str;
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
   g_assert_nonnull (strstr (error->message, "more than"));
 }
 
@@ -362,7 +362,7 @@ test_stls_required_missing (Fixture *f, gconstpointer data)
 
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "does not offer STLS"));
 
   end_conversation (f);
@@ -377,7 +377,7 @@ test_stls_capa_failed (Fixture *f, gconstpointer data)
 
   f->pop3.capa = "-ERR Unknown command.\r\n";
   g_assert_false (open_session (f, "pop3://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "did not answer CAPA"));
 
   end_conversation (f);
@@ -393,7 +393,7 @@ test_stls_refused (Fixture *f, gconstpointer data)
   f->pop3.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
   f->pop3.stls = "-ERR TLS not available\r\n";
   g_assert_false (open_session (f, "pop3://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "-ERR TLS not available"));
 
   end_conversation (f);
@@ -409,7 +409,7 @@ test_stls_injection (Fixture *f, gconstpointer data)
   f->pop3.capa = "+OK\r\nSTLS\r\nUSER\r\n.\r\n";
   f->pop3.stls = "+OK go\r\n+OK Logged in.\r\n";
   g_assert_false (open_session (f, "pop3://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_INJECTION);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_INJECTION);
 
   end_conversation (f);
   /* A TLS ClientHello would show up here as one more "line". */
@@ -431,8 +431,8 @@ test_stls_ok (Fixture *f, gconstpointer data)
   f->config.password = "secret";
   g_assert_true (open_session (f, "pop3://me@127.0.0.1:%u", &error));
   g_assert_no_error (error);
-  g_assert_true (outbox_pop3_session_is_logged_in (f->session));
-  g_assert_nonnull (outbox_pop3_session_get_peer_certificate (f->session));
+  g_assert_true (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
+  g_assert_nonnull (outbox_session_get_peer_certificate (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
@@ -471,7 +471,7 @@ test_implicit_tls (Fixture *f, gconstpointer data)
   f->config.password = "secret";
   g_assert_true (open_session (f, "pop3s://me@127.0.0.1:%u", &error));
   g_assert_no_error (error);
-  g_assert_true (g_tls_certificate_is_same (outbox_pop3_session_get_peer_certificate (f->session),
+  g_assert_true (g_tls_certificate_is_same (outbox_session_get_peer_certificate (OUTBOX_SESSION (f->session)),
                                             certs.localhost.certificate));
 
   end_conversation (f);
@@ -537,7 +537,7 @@ test_auth_plain_long (Fixture *f, gconstpointer data)
   f->config.password = password;
   g_assert_true (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
   g_assert_no_error (error);
-  g_assert_true (outbox_pop3_session_is_logged_in (f->session));
+  g_assert_true (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -575,11 +575,11 @@ test_pass_refused (Fixture *f, gconstpointer data)
   f->pop3.pass = "-ERR [AUTH] Authentication failed.\r\n";
   f->config.password = "wrong";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
   g_assert_nonnull (strstr (error->message, "-ERR [AUTH] Authentication failed."));
   g_assert_cmpstr (outbox_pop3_session_get_last_reply (f->session), ==,
                    "-ERR [AUTH] Authentication failed.");
-  g_assert_false (outbox_pop3_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -594,7 +594,7 @@ test_user_refused (Fixture *f, gconstpointer data)
   f->pop3.user = "-ERR No such user\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -609,7 +609,7 @@ test_auth_plain_refused (Fixture *f, gconstpointer data)
   f->pop3.auth = "-ERR [AUTH] Authentication failed.\r\n";
   f->config.password = "wrong";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
   g_assert_nonnull (strstr (error->message, "Authentication failed."));
 
   end_conversation (f);
@@ -626,7 +626,7 @@ test_login_in_use (Fixture *f, gconstpointer data)
   f->pop3.pass = "-ERR [IN-USE] Mailbox locked by another session.\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   g_assert_nonnull (strstr (error->message, "[IN-USE]"));
 }
 
@@ -645,7 +645,7 @@ test_login_refused_plaintext (Fixture *f, gconstpointer data)
       g_test_skip ("this system does not route 0.0.0.0 to the local host");
       return;
     }
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
   g_assert_true (fake_server_received (&f->server, "CAPA"));
@@ -660,7 +660,7 @@ test_no_password (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
   g_assert_nonnull (strstr (error->message, "No password stored"));
 }
 
@@ -672,7 +672,7 @@ test_password_line_break (Fixture *f, gconstpointer data)
 
   f->config.password = "secret\r\nDELE 1";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -692,7 +692,7 @@ test_stat (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpuint (messages, ==, 3);
   g_assert_cmpuint (octets, ==, G_GUINT64_CONSTANT (12345678901));
-  g_assert_true (outbox_pop3_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 /* RFC 1939 puts no requirement on what follows the size. */
@@ -732,8 +732,8 @@ test_stat_malformed (Fixture *f, gconstpointer data)
       each.pop3.stat = malformed[i];
       open_logged_in (&each);
       g_assert_false (stat_session (&each, NULL, NULL, &error));
-      g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
-      g_assert_false (outbox_pop3_session_is_open (each.session));
+      g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
+      g_assert_false (outbox_session_is_open (OUTBOX_SESSION (each.session)));
       fixture_teardown (&each, NULL);
     }
 }
@@ -746,9 +746,9 @@ test_stat_err (Fixture *f, gconstpointer data)
   f->pop3.stat = "-ERR [SYS/TEMP] Try again\r\n";
   open_logged_in (f);
   g_assert_false (stat_session (f, NULL, NULL, &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   g_assert_nonnull (strstr (error->message, "Try again"));
-  g_assert_true (outbox_pop3_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -761,7 +761,7 @@ test_stat_not_open (Fixture *f, gconstpointer data)
   f->config.url = f->url;
   f->session = outbox_pop3_session_new (&f->config);
   g_assert_false (stat_session (f, NULL, NULL, &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_CLOSED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
 }
 
 static void
@@ -772,7 +772,7 @@ test_quit (Fixture *f, gconstpointer data)
   open_logged_in (f);
   g_assert_true (quit_session (f, &error));
   g_assert_no_error (error);
-  g_assert_false (outbox_pop3_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
   g_assert_cmpstr (outbox_pop3_session_get_last_reply (f->session), ==, "+OK Logging out.");
 
   end_conversation (f);
@@ -789,9 +789,9 @@ test_timeout_greeting (Fixture *f, gconstpointer data)
   f->server.hang_on = "CONNECT";
   f->config.timeouts.greeting = 1;
   g_assert_false (open_session (f, "pop3+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TIMEOUT);
   g_assert_cmpstr (error->message, ==, "No greeting within 1 s");
-  g_assert_false (outbox_pop3_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -803,7 +803,7 @@ test_timeout_pass (Fixture *f, gconstpointer data)
   f->config.timeouts.command = 1;
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_TIMEOUT);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TIMEOUT);
   g_assert_cmpstr (error->message, ==, "No reply to PASS within 1 s");
 }
 
@@ -827,7 +827,7 @@ test_login_sys_temp (Fixture *f, gconstpointer data)
   f->pop3.pass = "-ERR [SYS/TEMP] Try again later.\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
 }
 
 /* A text in brackets that is not an RFC 2449 response code blames nobody
@@ -840,7 +840,7 @@ test_login_not_a_code (Fixture *f, gconstpointer data)
   f->pop3.pass = "-ERR [SYS/ bad password\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "pop3+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_AUTH);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
 }
 
 /* Parsers ---------------------------------------------------------------- */
@@ -936,7 +936,7 @@ test_parse_status_malformed (void)
 
       g_test_message ("line %" G_GSIZE_FORMAT ": %s", i, malformed[i]);
       g_assert_null (reply);
-      g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+      g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
       assert_sanitised (error->message);
     }
 }
@@ -965,7 +965,7 @@ test_parse_status_continuation_unexpected (void)
       feed_status (OUTBOX_POP3_EXPECT_MULTILINE, "+ dGVzdA==", &error);
 
   g_assert_null (reply);
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
 }
 
 static void
@@ -1101,7 +1101,7 @@ test_parse_multiline_too_many_lines (void)
   g_autoptr (GError) error = NULL;
 
   g_assert_false (feed_body (parser, OUTBOX_POP3_MAX_REPLY_LINES + 1, &reply, &error));
-  g_assert_error (error, OUTBOX_POP3_ERROR, OUTBOX_POP3_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
   g_assert_null (reply);
 }
 

@@ -54,7 +54,7 @@ assert_lines_refused (const char *const *lines, gsize last_len, const char *quot
     }
 
   g_assert_false (outbox_smtp_reply_parser_feed (parser, lines[i], last_len, &reply, &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
   g_assert_null (reply);
   g_assert_true (g_utf8_validate (error->message, -1, NULL));
   if (quoted != NULL && strstr (error->message, quoted) == NULL)
@@ -430,12 +430,20 @@ test_caps_case_insensitive (void)
 static void
 test_caps_auth_mechanisms (void)
 {
-  const char *lines[] = { "250-mail.example.org", "250 AUTH CRAM-MD5 PLAIN  LOGIN XOAUTH2", NULL };
+  const char *lines[] = { "250-mail.example.org",
+                          "250 AUTH CRAM-MD5 PLAIN  LOGIN xoauth2 SCRAM-SHA-256-PLUS scram-sha-1",
+                          NULL };
   OutboxSmtpCaps caps;
+  g_auto (GStrv) names = NULL;
 
   parse_caps (lines, &caps);
   g_assert_cmpuint (caps.flags, ==, OUTBOX_SMTP_CAP_AUTH);
-  g_assert_cmpuint (caps.auth_mechs, ==, OUTBOX_SMTP_AUTH_PLAIN | OUTBOX_SMTP_AUTH_LOGIN);
+  g_assert_cmpuint (caps.auth_mechs, ==,
+                    OUTBOX_SMTP_AUTH_PLAIN | OUTBOX_SMTP_AUTH_LOGIN | OUTBOX_SMTP_AUTH_XOAUTH2 |
+                        OUTBOX_SMTP_AUTH_SCRAM_SHA_256_PLUS | OUTBOX_SMTP_AUTH_SCRAM_SHA_1);
+  names = outbox_smtp_auth_mechs_to_strv (caps.auth_mechs);
+  g_assert_cmpstrv (names, ((const char *const[]){ "PLAIN", "LOGIN", "SCRAM-SHA-1",
+                                                    "SCRAM-SHA-256-PLUS", "XOAUTH2", NULL }));
 }
 
 static void

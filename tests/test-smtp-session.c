@@ -208,8 +208,8 @@ open_session_with (Fixture *f, const char *url_format, GCancellable *cancellable
   f->url = fake_server_url (&f->server, url_format);
   f->config.url = f->url;
   f->session = outbox_smtp_session_new (&f->config);
-  outbox_smtp_session_open_async (f->session, cancellable, store_result, &result);
-  return outbox_smtp_session_open_finish (f->session, wait_for (&result), error);
+  outbox_session_open_async (OUTBOX_SESSION (f->session), cancellable, store_result, &result);
+  return outbox_session_open_finish (OUTBOX_SESSION (f->session), wait_for (&result), error);
 }
 
 static gboolean
@@ -262,8 +262,8 @@ quit_session (Fixture *f, GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
 
-  outbox_smtp_session_quit_async (f->session, NULL, store_result, &result);
-  return outbox_smtp_session_quit_finish (f->session, wait_for (&result), error);
+  outbox_session_quit_async (OUTBOX_SESSION (f->session), NULL, store_result, &result);
+  return outbox_session_quit_finish (OUTBOX_SESSION (f->session), wait_for (&result), error);
 }
 
 static guint
@@ -301,7 +301,7 @@ test_plain_send (Fixture *f, gconstpointer data)
   g_assert_cmpuint (rcpt_code (result, 1), ==, 250);
   g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
   g_assert_false (result->unknown_outcome);
-  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -363,7 +363,7 @@ test_no_rcpt_accepted (Fixture *f, gconstpointer data)
   g_assert_cmpuint (rcpt_code (result, 0), ==, 550);
   g_assert_null (result->final_reply);
   g_assert_null (result->stop_reply);
-  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_false (fake_server_received (&f->server, "DATA"));
@@ -404,7 +404,7 @@ test_pipelined_mail_refused (Fixture *f, gconstpointer data)
   g_assert_no_error (result->error);
   g_assert_cmpuint (reply_code (result->stop_reply), ==, 452);
   g_assert_cmpuint (rcpt_code (result, 0), ==, 0);
-  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_false (fake_server_received (&f->server, "DATA"));
@@ -436,7 +436,7 @@ test_final_reply_refused (Fixture *f, gconstpointer data)
   result = send_simple (f);
   g_assert_no_error (result->error);
   g_assert_cmpuint (reply_code (result->final_reply), ==, 554);
-  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -457,7 +457,7 @@ test_reuse (Fixture *f, gconstpointer data)
   open_plain_session (f);
   first = send_simple (f);
   g_assert_cmpuint (reply_code (first->stop_reply), ==, 550);
-  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
   second = send_simple (f);
   g_assert_no_error (second->error);
   g_assert_cmpuint (reply_code (second->final_reply), ==, 250);
@@ -495,7 +495,7 @@ test_8bit_not_offered (Fixture *f, gconstpointer data)
   open_plain_session (f);
   result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
   g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
-  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
   quit_session (f, &error);
   g_assert_no_error (error);
 
@@ -686,7 +686,7 @@ test_body_read_error (Fixture *f, gconstpointer data)
   g_assert_error (result->error, G_IO_ERROR, G_IO_ERROR_FAILED);
   g_assert_false (result->unknown_outcome);
   g_assert_null (result->final_reply);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_true (g_str_has_prefix (f->smtp.payload->str, "Subject: x\r\n"));
@@ -701,11 +701,11 @@ test_lost_after_dot (Fixture *f, gconstpointer data)
   f->smtp.drop_after_dot = TRUE;
   open_plain_session (f);
   result = send_simple (f);
-  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED);
+  g_assert_error (result->error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
   g_assert_true (result->unknown_outcome);
   g_assert_null (result->final_reply);
   g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -721,7 +721,7 @@ test_421_on_rcpt (Fixture *f, gconstpointer data)
   g_assert_no_error (result->error);
   g_assert_cmpuint (reply_code (result->stop_reply), ==, 421);
   g_assert_cmpuint (rcpt_code (result, 1), ==, 421);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_false (fake_server_received (&f->server, "DATA"));
@@ -737,7 +737,7 @@ test_not_open (Fixture *f, gconstpointer data)
   f->config.url = &url;
   f->session = outbox_smtp_session_new (&f->config);
   result = send_simple (f);
-  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED);
+  g_assert_error (result->error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
 }
 
 /* Opening ------------------------------------------------------------- */
@@ -749,9 +749,9 @@ test_greeting_refused (Fixture *f, gconstpointer data)
 
   f->server.greeting = "554 5.3.2 not now\r\n";
   g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 554);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -775,8 +775,8 @@ test_bad_reply (Fixture *f, gconstpointer data)
 
   f->server.greeting = "hello there\r\n";
   g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -786,7 +786,7 @@ test_mixed_codes (Fixture *f, gconstpointer data)
 
   f->smtp.ehlo = "250-fake.test\r\n220 PIPELINING\r\n";
   g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
 }
 
 static void
@@ -796,7 +796,7 @@ test_helo_fallback (Fixture *f, gconstpointer data)
 
   f->smtp.ehlo = "502 5.5.1 what?\r\n";
   open_plain_session (f);
-  g_assert_true (outbox_smtp_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
   g_assert_cmpuint (outbox_smtp_session_get_caps (f->session)->flags, ==, 0);
 
   end_conversation (f);
@@ -811,7 +811,7 @@ test_no_helo_fallback_with_auth (Fixture *f, gconstpointer data)
   f->smtp.ehlo = "502 5.5.1 what?\r\n";
   f->config.password = "secret";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
 
   end_conversation (f);
   g_assert_false (fake_server_received (&f->server, "HELO"));
@@ -835,9 +835,9 @@ test_timeout (Fixture *f, gconstpointer data)
   f->server.hang_on = "CONNECT";
   f->config.timeouts.greeting = 1;
   g_assert_false (open_session (f, "smtp+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TIMEOUT);
   g_assert_cmpstr (error->message, ==, "No greeting within 1 s");
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -849,11 +849,11 @@ test_timeout_rcpt (Fixture *f, gconstpointer data)
   f->config.timeouts.command = 1;
   open_plain_session (f);
   result = send_simple (f);
-  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT);
+  g_assert_error (result->error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TIMEOUT);
   g_assert_cmpstr (result->error->message, ==, "No reply to RCPT within 1 s");
   g_assert_cmpuint (rcpt_code (result, 0), ==, 0);
   g_assert_false (result->unknown_outcome);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -876,7 +876,7 @@ test_quit (Fixture *f, gconstpointer data)
   open_plain_session (f);
   g_assert_true (quit_session (f, &error));
   g_assert_no_error (error);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
   g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 221);
 
   end_conversation (f);
@@ -893,7 +893,7 @@ test_starttls_required_missing (Fixture *f, gconstpointer data)
 
   f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
   g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "STARTTLS"));
 
   end_conversation (f);
@@ -909,7 +909,7 @@ test_starttls_refused (Fixture *f, gconstpointer data)
   f->smtp.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
   f->smtp.starttls = "454 4.7.0 TLS not available\r\n";
   g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
   g_assert_nonnull (strstr (error->message, "454 4.7.0 TLS not available"));
 
   end_conversation (f);
@@ -925,7 +925,7 @@ test_starttls_injection (Fixture *f, gconstpointer data)
   f->smtp.ehlo = "250-fake.test\r\n250 STARTTLS\r\n";
   f->smtp.starttls = "220 go\r\n250 injected\r\n";
   g_assert_false (open_session (f, "smtp://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_INJECTION);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_INJECTION);
 
   end_conversation (f);
   /* A TLS ClientHello would show up here as one more "line". */
@@ -948,7 +948,7 @@ test_starttls_ok (Fixture *f, gconstpointer data)
   f->config.password = "secret";
   open_session (f, "smtp://me@127.0.0.1:%u", &error);
   g_assert_no_error (error);
-  g_assert_nonnull (outbox_smtp_session_get_peer_certificate (f->session));
+  g_assert_nonnull (outbox_session_get_peer_certificate (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
@@ -1001,7 +1001,7 @@ test_expired_cert (Fixture *f, gconstpointer data)
   g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
   g_assert_nonnull (strstr (error->message, "it has expired"));
   g_assert_nonnull (strstr (error->message, "certificate sha256:"));
-  g_assert_nonnull (outbox_smtp_session_get_peer_certificate (f->session));
+  g_assert_nonnull (outbox_session_get_peer_certificate (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -1044,7 +1044,7 @@ test_quit_over_tls (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_true (quit_session (f, &error));
   g_assert_no_error (error);
-  g_assert_false (outbox_smtp_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==, "QUIT");
@@ -1062,7 +1062,7 @@ test_pin_ok (Fixture *f, gconstpointer data)
   f->config.tls_fingerprint = certs.localhost.fingerprint;
   open_session (f, "smtps://127.0.0.1:%u", &error);
   g_assert_no_error (error);
-  g_assert_true (g_tls_certificate_is_same (outbox_smtp_session_get_peer_certificate (f->session),
+  g_assert_true (g_tls_certificate_is_same (outbox_session_get_peer_certificate (OUTBOX_SESSION (f->session)),
                                             certs.localhost.certificate));
 }
 
@@ -1117,7 +1117,7 @@ test_auth_refused_plaintext (Fixture *f, gconstpointer data)
       g_test_skip ("this system does not route 0.0.0.0 to the local host");
       return;
     }
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
   g_assert_true (fake_server_received (&f->server, "EHLO"));
@@ -1131,7 +1131,7 @@ test_auth_no_password (Fixture *f, gconstpointer data)
 
   f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
   g_assert_nonnull (strstr (error->message, "No password stored"));
 }
 
@@ -1146,7 +1146,7 @@ test_auth_535 (Fixture *f, gconstpointer data)
   f->smtp.auth = replies;
   f->config.password = "secret";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_AUTH);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
   g_assert_nonnull (strstr (error->message, "535 5.7.8 bad credentials"));
 
   end_conversation (f);
@@ -1165,7 +1165,7 @@ test_auth_454 (Fixture *f, gconstpointer data)
   f->smtp.auth = replies;
   f->config.password = "secret";
   g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 454);
 }
 

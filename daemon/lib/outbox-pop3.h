@@ -4,24 +4,9 @@
 
 #include <gio/gio.h>
 
-#include "outbox-url.h"
+#include "outbox-session.h"
 
 G_BEGIN_DECLS
-
-#define OUTBOX_POP3_ERROR (outbox_pop3_error_quark ())
-GQuark outbox_pop3_error_quark (void);
-
-typedef enum
-{
-  OUTBOX_POP3_ERROR_PROTOCOL,         /* malformed reply, overlong line, too many lines */
-  OUTBOX_POP3_ERROR_REPLY,            /* "-ERR" where "+OK" was needed (not a login refusal) */
-  OUTBOX_POP3_ERROR_TLS_REQUIRED,     /* STLS not offered or refused */
-  OUTBOX_POP3_ERROR_INJECTION,        /* bytes buffered after the "+OK" to STLS */
-  OUTBOX_POP3_ERROR_AUTH,             /* the server refused the user name or password */
-  OUTBOX_POP3_ERROR_AUTH_UNAVAILABLE, /* cannot log in: no TLS, no password, too long */
-  OUTBOX_POP3_ERROR_TIMEOUT,          /* a step took longer than its timeout */
-  OUTBOX_POP3_ERROR_CLOSED,           /* the server closed the connection */
-} OutboxPop3Error;
 
 /* Parsing ----------------------------------------------------------------
  *
@@ -74,7 +59,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxPop3ReplyParser, outbox_pop3_reply_parser_f
 
 /* Feeds one line without its CR LF (@line need not be NUL-terminated).
  * Sets *@out_reply to the reply once it is complete, NULL while more lines
- * are needed.  Fails with OUTBOX_POP3_ERROR_PROTOCOL on a malformed status
+ * are needed.  Fails with OUTBOX_SESSION_ERROR_PROTOCOL on a malformed status
  * line or a body longer than OUTBOX_POP3_MAX_REPLY_LINES lines.  After a
  * reply or an error the parser waits for a new status line. */
 gboolean outbox_pop3_reply_parser_feed_line (OutboxPop3ReplyParser *parser,
@@ -124,38 +109,26 @@ typedef struct
 {
   const OutboxServerUrl *url;  /* pop3s, pop3 (STLS required) or pop3+insecure;
                                 * the user decides whether open logs in */
-  const char *password;        /* (nullable) from libsecret */
+  const char *password;        /* (nullable) the password or access token */
+  OutboxSaslSecretKind secret_kind;
   const char *tls_ca_file;     /* (nullable) PEM: trust these CAs only */
   const char *tls_fingerprint; /* (nullable) "sha256:HEX" (colons allowed) */
+  const char *auth_mech;       /* (nullable) pinned SASL mechanism */
   OutboxPop3Timeouts timeouts;
 } OutboxPop3Config;
 
 /* One POP3 client connection (RFC 1939, CAPA and STLS from RFC 2449 and
- * RFC 2595, AUTH PLAIN from RFC 5034).  Enough to check an account and for
- * POP-before-SMTP: it logs in, counts the maildrop and leaves; it never
- * reads or deletes a message. */
+ * RFC 2595, AUTH from RFC 5034): an OutboxSession, opened, signed in and
+ * closed with outbox_session_open_async() and outbox_session_quit_async().
+ * Enough to check an account and for POP-before-SMTP: it signs in, counts
+ * the maildrop and leaves; it never reads or deletes a message.
+ *
+ * The sign-in uses SASL (AUTH) when CAPA lists a "SASL" mechanism that
+ * suits the secret, USER and PASS otherwise (passwords only). */
 #define OUTBOX_TYPE_POP3_SESSION (outbox_pop3_session_get_type ())
-G_DECLARE_FINAL_TYPE (OutboxPop3Session, outbox_pop3_session, OUTBOX, POP3_SESSION, GObject)
+G_DECLARE_FINAL_TYPE (OutboxPop3Session, outbox_pop3_session, OUTBOX, POP3_SESSION, OutboxSession)
 
 OutboxPop3Session *outbox_pop3_session_new (const OutboxPop3Config *config);
-
-/* Connects (TLS first for pop3s), reads the greeting, asks CAPA, does STLS
- * for pop3:// (required: never falls back to plaintext), asks CAPA again
- * over TLS, and logs in when the URL has a user: AUTH PLAIN when CAPA lists
- * "SASL ... PLAIN", USER and PASS otherwise.  The password never goes out
- * in plaintext except with pop3+insecure to a loopback address.
- *
- * Fails with OUTBOX_POP3_ERROR_*, G_IO_ERROR_* or G_TLS_ERROR_*; any failure
- * closes the connection.  What was learned before a failure (capabilities,
- * peer certificate, last reply) stays readable, so that a caller can say
- * how far the server got. */
-void outbox_pop3_session_open_async (OutboxPop3Session *session,
-                                     GCancellable *cancellable,
-                                     GAsyncReadyCallback callback,
-                                     gpointer user_data);
-gboolean outbox_pop3_session_open_finish (OutboxPop3Session *session,
-                                          GAsyncResult *result,
-                                          GError **error);
 
 /* STAT: the number of messages in the maildrop and their total size. */
 void outbox_pop3_session_stat_async (OutboxPop3Session *session,
@@ -168,20 +141,6 @@ gboolean outbox_pop3_session_stat_finish (OutboxPop3Session *session,
                                           guint64 *out_octets,
                                           GError **error);
 
-/* Sends QUIT, waits briefly for the reply and closes.  Errors are only
- * worth logging. */
-void outbox_pop3_session_quit_async (OutboxPop3Session *session,
-                                     GCancellable *cancellable,
-                                     GAsyncReadyCallback callback,
-                                     gpointer user_data);
-gboolean outbox_pop3_session_quit_finish (OutboxPop3Session *session,
-                                          GAsyncResult *result,
-                                          GError **error);
-
-/* TRUE while the connection is open and usable. */
-gboolean outbox_pop3_session_is_open (OutboxPop3Session *session);
-/* TRUE once the server accepted the login. */
-gboolean outbox_pop3_session_is_logged_in (OutboxPop3Session *session);
 /* (nullable) (transfer none) the lines of the last successful CAPA answer
  * (over TLS when TLS is used), sanitised: NULL when CAPA was never
  * answered. */
@@ -191,7 +150,5 @@ gboolean outbox_pop3_session_has_capability (OutboxPop3Session *session, const c
 /* (nullable) (transfer none) the last status line the server sent, such as
  * "-ERR [AUTH] Authentication failed.", with control characters removed. */
 const char *outbox_pop3_session_get_last_reply (OutboxPop3Session *session);
-/* (nullable) (transfer none) the peer certificate once TLS is up. */
-GTlsCertificate *outbox_pop3_session_get_peer_certificate (OutboxPop3Session *session);
 
 G_END_DECLS

@@ -115,7 +115,7 @@ protocol_error (OutboxSmtpReplyParser *parser,
   g_autofree char *quoted = quote_line (line, len);
 
   parser_reset (parser);
-  g_set_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL,
+  g_set_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL,
                "The server sent a malformed reply line %s: %s", quoted, problem);
   return FALSE;
 }
@@ -201,13 +201,42 @@ outbox_smtp_reply_parser_feed (OutboxSmtpReplyParser *parser,
   return TRUE;
 }
 
+static const struct
+{
+  const char *name;
+  OutboxSmtpAuthMechs mech;
+} auth_mechanisms[] = {
+  { "PLAIN", OUTBOX_SMTP_AUTH_PLAIN },
+  { "LOGIN", OUTBOX_SMTP_AUTH_LOGIN },
+  { "SCRAM-SHA-1", OUTBOX_SMTP_AUTH_SCRAM_SHA_1 },
+  { "SCRAM-SHA-1-PLUS", OUTBOX_SMTP_AUTH_SCRAM_SHA_1_PLUS },
+  { "SCRAM-SHA-256", OUTBOX_SMTP_AUTH_SCRAM_SHA_256 },
+  { "SCRAM-SHA-256-PLUS", OUTBOX_SMTP_AUTH_SCRAM_SHA_256_PLUS },
+  { "OAUTHBEARER", OUTBOX_SMTP_AUTH_OAUTHBEARER },
+  { "XOAUTH2", OUTBOX_SMTP_AUTH_XOAUTH2 },
+};
+
 static void
 add_auth_mechanism (const char *name, OutboxSmtpCaps *caps)
 {
-  if (g_ascii_strcasecmp (name, "PLAIN") == 0)
-    caps->auth_mechs |= OUTBOX_SMTP_AUTH_PLAIN;
-  else if (g_ascii_strcasecmp (name, "LOGIN") == 0)
-    caps->auth_mechs |= OUTBOX_SMTP_AUTH_LOGIN;
+  for (gsize i = 0; i < G_N_ELEMENTS (auth_mechanisms); i++)
+    {
+      if (g_ascii_strcasecmp (name, auth_mechanisms[i].name) == 0)
+        caps->auth_mechs |= auth_mechanisms[i].mech;
+    }
+}
+
+char **
+outbox_smtp_auth_mechs_to_strv (OutboxSmtpAuthMechs mechs)
+{
+  g_autoptr (GStrvBuilder) names = g_strv_builder_new ();
+
+  for (gsize i = 0; i < G_N_ELEMENTS (auth_mechanisms); i++)
+    {
+      if (mechs & auth_mechanisms[i].mech)
+        g_strv_builder_add (names, auth_mechanisms[i].name);
+    }
+  return g_strv_builder_end (names);
 }
 
 static void

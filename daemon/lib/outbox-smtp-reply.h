@@ -2,24 +2,18 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #pragma once
 
-#include <glib.h>
+#include "outbox-session.h"
 
 G_BEGIN_DECLS
 
 #define OUTBOX_SMTP_ERROR (outbox_smtp_error_quark ())
 GQuark outbox_smtp_error_quark (void);
 
+/* What only SMTP fails with; everything sessions share is
+ * OUTBOX_SESSION_ERROR. */
 typedef enum
 {
-  OUTBOX_SMTP_ERROR_PROTOCOL,     /* the server broke RFC 5321 */
-  OUTBOX_SMTP_ERROR_REPLY,        /* an unexpected reply; see the reply */
-  OUTBOX_SMTP_ERROR_TLS_REQUIRED, /* STARTTLS missing or refused */
-  OUTBOX_SMTP_ERROR_INJECTION,    /* bytes after the 220 to STARTTLS */
-  OUTBOX_SMTP_ERROR_AUTH,         /* 535 and friends: bad credentials */
-  OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE, /* no usable mechanism, or no TLS */
-  OUTBOX_SMTP_ERROR_TIMEOUT,      /* a command timed out */
-  OUTBOX_SMTP_ERROR_CLOSED,       /* the connection was closed */
-  OUTBOX_SMTP_ERROR_UNSUPPORTED,  /* message needs 8BITMIME/SMTPUTF8/SIZE */
+  OUTBOX_SMTP_ERROR_UNSUPPORTED, /* message needs 8BITMIME/SMTPUTF8/SIZE */
 } OutboxSmtpError;
 
 /* Limits a reply must respect (RFC 5321 section 4.5.3.1.5 allows 512 octets
@@ -81,10 +75,18 @@ typedef enum
   OUTBOX_SMTP_CAP_CHUNKING = 1 << 7,
 } OutboxSmtpCapFlags;
 
+/* The SASL mechanisms of the AUTH keyword that Outbox knows (see
+ * outbox_sasl_mechanisms()); others are left out. */
 typedef enum
 {
   OUTBOX_SMTP_AUTH_PLAIN = 1 << 0,
   OUTBOX_SMTP_AUTH_LOGIN = 1 << 1,
+  OUTBOX_SMTP_AUTH_SCRAM_SHA_1 = 1 << 2,
+  OUTBOX_SMTP_AUTH_SCRAM_SHA_1_PLUS = 1 << 3,
+  OUTBOX_SMTP_AUTH_SCRAM_SHA_256 = 1 << 4,
+  OUTBOX_SMTP_AUTH_SCRAM_SHA_256_PLUS = 1 << 5,
+  OUTBOX_SMTP_AUTH_OAUTHBEARER = 1 << 6,
+  OUTBOX_SMTP_AUTH_XOAUTH2 = 1 << 7,
 } OutboxSmtpAuthMechs;
 
 typedef struct
@@ -97,5 +99,9 @@ typedef struct
 /* Parses the lines of a 250 reply to EHLO (the first line is the greeting
  * and is skipped).  Never fails: a malformed keyword line is ignored. */
 void outbox_smtp_caps_parse (const OutboxSmtpReply *ehlo_reply, OutboxSmtpCaps *caps);
+
+/* (transfer full) The names of the mechanisms in @mechs, such as
+ * {"PLAIN", "SCRAM-SHA-256", NULL}. */
+char **outbox_smtp_auth_mechs_to_strv (OutboxSmtpAuthMechs mechs);
 
 G_END_DECLS

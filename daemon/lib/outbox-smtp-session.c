@@ -2,8 +2,6 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 
 #include "outbox-address.h"
@@ -11,8 +9,6 @@
 #include "outbox-line-reader.h"
 #include "outbox-smtp-data.h"
 #include "outbox-smtp-session.h"
-#include "outbox-tls.h"
-#include "outbox-transport.h"
 
 /* RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets,
  * CR LF included. */
@@ -23,8 +19,6 @@
 /* Pipelined commands are written in groups no larger than this, so that a
  * server that stops reading while its replies pile up cannot deadlock us. */
 #define PIPELINE_BATCH 100
-/* How long QUIT and the close after it may take. */
-#define QUIT_TIMEOUT 5
 
 void
 outbox_smtp_timeouts_init_default (OutboxSmtpTimeouts *timeouts)
@@ -52,157 +46,53 @@ outbox_smtp_send_result_free (OutboxSmtpSendResult *result)
   g_free (result);
 }
 
+/* The session -------------------------------------------------------------
+ *
+ * What SMTP adds to OutboxSession (RFC 5321, STARTTLS from RFC 3207, AUTH
+ * from RFC 4954): a 220 greeting, EHLO for the capabilities (HELO for
+ * servers that do not know EHLO, only where neither TLS nor a sign-in is
+ * needed), STARTTLS answered by 220, and AUTH with 334 challenges and 235
+ * for success. */
+
 struct _OutboxSmtpSession
 {
-  GObject parent_instance;
+  OutboxSession parent_instance;
 
-  /* Configuration, copied from the OutboxSmtpConfig. */
-  OutboxServerUrl *url;  /* (owned) */
-  char *password;        /* (owned) (nullable) wiped before it is freed */
-  char *tls_ca_file;     /* (owned) (nullable) */
-  char *tls_fingerprint; /* (owned) (nullable) */
-  char *auth_mech;       /* (owned) (nullable) */
-  char *helo_name;       /* (owned) (nullable) until connected */
+  char *helo_name; /* (owned) (nullable) until connected */
   OutboxSmtpTimeouts timeouts;
-  char *trace_name; /* (owned) "smtp host:port", prefix of trace lines */
+  OutboxSmtpReplyParser *parser; /* (owned) */
 
-  /* Transport: the protocol code below only uses stream and reader. */
-  GSocketConnection *connection;     /* (owned) (nullable) the raw TCP stream */
-  GIOStream *stream;                 /* (owned) (nullable) connection, or TLS over it */
-  OutboxLineReader *reader;          /* (owned) (nullable) reads stream */
-  OutboxSmtpReplyParser *parser;     /* (owned) */
-  GTlsCertificate *peer_certificate; /* (owned) (nullable) */
-
-  /* Protocol state. */
   OutboxSmtpCaps caps;
   OutboxSmtpReply *last_reply; /* (owned) (nullable) */
-  gboolean ready;              /* open succeeded and nothing broke since */
   gboolean needs_reset;        /* the last transaction stopped half-way: RSET */
-  gboolean busy;               /* an operation is running */
 };
 
-G_DEFINE_TYPE (OutboxSmtpSession, outbox_smtp_session, G_TYPE_OBJECT)
+G_DEFINE_TYPE (OutboxSmtpSession, outbox_smtp_session, OUTBOX_TYPE_SESSION)
 
-static void
-wipe_string (char **secret)
+#define SESSION(self) (OUTBOX_SESSION (self))
+
+static const char *
+trace_name (OutboxSmtpSession *self)
 {
-  if (*secret == NULL)
-    return;
-  memset (*secret, 0, strlen (*secret));
-  g_clear_pointer (secret, g_free);
+  return outbox_session_get_trace_name (SESSION (self));
 }
-
-/* Drops the connection at once, without QUIT or TLS close_notify: used when
- * it is broken or can no longer be trusted. */
-static void
-session_abort (OutboxSmtpSession *self)
-{
-  self->ready = FALSE;
-  if (self->connection != NULL)
-    g_io_stream_close (G_IO_STREAM (self->connection), NULL, NULL);
-  g_clear_object (&self->reader);
-  g_clear_object (&self->stream);
-  g_clear_object (&self->connection);
-}
-
-static void
-outbox_smtp_session_finalize (GObject *object)
-{
-  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (object);
-
-  session_abort (self);
-  outbox_server_url_free (self->url);
-  wipe_string (&self->password);
-  g_free (self->tls_ca_file);
-  g_free (self->tls_fingerprint);
-  g_free (self->auth_mech);
-  g_free (self->helo_name);
-  g_free (self->trace_name);
-  outbox_smtp_reply_parser_free (self->parser);
-  g_clear_object (&self->peer_certificate);
-  outbox_smtp_reply_free (self->last_reply);
-
-  G_OBJECT_CLASS (outbox_smtp_session_parent_class)->finalize (object);
-}
-
-static void
-outbox_smtp_session_class_init (OutboxSmtpSessionClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = outbox_smtp_session_finalize;
-}
-
-static void
-outbox_smtp_session_init (OutboxSmtpSession *self)
-{
-  self->parser = outbox_smtp_reply_parser_new ();
-}
-
-OutboxSmtpSession *
-outbox_smtp_session_new (const OutboxSmtpConfig *config)
-{
-  OutboxSmtpSession *self;
-
-  g_return_val_if_fail (config != NULL, NULL);
-  g_return_val_if_fail (config->url != NULL, NULL);
-
-  self = g_object_new (OUTBOX_TYPE_SMTP_SESSION, NULL);
-  self->url = outbox_server_url_copy (config->url);
-  self->password = g_strdup (config->password);
-  self->tls_ca_file = g_strdup (config->tls_ca_file);
-  self->tls_fingerprint = g_strdup (config->tls_fingerprint);
-  self->auth_mech = g_strdup (config->auth_mech);
-  self->helo_name = g_strdup (config->helo_name);
-  self->timeouts = config->timeouts;
-
-  if (strchr (self->url->host, ':') != NULL)
-    self->trace_name = g_strdup_printf ("smtp [%s]:%u", self->url->host, self->url->port);
-  else
-    self->trace_name = g_strdup_printf ("smtp %s:%u", self->url->host, self->url->port);
-
-  return self;
-}
-
-/* Protocol trace ------------------------------------------------------ */
 
 static void
 trace_client (OutboxSmtpSession *self, const char *text)
 {
-  g_debug ("%s C: %s", self->trace_name, text);
+  outbox_session_trace_client (SESSION (self), text);
+}
+
+static const OutboxServerUrl *
+session_url (OutboxSmtpSession *self)
+{
+  return outbox_session_get_url (SESSION (self));
 }
 
 static void
-trace_server (OutboxSmtpSession *self, const char *line)
+session_abort (OutboxSmtpSession *self)
 {
-  g_autofree char *escaped = g_strescape (line, NULL);
-
-  g_debug ("%s S: %s", self->trace_name, escaped);
-}
-
-/* Commands on the wire ------------------------------------------------ */
-
-static GBytes *
-command_bytes (const char *line)
-{
-  char *text = g_strconcat (line, "\r\n", NULL);
-
-  return g_bytes_new_take (text, strlen (text));
-}
-
-static void
-wipe_and_free (gpointer secret)
-{
-  char *text = secret;
-
-  wipe_string (&text);
-}
-
-/* A command line that carries a credential: the copy is wiped once written. */
-static GBytes *
-secret_command_bytes (const char *prefix, const char *secret)
-{
-  char *text = g_strconcat (prefix, secret, "\r\n", NULL);
-
-  return g_bytes_new_with_free_func (text, strlen (text), wipe_and_free, text);
+  outbox_session_abort (SESSION (self));
 }
 
 static OutboxSmtpReply *
@@ -215,179 +105,37 @@ reply_copy (const OutboxSmtpReply *reply)
   return copy;
 }
 
-static void
-set_last_reply (OutboxSmtpSession *self, const OutboxSmtpReply *reply)
-{
-  outbox_smtp_reply_free (self->last_reply);
-  self->last_reply = reply_copy (reply);
-}
-
 static GError *
 reply_error (gint code, const char *what, const OutboxSmtpReply *reply)
 {
   g_autofree char *text = outbox_smtp_reply_to_string (reply);
 
-  return g_error_new (OUTBOX_SMTP_ERROR, code, "%s: %s", what, text);
+  return g_error_new (OUTBOX_SESSION_ERROR, code, "%s: %s", what, text);
 }
 
-/* Step guards ---------------------------------------------------------
- *
- * Every network step runs with its own GCancellable, cancelled either by
- * the caller's cancellable or by a timer; when the timer fired, the
- * resulting G_IO_ERROR_CANCELLED is reported as OUTBOX_SMTP_ERROR_TIMEOUT
- * naming the step. */
-
-/* Exchanges -----------------------------------------------------------
- *
- * One exchange writes a payload (a command, several pipelined commands or
- * a block of message data), reads one reply, or both, under one guard. */
-
-typedef struct
+static gboolean
+smtp_feed_line (OutboxSession *session,
+                const char *line,
+                gsize len,
+                gpointer *out_reply,
+                GError **error)
 {
-  OutboxStepGuard *guard; /* (owned) */
-  GBytes *payload;  /* (owned) (nullable) */
-  gboolean read_reply;
-  gboolean writing; /* still in the write part */
-  char *verb;       /* (owned) (nullable) what is sent: "RCPT"; NULL for the greeting */
-} Exchange;
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (session);
+  OutboxSmtpReply *reply = NULL;
 
-static void
-exchange_free (Exchange *exchange)
-{
-  outbox_step_guard_free (exchange->guard);
-  g_clear_pointer (&exchange->payload, g_bytes_unref);
-  g_free (exchange->verb);
-  g_free (exchange);
-}
-
-/* "greeting" or "reply to RCPT". */
-static char *
-exchange_awaited (const Exchange *exchange)
-{
-  if (exchange->verb == NULL)
-    return g_strdup ("greeting");
-  return g_strdup_printf ("reply to %s", exchange->verb);
-}
-
-static GError *
-exchange_timeout_error (const Exchange *exchange)
-{
-  g_autofree char *awaited = exchange_awaited (exchange);
-
-  if (exchange->writing)
-    return g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT,
-                        "Could not send %s within %u s", exchange->verb, exchange->guard->seconds);
-  return g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT, "No %s within %u s", awaited,
-                      exchange->guard->seconds);
-}
-
-/* Makes transport errors say what the session was doing. */
-static GError *
-exchange_error (const Exchange *exchange, GError *error)
-{
-  g_autofree char *awaited = exchange_awaited (exchange);
-  GError *converted;
-
-  if (outbox_step_guard_timed_out (exchange->guard, error))
-    converted = exchange_timeout_error (exchange);
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED))
-    converted = g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED,
-                             "The server closed the connection before sending the %s", awaited);
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE))
-    converted = g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_PROTOCOL,
-                             "The server sent an overlong line in the %s", awaited);
-  else
-    return error;
-
-  g_error_free (error);
-  return converted;
-}
-
-static void
-exchange_return_error (GTask *task, GError *error)
-{
-  g_task_return_error (task, exchange_error (g_task_get_task_data (task), error));
-}
-
-static void read_reply_line (GTask *task);
-
-static void
-reply_line_read (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  g_autoptr (OutboxSmtpReply) reply = NULL;
-  g_autofree char *line = NULL;
-  GError *error = NULL;
-  gsize len = 0;
-
-  line = outbox_line_reader_read_line_finish (OUTBOX_LINE_READER (source), result, &len, &error);
-  if (line == NULL)
+  if (!outbox_smtp_reply_parser_feed (self->parser, line, len, &reply, error))
+    return FALSE;
+  if (reply != NULL)
     {
-      exchange_return_error (task, error);
-      return;
+      outbox_smtp_reply_free (self->last_reply);
+      self->last_reply = reply_copy (reply);
     }
-  trace_server (self, line);
-  if (!outbox_smtp_reply_parser_feed (self->parser, line, len, &reply, &error))
-    {
-      exchange_return_error (task, error);
-      return;
-    }
-  if (reply == NULL)
-    {
-      read_reply_line (task);
-      return;
-    }
-  set_last_reply (self, reply);
-  g_task_return_pointer (task, g_steal_pointer (&reply), (GDestroyNotify) outbox_smtp_reply_free);
+  *out_reply = reply;
+  return TRUE;
 }
 
-static void
-read_reply_line (GTask *task)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  Exchange *exchange = g_task_get_task_data (task);
-
-  outbox_line_reader_read_line_async (self->reader, exchange->guard->cancellable, reply_line_read,
-                                      g_object_ref (task));
-}
-
-static void
-payload_written (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  Exchange *exchange = g_task_get_task_data (task);
-  GError *error = NULL;
-
-  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, &error))
-    {
-      exchange_return_error (task, error);
-      return;
-    }
-  exchange->writing = FALSE;
-  g_clear_pointer (&exchange->payload, g_bytes_unref);
-  if (exchange->read_reply)
-    read_reply_line (task);
-  else
-    g_task_return_pointer (task, NULL, NULL);
-}
-
-static void
-write_payload (GTask *task)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  Exchange *exchange = g_task_get_task_data (task);
-  gsize len = 0;
-  const void *data = g_bytes_get_data (exchange->payload, &len);
-
-  g_output_stream_write_all_async (g_io_stream_get_output_stream (self->stream), data, len,
-                                   G_PRIORITY_DEFAULT, exchange->guard->cancellable,
-                                   payload_written, g_object_ref (task));
-}
-
-/* Writes @payload (nullable) and then, when @read_reply, reads one reply;
- * @seconds bounds the whole exchange.  @verb names what is sent in error
- * messages; NULL stands for the greeting. */
+/* Exchanges: SMTP replies need no hint, so every exchange is the base's
+ * with @expect 0. */
 static void
 exchange_async (OutboxSmtpSession *self,
                 GBytes *payload,
@@ -398,70 +146,17 @@ exchange_async (OutboxSmtpSession *self,
                 GAsyncReadyCallback callback,
                 gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
-  Exchange *exchange = g_new0 (Exchange, 1);
-
-  g_task_set_source_tag (task, exchange_async);
-  exchange->guard = outbox_step_guard_new (cancellable, seconds);
-  exchange->payload = payload != NULL ? g_bytes_ref (payload) : NULL;
-  exchange->read_reply = read_reply;
-  exchange->writing = payload != NULL;
-  exchange->verb = g_strdup (verb);
-  g_task_set_task_data (task, exchange, (GDestroyNotify) exchange_free);
-
-  if (self->stream == NULL)
-    {
-      g_task_return_new_error (task, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED,
-                               "The connection to the server is closed");
-      return;
-    }
-  if (payload != NULL)
-    write_payload (task);
-  else
-    read_reply_line (task);
+  outbox_session_exchange_async (SESSION (self), payload, NULL, verb, 0, read_reply, seconds,
+                                 cancellable, callback, user_data);
 }
 
-/* Returns FALSE on error; otherwise *out_reply is the reply, or NULL for
- * an exchange that only writes. */
 static gboolean
 exchange_finish (OutboxSmtpSession *self,
                  GAsyncResult *result,
                  OutboxSmtpReply **out_reply,
                  GError **error)
 {
-  GError *local_error = NULL;
-  OutboxSmtpReply *reply;
-
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == exchange_async, FALSE);
-
-  reply = g_task_propagate_pointer (G_TASK (result), &local_error);
-  if (local_error != NULL)
-    {
-      g_propagate_error (error, local_error);
-      return FALSE;
-    }
-  if (out_reply != NULL)
-    *out_reply = reply;
-  else
-    outbox_smtp_reply_free (reply);
-  return TRUE;
-}
-
-/* Sends one command line (traced as @trace, which hides credentials) and
- * reads its reply. */
-static void
-command_async (OutboxSmtpSession *self,
-               GBytes *line,
-               const char *trace,
-               const char *verb,
-               guint seconds,
-               GCancellable *cancellable,
-               GAsyncReadyCallback callback,
-               gpointer user_data)
-{
-  trace_client (self, trace);
-  exchange_async (self, line, TRUE, seconds, verb, cancellable, callback, user_data);
+  return outbox_session_exchange_finish (SESSION (self), result, (gpointer *) out_reply, error);
 }
 
 static void
@@ -473,12 +168,69 @@ command_text_async (OutboxSmtpSession *self,
                     GAsyncReadyCallback callback,
                     gpointer user_data)
 {
-  g_autoptr (GBytes) bytes = command_bytes (line);
+  g_autoptr (GBytes) bytes = outbox_session_line_bytes (line);
 
-  command_async (self, bytes, line, verb, seconds, cancellable, callback, user_data);
+  trace_client (self, line);
+  exchange_async (self, bytes, TRUE, seconds, verb, cancellable, callback, user_data);
 }
 
-/* Transport set-up ---------------------------------------------------- */
+/* Open steps: each sends one command and judges its reply. */
+
+typedef gboolean (*ReplyJudge) (OutboxSmtpSession *self, const OutboxSmtpReply *reply, GError **error);
+
+typedef struct
+{
+  GTask *step; /* (owned) */
+  ReplyJudge judge;
+} StepCall;
+
+static void
+step_replied (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  StepCall *call = user_data;
+  g_autoptr (GTask) step = call->step;
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (source);
+  g_autoptr (OutboxSmtpReply) reply = NULL;
+  GError *error = NULL;
+  ReplyJudge judge = call->judge;
+
+  g_free (call);
+  if (!exchange_finish (self, result, &reply, &error) || !judge (self, reply, &error))
+    g_task_return_error (step, error);
+  else
+    g_task_return_boolean (step, TRUE);
+}
+
+static StepCall *
+step_call_new (GTask *step, ReplyJudge judge)
+{
+  StepCall *call = g_new0 (StepCall, 1);
+
+  call->step = g_object_ref (step);
+  call->judge = judge;
+  return call;
+}
+
+static void
+step_command (GTask *step, const char *line, const char *verb, ReplyJudge judge)
+{
+  OutboxSmtpSession *self = g_task_get_source_object (step);
+
+  command_text_async (self, line, verb, self->timeouts.command, g_task_get_cancellable (step),
+                      step_replied, step_call_new (step, judge));
+}
+
+/* Greeting */
+
+static gboolean
+judge_greeting (OutboxSmtpSession *self, const OutboxSmtpReply *reply, GError **error)
+{
+  if (reply->code == 220)
+    return TRUE;
+  g_propagate_error (error, reply_error (OUTBOX_SESSION_ERROR_REPLY,
+                                         "The server did not accept the connection", reply));
+  return FALSE;
+}
 
 static char *
 address_literal (GSocketAddress *address)
@@ -495,58 +247,24 @@ address_literal (GSocketAddress *address)
   return g_strdup_printf ("[%s]", text);
 }
 
+/* The default HELO name is the local address the connection left from. */
 static void
-use_connection (OutboxSmtpSession *self, GSocketConnection *connection)
+choose_helo_name (OutboxSmtpSession *self)
 {
-  GSocket *socket = g_socket_connection_get_socket (connection);
-  g_autoptr (GError) error = NULL;
+  GIOStream *stream = outbox_session_get_stream (SESSION (self));
+  GIOStream *base = stream;
+  g_autoptr (GSocketAddress) local = NULL;
 
-  /* Commands are small and each waits for its reply: Nagle only adds
-   * delay. */
-  if (!g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, &error))
-    g_debug ("%s: could not set TCP_NODELAY: %s", self->trace_name, error->message);
-
-  if (self->helo_name == NULL)
-    {
-      g_autoptr (GSocketAddress) local = g_socket_connection_get_local_address (connection, NULL);
-      self->helo_name = address_literal (local);
-    }
-  self->connection = g_object_ref (connection);
-  self->stream = G_IO_STREAM (g_object_ref (connection));
-  self->reader = outbox_line_reader_new (g_io_stream_get_input_stream (self->stream),
-                                         OUTBOX_SMTP_REPLY_MAX_LINE);
-}
-
-/* Replaces the plain stream with @tls.  The old reader goes away with
- * whatever it held (the caller made sure it held nothing), and every
- * capability learned in plaintext is forgotten. */
-static void
-use_tls (OutboxSmtpSession *self, GIOStream *tls)
-{
-  g_clear_object (&self->reader);
-  g_set_object (&self->stream, tls);
-  self->reader =
-      outbox_line_reader_new (g_io_stream_get_input_stream (tls), OUTBOX_SMTP_REPLY_MAX_LINE);
-  g_set_object (&self->peer_certificate,
-                g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (tls)));
-  memset (&self->caps, 0, sizeof self->caps);
-}
-
-static gboolean
-stream_is_tls (OutboxSmtpSession *self)
-{
-  return G_IS_TLS_CONNECTION (self->stream);
-}
-
-/* Security item 5: credentials only over TLS, or in plaintext to this
- * machine when the user asked for +insecure. */
-static gboolean
-auth_allowed (OutboxSmtpSession *self)
-{
-  if (stream_is_tls (self))
-    return TRUE;
-  return self->url->security == OUTBOX_SECURITY_INSECURE &&
-         outbox_server_url_is_loopback (self->url);
+  if (self->helo_name != NULL)
+    return;
+  if (G_IS_TLS_CONNECTION (stream))
+    g_object_get (stream, "base-io-stream", &base, NULL);
+  else
+    g_object_ref (base);
+  if (G_IS_SOCKET_CONNECTION (base))
+    local = g_socket_connection_get_local_address (G_SOCKET_CONNECTION (base), NULL);
+  self->helo_name = address_literal (local);
+  g_object_unref (base);
 }
 
 static gboolean
@@ -562,200 +280,23 @@ helo_name_is_valid (const char *name)
   return TRUE;
 }
 
-/* The open state machine ----------------------------------------------
- *
- * outbox_smtp_session_open_async() walks these states; each state starts
- * one asynchronous step and the step's callback picks the next state:
- *
- *   OPEN_CONNECT        GSocketClient connects to host:port (connect
- *                       timeout).  Next: OPEN_IMPLICIT_TLS for smtps,
- *                       OPEN_GREETING otherwise.
- *   OPEN_IMPLICIT_TLS   TLS handshake on the fresh TCP stream (connect
- *                       timeout), then the pin check.  Next: OPEN_GREETING.
- *   OPEN_GREETING       reads the greeting (greeting timeout); only 220
- *                       goes on, to OPEN_EHLO.  Anything else (554, 421)
- *                       fails with OUTBOX_SMTP_ERROR_REPLY.
- *   OPEN_EHLO           EHLO; 250 fills the capabilities.  Next, in order
- *                       of need: OPEN_STARTTLS when STARTTLS is required and
- *                       the stream is not TLS yet, OPEN_AUTH when the URL
- *                       has a user, OPEN_DONE.  A 500-502, 504 or 550
- *                       answer leads to OPEN_HELO when neither TLS nor AUTH
- *                       is needed; otherwise the open fails.
- *   OPEN_HELO           HELO for servers that do not know EHLO; no
- *                       capabilities.  Next: OPEN_DONE.
- *   OPEN_STARTTLS       STARTTLS, which must have been offered; 220 is the
- *                       only acceptable answer (else TLS_REQUIRED).  Any
- *                       byte already buffered after that 220 was sent before
- *                       the TLS handshake and is an injection attempt
- *                       (CVE-2011-0411): fail.  Next: OPEN_STARTTLS_HANDSHAKE.
- *   OPEN_STARTTLS_HANDSHAKE  TLS over the raw TCP stream (never over the
- *                       line reader), pin check, a fresh line reader, all
- *                       capabilities forgotten.  Next: OPEN_EHLO again.
- *   OPEN_AUTH           refuses to go on in plaintext (except +insecure to
- *                       loopback) or without a password; picks PLAIN or
- *                       LOGIN.  PLAIN sends the initial response and expects
- *                       235; LOGIN expects 334 and goes to
- *                       OPEN_AUTH_LOGIN_USER then OPEN_AUTH_LOGIN_PASSWORD,
- *                       each sending one base64 line.  Next: OPEN_DONE.
- *   OPEN_DONE           the session is ready for transactions.
- *
- * Any failure closes the connection: a half-opened session is never
- * reused. */
-typedef enum
-{
-  OPEN_CONNECT,
-  OPEN_IMPLICIT_TLS,
-  OPEN_GREETING,
-  OPEN_EHLO,
-  OPEN_HELO,
-  OPEN_STARTTLS,
-  OPEN_STARTTLS_HANDSHAKE,
-  OPEN_AUTH,
-  OPEN_AUTH_LOGIN_USER,
-  OPEN_AUTH_LOGIN_PASSWORD,
-  OPEN_DONE,
-} OpenState;
-
-typedef struct
-{
-  OpenState state;
-  OutboxSmtpAuthMechs mech; /* the one in use during OPEN_AUTH* */
-} OpenData;
-
 static void
-open_data_free (OpenData *data)
+smtp_greeting (OutboxSession *session, GTask *step)
 {
-  g_free (data);
-}
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (session);
 
-static void open_advance (GTask *task);
-
-static void
-open_fail (GTask *task, GError *error)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-
-  g_debug ("%s: open failed: %s", self->trace_name, error->message);
-  session_abort (self);
-  self->busy = FALSE;
-  g_task_return_error (task, error);
-}
-
-static void open_reply_received (GObject *source, GAsyncResult *result, gpointer user_data);
-
-static void
-open_command (GTask *task, const char *line, const char *verb)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-
-  command_text_async (self, line, verb, self->timeouts.command, g_task_get_cancellable (task),
-                      open_reply_received, g_object_ref (task));
-}
-
-/* Connect */
-
-static void
-connected (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GSocketConnection) connection = NULL;
-  GError *error = NULL;
-
-  connection = outbox_transport_connect_finish (result, &error);
-  if (connection == NULL)
+  if (self->helo_name != NULL && !helo_name_is_valid (self->helo_name))
     {
-      open_fail (task, error);
+      g_task_return_new_error (step, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                               "Invalid HELO name: it must be printable ASCII without spaces");
       return;
     }
-  use_connection (self, connection);
-  data->state = self->url->security == OUTBOX_SECURITY_TLS ? OPEN_IMPLICIT_TLS : OPEN_GREETING;
-  open_advance (task);
+  choose_helo_name (self);
+  exchange_async (self, NULL, TRUE, self->timeouts.greeting, NULL, g_task_get_cancellable (step),
+                  step_replied, step_call_new (step, judge_greeting));
 }
 
-static void
-open_connect (GTask *task)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-
-  outbox_transport_connect_async (self->url->host, self->url->port, self->timeouts.connect,
-                                  OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TIMEOUT,
-                                  g_task_get_cancellable (task), connected, g_object_ref (task));
-}
-
-/* TLS handshake, implicit or after STARTTLS */
-
-static void
-handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  g_autoptr (GIOStream) tls = NULL;
-  g_autoptr (GTlsCertificate) offered = NULL;
-  GError *error = NULL;
-
-  tls = outbox_transport_handshake_finish (result, &offered, &error);
-  if (tls == NULL)
-    {
-      g_set_object (&self->peer_certificate, offered);
-      open_fail (task, error);
-      return;
-    }
-  use_tls (self, tls);
-  g_debug ("%s: TLS is up", self->trace_name);
-  data->state = data->state == OPEN_IMPLICIT_TLS ? OPEN_GREETING : OPEN_EHLO;
-  open_advance (task);
-}
-
-static void
-open_handshake (GTask *task)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-
-  outbox_transport_handshake_async (G_IO_STREAM (self->connection), self->url->host,
-                                    self->url->port, self->tls_ca_file, self->tls_fingerprint,
-                                    self->timeouts.connect, OUTBOX_SMTP_ERROR,
-                                    OUTBOX_SMTP_ERROR_TIMEOUT, g_task_get_cancellable (task),
-                                    handshake_done, g_object_ref (task));
-}
-
-/* Greeting, EHLO, HELO, STARTTLS */
-
-static void
-open_read_greeting (GTask *task)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-
-  exchange_async (self, NULL, TRUE, self->timeouts.greeting, NULL, g_task_get_cancellable (task),
-                  open_reply_received, g_object_ref (task));
-}
-
-static void
-open_send_hello (GTask *task, const char *verb)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  g_autofree char *line = g_strdup_printf ("%s %s", verb, self->helo_name);
-
-  open_command (task, line, verb);
-}
-
-static void
-open_send_starttls (GTask *task)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-
-  if (!(self->caps.flags & OUTBOX_SMTP_CAP_STARTTLS))
-    {
-      open_fail (task, g_error_new (OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_TLS_REQUIRED,
-                                    "%s:%u does not offer STARTTLS, which this account requires; "
-                                    "Outbox never falls back to plaintext",
-                                    self->url->host, self->url->port));
-      return;
-    }
-  open_command (task, "STARTTLS", "STARTTLS");
-}
+/* EHLO, HELO */
 
 static gboolean
 ehlo_refusal_allows_helo (OutboxSmtpSession *self, const OutboxSmtpReply *reply)
@@ -767,392 +308,284 @@ ehlo_refusal_allows_helo (OutboxSmtpSession *self, const OutboxSmtpReply *reply)
     case 502:
     case 504:
     case 550:
-      return self->url->security == OUTBOX_SECURITY_INSECURE && self->url->user == NULL;
+      return session_url (self)->security == OUTBOX_SECURITY_INSECURE &&
+             session_url (self)->user == NULL;
     default:
       return FALSE;
     }
 }
 
-static OpenState
-state_after_hello (OutboxSmtpSession *self)
-{
-  if (self->url->security == OUTBOX_SECURITY_STARTTLS && !stream_is_tls (self))
-    return OPEN_STARTTLS;
-  if (self->url->user != NULL)
-    return OPEN_AUTH;
-  return OPEN_DONE;
-}
-
 static gboolean
-handle_greeting (OutboxSmtpSession *self,
-                 OpenData *data,
-                 const OutboxSmtpReply *reply,
-                 GError **error)
-{
-  if (reply->code != 220)
-    {
-      g_propagate_error (error, reply_error (OUTBOX_SMTP_ERROR_REPLY,
-                                             "The server did not accept the connection", reply));
-      return FALSE;
-    }
-  data->state = OPEN_EHLO;
-  return TRUE;
-}
-
-static gboolean
-handle_ehlo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply, GError **error)
+judge_helo (OutboxSmtpSession *self, const OutboxSmtpReply *reply, GError **error)
 {
   if (reply->code == 250)
     {
       memset (&self->caps, 0, sizeof self->caps);
-      outbox_smtp_caps_parse (reply, &self->caps);
-      data->state = state_after_hello (self);
       return TRUE;
     }
-  if (ehlo_refusal_allows_helo (self, reply))
-    {
-      data->state = OPEN_HELO;
-      return TRUE;
-    }
-  g_propagate_error (error, reply_error (OUTBOX_SMTP_ERROR_REPLY, "EHLO failed", reply));
+  g_propagate_error (error, reply_error (OUTBOX_SESSION_ERROR_REPLY, "HELO failed", reply));
   return FALSE;
 }
 
-static gboolean
-handle_helo (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply, GError **error)
+static void
+ehlo_replied (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  if (reply->code != 250)
+  g_autoptr (GTask) step = user_data;
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (source);
+  g_autoptr (OutboxSmtpReply) reply = NULL;
+  g_autofree char *helo = NULL;
+  GError *error = NULL;
+
+  if (!exchange_finish (self, result, &reply, &error))
     {
-      g_propagate_error (error, reply_error (OUTBOX_SMTP_ERROR_REPLY, "HELO failed", reply));
-      return FALSE;
+      g_task_return_error (step, error);
+      return;
     }
-  memset (&self->caps, 0, sizeof self->caps);
-  data->state = state_after_hello (self);
-  return TRUE;
+  if (reply->code == 250)
+    {
+      memset (&self->caps, 0, sizeof self->caps);
+      outbox_smtp_caps_parse (reply, &self->caps);
+      g_task_return_boolean (step, TRUE);
+      return;
+    }
+  if (!ehlo_refusal_allows_helo (self, reply))
+    {
+      g_task_return_error (step, reply_error (OUTBOX_SESSION_ERROR_REPLY, "EHLO failed", reply));
+      return;
+    }
+  helo = g_strdup_printf ("HELO %s", self->helo_name);
+  step_command (step, helo, "HELO", judge_helo);
+}
+
+static void
+smtp_capabilities (OutboxSession *session, GTask *step)
+{
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (session);
+  g_autofree char *line = g_strdup_printf ("EHLO %s", self->helo_name);
+
+  command_text_async (self, line, "EHLO", self->timeouts.command, g_task_get_cancellable (step),
+                      ehlo_replied, g_object_ref (step));
+}
+
+/* STARTTLS */
+
+static gboolean
+smtp_offers_starttls (OutboxSession *session, const char **out_why)
+{
+  return (OUTBOX_SMTP_SESSION (session)->caps.flags & OUTBOX_SMTP_CAP_STARTTLS) != 0;
 }
 
 static gboolean
-handle_starttls (OutboxSmtpSession *self,
-                 OpenData *data,
-                 const OutboxSmtpReply *reply,
-                 GError **error)
+judge_starttls (OutboxSmtpSession *self, const OutboxSmtpReply *reply, GError **error)
 {
-  if (reply->code != 220)
-    {
-      g_propagate_error (error, reply_error (OUTBOX_SMTP_ERROR_TLS_REQUIRED,
-                                             "The server refused STARTTLS, which this account "
-                                             "requires",
-                                             reply));
-      return FALSE;
-    }
-  if (outbox_line_reader_has_buffered (self->reader))
-    {
-      g_set_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_INJECTION,
-                   "%s:%u sent data after its answer to STARTTLS and before the TLS handshake; "
-                   "someone may be tampering with the connection",
-                   self->url->host, self->url->port);
-      return FALSE;
-    }
-  data->state = OPEN_STARTTLS_HANDSHAKE;
-  return TRUE;
+  if (reply->code == 220)
+    return TRUE;
+  g_propagate_error (error, reply_error (OUTBOX_SESSION_ERROR_TLS_REQUIRED,
+                                         "The server refused STARTTLS, which this account "
+                                         "requires",
+                                         reply));
+  return FALSE;
+}
+
+static void
+smtp_starttls (OutboxSession *session, GTask *step)
+{
+  step_command (step, "STARTTLS", "STARTTLS", judge_starttls);
+}
+
+static void
+smtp_forget_capabilities (OutboxSession *session)
+{
+  memset (&OUTBOX_SMTP_SESSION (session)->caps, 0, sizeof (OutboxSmtpCaps));
 }
 
 /* AUTH */
 
-static gboolean auth_unavailable (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+static char **
+smtp_sasl_mechanisms (OutboxSession *session)
+{
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (session);
 
+  if (!(self->caps.flags & OUTBOX_SMTP_CAP_AUTH))
+    return NULL;
+  return outbox_smtp_auth_mechs_to_strv (self->caps.auth_mechs);
+}
+
+/* RFC 4954 section 4: a command with its initial response must fit in the
+ * 512 octets of a command line; otherwise the response waits for an empty
+ * challenge. */
 static gboolean
-auth_unavailable (GError **error, const char *format, ...)
+smtp_initial_response_fits (OutboxSession *session, const char *mechanism, gsize len)
 {
-  va_list args;
-
-  va_start (args, format);
-  g_propagate_error (error, g_error_new_valist (OUTBOX_SMTP_ERROR,
-                                                OUTBOX_SMTP_ERROR_AUTH_UNAVAILABLE, format, args));
-  va_end (args);
-  return FALSE;
+  return strlen ("AUTH ") + strlen (mechanism) + 1 + len + 2 <= COMMAND_MAX_LINE;
 }
 
+/* Microsoft 365 answers 535 5.7.139 when the tenant switched SMTP AUTH off
+ * (or password sign-in, for basic authentication): no password will do. */
 static gboolean
-choose_mechanism (OutboxSmtpSession *self, OutboxSmtpAuthMechs *out_mech, GError **error)
+reply_says_auth_disabled (const OutboxSmtpReply *reply)
 {
-  OutboxSmtpAuthMechs offered = 0;
-
-  if (self->caps.flags & OUTBOX_SMTP_CAP_AUTH)
-    offered = self->caps.auth_mechs;
-
-  if (self->auth_mech != NULL)
-    {
-      if (g_ascii_strcasecmp (self->auth_mech, "PLAIN") == 0)
-        *out_mech = OUTBOX_SMTP_AUTH_PLAIN;
-      else if (g_ascii_strcasecmp (self->auth_mech, "LOGIN") == 0)
-        *out_mech = OUTBOX_SMTP_AUTH_LOGIN;
-      else
-        return auth_unavailable (error,
-                                 "Unsupported authentication mechanism “%s”; use PLAIN "
-                                 "or LOGIN",
-                                 self->auth_mech);
-      if (!(offered & *out_mech))
-        return auth_unavailable (error, "The server does not offer AUTH %s", self->auth_mech);
-      return TRUE;
-    }
-  if (offered & OUTBOX_SMTP_AUTH_PLAIN)
-    *out_mech = OUTBOX_SMTP_AUTH_PLAIN;
-  else if (offered & OUTBOX_SMTP_AUTH_LOGIN)
-    *out_mech = OUTBOX_SMTP_AUTH_LOGIN;
-  else
-    return auth_unavailable (error, "The server offers no authentication mechanism that Outbox "
-                                    "supports (PLAIN, LOGIN)");
-  return TRUE;
+  return reply->code == 535 && reply->lines != NULL && reply->lines[0] != NULL &&
+         g_str_has_prefix (reply->lines[0], "5.7.139");
 }
 
-static gboolean
-check_auth_possible (OutboxSmtpSession *self, GError **error)
+static GError *
+auth_refused (OutboxSmtpSession *self, const OutboxSmtpReply *reply)
 {
-  if (!auth_allowed (self))
-    return auth_unavailable (error,
-                             "Refusing to send the password for %s over an unencrypted "
-                             "connection to %s",
-                             self->url->user, self->url->host);
-  if (self->password == NULL)
-    return auth_unavailable (error, "No password stored for %s on %s", self->url->user,
-                             self->url->host);
-  return TRUE;
-}
-
-static char *
-base64_secret (const char *secret, gsize len)
-{
-  return g_base64_encode ((const guchar *) secret, len);
-}
-
-/* "\0user\0password" in base64 (RFC 4616). */
-static char *
-plain_initial_response (OutboxSmtpSession *self)
-{
-  gsize user_len = strlen (self->url->user);
-  gsize password_len = strlen (self->password);
-  gsize len = user_len + password_len + 2;
-  char *message = g_malloc0 (len);
-  char *encoded;
-
-  memcpy (message + 1, self->url->user, user_len);
-  memcpy (message + user_len + 2, self->password, password_len);
-  encoded = base64_secret (message, len);
-  memset (message, 0, len);
-  g_free (message);
-  return encoded;
-}
-
-static void
-open_send_secret (GTask *task, const char *prefix, char *secret, const char *trace)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  g_autoptr (GBytes) line = secret_command_bytes (prefix, secret);
-
-  wipe_string (&secret);
-  command_async (self, line, trace, "AUTH", self->timeouts.command, g_task_get_cancellable (task),
-                 open_reply_received, g_object_ref (task));
-}
-
-static void
-open_send_auth (GTask *task)
-{
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
-  GError *error = NULL;
-
-  if (!check_auth_possible (self, &error) || !choose_mechanism (self, &data->mech, &error))
-    {
-      open_fail (task, error);
-      return;
-    }
-  if (data->mech == OUTBOX_SMTP_AUTH_PLAIN)
-    open_send_secret (task, "AUTH PLAIN ", plain_initial_response (self), "AUTH PLAIN ****");
-  else
-    open_command (task, "AUTH LOGIN", "AUTH");
-}
-
-static void
-open_send_login_step (GTask *task, const char *secret)
-{
-  open_send_secret (task, "", base64_secret (secret, strlen (secret)), "****");
-}
-
-static gboolean
-handle_auth_failure (OutboxSmtpSession *self, const OutboxSmtpReply *reply, GError **error)
-{
+  if (reply_says_auth_disabled (reply))
+    return reply_error (OUTBOX_SESSION_ERROR_AUTH_DISABLED,
+                        "The server has turned this way of signing in off for the account "
+                        "(Microsoft 365 does this to passwords; sign in with OAuth2 instead: "
+                        "outbox account add NAME --oauth2 microsoft ...)",
+                        reply);
   if (reply->code == 535 || reply->code == 534)
-    g_propagate_error (error, reply_error (OUTBOX_SMTP_ERROR_AUTH,
-                                           "The server refused the user name or password", reply));
-  else
-    g_propagate_error (error,
-                       reply_error (OUTBOX_SMTP_ERROR_REPLY, "Authentication failed", reply));
-  return FALSE;
-}
-
-static gboolean
-handle_auth (OutboxSmtpSession *self, OpenData *data, const OutboxSmtpReply *reply, GError **error)
-{
-  gboolean login_prompt =
-      data->mech == OUTBOX_SMTP_AUTH_LOGIN && data->state != OPEN_AUTH_LOGIN_PASSWORD;
-
-  if (login_prompt && reply->code == 334)
-    {
-      data->state = data->state == OPEN_AUTH ? OPEN_AUTH_LOGIN_USER : OPEN_AUTH_LOGIN_PASSWORD;
-      return TRUE;
-    }
-  if (!login_prompt && reply->code == 235)
-    {
-      g_debug ("%s: authenticated as %s", self->trace_name, self->url->user);
-      data->state = OPEN_DONE;
-      return TRUE;
-    }
-  return handle_auth_failure (self, reply, error);
-}
-
-static gboolean
-open_handle_reply (OutboxSmtpSession *self,
-                   OpenData *data,
-                   const OutboxSmtpReply *reply,
-                   GError **error)
-{
-  switch (data->state)
-    {
-    case OPEN_GREETING:
-      return handle_greeting (self, data, reply, error);
-    case OPEN_EHLO:
-      return handle_ehlo (self, data, reply, error);
-    case OPEN_HELO:
-      return handle_helo (self, data, reply, error);
-    case OPEN_STARTTLS:
-      return handle_starttls (self, data, reply, error);
-    case OPEN_AUTH:
-    case OPEN_AUTH_LOGIN_USER:
-    case OPEN_AUTH_LOGIN_PASSWORD:
-      return handle_auth (self, data, reply, error);
-    case OPEN_CONNECT:
-    case OPEN_IMPLICIT_TLS:
-    case OPEN_STARTTLS_HANDSHAKE:
-    case OPEN_DONE:
-    default:
-      g_assert_not_reached ();
-    }
+    return reply_error (OUTBOX_SESSION_ERROR_AUTH, "The server refused the credentials", reply);
+  return reply_error (OUTBOX_SESSION_ERROR_REPLY, "Authentication failed", reply);
 }
 
 static void
-open_reply_received (GObject *source, GAsyncResult *result, gpointer user_data)
+auth_replied (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (GTask) task = user_data;
-  OutboxSmtpSession *self = g_task_get_source_object (task);
+  g_autoptr (GTask) step = user_data;
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (source);
   g_autoptr (OutboxSmtpReply) reply = NULL;
+  OutboxSessionAuthReply *answer;
   GError *error = NULL;
 
-  if (!exchange_finish (self, result, &reply, &error) ||
-      !open_handle_reply (self, g_task_get_task_data (task), reply, &error))
+  if (!exchange_finish (self, result, &reply, &error))
     {
-      open_fail (task, error);
+      g_task_return_error (step, error);
       return;
     }
-  open_advance (task);
+  if (reply->code != 334 && reply->code != 235)
+    {
+      g_task_return_error (step, auth_refused (self, reply));
+      return;
+    }
+  answer = g_new0 (OutboxSessionAuthReply, 1);
+  answer->status = reply->code == 334 ? OUTBOX_SESSION_AUTH_CHALLENGE : OUTBOX_SESSION_AUTH_SUCCESS;
+  if (answer->status == OUTBOX_SESSION_AUTH_CHALLENGE && reply->lines != NULL)
+    answer->text = g_strdup (reply->lines[0]);
+  g_task_return_pointer (step, answer, (GDestroyNotify) outbox_session_auth_reply_free);
 }
 
 static void
-open_succeed (GTask *task)
+smtp_auth_exchange (OutboxSession *session,
+                    const char *mechanism,
+                    const char *response,
+                    GTask *step)
 {
-  OutboxSmtpSession *self = g_task_get_source_object (task);
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (session);
+  g_autofree char *prefix = NULL;
+  g_autofree char *trace = NULL;
+  g_autoptr (GBytes) line = NULL;
 
-  self->ready = TRUE;
-  self->busy = FALSE;
-  g_task_return_boolean (task, TRUE);
+  if (mechanism == NULL)
+    {
+      line = outbox_session_secret_line_bytes ("", response, NULL);
+      trace = g_strdup ("****");
+    }
+  else
+    {
+      prefix = g_strdup_printf ("AUTH %s%s", mechanism, response != NULL ? " " : "");
+      line = outbox_session_secret_line_bytes (prefix, response != NULL ? response : "", NULL);
+      trace = g_strdup_printf ("AUTH %s%s", mechanism, response != NULL ? " ****" : "");
+    }
+  trace_client (self, trace);
+  exchange_async (self, line, TRUE, self->timeouts.command, "AUTH", g_task_get_cancellable (step),
+                  auth_replied, g_object_ref (step));
+}
+
+/* QUIT */
+
+static void
+quit_replied (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) step = user_data;
+  GError *error = NULL;
+
+  if (!exchange_finish (OUTBOX_SMTP_SESSION (source), result, NULL, &error))
+    g_task_return_error (step, error);
+  else
+    g_task_return_boolean (step, TRUE);
 }
 
 static void
-open_advance (GTask *task)
+smtp_quit (OutboxSession *session, GTask *step)
 {
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  OpenData *data = g_task_get_task_data (task);
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (session);
 
-  switch (data->state)
-    {
-    case OPEN_CONNECT:
-      open_connect (task);
-      break;
-    case OPEN_IMPLICIT_TLS:
-    case OPEN_STARTTLS_HANDSHAKE:
-      open_handshake (task);
-      break;
-    case OPEN_GREETING:
-      open_read_greeting (task);
-      break;
-    case OPEN_EHLO:
-      open_send_hello (task, "EHLO");
-      break;
-    case OPEN_HELO:
-      open_send_hello (task, "HELO");
-      break;
-    case OPEN_STARTTLS:
-      open_send_starttls (task);
-      break;
-    case OPEN_AUTH:
-      open_send_auth (task);
-      break;
-    case OPEN_AUTH_LOGIN_USER:
-      open_send_login_step (task, self->url->user);
-      break;
-    case OPEN_AUTH_LOGIN_PASSWORD:
-      open_send_login_step (task, self->password);
-      break;
-    case OPEN_DONE:
-    default:
-      open_succeed (task);
-      break;
-    }
+  command_text_async (self, "QUIT", "QUIT",
+                      MIN (self->timeouts.command, OUTBOX_SESSION_QUIT_TIMEOUT),
+                      g_task_get_cancellable (step), quit_replied, g_object_ref (step));
 }
 
-void
-outbox_smtp_session_open_async (OutboxSmtpSession *session,
-                                GCancellable *cancellable,
-                                GAsyncReadyCallback callback,
-                                gpointer user_data)
+/* The type */
+
+static void
+outbox_smtp_session_finalize (GObject *object)
 {
-  g_autoptr (GTask) task = NULL;
-  OpenData *data;
+  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (object);
 
-  g_return_if_fail (OUTBOX_IS_SMTP_SESSION (session));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+  g_free (self->helo_name);
+  outbox_smtp_reply_parser_free (self->parser);
+  outbox_smtp_reply_free (self->last_reply);
 
-  task = g_task_new (session, cancellable, callback, user_data);
-  g_task_set_source_tag (task, outbox_smtp_session_open_async);
-  data = g_new0 (OpenData, 1);
-  data->state = OPEN_CONNECT;
-  g_task_set_task_data (task, data, (GDestroyNotify) open_data_free);
-
-  if (session->busy || session->stream != NULL)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
-                               "The SMTP session is already open or busy");
-      return;
-    }
-  if (session->helo_name != NULL && !helo_name_is_valid (session->helo_name))
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                               "Invalid HELO name: it must be printable ASCII without spaces");
-      return;
-    }
-  session->busy = TRUE;
-  open_advance (task);
+  G_OBJECT_CLASS (outbox_smtp_session_parent_class)->finalize (object);
 }
 
-gboolean
-outbox_smtp_session_open_finish (OutboxSmtpSession *session, GAsyncResult *result, GError **error)
+static void
+outbox_smtp_session_class_init (OutboxSmtpSessionClass *klass)
 {
-  g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, session), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == outbox_smtp_session_open_async,
-                        FALSE);
+  OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
 
-  return g_task_propagate_boolean (G_TASK (result), error);
+  G_OBJECT_CLASS (klass)->finalize = outbox_smtp_session_finalize;
+  session_class->protocol = "smtp";
+  session_class->starttls_verb = "STARTTLS";
+  session_class->reply_noun = "reply";
+  session_class->max_line = OUTBOX_SMTP_REPLY_MAX_LINE;
+  session_class->feed_line = smtp_feed_line;
+  session_class->reply_free = (GDestroyNotify) outbox_smtp_reply_free;
+  session_class->greeting = smtp_greeting;
+  session_class->capabilities = smtp_capabilities;
+  session_class->offers_starttls = smtp_offers_starttls;
+  session_class->starttls = smtp_starttls;
+  session_class->forget_capabilities = smtp_forget_capabilities;
+  session_class->sasl_mechanisms = smtp_sasl_mechanisms;
+  session_class->initial_response_fits = smtp_initial_response_fits;
+  session_class->auth_exchange = smtp_auth_exchange;
+  session_class->quit = smtp_quit;
+}
+
+static void
+outbox_smtp_session_init (OutboxSmtpSession *self)
+{
+  self->parser = outbox_smtp_reply_parser_new ();
+}
+
+OutboxSmtpSession *
+outbox_smtp_session_new (const OutboxSmtpConfig *config)
+{
+  OutboxSmtpSession *self;
+  OutboxSessionConfig base = { 0 };
+
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (config->url != NULL, NULL);
+
+  self = g_object_new (OUTBOX_TYPE_SMTP_SESSION, NULL);
+  self->helo_name = g_strdup (config->helo_name);
+  self->timeouts = config->timeouts;
+  base.url = config->url;
+  base.secret = config->password;
+  base.secret_kind = config->secret_kind;
+  base.tls_ca_file = config->tls_ca_file;
+  base.tls_fingerprint = config->tls_fingerprint;
+  base.auth_mech = config->auth_mech;
+  base.connect_timeout = config->timeouts.connect;
+  base.greeting_timeout = config->timeouts.greeting;
+  base.command_timeout = config->timeouts.command;
+  outbox_session_configure (SESSION (self), &base);
+  return self;
 }
 
 /* The transaction state machine ---------------------------------------
@@ -1231,7 +664,7 @@ send_finish_with_error (GTask *task, GError *error)
   OutboxSmtpSession *self = g_task_get_source_object (task);
   SendData *data = g_task_get_task_data (task);
 
-  g_debug ("%s: transaction failed: %s", self->trace_name, error->message);
+  g_debug ("%s: transaction failed: %s", trace_name (self), error->message);
   g_clear_error (&data->result->error);
   data->result->error = error;
   data->result->unknown_outcome = data->dot_written;
@@ -1435,7 +868,7 @@ handle_closing_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply *
     data->result->final_reply = reply_copy (reply);
   else
     data->result->stop_reply = reply_copy (reply);
-  g_debug ("%s: the server is closing the connection", self->trace_name);
+  g_debug ("%s: the server is closing the connection", trace_name (self));
   session_abort (self);
   data->state = SEND_DONE;
 }
@@ -1534,7 +967,7 @@ send_advance (GTask *task)
     case SEND_DONE:
     default:
       if (data->holds_session)
-        self->busy = FALSE;
+        outbox_session_end_operation (SESSION (self));
       g_task_return_pointer (task, g_steal_pointer (&data->result),
                              (GDestroyNotify) outbox_smtp_send_result_free);
       break;
@@ -1588,18 +1021,18 @@ check_extensions (OutboxSmtpSession *self,
 {
   if ((flags & OUTBOX_SMTP_SEND_8BITMIME) && !(self->caps.flags & OUTBOX_SMTP_CAP_8BITMIME))
     return unsupported (error, "The message contains 8-bit data but %s does not offer 8BITMIME",
-                        self->url->host);
+                        session_url (self)->host);
   if ((flags & OUTBOX_SMTP_SEND_SMTPUTF8) && !(self->caps.flags & OUTBOX_SMTP_CAP_SMTPUTF8))
     return unsupported (error,
                         "The message has non-ASCII addresses but %s does not offer "
                         "SMTPUTF8",
-                        self->url->host);
+                        session_url (self)->host);
   if ((self->caps.flags & OUTBOX_SMTP_CAP_SIZE) && self->caps.size_limit != 0 &&
       body_size > self->caps.size_limit)
     return unsupported (error,
                         "The message is %" G_GUINT64_FORMAT " bytes but %s accepts at "
                         "most %" G_GUINT64_FORMAT,
-                        body_size, self->url->host, self->caps.size_limit);
+                        body_size, session_url (self)->host, self->caps.size_limit);
   return TRUE;
 }
 
@@ -1676,24 +1109,6 @@ send_result_new (const char *const *rcpts)
   return result;
 }
 
-static gboolean
-send_can_start (OutboxSmtpSession *self, GError **error)
-{
-  if (self->busy)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_PENDING,
-                           "The SMTP session is busy with another operation");
-      return FALSE;
-    }
-  if (!outbox_smtp_session_is_open (self))
-    {
-      g_set_error_literal (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_CLOSED,
-                           "The SMTP session is not open");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 void
 outbox_smtp_session_send_async (OutboxSmtpSession *session,
                                 const char *from,
@@ -1722,7 +1137,7 @@ outbox_smtp_session_send_async (OutboxSmtpSession *session,
   outbox_smtp_data_encoder_init (&data->encoder);
   g_task_set_task_data (task, data, (GDestroyNotify) send_data_free);
 
-  if (!send_can_start (session, &data->result->error))
+  if (!outbox_session_begin_operation (SESSION (session), &data->result->error))
     {
       data->state = SEND_DONE;
       send_advance (task);
@@ -1734,8 +1149,7 @@ outbox_smtp_session_send_async (OutboxSmtpSession *session,
                                        : SEND_ENVELOPE;
   data->pipelining = (session->caps.flags & OUTBOX_SMTP_CAP_PIPELINING) != 0;
   data->chunk = g_malloc (BODY_CHUNK);
-  data->holds_session = data->state != SEND_DONE;
-  session->busy = data->holds_session;
+  data->holds_session = TRUE;
   send_advance (task);
 }
 
@@ -1750,96 +1164,7 @@ outbox_smtp_session_send_finish (OutboxSmtpSession *session, GAsyncResult *resul
   return g_task_propagate_pointer (G_TASK (result), NULL);
 }
 
-/* QUIT ---------------------------------------------------------------- */
-
-static void
-quit_closed (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  OutboxSmtpSession *self = g_task_get_source_object (task);
-  GError *error = NULL;
-
-  g_io_stream_close_finish (G_IO_STREAM (source), result, &error);
-  session_abort (self);
-  self->busy = FALSE;
-  if (error != NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
-static void
-quit_replied (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (source);
-  OutboxStepGuard *guard;
-  GError *error = NULL;
-
-  if (!exchange_finish (self, result, NULL, &error))
-    {
-      session_abort (self);
-      self->busy = FALSE;
-      g_task_return_error (task, error);
-      return;
-    }
-  guard = outbox_step_guard_new (g_task_get_cancellable (task), QUIT_TIMEOUT);
-  g_task_set_task_data (task, guard, (GDestroyNotify) outbox_step_guard_free);
-  g_io_stream_close_async (self->stream, G_PRIORITY_DEFAULT, guard->cancellable, quit_closed,
-                           g_object_ref (task));
-}
-
-void
-outbox_smtp_session_quit_async (OutboxSmtpSession *session,
-                                GCancellable *cancellable,
-                                GAsyncReadyCallback callback,
-                                gpointer user_data)
-{
-  g_autoptr (GTask) task = NULL;
-
-  g_return_if_fail (OUTBOX_IS_SMTP_SESSION (session));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  task = g_task_new (session, cancellable, callback, user_data);
-  g_task_set_source_tag (task, outbox_smtp_session_quit_async);
-
-  if (session->busy)
-    {
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PENDING,
-                               "The SMTP session is busy with another operation");
-      return;
-    }
-  if (session->stream == NULL)
-    {
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-  session->ready = FALSE;
-  session->busy = TRUE;
-  command_text_async (session, "QUIT", "QUIT", MIN (session->timeouts.command, QUIT_TIMEOUT),
-                      cancellable, quit_replied, g_object_ref (task));
-}
-
-gboolean
-outbox_smtp_session_quit_finish (OutboxSmtpSession *session, GAsyncResult *result, GError **error)
-{
-  g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, session), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == outbox_smtp_session_quit_async,
-                        FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
 /* Accessors ----------------------------------------------------------- */
-
-gboolean
-outbox_smtp_session_is_open (OutboxSmtpSession *session)
-{
-  g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), FALSE);
-
-  return session->ready && session->stream != NULL;
-}
 
 const OutboxSmtpCaps *
 outbox_smtp_session_get_caps (OutboxSmtpSession *session)
@@ -1855,12 +1180,4 @@ outbox_smtp_session_get_last_reply (OutboxSmtpSession *session)
   g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), NULL);
 
   return session->last_reply;
-}
-
-GTlsCertificate *
-outbox_smtp_session_get_peer_certificate (OutboxSmtpSession *session)
-{
-  g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), NULL);
-
-  return session->peer_certificate;
 }

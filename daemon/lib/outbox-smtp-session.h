@@ -27,10 +27,11 @@ void outbox_smtp_timeouts_init_default (OutboxSmtpTimeouts *timeouts);
 typedef struct
 {
   const OutboxServerUrl *url;  /* scheme decides TLS; user decides AUTH */
-  const char *password;        /* (nullable) from libsecret */
+  const char *password;        /* (nullable) the password or access token */
+  OutboxSaslSecretKind secret_kind;
   const char *tls_ca_file;     /* (nullable) PEM: trust these CAs only */
   const char *tls_fingerprint; /* (nullable) "sha256:HEX" (colons allowed) */
-  const char *auth_mech;       /* (nullable) "PLAIN" or "LOGIN"; NULL: best */
+  const char *auth_mech;       /* (nullable) pinned SASL mechanism; NULL: the strongest */
   const char *helo_name;       /* (nullable) default: the local address
                                 * literal such as "[127.0.0.1]" */
   OutboxSmtpTimeouts timeouts;
@@ -68,26 +69,20 @@ typedef struct
 void outbox_smtp_send_result_free (OutboxSmtpSendResult *result);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSmtpSendResult, outbox_smtp_send_result_free)
 
-/* One SMTP client connection.  The protocol state machine is in
- * outbox-smtp-session.c; it talks to whatever GIOStream the transport code
- * gives it (plain TCP, or TLS over it) and never knows which. */
+/* One SMTP client connection: an OutboxSession (opened, signed in and
+ * closed with outbox_session_open_async() and outbox_session_quit_async()).
+ * The protocol state machine is in outbox-smtp-session.c; it talks to
+ * whatever GIOStream the session gives it (plain TCP, or TLS over it) and
+ * never knows which.
+ *
+ * Opening reads the greeting, sends EHLO (HELO when EHLO is refused and
+ * neither TLS nor AUTH is needed), STARTTLS when the URL asks for it, EHLO
+ * again, and AUTH when the URL has a user.  When the failure was a server
+ * reply, outbox_smtp_session_get_last_reply() returns it. */
 #define OUTBOX_TYPE_SMTP_SESSION (outbox_smtp_session_get_type ())
-G_DECLARE_FINAL_TYPE (OutboxSmtpSession, outbox_smtp_session, OUTBOX, SMTP_SESSION, GObject)
+G_DECLARE_FINAL_TYPE (OutboxSmtpSession, outbox_smtp_session, OUTBOX, SMTP_SESSION, OutboxSession)
 
 OutboxSmtpSession *outbox_smtp_session_new (const OutboxSmtpConfig *config);
-
-/* Connects, reads the greeting, EHLO (HELO when EHLO is refused and TLS is
- * not needed), STARTTLS when the URL asks for it, EHLO again, and AUTH when
- * the URL has a user.  Fails with OUTBOX_SMTP_ERROR_* (see
- * outbox-smtp-reply.h), G_IO_ERROR_* or G_TLS_ERROR_*; when the failure was
- * a server reply, outbox_smtp_session_get_last_reply() returns it. */
-void outbox_smtp_session_open_async (OutboxSmtpSession *session,
-                                     GCancellable *cancellable,
-                                     GAsyncReadyCallback callback,
-                                     gpointer user_data);
-gboolean outbox_smtp_session_open_finish (OutboxSmtpSession *session,
-                                          GAsyncResult *result,
-                                          GError **error);
 
 /* Runs one mail transaction: MAIL FROM (with SIZE=, BODY=8BITMIME,
  * SMTPUTF8 as needed and offered), RCPT TO for each recipient (pipelined
@@ -108,22 +103,8 @@ void outbox_smtp_session_send_async (OutboxSmtpSession *session,
 OutboxSmtpSendResult *outbox_smtp_session_send_finish (OutboxSmtpSession *session,
                                                        GAsyncResult *result);
 
-/* Sends QUIT, waits briefly for the reply and closes.  Errors are only
- * worth logging. */
-void outbox_smtp_session_quit_async (OutboxSmtpSession *session,
-                                     GCancellable *cancellable,
-                                     GAsyncReadyCallback callback,
-                                     gpointer user_data);
-gboolean outbox_smtp_session_quit_finish (OutboxSmtpSession *session,
-                                          GAsyncResult *result,
-                                          GError **error);
-
-/* TRUE while the connection can take another transaction. */
-gboolean outbox_smtp_session_is_open (OutboxSmtpSession *session);
 const OutboxSmtpCaps *outbox_smtp_session_get_caps (OutboxSmtpSession *session);
 /* (nullable) (transfer none) the last reply read from the server. */
 const OutboxSmtpReply *outbox_smtp_session_get_last_reply (OutboxSmtpSession *session);
-/* (nullable) (transfer none) the peer certificate once TLS is up. */
-GTlsCertificate *outbox_smtp_session_get_peer_certificate (OutboxSmtpSession *session);
 
 G_END_DECLS

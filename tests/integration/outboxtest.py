@@ -5,8 +5,9 @@
 Every test runs inside outbox-test-env (a private session bus, private XDG
 directories and an unlocked, empty keyring) with OUTBOX_BUILD_DIR naming the
 build tree.  The harness drives the real `outbox` command and the real
-outboxd against real peers: Postfix's smtp-sink and aiosmtpd servers
-(servers/recording_smtpd.py).
+outboxd against real peers: Postfix's smtp-sink, aiosmtpd servers
+(servers/recording_smtpd.py), a private Dovecot and the OAuth 2.0
+introspection endpoint its oauth2 passdb asks (servers/oauth2_introspection.py).
 """
 
 import base64
@@ -1011,11 +1012,14 @@ def sendmail(*args, input=None, stdin=None, env=None, program=OUTBOX_SENDMAIL, t
 # A private Dovecot: IMAP, POP3 and submission for one user, with a Sent
 # folder kept in maildirs the tests can read.
 
+import collections.abc  # noqa: E402
 import grp  # noqa: E402
+import hashlib  # noqa: E402
 import pwd  # noqa: E402
 import ssl  # noqa: E402
 
 DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
 DOVECOT_DH = pathlib.Path("/usr/share/dovecot/dh.pem")
 
 
@@ -1034,6 +1038,106 @@ class MaildirMessage(SinkMessage):
     @property
     def seen(self):
         return "S" in self.flags
+
+
+class TokenSet(collections.abc.MutableSet):
+    """The tokens an IntrospectionServer takes as active: a set whose every
+    change is written to its file at once (the server reads the file
+    again for each request)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._tokens = set()
+        self._save()
+
+    def _save(self):
+        partial = self.path.with_suffix(".new")
+        partial.write_text("".join(f"{t}\n" for t in sorted(self._tokens)), encoding="utf-8")
+        partial.replace(self.path)
+
+    def __contains__(self, token):
+        return token in self._tokens
+
+    def __iter__(self):
+        return iter(set(self._tokens))
+
+    def __len__(self):
+        return len(self._tokens)
+
+    def add(self, token):
+        if "\n" in token or not token:
+            raise ValueError("a token is one non-empty line")
+        self._tokens.add(token)
+        self._save()
+
+    def discard(self, token):
+        self._tokens.discard(token)
+        self._save()
+
+
+def token_digest(token):
+    """How IntrospectionServer's log names a token (never in clear)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class IntrospectionServer:
+    """servers/oauth2_introspection.py in a subprocess: the OAuth 2.0
+    token introspection endpoint that Dovecot's oauth2 passdb POSTs
+    `token=...` to, at url.  Tokens in valid_tokens (a set the test
+    changes at will) are active for username; every other one is not.
+    requests() is what it was asked, oldest first."""
+
+    def __init__(self, username="alice", port=None):
+        self.port = port or free_port()
+        self.username = username
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="introspection-"))
+        self.valid_tokens = TokenSet(self.dir / "tokens")
+        self.log = self.dir / "requests.jsonl"
+        self.log.touch()
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/introspect"
+
+    def start(self):
+        command = [PYTHON, str(SERVERS_DIR / "oauth2_introspection.py"),
+                   "--port", str(self.port), "--tokens", str(self.valid_tokens.path),
+                   "--log", str(self.log), "--username", self.username]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            terminate(self.process)
+            self.process.stdout.close()
+            self.process = None
+            raise AssertionError(f"oauth2_introspection.py did not start: {line!r}")
+        return self
+
+    def stop(self):
+        if self.process:
+            terminate(self.process)
+            self.process.stdout.close()
+            self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def requests(self, token=None):
+        """The requests seen (dicts with "time", "path", "token_sha256",
+        "active"), only those that presented token when given."""
+        records = [json.loads(line) for line in
+                   self.log.read_text(encoding="utf-8").splitlines() if line]
+        if token is None:
+            return records
+        return [r for r in records if r["token_sha256"] == token_digest(token)]
+
+    def count(self, token):
+        """How many times token was presented."""
+        return len(self.requests(token))
 
 
 class Dovecot:
@@ -1296,7 +1400,6 @@ def wait_sink_messages(sink, count, timeout=30):
 # failed call must leave alone, a daemon started with arguments, and a raw
 # SMTP server that records the exact bytes on the wire.
 
-import hashlib  # noqa: E402
 import threading  # noqa: E402
 
 

@@ -1150,7 +1150,25 @@ class Dovecot:
     mail_dir.  The TLS certificate is for localhost and 127.0.0.1, signed by
     the CA in ca_file.  With sent_folder=False the account has no Sent
     folder (a copy to Sent must then fail).  stop() then start() restarts
-    the same server: same ports, same mail."""
+    the same server: same ports, same mail.
+
+    SASL: by default PLAIN and LOGIN against a {PLAIN} entry.  With
+    scram=True the mechanisms are SCRAM-SHA-256 and SCRAM-SHA-1 only (no
+    PLAIN nor LOGIN is offered).  password_schemes says how USER's password
+    is stored: one passwd-file passdb per scheme, in that order, each entry
+    made by `doveadm pw -s SCHEME` ("PLAIN" is the password in clear).  The
+    default with scram is ("SCRAM-SHA-256", "SCRAM-SHA-1"): Dovecot 2.3
+    derives a SCRAM mechanism's keys only from an entry of that very scheme
+    or from a plaintext one ("Requested SCRAM-SHA-1 scheme, but we have only
+    SCRAM-SHA-256" in the log, and the next passdb is asked), so a
+    SCRAM-SHA-256 entry alone refuses SCRAM-SHA-1; ("PLAIN",) lets both
+    in too.  With oauth2=True OAUTHBEARER and XOAUTH2 are offered too,
+    checked by an oauth2 passdb against introspection (an
+    IntrospectionServer that start() starts and stop() stops): add a token
+    to introspection.valid_tokens to make it valid for USER.  The auth
+    cache is off, so a changed token or password counts at once.  A failed
+    login is answered after auth_failure_delay (2 s), but without the
+    growing per-IP penalty of a real server unless auth_penalty=True."""
 
     USER = "alice"
     PASSWORD = "secret"
@@ -1165,12 +1183,26 @@ class Dovecot:
     GREETINGS = {"imap": b"* OK", "imaps": b"* OK", "pop3": b"+OK", "pop3s": b"+OK",
                  "submission": b"220 "}
 
-    def __init__(self, relay_port=None, certificates=None, sent_folder=True):
+    SCRAM_MECHANISMS = ("scram-sha-256", "scram-sha-1")
+    OAUTH2_MECHANISMS = ("oauthbearer", "xoauth2")
+
+    def __init__(self, relay_port=None, certificates=None, sent_folder=True,
+                 scram=False, password_schemes=None, oauth2=False, auth_penalty=False):
         # Every listener on a port of its own, and none on the relay's.
-        *ports, spare = free_ports(len(self.LISTENERS) + 1)
+        *ports, spare, introspection_port = free_ports(len(self.LISTENERS) + 2)
         self.relay_port = relay_port or spare
         self.certificates = certificates or Certificates()
         self.sent_folder = sent_folder
+        self.scram = scram
+        self.auth_penalty = auth_penalty
+        if password_schemes is None:
+            password_schemes = ("SCRAM-SHA-256", "SCRAM-SHA-1") if scram else ("PLAIN",)
+        if not password_schemes or not set(password_schemes) <= {
+                "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-1"}:
+            raise ValueError(f"password_schemes {password_schemes!r}")
+        self.password_schemes = tuple(password_schemes)
+        self.introspection = (IntrospectionServer(self.USER, introspection_port)
+                              if oauth2 else None)
         self.ports = dict(zip(self.LISTENERS, ports))
         self.dir = None
         self.mail_dir = None
@@ -1200,8 +1232,16 @@ class Dovecot:
         lines = []
         # Only root may chroot; as another user the services run unconfined.
         unconfined = ["  chroot ="] if os.geteuid() != 0 else []
-        if unconfined:
-            lines += ["service anvil {"] + unconfined + ["}"]
+        anvil = list(unconfined)
+        if not self.auth_penalty:
+            # The auth process finds no penalty socket under base_dir and
+            # then keeps no penalty: without this, every failed login from
+            # 127.0.0.1 delays the next one's answer by 2 s more (up to
+            # 15 s, forgotten after 29 s), on top of auth_failure_delay.
+            anvil += ["  unix_listener anvil-auth-penalty {",
+                      "    path = anvil-auth-penalty-unused", "  }"]
+        if anvil:
+            lines += ["service anvil {"] + anvil + ["}"]
         for login in ("imap-login", "pop3-login", "submission-login"):
             lines.append(f"service {login} {{")
             lines += unconfined
@@ -1223,7 +1263,60 @@ class Dovecot:
                       "    auto = subscribe", "  }"]
         return lines + ["}"]
 
-    def _config_text(self, users_file):
+    @property
+    def mechanisms(self):
+        """The SASL mechanisms offered, as auth_mechanisms names them."""
+        mechanisms = list(self.SCRAM_MECHANISMS if self.scram else ("plain", "login"))
+        if self.introspection:
+            mechanisms += self.OAUTH2_MECHANISMS
+        return mechanisms
+
+    def _users_file(self, scheme):
+        """The passwd-file that holds USER's password in scheme."""
+        first = scheme == self.password_schemes[0]
+        return self.dir / ("users" if first else f"users-{scheme.lower()}")
+
+    def _passdb_blocks(self):
+        lines = []
+        password_filter = []
+        if self.introspection:
+            # Each passdb only for its own mechanisms: a token is checked by
+            # introspection alone, never as a password ("none": lookups
+            # that authenticate nobody, such as doveadm's, still find USER).
+            lines += ["passdb {", "  driver = oauth2",
+                      f"  mechanisms = {' '.join(self.OAUTH2_MECHANISMS)}",
+                      f"  args = {self.dir / 'oauth2.conf'}", "}"]
+            others = [m for m in self.mechanisms if m not in self.OAUTH2_MECHANISMS]
+            password_filter = [f"  mechanisms = {' '.join(others)} none"]
+        for scheme in self.password_schemes:
+            lines += ["passdb {", "  driver = passwd-file",
+                      f"  args = scheme=PLAIN {self._users_file(scheme)}",
+                      *password_filter, "}"]
+        return lines
+
+    def _oauth2_config_text(self):
+        return "\n".join([
+            "introspection_mode = post",
+            f"introspection_url = {self.introspection.url}",
+            "username_attribute = username",
+            "active_attribute = active",
+            "active_value = true",
+        ]) + "\n"
+
+    def _password_entry(self, scheme):
+        """USER's password in scheme, with its {SCHEME} prefix."""
+        if scheme == "PLAIN":
+            return f"{{PLAIN}}{self.PASSWORD}"
+        # -O: no config file needed, neither the system's nor this one.
+        made = subprocess.run([DOVEADM, "-O", "pw", "-s", scheme, "-p", self.PASSWORD],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        entry = made.stdout.strip()
+        if made.returncode != 0 or not entry.startswith(f"{{{scheme}}}"):
+            raise AssertionError(f"doveadm pw -s {scheme} failed "
+                                 f"(exit status {made.returncode}): {made.stderr}")
+        return entry
+
+    def _config_text(self):
         login_user, internal_user, internal_group, mail_user, mail_group = self._accounts()
         lines = [
             "# A private instance for Outbox's tests; every block opens and",
@@ -1236,8 +1329,11 @@ class Dovecot:
             f"default_login_user = {login_user}",
             f"default_internal_user = {internal_user}",
             f"default_internal_group = {internal_group}",
-            "auth_mechanisms = plain login",
+            f"auth_mechanisms = {' '.join(self.mechanisms)}",
             "auth_verbose = yes",
+            # No cache: a token refused once and then made valid (or a
+            # password changed) is looked up again.
+            "auth_cache_size = 0",
             # Without statistics: a process started while the master stops
             # would wait 5 s for the stats service, then fail.
             "stats_writer_socket_path =",
@@ -1248,10 +1344,7 @@ class Dovecot:
             "hostname = localhost",
             "submission_relay_host = 127.0.0.1",
             f"submission_relay_port = {self.relay_port}",
-            "passdb {",
-            "  driver = passwd-file",
-            f"  args = scheme=PLAIN {users_file}",
-            "}",
+            *self._passdb_blocks(),
             "userdb {",
             "  driver = static",
             f"  args = uid={mail_user} gid={mail_group} home={self.mail_dir}/%u",
@@ -1270,17 +1363,24 @@ class Dovecot:
         self.mail_dir = self.dir / "mail"
         self.mail_dir.mkdir()
         self.mail_dir.chmod(0o777)
-        users_file = self.dir / "users"
-        users_file.write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
-        users_file.chmod(0o644)
+        for scheme in self.password_schemes:
+            users_file = self._users_file(scheme)
+            users_file.write_text(f"{self.USER}:{self._password_entry(scheme)}\n")
+            users_file.chmod(0o644)
+        if self.introspection:
+            oauth2_config = self.dir / "oauth2.conf"
+            oauth2_config.write_text(self._oauth2_config_text())
+            oauth2_config.chmod(0o644)
         self.config = self.dir / "dovecot.conf"
-        self.config.write_text(self._config_text(users_file))
+        self.config.write_text(self._config_text())
 
     def start(self):
         if not os.path.exists(DOVECOT):
             raise AssertionError(f"{DOVECOT} is missing: run tools/install-deps")
         if self.dir is None:
             self._prepare()
+        if self.introspection and self.introspection.process is None:
+            self.introspection.start()
         with open(self.dir / "output", "ab") as output:
             self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)],
                                             stdin=subprocess.DEVNULL, stdout=output,
@@ -1290,6 +1390,8 @@ class Dovecot:
         if self.process.poll() is not None or "Fatal:" in self.log():
             status = terminate(self.process)
             self.process = None
+            if self.introspection:
+                self.introspection.stop()
             raise AssertionError(f"dovecot did not start (exit status {status}):\n"
                                  f"{self.output()}{self.log()}")
         return self
@@ -1330,15 +1432,16 @@ class Dovecot:
         """SIGTERM to the master (SIGKILL if it lingers), then waits until
         its children are gone and no port is open any more, so that start()
         can bind them again."""
-        if self.process is None:
-            return
-        children = self._children()
-        terminate(self.process)
-        self.process = None
-        wait_until(lambda: not any(process_exists(pid) for pid in children),
-                   10, "dovecot's processes to exit")
-        wait_until(lambda: not any(port_accepts(p) for p in self.ports.values()),
-                   10, "dovecot's ports to close")
+        if self.process is not None:
+            children = self._children()
+            terminate(self.process)
+            self.process = None
+            wait_until(lambda: not any(process_exists(pid) for pid in children),
+                       10, "dovecot's processes to exit")
+            wait_until(lambda: not any(port_accepts(p) for p in self.ports.values()),
+                       10, "dovecot's ports to close")
+        if self.introspection:
+            self.introspection.stop()
 
     def __enter__(self):
         return self.start()

@@ -5,8 +5,9 @@
 Every test runs inside outbox-test-env (a private session bus, private XDG
 directories and an unlocked, empty keyring) with OUTBOX_BUILD_DIR naming the
 build tree.  The harness drives the real `outbox` command and the real
-outboxd against real peers: Postfix's smtp-sink and aiosmtpd servers
-(servers/recording_smtpd.py).
+outboxd against real peers: Postfix's smtp-sink, aiosmtpd servers
+(servers/recording_smtpd.py), a private Dovecot and the OAuth 2.0
+introspection endpoint its oauth2 passdb asks (servers/oauth2_introspection.py).
 """
 
 import base64
@@ -1011,11 +1012,14 @@ def sendmail(*args, input=None, stdin=None, env=None, program=OUTBOX_SENDMAIL, t
 # A private Dovecot: IMAP, POP3 and submission for one user, with a Sent
 # folder kept in maildirs the tests can read.
 
+import collections.abc  # noqa: E402
 import grp  # noqa: E402
+import hashlib  # noqa: E402
 import pwd  # noqa: E402
 import ssl  # noqa: E402
 
 DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
 DOVECOT_DH = pathlib.Path("/usr/share/dovecot/dh.pem")
 
 
@@ -1036,6 +1040,106 @@ class MaildirMessage(SinkMessage):
         return "S" in self.flags
 
 
+class TokenSet(collections.abc.MutableSet):
+    """The tokens an IntrospectionServer takes as active: a set whose every
+    change is written to its file at once (the server reads the file
+    again for each request)."""
+
+    def __init__(self, path):
+        self.path = path
+        self._tokens = set()
+        self._save()
+
+    def _save(self):
+        partial = self.path.with_suffix(".new")
+        partial.write_text("".join(f"{t}\n" for t in sorted(self._tokens)), encoding="utf-8")
+        partial.replace(self.path)
+
+    def __contains__(self, token):
+        return token in self._tokens
+
+    def __iter__(self):
+        return iter(set(self._tokens))
+
+    def __len__(self):
+        return len(self._tokens)
+
+    def add(self, token):
+        if "\n" in token or not token:
+            raise ValueError("a token is one non-empty line")
+        self._tokens.add(token)
+        self._save()
+
+    def discard(self, token):
+        self._tokens.discard(token)
+        self._save()
+
+
+def token_digest(token):
+    """How IntrospectionServer's log names a token (never in clear)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class IntrospectionServer:
+    """servers/oauth2_introspection.py in a subprocess: the OAuth 2.0
+    token introspection endpoint that Dovecot's oauth2 passdb POSTs
+    `token=...` to, at url.  Tokens in valid_tokens (a set the test
+    changes at will) are active for username; every other one is not.
+    requests() is what it was asked, oldest first."""
+
+    def __init__(self, username="alice", port=None):
+        self.port = port or free_port()
+        self.username = username
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="introspection-"))
+        self.valid_tokens = TokenSet(self.dir / "tokens")
+        self.log = self.dir / "requests.jsonl"
+        self.log.touch()
+        self.process = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}/introspect"
+
+    def start(self):
+        command = [PYTHON, str(SERVERS_DIR / "oauth2_introspection.py"),
+                   "--port", str(self.port), "--tokens", str(self.valid_tokens.path),
+                   "--log", str(self.log), "--username", self.username]
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if line.strip() != "ready":
+            terminate(self.process)
+            self.process.stdout.close()
+            self.process = None
+            raise AssertionError(f"oauth2_introspection.py did not start: {line!r}")
+        return self
+
+    def stop(self):
+        if self.process:
+            terminate(self.process)
+            self.process.stdout.close()
+            self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def requests(self, token=None):
+        """The requests seen (dicts with "time", "path", "token_sha256",
+        "active"), only those that presented token when given."""
+        records = [json.loads(line) for line in
+                   self.log.read_text(encoding="utf-8").splitlines() if line]
+        if token is None:
+            return records
+        return [r for r in records if r["token_sha256"] == token_digest(token)]
+
+    def count(self, token):
+        """How many times token was presented."""
+        return len(self.requests(token))
+
+
 class Dovecot:
     """Dovecot from its Debian packages, on 127.0.0.1 only, run from a
     config of its own in a temp dir: imap and pop3 (STARTTLS/STLS offered),
@@ -1046,7 +1150,25 @@ class Dovecot:
     mail_dir.  The TLS certificate is for localhost and 127.0.0.1, signed by
     the CA in ca_file.  With sent_folder=False the account has no Sent
     folder (a copy to Sent must then fail).  stop() then start() restarts
-    the same server: same ports, same mail."""
+    the same server: same ports, same mail.
+
+    SASL: by default PLAIN and LOGIN against a {PLAIN} entry.  With
+    scram=True the mechanisms are SCRAM-SHA-256 and SCRAM-SHA-1 only (no
+    PLAIN nor LOGIN is offered).  password_schemes says how USER's password
+    is stored: one passwd-file passdb per scheme, in that order, each entry
+    made by `doveadm pw -s SCHEME` ("PLAIN" is the password in clear).  The
+    default with scram is ("SCRAM-SHA-256", "SCRAM-SHA-1"): Dovecot 2.3
+    derives a SCRAM mechanism's keys only from an entry of that very scheme
+    or from a plaintext one ("Requested SCRAM-SHA-1 scheme, but we have only
+    SCRAM-SHA-256" in the log, and the next passdb is asked), so a
+    SCRAM-SHA-256 entry alone refuses SCRAM-SHA-1; ("PLAIN",) lets both
+    in too.  With oauth2=True OAUTHBEARER and XOAUTH2 are offered too,
+    checked by an oauth2 passdb against introspection (an
+    IntrospectionServer that start() starts and stop() stops): add a token
+    to introspection.valid_tokens to make it valid for USER.  The auth
+    cache is off, so a changed token or password counts at once.  A failed
+    login is answered after auth_failure_delay (2 s), but without the
+    growing per-IP penalty of a real server unless auth_penalty=True."""
 
     USER = "alice"
     PASSWORD = "secret"
@@ -1061,12 +1183,26 @@ class Dovecot:
     GREETINGS = {"imap": b"* OK", "imaps": b"* OK", "pop3": b"+OK", "pop3s": b"+OK",
                  "submission": b"220 "}
 
-    def __init__(self, relay_port=None, certificates=None, sent_folder=True):
+    SCRAM_MECHANISMS = ("scram-sha-256", "scram-sha-1")
+    OAUTH2_MECHANISMS = ("oauthbearer", "xoauth2")
+
+    def __init__(self, relay_port=None, certificates=None, sent_folder=True,
+                 scram=False, password_schemes=None, oauth2=False, auth_penalty=False):
         # Every listener on a port of its own, and none on the relay's.
-        *ports, spare = free_ports(len(self.LISTENERS) + 1)
+        *ports, spare, introspection_port = free_ports(len(self.LISTENERS) + 2)
         self.relay_port = relay_port or spare
         self.certificates = certificates or Certificates()
         self.sent_folder = sent_folder
+        self.scram = scram
+        self.auth_penalty = auth_penalty
+        if password_schemes is None:
+            password_schemes = ("SCRAM-SHA-256", "SCRAM-SHA-1") if scram else ("PLAIN",)
+        if not password_schemes or not set(password_schemes) <= {
+                "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-1"}:
+            raise ValueError(f"password_schemes {password_schemes!r}")
+        self.password_schemes = tuple(password_schemes)
+        self.introspection = (IntrospectionServer(self.USER, introspection_port)
+                              if oauth2 else None)
         self.ports = dict(zip(self.LISTENERS, ports))
         self.dir = None
         self.mail_dir = None
@@ -1096,8 +1232,16 @@ class Dovecot:
         lines = []
         # Only root may chroot; as another user the services run unconfined.
         unconfined = ["  chroot ="] if os.geteuid() != 0 else []
-        if unconfined:
-            lines += ["service anvil {"] + unconfined + ["}"]
+        anvil = list(unconfined)
+        if not self.auth_penalty:
+            # The auth process finds no penalty socket under base_dir and
+            # then keeps no penalty: without this, every failed login from
+            # 127.0.0.1 delays the next one's answer by 2 s more (up to
+            # 15 s, forgotten after 29 s), on top of auth_failure_delay.
+            anvil += ["  unix_listener anvil-auth-penalty {",
+                      "    path = anvil-auth-penalty-unused", "  }"]
+        if anvil:
+            lines += ["service anvil {"] + anvil + ["}"]
         for login in ("imap-login", "pop3-login", "submission-login"):
             lines.append(f"service {login} {{")
             lines += unconfined
@@ -1119,7 +1263,60 @@ class Dovecot:
                       "    auto = subscribe", "  }"]
         return lines + ["}"]
 
-    def _config_text(self, users_file):
+    @property
+    def mechanisms(self):
+        """The SASL mechanisms offered, as auth_mechanisms names them."""
+        mechanisms = list(self.SCRAM_MECHANISMS if self.scram else ("plain", "login"))
+        if self.introspection:
+            mechanisms += self.OAUTH2_MECHANISMS
+        return mechanisms
+
+    def _users_file(self, scheme):
+        """The passwd-file that holds USER's password in scheme."""
+        first = scheme == self.password_schemes[0]
+        return self.dir / ("users" if first else f"users-{scheme.lower()}")
+
+    def _passdb_blocks(self):
+        lines = []
+        password_filter = []
+        if self.introspection:
+            # Each passdb only for its own mechanisms: a token is checked by
+            # introspection alone, never as a password ("none": lookups
+            # that authenticate nobody, such as doveadm's, still find USER).
+            lines += ["passdb {", "  driver = oauth2",
+                      f"  mechanisms = {' '.join(self.OAUTH2_MECHANISMS)}",
+                      f"  args = {self.dir / 'oauth2.conf'}", "}"]
+            others = [m for m in self.mechanisms if m not in self.OAUTH2_MECHANISMS]
+            password_filter = [f"  mechanisms = {' '.join(others)} none"]
+        for scheme in self.password_schemes:
+            lines += ["passdb {", "  driver = passwd-file",
+                      f"  args = scheme=PLAIN {self._users_file(scheme)}",
+                      *password_filter, "}"]
+        return lines
+
+    def _oauth2_config_text(self):
+        return "\n".join([
+            "introspection_mode = post",
+            f"introspection_url = {self.introspection.url}",
+            "username_attribute = username",
+            "active_attribute = active",
+            "active_value = true",
+        ]) + "\n"
+
+    def _password_entry(self, scheme):
+        """USER's password in scheme, with its {SCHEME} prefix."""
+        if scheme == "PLAIN":
+            return f"{{PLAIN}}{self.PASSWORD}"
+        # -O: no config file needed, neither the system's nor this one.
+        made = subprocess.run([DOVEADM, "-O", "pw", "-s", scheme, "-p", self.PASSWORD],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        entry = made.stdout.strip()
+        if made.returncode != 0 or not entry.startswith(f"{{{scheme}}}"):
+            raise AssertionError(f"doveadm pw -s {scheme} failed "
+                                 f"(exit status {made.returncode}): {made.stderr}")
+        return entry
+
+    def _config_text(self):
         login_user, internal_user, internal_group, mail_user, mail_group = self._accounts()
         lines = [
             "# A private instance for Outbox's tests; every block opens and",
@@ -1132,8 +1329,11 @@ class Dovecot:
             f"default_login_user = {login_user}",
             f"default_internal_user = {internal_user}",
             f"default_internal_group = {internal_group}",
-            "auth_mechanisms = plain login",
+            f"auth_mechanisms = {' '.join(self.mechanisms)}",
             "auth_verbose = yes",
+            # No cache: a token refused once and then made valid (or a
+            # password changed) is looked up again.
+            "auth_cache_size = 0",
             # Without statistics: a process started while the master stops
             # would wait 5 s for the stats service, then fail.
             "stats_writer_socket_path =",
@@ -1144,10 +1344,7 @@ class Dovecot:
             "hostname = localhost",
             "submission_relay_host = 127.0.0.1",
             f"submission_relay_port = {self.relay_port}",
-            "passdb {",
-            "  driver = passwd-file",
-            f"  args = scheme=PLAIN {users_file}",
-            "}",
+            *self._passdb_blocks(),
             "userdb {",
             "  driver = static",
             f"  args = uid={mail_user} gid={mail_group} home={self.mail_dir}/%u",
@@ -1166,17 +1363,24 @@ class Dovecot:
         self.mail_dir = self.dir / "mail"
         self.mail_dir.mkdir()
         self.mail_dir.chmod(0o777)
-        users_file = self.dir / "users"
-        users_file.write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
-        users_file.chmod(0o644)
+        for scheme in self.password_schemes:
+            users_file = self._users_file(scheme)
+            users_file.write_text(f"{self.USER}:{self._password_entry(scheme)}\n")
+            users_file.chmod(0o644)
+        if self.introspection:
+            oauth2_config = self.dir / "oauth2.conf"
+            oauth2_config.write_text(self._oauth2_config_text())
+            oauth2_config.chmod(0o644)
         self.config = self.dir / "dovecot.conf"
-        self.config.write_text(self._config_text(users_file))
+        self.config.write_text(self._config_text())
 
     def start(self):
         if not os.path.exists(DOVECOT):
             raise AssertionError(f"{DOVECOT} is missing: run tools/install-deps")
         if self.dir is None:
             self._prepare()
+        if self.introspection and self.introspection.process is None:
+            self.introspection.start()
         with open(self.dir / "output", "ab") as output:
             self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)],
                                             stdin=subprocess.DEVNULL, stdout=output,
@@ -1186,6 +1390,8 @@ class Dovecot:
         if self.process.poll() is not None or "Fatal:" in self.log():
             status = terminate(self.process)
             self.process = None
+            if self.introspection:
+                self.introspection.stop()
             raise AssertionError(f"dovecot did not start (exit status {status}):\n"
                                  f"{self.output()}{self.log()}")
         return self
@@ -1226,15 +1432,16 @@ class Dovecot:
         """SIGTERM to the master (SIGKILL if it lingers), then waits until
         its children are gone and no port is open any more, so that start()
         can bind them again."""
-        if self.process is None:
-            return
-        children = self._children()
-        terminate(self.process)
-        self.process = None
-        wait_until(lambda: not any(process_exists(pid) for pid in children),
-                   10, "dovecot's processes to exit")
-        wait_until(lambda: not any(port_accepts(p) for p in self.ports.values()),
-                   10, "dovecot's ports to close")
+        if self.process is not None:
+            children = self._children()
+            terminate(self.process)
+            self.process = None
+            wait_until(lambda: not any(process_exists(pid) for pid in children),
+                       10, "dovecot's processes to exit")
+            wait_until(lambda: not any(port_accepts(p) for p in self.ports.values()),
+                       10, "dovecot's ports to close")
+        if self.introspection:
+            self.introspection.stop()
 
     def __enter__(self):
         return self.start()
@@ -1296,7 +1503,6 @@ def wait_sink_messages(sink, count, timeout=30):
 # failed call must leave alone, a daemon started with arguments, and a raw
 # SMTP server that records the exact bytes on the wire.
 
-import hashlib  # noqa: E402
 import threading  # noqa: E402
 
 

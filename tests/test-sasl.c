@@ -754,6 +754,22 @@ test_scram_bad_server_first (void)
                      OUTBOX_SASL_ERROR_PROTOCOL);
 }
 
+/* A server can make the client hash for ever: its iteration count is
+ * bounded. */
+static void
+test_scram_too_many_iterations (void)
+{
+  g_autoptr (OutboxSasl) client = client_new ("SCRAM-SHA-256", OUTBOX_SASL_SECRET_PASSWORD, NULL);
+  g_autoptr (GBytes) first = step_text (client, NULL);
+  g_autofree char *text = g_strndup (g_bytes_get_data (first, NULL), g_bytes_get_size (first));
+  const char *nonce = strstr (text, ",r=");
+  g_autofree char *server_first = NULL;
+
+  g_assert_nonnull (nonce);
+  server_first = g_strdup_printf ("r=%sserver,s=c2FsdA==,i=1000001", nonce + 3);
+  assert_step_fails (client, server_first, OUTBOX_SASL_ERROR_PROTOCOL);
+}
+
 /* SCRAM-*-PLUS over real TLS ----------------------------------------------- */
 
 static TestCerts certs;
@@ -978,6 +994,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sasl/scram/server-final-with-success", test_scram_server_final_with_success);
   g_test_add_func ("/sasl/scram/server-error", test_scram_server_error);
   g_test_add_func ("/sasl/scram/bad-server-first", test_scram_bad_server_first);
+  g_test_add_func ("/sasl/scram/too-many-iterations", test_scram_too_many_iterations);
   g_test_add_func ("/sasl/scram/over-tls-does-not-bind", test_scram_over_tls_does_not_bind);
   g_test_add_func ("/sasl/scram-plus/tls13", test_scram_plus_tls13);
   g_test_add_func ("/sasl/scram-plus/tls12", test_scram_plus_tls12);

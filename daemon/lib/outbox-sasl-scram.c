@@ -18,6 +18,11 @@
  * callback is installed that could supply it: without it the non-PLUS forms
  * send "n,,", which is the truth, since Outbox then does not bind. */
 
+/* The iteration count is the server's to choose, and the client pays for
+ * it: PBKDF2 at 10^9 would hang the session for minutes.  Real servers use
+ * 4096 to some 600,000 (OWASP's figure for SHA-256). */
+#define MAX_ITERATIONS 1000000
+
 typedef struct
 {
   Gsasl *context;
@@ -173,6 +178,45 @@ verify_server_final (Scram *scram, GBytes *server_final, GError **error)
   return TRUE;
 }
 
+/* The i= attribute of server-first when it is there and a number; gsasl
+ * rejects the message otherwise. */
+static gboolean
+find_iterations (GBytes *server_first, guint64 *out_iterations)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (server_first, &len);
+
+  for (gsize i = 0; i + 2 < len; i++)
+    {
+      if ((i == 0 || data[i - 1] == ',') && data[i] == 'i' && data[i + 1] == '=')
+        {
+          const char *start = data + i + 2;
+          gsize rest = len - i - 2;
+          const char *comma = memchr (start, ',', rest);
+          g_autofree char *digits = g_strndup (start, comma != NULL ? (gsize) (comma - start) : rest);
+
+          return g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64, out_iterations, NULL);
+        }
+    }
+  return FALSE;
+}
+
+static gboolean
+check_iterations (GBytes *server_first, GError **error)
+{
+  guint64 iterations;
+
+  if (find_iterations (server_first, &iterations) && iterations > MAX_ITERATIONS)
+    {
+      g_set_error (error, OUTBOX_SASL_ERROR, OUTBOX_SASL_ERROR_PROTOCOL,
+                   "The server asks for %" G_GUINT64_FORMAT " SCRAM iterations; Outbox does at "
+                   "most %u",
+                   iterations, MAX_ITERATIONS);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static GBytes *
 scram_step (OutboxSasl *sasl, guint round, GBytes *challenge, GError **error)
 {
@@ -185,6 +229,8 @@ scram_step (OutboxSasl *sasl, guint round, GBytes *challenge, GError **error)
     {
     case 0:
     case 1:
+      if (round == 1 && !check_iterations (challenge, error))
+        return NULL;
       rc = run_step (scram, challenge, &response);
       if (round == 1)
         {

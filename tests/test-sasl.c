@@ -736,6 +736,24 @@ test_scram_server_error (void)
   scram_server_clear (&server);
 }
 
+/* A success whose additional data is an error proves nothing. */
+static void
+test_scram_server_error_with_success (void)
+{
+  g_autoptr (OutboxSasl) client = client_new ("SCRAM-SHA-256", OUTBOX_SASL_SECRET_PASSWORD, NULL);
+  ScramServer server = { 0 };
+  g_autoptr (GBytes) server_final = NULL;
+  g_autoptr (GBytes) server_error = bytes_of ("e=other-error");
+  g_autoptr (GError) error = NULL;
+  int rc;
+
+  scram_server_start (&server, "SCRAM-SHA-256");
+  server_final = scram_run_to_final (client, &server, "n,,", &rc);
+  g_assert_false (outbox_sasl_check_success (client, server_error, &error));
+  g_assert_error (error, OUTBOX_SASL_ERROR, OUTBOX_SASL_ERROR_SERVER_PROOF);
+  scram_server_clear (&server);
+}
+
 static void
 test_scram_bad_server_first (void)
 {
@@ -993,6 +1011,7 @@ main (int argc, char **argv)
                    test_scram_success_without_server_final);
   g_test_add_func ("/sasl/scram/server-final-with-success", test_scram_server_final_with_success);
   g_test_add_func ("/sasl/scram/server-error", test_scram_server_error);
+  g_test_add_func ("/sasl/scram/server-error-with-success", test_scram_server_error_with_success);
   g_test_add_func ("/sasl/scram/bad-server-first", test_scram_bad_server_first);
   g_test_add_func ("/sasl/scram/too-many-iterations", test_scram_too_many_iterations);
   g_test_add_func ("/sasl/scram/over-tls-does-not-bind", test_scram_over_tls_does_not_bind);

@@ -157,14 +157,17 @@ is_server_error (GBytes *server_final)
   return len >= 2 && data[0] == 'e' && data[1] == '=';
 }
 
+/* @error_code is for an "e=": a challenge that ends the exchange is a
+ * protocol matter, while a success that comes with one is a success without
+ * proof. */
 static gboolean
-verify_server_final (Scram *scram, GBytes *server_final, GError **error)
+verify_server_final (Scram *scram, GBytes *server_final, OutboxSaslError error_code, GError **error)
 {
   int rc;
 
   if (is_server_error (server_final))
     {
-      g_set_error_literal (error, OUTBOX_SASL_ERROR, OUTBOX_SASL_ERROR_PROTOCOL,
+      g_set_error_literal (error, OUTBOX_SASL_ERROR, error_code,
                            "The server ended the SCRAM exchange with an error");
       return FALSE;
     }
@@ -193,7 +196,8 @@ find_iterations (GBytes *server_first, guint64 *out_iterations)
           const char *start = data + i + 2;
           gsize rest = len - i - 2;
           const char *comma = memchr (start, ',', rest);
-          g_autofree char *digits = g_strndup (start, comma != NULL ? (gsize) (comma - start) : rest);
+          g_autofree char *digits =
+              g_strndup (start, comma != NULL ? (gsize) (comma - start) : rest);
 
           return g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64, out_iterations, NULL);
         }
@@ -245,7 +249,7 @@ scram_step (OutboxSasl *sasl, guint round, GBytes *challenge, GError **error)
       gsasl_failed (error, OUTBOX_SASL_ERROR_PROTOCOL, what, rc);
       return NULL;
     case 2:
-      if (!verify_server_final (scram, challenge, error))
+      if (!verify_server_final (scram, challenge, OUTBOX_SASL_ERROR_PROTOCOL, error))
         return NULL;
       return g_bytes_new (NULL, 0);
     default:
@@ -266,7 +270,7 @@ scram_check_success (OutboxSasl *sasl, GBytes *additional_data, GError **error)
     return TRUE;
   if (additional_data != NULL && sasl->round == 2 && !sasl->failed)
     {
-      if (!verify_server_final (scram, additional_data, error))
+      if (!verify_server_final (scram, additional_data, OUTBOX_SASL_ERROR_SERVER_PROOF, error))
         {
           sasl->failed = TRUE;
           return FALSE;

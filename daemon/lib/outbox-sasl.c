@@ -447,9 +447,15 @@ outbox_sasl_parse_oauth_error (const char *json,
   if (status == NULL || json_node_get_value_type (status) != G_TYPE_STRING)
     return protocol_failure (error, "The server's OAuth2 error challenge has no “status”");
 
+  /* Escapes such as a lone \uD800 could decode to something that is not
+   * UTF-8 even when the input is. */
+  if (!g_utf8_validate (json_node_get_string (status), -1, NULL))
+    return protocol_failure (error, "The server's OAuth2 error challenge has no “status”");
+
   scope = json_object_get_member (object, "scope");
   *out_status = g_strdup (json_node_get_string (status));
-  *out_scope = scope != NULL && json_node_get_value_type (scope) == G_TYPE_STRING
+  *out_scope = scope != NULL && json_node_get_value_type (scope) == G_TYPE_STRING &&
+                       g_utf8_validate (json_node_get_string (scope), -1, NULL)
                    ? g_strdup (json_node_get_string (scope))
                    : NULL;
   return TRUE;

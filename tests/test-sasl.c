@@ -320,6 +320,7 @@ test_oauth_error_valid (void)
   assert_oauth_error ("{\"status\":\"401\"}", "401", NULL);
   /* A scope that is not a string is not one. */
   assert_oauth_error ("{\"status\":\"x\",\"scope\":7}", "x", NULL);
+  assert_oauth_error ("{\"status\":\"x\",\"scope\":\"\\uD800y\"}", "x", NULL);
 }
 
 static void
@@ -346,6 +347,8 @@ test_oauth_error_garbage (void)
   assert_oauth_error_invalid ("{", 1);
   assert_oauth_error_invalid ("{\"status\":\"a\"", 13);
   assert_oauth_error_invalid ("{\"status\":\"\xff\"}", 14);
+  /* json-glib decodes a lone surrogate escape to bytes that are not UTF-8. */
+  assert_oauth_error_invalid ("{\"status\":\"\\uD800x\"}", 19);
   /* The length counts, not a NUL. */
   assert_oauth_error_invalid ("{\"status\":\"a\"}", 5);
   assert_oauth_error_invalid ("{\"status\":\"a\"}\0garbage", 22);

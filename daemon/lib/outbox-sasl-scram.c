@@ -18,6 +18,11 @@
  * callback is installed that could supply it: without it the non-PLUS forms
  * send "n,,", which is the truth, since Outbox then does not bind. */
 
+/* The iteration count is the server's to choose, and the client pays for
+ * it: PBKDF2 at 10^9 would hang the session for minutes.  Real servers use
+ * 4096 to some 600,000 (OWASP's figure for SHA-256). */
+#define MAX_ITERATIONS 1000000
+
 typedef struct
 {
   Gsasl *context;
@@ -152,14 +157,17 @@ is_server_error (GBytes *server_final)
   return len >= 2 && data[0] == 'e' && data[1] == '=';
 }
 
+/* @error_code is for an "e=": a challenge that ends the exchange is a
+ * protocol matter, while a success that comes with one is a success without
+ * proof. */
 static gboolean
-verify_server_final (Scram *scram, GBytes *server_final, GError **error)
+verify_server_final (Scram *scram, GBytes *server_final, OutboxSaslError error_code, GError **error)
 {
   int rc;
 
   if (is_server_error (server_final))
     {
-      g_set_error_literal (error, OUTBOX_SASL_ERROR, OUTBOX_SASL_ERROR_PROTOCOL,
+      g_set_error_literal (error, OUTBOX_SASL_ERROR, error_code,
                            "The server ended the SCRAM exchange with an error");
       return FALSE;
     }
@@ -170,6 +178,46 @@ verify_server_final (Scram *scram, GBytes *server_final, GError **error)
                          "password",
                          rc);
   scram->verified = TRUE;
+  return TRUE;
+}
+
+/* The i= attribute of server-first when it is there and a number; gsasl
+ * rejects the message otherwise. */
+static gboolean
+find_iterations (GBytes *server_first, guint64 *out_iterations)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (server_first, &len);
+
+  for (gsize i = 0; i + 2 < len; i++)
+    {
+      if ((i == 0 || data[i - 1] == ',') && data[i] == 'i' && data[i + 1] == '=')
+        {
+          const char *start = data + i + 2;
+          gsize rest = len - i - 2;
+          const char *comma = memchr (start, ',', rest);
+          g_autofree char *digits =
+              g_strndup (start, comma != NULL ? (gsize) (comma - start) : rest);
+
+          return g_ascii_string_to_unsigned (digits, 10, 0, G_MAXUINT64, out_iterations, NULL);
+        }
+    }
+  return FALSE;
+}
+
+static gboolean
+check_iterations (GBytes *server_first, GError **error)
+{
+  guint64 iterations;
+
+  if (find_iterations (server_first, &iterations) && iterations > MAX_ITERATIONS)
+    {
+      g_set_error (error, OUTBOX_SASL_ERROR, OUTBOX_SASL_ERROR_PROTOCOL,
+                   "The server asks for %" G_GUINT64_FORMAT " SCRAM iterations; Outbox does at "
+                   "most %u",
+                   iterations, MAX_ITERATIONS);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -185,6 +233,8 @@ scram_step (OutboxSasl *sasl, guint round, GBytes *challenge, GError **error)
     {
     case 0:
     case 1:
+      if (round == 1 && !check_iterations (challenge, error))
+        return NULL;
       rc = run_step (scram, challenge, &response);
       if (round == 1)
         {
@@ -199,7 +249,7 @@ scram_step (OutboxSasl *sasl, guint round, GBytes *challenge, GError **error)
       gsasl_failed (error, OUTBOX_SASL_ERROR_PROTOCOL, what, rc);
       return NULL;
     case 2:
-      if (!verify_server_final (scram, challenge, error))
+      if (!verify_server_final (scram, challenge, OUTBOX_SASL_ERROR_PROTOCOL, error))
         return NULL;
       return g_bytes_new (NULL, 0);
     default:
@@ -220,7 +270,7 @@ scram_check_success (OutboxSasl *sasl, GBytes *additional_data, GError **error)
     return TRUE;
   if (additional_data != NULL && sasl->round == 2 && !sasl->failed)
     {
-      if (!verify_server_final (scram, additional_data, error))
+      if (!verify_server_final (scram, additional_data, OUTBOX_SASL_ERROR_SERVER_PROOF, error))
         {
           sasl->failed = TRUE;
           return FALSE;

@@ -364,6 +364,22 @@ asks_for_initial_response (OutboxSasl *sasl, GBytes *challenge)
          g_bytes_get_size (challenge) == 0;
 }
 
+static GBytes *
+dispatch_step (OutboxSasl *sasl, GBytes *challenge, GError **error)
+{
+  gboolean initial = sasl->mechanism->client_first && sasl->round == 0;
+
+  if (sasl->failed)
+    return protocol_error (error, "The sign-in exchange has already failed");
+  if (asks_for_initial_response (sasl, challenge))
+    challenge = NULL;
+  if (challenge == NULL && !initial)
+    return protocol_error (error, "The server did not send the challenge this step answers");
+  if (challenge != NULL && initial)
+    return protocol_error (error, "The server sent a challenge before the client's first message");
+  return sasl->mechanism->step (sasl, sasl->round, challenge, error);
+}
+
 GBytes *
 outbox_sasl_step (OutboxSasl *sasl, GBytes *challenge, GError **error)
 {
@@ -372,16 +388,7 @@ outbox_sasl_step (OutboxSasl *sasl, GBytes *challenge, GError **error)
   g_return_val_if_fail (sasl != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (sasl->failed)
-    return protocol_error (error, "The sign-in exchange has already failed");
-  if (asks_for_initial_response (sasl, challenge))
-    challenge = NULL;
-  if (challenge == NULL && !(sasl->mechanism->client_first && sasl->round == 0))
-    return protocol_error (error, "The server did not send the challenge this step answers");
-  if (challenge != NULL && sasl->mechanism->client_first && sasl->round == 0)
-    return protocol_error (error, "The server sent a challenge before the client's first message");
-
-  response = sasl->mechanism->step (sasl, sasl->round, challenge, error);
+  response = dispatch_step (sasl, challenge, error);
   if (response == NULL)
     sasl->failed = TRUE;
   else
@@ -440,9 +447,15 @@ outbox_sasl_parse_oauth_error (const char *json,
   if (status == NULL || json_node_get_value_type (status) != G_TYPE_STRING)
     return protocol_failure (error, "The server's OAuth2 error challenge has no “status”");
 
+  /* Escapes such as a lone \uD800 could decode to something that is not
+   * UTF-8 even when the input is. */
+  if (!g_utf8_validate (json_node_get_string (status), -1, NULL))
+    return protocol_failure (error, "The server's OAuth2 error challenge has no “status”");
+
   scope = json_object_get_member (object, "scope");
   *out_status = g_strdup (json_node_get_string (status));
-  *out_scope = scope != NULL && json_node_get_value_type (scope) == G_TYPE_STRING
+  *out_scope = scope != NULL && json_node_get_value_type (scope) == G_TYPE_STRING &&
+                       g_utf8_validate (json_node_get_string (scope), -1, NULL)
                    ? g_strdup (json_node_get_string (scope))
                    : NULL;
   return TRUE;

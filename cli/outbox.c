@@ -669,14 +669,14 @@ typedef struct
   guint32 version;
   gboolean online;
   GVariant *messages;  /* (owned) aa{sv} */
-  GPtrArray *accounts_needing_password; /* (owned) (element-type utf8) */
+  GPtrArray *blocked_accounts; /* (owned) (element-type GVariant) a{sv} from Accounts.List */
 } OutboxStatus;
 
 static void
 outbox_status_clear (OutboxStatus *status)
 {
   g_clear_pointer (&status->messages, g_variant_unref);
-  g_clear_pointer (&status->accounts_needing_password, g_ptr_array_unref);
+  g_clear_pointer (&status->blocked_accounts, g_ptr_array_unref);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxStatus, outbox_status_clear)
@@ -708,11 +708,12 @@ fetch_queue_properties (OutboxStatus  *status,
 
 static GVariant *list_accounts (GError **error);
 
-/* Accounts whose server refused the password: nothing goes out through
- * them until the user stores a new one. */
+/* Accounts whose messages wait for the user (a refused password, an
+ * OAuth2 grant to renew, a linked account gone): each a{sv} with name,
+ * state and what to do. */
 static gboolean
-fetch_accounts_needing_password (OutboxStatus  *status,
-                                 GError       **error)
+fetch_blocked_accounts (OutboxStatus  *status,
+                        GError       **error)
 {
   g_autoptr(GVariant) accounts = list_accounts (error);
   GVariantIter iter;
@@ -721,16 +722,14 @@ fetch_accounts_needing_password (OutboxStatus  *status,
   if (accounts == NULL)
     return FALSE;
 
-  status->accounts_needing_password = g_ptr_array_new_with_free_func (g_free);
+  status->blocked_accounts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
   g_variant_iter_init (&iter, accounts);
   while ((account = g_variant_iter_next_value (&iter)) != NULL)
     {
-      gboolean needs_password = FALSE;
-      const char *name = outbox_cli_lookup_text (account, "name");
+      const char *state = outbox_cli_lookup_text_or (account, "state", "ok");
 
-      if (name != NULL && g_variant_lookup (account, "needs-password", "b", &needs_password) &&
-          needs_password)
-        g_ptr_array_add (status->accounts_needing_password, g_strdup (name));
+      if (outbox_cli_lookup_text (account, "name") != NULL && !g_str_equal (state, "ok"))
+        g_ptr_array_add (status->blocked_accounts, g_variant_ref (account));
       g_variant_unref (account);
     }
   return TRUE;
@@ -753,7 +752,7 @@ fetch_status (OutboxStatus  *status,
   if (status->messages == NULL)
     return FALSE;
 
-  return fetch_accounts_needing_password (status, error);
+  return fetch_blocked_accounts (status, error);
 }
 
 /* Every known state (in lifecycle order, zero or not), then any state a
@@ -788,31 +787,48 @@ print_status_json (const OutboxStatus *status)
   g_autoptr(JsonNode) root = json_node_new (JSON_NODE_OBJECT);
   JsonObject *object = json_object_new ();
   JsonArray *names = json_array_new ();
+  JsonArray *blocked = json_array_new ();
 
-  for (guint i = 0; i < status->accounts_needing_password->len; i++)
-    json_array_add_string_element (names, g_ptr_array_index (status->accounts_needing_password, i));
+  for (guint i = 0; i < status->blocked_accounts->len; i++)
+    {
+      GVariant *account = g_ptr_array_index (status->blocked_accounts, i);
+      JsonObject *entry = json_object_new ();
+      const char *state = outbox_cli_lookup_text (account, "state");
+
+      json_object_set_string_member (entry, "name", outbox_cli_lookup_text (account, "name"));
+      json_object_set_string_member (entry, "state", state);
+      json_object_set_string_member (entry, "message",
+                                     outbox_cli_lookup_text_or (account, "state-message", ""));
+      json_array_add_object_element (blocked, entry);
+      if (g_str_equal (state, "needs-password"))
+        json_array_add_string_element (names, outbox_cli_lookup_text (account, "name"));
+    }
   json_object_set_int_member (object, "version", status->version);
   json_object_set_boolean_member (object, "online", status->online);
   json_object_set_int_member (object, "total", (gint64) g_variant_n_children (status->messages));
   json_object_set_object_member (object, "counts", count_states (status->messages));
   json_object_set_array_member (object, "accounts_needing_password", names);
+  json_object_set_array_member (object, "accounts_needing_attention", blocked);
   json_node_take_object (root, object);
   outbox_cli_print_json (root);
 }
 
 static void
-print_accounts_needing_password (GPtrArray *names)
+print_blocked_accounts (GPtrArray *accounts)
 {
-  if (names->len == 0)
+  if (accounts->len == 0)
     return;
 
   g_print ("Accounts needing attention:\n");
-  for (guint i = 0; i < names->len; i++)
+  for (guint i = 0; i < accounts->len; i++)
     {
-      g_autofree char *name = outbox_cli_sanitize (g_ptr_array_index (names, i));
+      GVariant *account = g_ptr_array_index (accounts, i);
+      g_autofree char *name = outbox_cli_sanitize (outbox_cli_lookup_text (account, "name"));
+      g_autofree char *state = outbox_cli_sanitize (outbox_cli_lookup_text (account, "state"));
+      g_autofree char *message =
+          outbox_cli_sanitize (outbox_cli_lookup_text_or (account, "state-message", ""));
 
-      g_print ("  %s: the server refused the password; "
-               "run outbox account update %s --password-stdin\n", name, name);
+      g_print ("  %s (%s): %s\n", name, state, message);
     }
 }
 
@@ -832,7 +848,7 @@ print_status_text (const OutboxStatus *status)
       g_print ("  %-13s %" G_GINT64_FORMAT "\n", state,
                json_object_get_int_member (counts, l->data));
     }
-  print_accounts_needing_password (status->accounts_needing_password);
+  print_blocked_accounts (status->blocked_accounts);
 }
 
 static int
@@ -851,8 +867,8 @@ command_status (int    argc,
   int exit_code;
 
   if (!parse_options ("status", NULL, "Show the daemon's version, whether it is online, "
-                      "how many messages are in each state,\nand the accounts that need "
-                      "a new password.",
+                      "how many messages are in each state,\nand the accounts whose mail "
+                      "waits for you, with what to do.",
                       entries, &argc, &argv, &error))
     return report_usage ("status", error);
   if ((exit_code = expect_arguments ("status", args, 0, 0, NULL)) != EXIT_SUCCESS)
@@ -996,6 +1012,35 @@ static const char *const numeric_keys[N_NUMERIC_SETTINGS] = {
   "timeout", "retry-first", "retry-max", "give-up-after", "max-connections",
 };
 
+/* Sign-in settings that are plain text, each set by the option of its name. */
+enum
+{
+  SIGN_IN_OAUTH2,
+  SIGN_IN_OAUTH2_AUTH_URL,
+  SIGN_IN_OAUTH2_TOKEN_URL,
+  SIGN_IN_OAUTH2_DEVICE_URL,
+  SIGN_IN_OAUTH2_SCOPE,
+  SIGN_IN_CLIENT_ID,
+  N_SIGN_IN_SETTINGS
+};
+
+static const char *const sign_in_keys[N_SIGN_IN_SETTINGS] = {
+  "oauth2", "oauth2-auth-url", "oauth2-token-url", "oauth2-device-url", "oauth2-scope", "client-id",
+};
+
+/* Settings that hold a command line, split into its words here (no shell
+ * runs it: the daemon starts the command itself). */
+enum
+{
+  COMMAND_PASSWORD,
+  COMMAND_TOKEN,
+  N_COMMAND_SETTINGS
+};
+
+static const char *const command_keys[N_COMMAND_SETTINGS] = {
+  "password-command", "token-command",
+};
+
 typedef struct
 {
   char *from;
@@ -1006,6 +1051,8 @@ typedef struct
   char *tls_fingerprint;
   char *auth;
   char *sent_folder;
+  char *sign_in[N_SIGN_IN_SETTINGS];
+  char *command[N_COMMAND_SETTINGS];
   gint64 numeric[N_NUMERIC_SETTINGS];
   gboolean save_to_sent;
   gboolean no_save_to_sent;
@@ -1027,12 +1074,16 @@ outbox_account_options_clear (OutboxAccountOptions *options)
   g_clear_pointer (&options->tls_fingerprint, g_free);
   g_clear_pointer (&options->auth, g_free);
   g_clear_pointer (&options->sent_folder, g_free);
+  for (gsize i = 0; i < N_SIGN_IN_SETTINGS; i++)
+    g_clear_pointer (&options->sign_in[i], g_free);
+  for (gsize i = 0; i < N_COMMAND_SETTINGS; i++)
+    g_clear_pointer (&options->command[i], g_free);
   g_clear_pointer (&options->args, g_strfreev);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
 
-#define ACCOUNT_OPTION_COUNT 22
+#define ACCOUNT_OPTION_COUNT 30
 
 /* The options of account add and account update, writing into @options. */
 static void
@@ -1046,7 +1097,15 @@ init_account_entries (OutboxAccountOptions *options,
     { "pop3", 0, 0, G_OPTION_ARG_STRING, &options->pop3, "POP3 server, e.g. pop3s://user@host", "URL" },
     { "tls-ca-file", 0, 0, G_OPTION_ARG_FILENAME, &options->tls_ca_file, "Trust the CAs in this PEM file instead of the system's", "FILE" },
     { "tls-fingerprint", 0, 0, G_OPTION_ARG_STRING, &options->tls_fingerprint, "Pin the server certificate", "sha256:HEX" },
-    { "auth", 0, 0, G_OPTION_ARG_STRING, &options->auth, "SASL mechanism (PLAIN or LOGIN; default: best offered)", "MECH" },
+    { "auth", 0, 0, G_OPTION_ARG_STRING, &options->auth, "SASL mechanism: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, SCRAM-SHA-1-PLUS, SCRAM-SHA-1, PLAIN, LOGIN, OAUTHBEARER or XOAUTH2 (default: the strongest offered)", "MECH" },
+    { "password-command", 0, 0, G_OPTION_ARG_STRING, &options->command[COMMAND_PASSWORD], "Run CMD (no shell) for each session: its first line of output is the password", "CMD" },
+    { "token-command", 0, 0, G_OPTION_ARG_STRING, &options->command[COMMAND_TOKEN], "Run CMD (no shell) for each session: its first line of output is an OAuth2 access token", "CMD" },
+    { "oauth2", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_OAUTH2], "Sign in with OAuth2: google, microsoft, or custom (with the URLs below)", "PROVIDER" },
+    { "client-id", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_CLIENT_ID], "The OAuth2 client ID of an application registered with the provider", "ID" },
+    { "oauth2-auth-url", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_OAUTH2_AUTH_URL], "The provider's authorization endpoint", "URL" },
+    { "oauth2-token-url", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_OAUTH2_TOKEN_URL], "The provider's token endpoint", "URL" },
+    { "oauth2-device-url", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_OAUTH2_DEVICE_URL], "The provider's device authorization endpoint (RFC 8628)", "URL" },
+    { "oauth2-scope", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_OAUTH2_SCOPE], "The scopes to ask for, separated by spaces", "SCOPE" },
     { "timeout", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_TIMEOUT], "Cap every SMTP command timeout (0: the RFC 5321 timeouts)", "SECONDS" },
     { "retry-first", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_RETRY_FIRST], "Wait before the first retry (default 60)", "SECONDS" },
     { "retry-max", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_RETRY_MAX], "The wait doubles up to this (default 3600)", "SECONDS" },
@@ -1122,6 +1181,33 @@ insert_numeric_settings (GVariantDict               *settings,
   return TRUE;
 }
 
+/* "" clears the command; anything else is split as a shell would, without
+ * running one. */
+static gboolean
+insert_command_settings (GVariantDict               *settings,
+                         const OutboxAccountOptions *options,
+                         GError                    **error)
+{
+  for (gsize i = 0; i < N_COMMAND_SETTINGS; i++)
+    {
+      g_auto(GStrv) argv = NULL;
+      g_autoptr(GError) parse_error = NULL;
+
+      if (options->command[i] == NULL)
+        continue;
+      if (options->command[i][0] != '\0' &&
+          !g_shell_parse_argv (options->command[i], NULL, &argv, &parse_error))
+        {
+          g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE, "--%s: %s",
+                       command_keys[i], parse_error->message);
+          return FALSE;
+        }
+      g_variant_dict_insert_value (settings, command_keys[i],
+                                   g_variant_new_strv ((const char *const *) argv, -1));
+    }
+  return TRUE;
+}
+
 static gboolean
 build_account_settings (const OutboxAccountOptions  *options,
                         GVariant                   **out_settings,
@@ -1131,9 +1217,12 @@ build_account_settings (const OutboxAccountOptions  *options,
   g_autofree char *ca_file = NULL;
 
   if (!resolve_ca_file (options->tls_ca_file, &ca_file, error) ||
-      !insert_numeric_settings (settings, options, error))
+      !insert_numeric_settings (settings, options, error) ||
+      !insert_command_settings (settings, options, error))
     return FALSE;
 
+  for (gsize i = 0; i < N_SIGN_IN_SETTINGS; i++)
+    insert_optional_text (settings, sign_in_keys[i], options->sign_in[i]);
   insert_optional_text (settings, "from", options->from);
   insert_optional_text (settings, "smtp", options->smtp);
   insert_optional_text (settings, "imap", options->imap);
@@ -1433,6 +1522,15 @@ static const OutboxField account_fields[] = {
   { "tls-ca-file", "TLS CA file", FIELD_TEXT, NULL },
   { "tls-fingerprint", "TLS fingerprint", FIELD_TEXT, NULL },
   { "auth", "Auth", FIELD_TEXT, NULL },
+  { "password-command", "Password command", FIELD_WORDS, NULL },
+  { "token-command", "Token command", FIELD_WORDS, NULL },
+  { "oauth2", "OAuth2", FIELD_TEXT, NULL },
+  { "client-id", "OAuth2 client", FIELD_TEXT, NULL },
+  { "oauth2-auth-url", "OAuth2 authorization", FIELD_TEXT, NULL },
+  { "oauth2-token-url", "OAuth2 token endpoint", FIELD_TEXT, NULL },
+  { "oauth2-device-url", "OAuth2 device endpoint", FIELD_TEXT, NULL },
+  { "oauth2-scope", "OAuth2 scope", FIELD_TEXT, NULL },
+  { "goa-id", "Online Accounts", FIELD_TEXT, NULL },
   { "save-to-sent", "Copy to Sent", FIELD_YES_NO, "imap" },
   { "sent-folder", "Sent folder", FIELD_TEXT, NULL },
   { "pop-before-smtp", "POP before SMTP", FIELD_YES_NO, "pop3" },
@@ -1441,7 +1539,8 @@ static const OutboxField account_fields[] = {
   { "retry-max", "Longest retry delay", FIELD_SECONDS, NULL },
   { "give-up-after", "Give up after", FIELD_SECONDS, NULL },
   { "max-connections", "Max connections", FIELD_COUNT, NULL },
-  { "needs-password", "Needs a password", FIELD_YES_NO, NULL },
+  { "state", "State", FIELD_TEXT, NULL },
+  { "state-message", "What to do", FIELD_TEXT, NULL },
 };
 
 static int

@@ -42,11 +42,17 @@ handle_list (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation)
     {
       const OutboxAccount *account = g_ptr_array_index (accounts, i);
       g_autoptr (GVariant) settings = g_variant_ref_sink (outbox_account_to_variant (account));
+      const char *message = NULL;
+      OutboxAccountState state =
+          outbox_delivery_get_account_state (self->delivery, account->name, &message);
       GVariantDict dict;
 
       g_variant_dict_init (&dict, settings);
       g_variant_dict_insert (&dict, "needs-password", "b",
-                             outbox_delivery_account_needs_password (self->delivery, account->name));
+                             state == OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD);
+      g_variant_dict_insert (&dict, "state", "s", outbox_account_state_to_string (state));
+      if (message != NULL)
+        g_variant_dict_insert (&dict, "state-message", "s", message);
       g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
     }
   outbox_dbus_accounts_complete_list (object, invocation, g_variant_builder_end (&builder));

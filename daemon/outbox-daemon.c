@@ -34,6 +34,7 @@ struct _OutboxDaemon
   OutboxAccountsService *accounts_service; /* (owned) */
   OutboxMaildrop *maildrop;         /* (owned) */
   OutboxSentCopy *sent_copy;        /* (owned) */
+  OutboxCredentials *credentials;   /* (owned) */
 };
 
 /* The bus name keeps two daemons of one session apart; the lock keeps apart
@@ -93,7 +94,8 @@ outbox_daemon_new (guint lock_wait_ms, GError **error)
    * buffers between the records that stay: give those pages back. */
   malloc_trim (0);
 #endif
-  self->delivery = outbox_delivery_new (self->queue, self->accounts);
+  self->credentials = outbox_credentials_new ();
+  self->delivery = outbox_delivery_new (self->queue, self->accounts, self->credentials);
   self->sent_copy = outbox_sent_copy_new (self->queue, self->accounts);
   self->queue_service = outbox_queue_service_new (self->queue, self->delivery, self->accounts);
   self->accounts_service = outbox_accounts_service_new (self->accounts, self->queue, self->delivery);
@@ -122,6 +124,7 @@ outbox_daemon_free (OutboxDaemon *self)
   if (self->sent_copy != NULL)
     g_object_run_dispose (G_OBJECT (self->sent_copy));
   g_clear_object (&self->sent_copy);
+  g_clear_object (&self->credentials);
   /* Changes asked for but not yet written (outcomes, submissions being
    * acknowledged) reach the disk before exit; their callers, all stopped
    * by now, are told and let go. */

@@ -6,20 +6,25 @@
 #include "outbox-error.h"
 #include "outbox-notify.h"
 #include "outbox-pop3.h"
-#include "outbox-secret.h"
 #include "outbox-smtp-session.h"
 
 /* How a lane delivers one message:
  *
- *   IDLE --(a due message for this account)--> PASSWORD
- *   PASSWORD: when the SMTP URL names a user, the password is looked up in
- *     the Secret Service.  No password: the account needs one; the message
- *     is deferred without a planned attempt until SetPassword or Flush.
+ *   IDLE --(a due message for this account)--> SECRET
+ *   SECRET: when the SMTP URL names a user, the credentials source gives
+ *     the password or access token (outbox-credentials.h: the Secret
+ *     Service, a command, OAuth2 or GNOME Online Accounts).  No password, an
+ *     OAuth2 grant that needs renewing or a linked account gone: the account
+ *     is blocked with a state that says what to do (needs-password,
+ *     needs-authorization, needs-attention) and the message is deferred
+ *     without a planned attempt until the user acts (SetPassword,
+ *     authorize, Flush).
  *   OPEN: a session still open from the previous message of this account is
  *     reused; otherwise a new one connects, greets, secures and logs in.  A
  *     failure here is applied to every pending recipient of the message:
- *     a 5xx reply fails them, 535 marks the account as needing its
- *     password, anything else (4xx, timeouts, TLS, lost connections) defers.
+ *     a 5xx reply fails them, 535 blocks the account (an access token the
+ *     server refuses is first replaced once and the session tried again),
+ *     anything else (4xx, timeouts, TLS, lost connections) defers.
  *   SEND: one transaction for the recipients still pending; each
  *     recipient's outcome is taken from its own RCPT reply, then from the
  *     reply that ended the transaction.  The record is written to disk
@@ -48,7 +53,8 @@ typedef struct
   char *account_name;       /* (owned) */
   OutboxAccount *account;   /* (owned) (nullable) settings of the open session */
   OutboxSmtpSession *session; /* (owned) (nullable) */
-  char *password;           /* (owned) (nullable) */
+  OutboxSecret *secret;     /* (owned) (nullable) for the session being opened */
+  gboolean token_retried;   /* a refused token was replaced once for this message */
   char *message_id;         /* (owned) (nullable) the queue id being sent */
   guint failed_at_start;    /* failed recipients when the attempt began */
   struct _Outcome *unsaved; /* (unowned) (nullable) the previous message's
@@ -74,7 +80,8 @@ struct _OutboxDelivery
   OutboxQueue *queue;            /* (owned) */
   OutboxAccountStore *accounts;  /* (unowned) outlives the delivery */
   GHashTable *lanes;             /* (owned) account name -> GPtrArray of Lane (owned) */
-  GHashTable *needs_password;    /* (owned) set of account names (owned) */
+  GHashTable *blocked;           /* (owned) account name (owned) -> AccountBlock (owned) */
+  OutboxCredentials *credentials; /* (owned) */
   GCancellable *cancellable;     /* (owned) */
   GNetworkMonitor *monitor;      /* (unowned) the default monitor */
   gboolean online;
@@ -208,6 +215,20 @@ held_end_stream_release (HeldEndStream *self)
 }
 
 
+/* Why an account's messages wait for the user. */
+typedef struct
+{
+  OutboxAccountState state;
+  char *message; /* (owned) what to do */
+} AccountBlock;
+
+static void
+account_block_free (AccountBlock *block)
+{
+  g_free (block->message);
+  g_free (block);
+}
+
 static gint64
 now_seconds (void)
 {
@@ -215,13 +236,9 @@ now_seconds (void)
 }
 
 static void
-lane_clear_password (Lane *lane)
+lane_clear_secret (Lane *lane)
 {
-  if (lane->password != NULL)
-    {
-      explicit_bzero (lane->password, strlen (lane->password));
-      g_clear_pointer (&lane->password, g_free);
-    }
+  g_clear_pointer (&lane->secret, outbox_secret_free);
 }
 
 static void
@@ -230,7 +247,7 @@ lane_free (Lane *lane)
   g_free (lane->account_name);
   g_clear_pointer (&lane->account, outbox_account_free);
   g_clear_object (&lane->session);
-  lane_clear_password (lane);
+  lane_clear_secret (lane);
   g_free (lane->message_id);
   g_free (lane);
 }
@@ -278,9 +295,45 @@ lane_get_account (Lane *lane)
 }
 
 static gboolean
-account_needs_password (OutboxDelivery *self, const char *account_name)
+account_is_blocked (OutboxDelivery *self, const char *account_name)
 {
-  return g_hash_table_contains (self->needs_password, account_name);
+  return g_hash_table_contains (self->blocked, account_name);
+}
+
+static char *
+state_summary (OutboxAccountState state, const char *account_name)
+{
+  switch (state)
+    {
+    case OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION:
+      return g_strdup_printf ("Outbox: account %s needs to be authorized again", account_name);
+    case OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION:
+      return g_strdup_printf ("Outbox: account %s needs attention", account_name);
+    case OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD:
+    case OUTBOX_ACCOUNT_STATE_OK:
+    default:
+      return g_strdup_printf ("Outbox: the password of account %s was refused", account_name);
+    }
+}
+
+/* Stops the account's deliveries until the user acts, and tells them once. */
+static void
+block_account (OutboxDelivery *self,
+               const char *account_name,
+               OutboxAccountState state,
+               const char *message)
+{
+  AccountBlock *block = g_new0 (AccountBlock, 1);
+  g_autofree char *summary = NULL;
+  gboolean known = account_is_blocked (self, account_name);
+
+  block->state = state;
+  block->message = g_strdup (message);
+  g_hash_table_replace (self->blocked, g_strdup (account_name), block);
+  if (known)
+    return;
+  summary = state_summary (state, account_name);
+  outbox_notify (summary, message);
 }
 
 /* An asynchronous step of a lane keeps the delivery (which owns the lane)
@@ -541,7 +594,7 @@ lane_next_overlapping (Lane *lane)
   OutboxDelivery *self = lane->delivery;
   const OutboxAccount *account = lane_get_account (lane);
 
-  if (!self->online || account_needs_password (self, lane->account_name) || account == NULL
+  if (!self->online || account_is_blocked (self, lane->account_name) || account == NULL
       || lane->session == NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session))
       || !smtp_settings_equal (lane->account, account))
     return NULL;
@@ -620,6 +673,69 @@ error_is_network (const GError *error)
          || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
 }
 
+/* What the user must do when the server refuses to let the account in. */
+static char *
+sign_in_advice (Lane *lane, const GError *error, OutboxAccountState *out_state)
+{
+  const OutboxAccount *account = lane->account != NULL ? lane->account : lane_get_account (lane);
+  const char *name = lane->account_name;
+
+  *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD;
+  if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_DISABLED))
+    {
+      *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION;
+      return g_strdup_printf ("%s; then outbox flush", error->message);
+    }
+  if (account != NULL && account->oauth2 != NULL)
+    {
+      *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION;
+      return g_strdup_printf ("%s; sign in again with: outbox account authorize %s", error->message,
+                              name);
+    }
+  if (account != NULL && account->goa_id != NULL)
+    {
+      *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION;
+      return g_strdup_printf ("%s; check the account in Settings → Online Accounts, then outbox "
+                              "flush",
+                              error->message);
+    }
+  if (account != NULL && (account->token_command != NULL || account->password_command != NULL))
+    return g_strdup_printf ("%s; check what the account's %s command prints, then outbox flush",
+                            error->message, account->token_command != NULL ? "token" : "password");
+  return g_strdup_printf ("%s; set the password with: outbox account add … --password-stdin, or "
+                          "SetPassword over D-Bus, then outbox flush",
+                          error->message);
+}
+
+static void lane_connect (Lane *lane, const OutboxAccount *account);
+
+static gboolean
+error_is_sign_in (const GError *error)
+{
+  return g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE)
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_DISABLED);
+}
+
+/* An access token can expire or be revoked between two sessions: one the
+ * server refuses is replaced once, and the session tried again. */
+static gboolean
+lane_retry_with_new_token (Lane *lane, const GError *error)
+{
+  const OutboxAccount *account = lane_get_account (lane);
+
+  if (!g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH) || account == NULL
+      || lane->token_retried || outbox_credentials_kind_for (account) != OUTBOX_SASL_SECRET_TOKEN)
+    return FALSE;
+  lane->token_retried = TRUE;
+  g_message ("Account %s: the server refused the access token; trying once more with a new one",
+             lane->account_name);
+  outbox_credentials_forget_token (lane->delivery->credentials, account);
+  lane_drop_session (lane);
+  lane_connect (lane, account);
+  return TRUE;
+}
+
 static void
 lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
 {
@@ -627,20 +743,27 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
   g_autofree char *why = NULL;
   gboolean plan_retry = TRUE;
 
-  if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
-      || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE))
+  if (lane_retry_with_new_token (lane, error))
+    return;
+  if (error_is_sign_in (error))
+    {
+      OutboxAccountState state;
+
+      plan_retry = FALSE;
+      why = sign_in_advice (lane, error, &state);
+      block_account (lane->delivery, lane->account_name, state, why);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
+    }
+  else if (g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_AUTHORIZATION)
+           || g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_ATTENTION))
     {
       plan_retry = FALSE;
-      if (g_hash_table_add (lane->delivery->needs_password, g_strdup (lane->account_name)))
-        {
-          g_autofree char *summary = g_strdup_printf ("Outbox: the password of account %s was "
-                                                      "refused", lane->account_name);
-          outbox_notify (summary, error->message);
-        }
-      why = g_strdup_printf ("%s; set the password with: outbox account add … --password-stdin, "
-                             "or SetPassword over D-Bus, then outbox flush",
-                             error->message);
-      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
+      block_account (lane->delivery, lane->account_name,
+                     error->code == OUTBOX_CREDENTIALS_ERROR_NEEDS_AUTHORIZATION
+                         ? OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION
+                         : OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION,
+                     error->message);
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, 0, error->message);
     }
   else if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY) && reply != NULL
            && reply->code >= 500)
@@ -830,7 +953,8 @@ lane_open (Lane *lane, const OutboxAccount *account)
 {
   OutboxSmtpConfig config = {
     .url = account->smtp,
-    .password = lane->password,
+    .password = lane->secret != NULL ? lane->secret->secret : NULL,
+    .secret_kind = lane->secret != NULL ? lane->secret->kind : outbox_credentials_kind_for (account),
     .tls_ca_file = account->tls_ca_file,
     .tls_fingerprint = account->tls_fingerprint,
     .auth_mech = account->auth,
@@ -840,37 +964,37 @@ lane_open (Lane *lane, const OutboxAccount *account)
   lane_drop_session (lane);
   lane->account = outbox_account_copy (account);
   lane->session = outbox_smtp_session_new (&config);
-  lane_clear_password (lane);
+  lane_clear_secret (lane);
   outbox_session_open_async (OUTBOX_SESSION (lane->session), lane->delivery->cancellable, open_done,
-                                  lane_hold (lane));
+                             lane_hold (lane));
 }
 
+/* A missing password is left for the session to report: it says which
+ * server and user it would have been for. */
 static void
-password_done (GObject *source, GAsyncResult *res, gpointer user_data)
+secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   Lane *lane = user_data;
   g_autoptr (OutboxDelivery) delivery = lane->delivery;
   g_autoptr (GError) error = NULL;
   const OutboxAccount *account;
-  char *password = outbox_secret_lookup_finish (res, &error);
+  OutboxSecret *secret = outbox_credentials_lookup_finish (OUTBOX_CREDENTIALS (source), res, &error);
 
   if (g_cancellable_is_cancelled (delivery->cancellable))
     {
-      secret_password_free (password);
+      outbox_secret_free (secret);
       return;
     }
   account = outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
-  if (account == NULL || error != NULL)
+  if (account == NULL)
+    g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+  if (error != NULL && !g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_MISSING))
     {
-      OutboxSpoolRecord *record = lane_record (lane);
-      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, 0,
-                           error ? error->message : "the account was removed");
-      secret_password_free (password);
-      lane_finish_message (lane, record, TRUE);
+      g_message ("Account %s: no secret to sign in with: %s", lane->account_name, error->message);
+      lane_fail_open (lane, lane_record (lane), error);
       return;
     }
-  lane->password = g_strdup (password);
-  secret_password_free (password);
+  lane->secret = secret;
   lane_open (lane, account);
 }
 
@@ -896,8 +1020,8 @@ lane_connect (Lane *lane, const OutboxAccount *account)
       lane_open (lane, account);
       return;
     }
-  outbox_secret_lookup_async (account->name, account->smtp, lane->delivery->cancellable,
-                              password_done, lane_hold (lane));
+  outbox_credentials_lookup_async (lane->delivery->credentials, account, account->smtp,
+                                   lane->delivery->cancellable, secret_done, lane_hold (lane));
 }
 
 /* POP-before-SMTP: some old servers accept mail only from an address that
@@ -946,42 +1070,42 @@ pop_open_done (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-pop_password_done (GObject *source, GAsyncResult *res, gpointer user_data)
+pop_secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
   Lane *lane = user_data;
   g_autoptr (OutboxDelivery) delivery = lane->delivery;
   g_autoptr (GError) error = NULL;
   const OutboxAccount *account;
-  char *password = outbox_secret_lookup_finish (res, &error);
+  g_autoptr (OutboxSecret) secret =
+      outbox_credentials_lookup_finish (OUTBOX_CREDENTIALS (source), res, &error);
   OutboxPop3Config config = { 0 };
 
+  if (g_cancellable_is_cancelled (delivery->cancellable))
+    return;
   account = lane_get_account (lane);
-  if (g_cancellable_is_cancelled (delivery->cancellable) || account == NULL || error != NULL)
+  if (account == NULL)
+    g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+  if (error != NULL && !g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_MISSING))
     {
-      secret_password_free (password);
-      if (!g_cancellable_is_cancelled (delivery->cancellable))
-        {
-          if (error == NULL)
-            g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
-          lane_fail_open (lane, lane_record (lane), error);
-        }
+      lane_fail_open (lane, lane_record (lane), error);
       return;
     }
   config.url = account->pop3;
-  config.password = password;
+  config.password = secret != NULL ? secret->secret : NULL;
+  config.secret_kind = secret != NULL ? secret->kind : outbox_credentials_kind_for (account);
   config.tls_ca_file = account->tls_ca_file;
   config.tls_fingerprint = account->tls_fingerprint;
+  config.auth_mech = account->auth;
   outbox_pop3_timeouts_init_default (&config.timeouts);
-  outbox_session_open_async (OUTBOX_SESSION (outbox_pop3_session_new (&config)), delivery->cancellable,
-                                  pop_open_done, lane_hold (lane));
-  secret_password_free (password);
+  outbox_session_open_async (OUTBOX_SESSION (outbox_pop3_session_new (&config)),
+                             delivery->cancellable, pop_open_done, lane_hold (lane));
 }
 
 static void
 lane_pop_before_smtp (Lane *lane, const OutboxAccount *account)
 {
-  outbox_secret_lookup_async (account->name, account->pop3, lane->delivery->cancellable,
-                              pop_password_done, lane_hold (lane));
+  outbox_credentials_lookup_async (lane->delivery->credentials, account, account->pop3,
+                                   lane->delivery->cancellable, pop_secret_done, lane_hold (lane));
 }
 
 static void
@@ -991,6 +1115,7 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
       outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
 
   lane->message_id = g_strdup (record->id);
+  lane->token_retried = FALSE;
   lane->failed_at_start = count_failed (record);
   record->state = OUTBOX_MESSAGE_STATE_SENDING;
   record->attempts++;
@@ -1043,7 +1168,7 @@ lane_next (Lane *lane)
 {
   OutboxSpoolRecord *next = NULL;
 
-  if (lane->delivery->online && !account_needs_password (lane->delivery, lane->account_name))
+  if (lane->delivery->online && !account_is_blocked (lane->delivery, lane->account_name))
     next = find_due_for_account (lane->delivery, lane->account_name, now_seconds ());
   if (next != NULL)
     {
@@ -1098,7 +1223,7 @@ schedule_account (OutboxDelivery *self, const char *account_name, gint64 now)
 
       if (due > now)
         return due;
-      if (account_needs_password (self, account_name))
+      if (account_is_blocked (self, account_name))
         return 0;
       lane = get_idle_lane (self, account_name, max_lanes);
       if (lane == NULL)
@@ -1138,7 +1263,7 @@ outbox_delivery_flush (OutboxDelivery *self)
 {
   g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
 
-  g_hash_table_remove_all (self->needs_password);
+  g_hash_table_remove_all (self->blocked);
   for (guint i = 0; i < records->len; i++)
     {
       OutboxSpoolRecord *record = g_ptr_array_index (records, i);
@@ -1156,7 +1281,7 @@ outbox_delivery_account_changed (OutboxDelivery *self, const char *account)
 {
   g_autoptr (GPtrArray) records = NULL;
 
-  g_hash_table_remove (self->needs_password, account);
+  g_hash_table_remove (self->blocked, account);
   /* Messages that waited for the account's password are due again. */
   records = outbox_queue_list (self->queue);
   for (guint i = 0; i < records->len; i++)
@@ -1180,10 +1305,27 @@ outbox_delivery_is_sending (OutboxDelivery *self, const char *id)
   return record != NULL && record->state == OUTBOX_MESSAGE_STATE_SENDING;
 }
 
-gboolean
-outbox_delivery_account_needs_password (OutboxDelivery *self, const char *account)
+OutboxAccountState
+outbox_delivery_get_account_state (OutboxDelivery *self, const char *account, const char **out_message)
 {
-  return account_needs_password (self, account);
+  AccountBlock *block = g_hash_table_lookup (self->blocked, account);
+
+  if (out_message != NULL)
+    *out_message = block != NULL ? block->message : NULL;
+  return block != NULL ? block->state : OUTBOX_ACCOUNT_STATE_OK;
+}
+
+const char *
+outbox_account_state_to_string (OutboxAccountState state)
+{
+  static const char *const names[] = {
+    [OUTBOX_ACCOUNT_STATE_OK] = "ok",
+    [OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD] = "needs-password",
+    [OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION] = "needs-authorization",
+    [OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION] = "needs-attention",
+  };
+
+  return names[state];
 }
 
 gboolean
@@ -1251,7 +1393,8 @@ outbox_delivery_finalize (GObject *object)
   OutboxDelivery *self = OUTBOX_DELIVERY (object);
 
   g_clear_pointer (&self->lanes, g_hash_table_unref);
-  g_clear_pointer (&self->needs_password, g_hash_table_unref);
+  g_clear_pointer (&self->blocked, g_hash_table_unref);
+  g_clear_object (&self->credentials);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->queue);
   G_OBJECT_CLASS (outbox_delivery_parent_class)->finalize (object);
@@ -1290,16 +1433,20 @@ outbox_delivery_init (OutboxDelivery *self)
 {
   self->lanes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify) g_ptr_array_unref);
-  self->needs_password = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->blocked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) account_block_free);
   self->cancellable = g_cancellable_new ();
 }
 
 OutboxDelivery *
-outbox_delivery_new (OutboxQueue *queue, OutboxAccountStore *accounts)
+outbox_delivery_new (OutboxQueue *queue,
+                     OutboxAccountStore *accounts,
+                     OutboxCredentials *credentials)
 {
   OutboxDelivery *self = g_object_new (OUTBOX_TYPE_DELIVERY, NULL);
 
   self->queue = g_object_ref (queue);
+  self->credentials = g_object_ref (credentials);
   self->accounts = accounts;
   self->due_handler = g_signal_connect (queue, "due", G_CALLBACK (on_due), self);
   self->monitor = g_network_monitor_get_default ();

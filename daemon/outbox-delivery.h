@@ -5,6 +5,7 @@
 #include <gio/gio.h>
 
 #include "outbox-account.h"
+#include "outbox-credentials.h"
 #include "outbox-queue.h"
 
 G_BEGIN_DECLS
@@ -14,17 +15,33 @@ G_BEGIN_DECLS
 #define OUTBOX_TYPE_DELIVERY (outbox_delivery_get_type ())
 G_DECLARE_FINAL_TYPE (OutboxDelivery, outbox_delivery, OUTBOX, DELIVERY, GObject)
 
-OutboxDelivery *outbox_delivery_new (OutboxQueue *queue, OutboxAccountStore *accounts);
+OutboxDelivery *outbox_delivery_new (OutboxQueue *queue,
+                                     OutboxAccountStore *accounts,
+                                     OutboxCredentials *credentials);
+
+/* Why an account's messages wait for the user (Accounts.List "state"). */
+typedef enum
+{
+  OUTBOX_ACCOUNT_STATE_OK,
+  OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD,      /* refused or missing password */
+  OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION, /* OAuth2: outbox account authorize */
+  OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION,     /* a linked account gone, sign-in switched off */
+} OutboxAccountState;
+
+/* "ok", "needs-password", ... */
+const char *outbox_account_state_to_string (OutboxAccountState state);
 
 /* Looks for due messages and starts idle lanes. */
 void outbox_delivery_schedule (OutboxDelivery *delivery);
-/* Makes every deferred message due now and forgets that an account needed
- * its password (Flush). */
+/* Makes every deferred message due now and unblocks every account (Flush). */
 void outbox_delivery_flush (OutboxDelivery *delivery);
-/* Forgets that @account needed its password (after SetPassword). */
+/* Unblocks @account (after SetPassword, an authorization, a change). */
 void outbox_delivery_account_changed (OutboxDelivery *delivery, const char *account);
-/* TRUE while a 535 (or a missing password) stops the account. */
-gboolean outbox_delivery_account_needs_password (OutboxDelivery *delivery, const char *account);
+/* Whether the account waits for the user, and (nullable, transfer none)
+ * the sentence that says what to do. */
+OutboxAccountState outbox_delivery_get_account_state (OutboxDelivery *delivery,
+                                                      const char *account,
+                                                      const char **out_message);
 /* Whether GNetworkMonitor says servers can be reached ("online" property). */
 gboolean outbox_delivery_get_online (OutboxDelivery *delivery);
 /* TRUE while @id is being sent. */

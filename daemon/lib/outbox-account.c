@@ -8,6 +8,8 @@
 #include "outbox-account.h"
 #include "outbox-address.h"
 #include "outbox-error.h"
+#include "outbox-oauth2-provider.h"
+#include "outbox-sasl.h"
 #include "outbox-tls.h"
 
 #define GROUP_PREFIX "account "
@@ -29,6 +31,65 @@ static const NumericSetting numeric_settings[] = {
   { "give-up-after", G_STRUCT_OFFSET (OutboxAccount, give_up_after), 5 * 86400, 10, 365 * 86400 },
   { "max-connections", G_STRUCT_OFFSET (OutboxAccount, max_connections), 2, 1, 16 },
 };
+
+/* The settings that are an optional string and need no check of their own. */
+typedef struct
+{
+  const char *key;
+  gsize offset;
+} StringSetting;
+
+static const StringSetting string_settings[] = {
+  { "sent-folder", G_STRUCT_OFFSET (OutboxAccount, sent_folder) },
+  { "oauth2-auth-url", G_STRUCT_OFFSET (OutboxAccount, oauth2_auth_url) },
+  { "oauth2-token-url", G_STRUCT_OFFSET (OutboxAccount, oauth2_token_url) },
+  { "oauth2-device-url", G_STRUCT_OFFSET (OutboxAccount, oauth2_device_url) },
+  { "oauth2-scope", G_STRUCT_OFFSET (OutboxAccount, oauth2_scope) },
+  { "client-id", G_STRUCT_OFFSET (OutboxAccount, client_id) },
+  { "goa-id", G_STRUCT_OFFSET (OutboxAccount, goa_id) },
+};
+
+/* The settings that are a command: an argv, run without a shell. */
+typedef struct
+{
+  const char *key;
+  gsize offset;
+} CommandSetting;
+
+static const CommandSetting command_settings[] = {
+  { "password-command", G_STRUCT_OFFSET (OutboxAccount, password_command) },
+  { "token-command", G_STRUCT_OFFSET (OutboxAccount, token_command) },
+};
+
+static char **
+string_slot (OutboxAccount *account, const StringSetting *setting)
+{
+  return G_STRUCT_MEMBER_P (account, setting->offset);
+}
+
+static char ***
+command_slot (OutboxAccount *account, const CommandSetting *setting)
+{
+  return G_STRUCT_MEMBER_P (account, setting->offset);
+}
+
+static const StringSetting *
+find_string_setting (const char *key)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (string_settings); i++)
+    if (g_str_equal (string_settings[i].key, key))
+      return &string_settings[i];
+  return NULL;
+}
+
+static const CommandSetting *
+find_command_setting (const char *key)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
+    if (g_str_equal (command_settings[i].key, key))
+      return &command_settings[i];
+  return NULL;
+}
 
 static guint *
 numeric_slot (OutboxAccount *account, const NumericSetting *setting)
@@ -65,7 +126,13 @@ outbox_account_copy (const OutboxAccount *account)
   copy->tls_ca_file = g_strdup (account->tls_ca_file);
   copy->tls_fingerprint = g_strdup (account->tls_fingerprint);
   copy->auth = g_strdup (account->auth);
-  copy->sent_folder = g_strdup (account->sent_folder);
+  copy->oauth2 = g_strdup (account->oauth2);
+  for (gsize i = 0; i < G_N_ELEMENTS (string_settings); i++)
+    *string_slot (copy, &string_settings[i]) =
+        g_strdup (*string_slot ((OutboxAccount *) account, &string_settings[i]));
+  for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
+    *command_slot (copy, &command_settings[i]) =
+        g_strdupv (*command_slot ((OutboxAccount *) account, &command_settings[i]));
   return copy;
 }
 
@@ -82,7 +149,11 @@ outbox_account_free (OutboxAccount *account)
   g_free (account->tls_ca_file);
   g_free (account->tls_fingerprint);
   g_free (account->auth);
-  g_free (account->sent_folder);
+  g_free (account->oauth2);
+  for (gsize i = 0; i < G_N_ELEMENTS (string_settings); i++)
+    g_free (*string_slot (account, &string_settings[i]));
+  for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
+    g_strfreev (*command_slot (account, &command_settings[i]));
   g_free (account);
 }
 
@@ -131,9 +202,19 @@ outbox_account_to_variant (const OutboxAccount *account)
   add_string (&builder, "tls-ca-file", account->tls_ca_file);
   add_string (&builder, "tls-fingerprint", account->tls_fingerprint);
   add_string (&builder, "auth", account->auth);
+  add_string (&builder, "oauth2", account->oauth2);
+  for (gsize i = 0; i < G_N_ELEMENTS (string_settings); i++)
+    add_string (&builder, string_settings[i].key,
+                *string_slot ((OutboxAccount *) account, &string_settings[i]));
+  for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
+    {
+      char **argv = *command_slot ((OutboxAccount *) account, &command_settings[i]);
+      if (argv != NULL)
+        g_variant_builder_add (&builder, "{sv}", command_settings[i].key,
+                               g_variant_new_strv ((const char *const *) argv, -1));
+    }
   g_variant_builder_add (&builder, "{sv}", "default", g_variant_new_boolean (account->is_default));
   g_variant_builder_add (&builder, "{sv}", "save-to-sent", g_variant_new_boolean (account->save_to_sent));
-  add_string (&builder, "sent-folder", account->sent_folder);
   g_variant_builder_add (&builder, "{sv}", "pop-before-smtp",
                          g_variant_new_boolean (account->pop_before_smtp));
   for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
@@ -270,11 +351,11 @@ set_fingerprint (OutboxAccount *account, const char *value, GError **error)
 static gboolean
 set_auth (OutboxAccount *account, const char *value, GError **error)
 {
-  if (*value != '\0' && g_ascii_strcasecmp (value, "PLAIN") != 0
-      && g_ascii_strcasecmp (value, "LOGIN") != 0)
+  if (*value != '\0' && !outbox_sasl_mechanism_is_known (value))
     {
+      g_autofree char *known = g_strjoinv (", ", (char **) outbox_sasl_mechanisms ());
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
-                   "Setting “auth”: unsupported mechanism “%s”; use PLAIN or LOGIN", value);
+                   "Setting “auth”: unsupported mechanism “%s”; use one of %s", value, known);
       return FALSE;
     }
   if (!set_optional_string (&account->auth, value))
@@ -282,6 +363,47 @@ set_auth (OutboxAccount *account, const char *value, GError **error)
   if (account->auth != NULL)
     for (char *p = account->auth; *p; p++)
       *p = g_ascii_toupper (*p);
+  return TRUE;
+}
+
+static gboolean
+set_oauth2 (OutboxAccount *account, const char *value, GError **error)
+{
+  if (*value != '\0' && !g_str_equal (value, "custom") && outbox_oauth2_provider_lookup (value) == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “oauth2”: unknown provider “%s”; use google, microsoft, or custom "
+                   "with --oauth2-auth-url, --oauth2-token-url and --oauth2-scope",
+                   value);
+      return FALSE;
+    }
+  return set_optional_string (&account->oauth2, value);
+}
+
+/* An empty list clears the command. */
+static gboolean
+set_command (OutboxAccount *account, const CommandSetting *setting, GVariant *value, GError **error)
+{
+  char ***slot = command_slot (account, setting);
+  g_autofree const char **argv = NULL;
+
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Setting “%s” must be a list of strings (the command and its arguments), "
+                   "not “%s”",
+                   setting->key, g_variant_get_type_string (value));
+      return FALSE;
+    }
+  argv = g_variant_get_strv (value, NULL);
+  if (argv[0] != NULL && *argv[0] == '\0')
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "Setting “%s”: the command's name is empty", setting->key);
+      return FALSE;
+    }
+  g_strfreev (*slot);
+  *slot = argv[0] != NULL ? g_strdupv ((char **) argv) : NULL;
   return TRUE;
 }
 
@@ -345,6 +467,8 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
     }
   if (find_numeric_setting (key) != NULL)
     return set_numeric (account, find_numeric_setting (key), value, error);
+  if (find_command_setting (key) != NULL)
+    return set_command (account, find_command_setting (key), value, error);
   if (!check_type (key, value, G_VARIANT_TYPE_STRING, error))
     return FALSE;
 
@@ -363,14 +487,17 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
     return set_fingerprint (account, str, error);
   if (g_str_equal (key, "auth"))
     return set_auth (account, str, error);
-  if (g_str_equal (key, "sent-folder"))
-    return set_optional_string (&account->sent_folder, str);
+  if (g_str_equal (key, "oauth2"))
+    return set_oauth2 (account, str, error);
+  if (find_string_setting (key) != NULL)
+    return set_optional_string (string_slot (account, find_string_setting (key)), str);
 
   g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
                "Unknown account setting “%s”; known settings are from, smtp, imap, pop3, "
                "tls-ca-file, tls-fingerprint, auth, default, save-to-sent, sent-folder, "
-               "pop-before-smtp, timeout, retry-first, retry-max, give-up-after and "
-               "max-connections",
+               "pop-before-smtp, timeout, retry-first, retry-max, give-up-after, "
+               "max-connections, password-command, token-command, oauth2, oauth2-auth-url, "
+               "oauth2-token-url, oauth2-device-url, oauth2-scope, client-id and goa-id",
                key);
   return FALSE;
 }
@@ -405,9 +532,88 @@ outbox_account_wants_sent_copy (const OutboxAccount *account, int per_message)
   return per_message >= 0 ? per_message != 0 : account->save_to_sent;
 }
 
+/* One way to get the secret: a linked GOA account, OAuth2, a command or the
+ * Secret Service (the default). */
+static gboolean
+check_one_sign_in (const OutboxAccount *account, GError **error)
+{
+  const char *chosen[4];
+  guint n = 0;
+
+  if (account->goa_id != NULL)
+    chosen[n++] = "--goa";
+  if (account->oauth2 != NULL)
+    chosen[n++] = "--oauth2";
+  if (account->token_command != NULL)
+    chosen[n++] = "--token-command";
+  if (account->password_command != NULL)
+    chosen[n++] = "--password-command";
+  if (n <= 1)
+    return TRUE;
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+               "Account “%s” has both %s and %s; choose one way to sign in", account->name,
+               chosen[0], chosen[1]);
+  return FALSE;
+}
+
+static gboolean
+check_oauth2 (const OutboxAccount *account, GError **error)
+{
+  g_autoptr (OutboxOAuth2Settings) settings = NULL;
+  g_autoptr (GError) local_error = NULL;
+
+  if (account->oauth2 == NULL)
+    return TRUE;
+  settings = outbox_account_get_oauth2_settings (account, &local_error);
+  if (settings == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "Account “%s”: %s",
+                   account->name, local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+OutboxOAuth2Settings *
+outbox_account_get_oauth2_settings (const OutboxAccount *account, GError **error)
+{
+  const OutboxOAuth2Provider *provider = outbox_oauth2_provider_lookup (account->oauth2);
+  g_autoptr (OutboxOAuth2Settings) settings = g_new0 (OutboxOAuth2Settings, 1);
+
+  g_return_val_if_fail (account->oauth2 != NULL, NULL);
+
+  settings->provider = g_strdup (account->oauth2);
+  settings->auth_url = g_strdup (account->oauth2_auth_url ? account->oauth2_auth_url
+                                 : provider ? provider->auth_url : NULL);
+  settings->token_url = g_strdup (account->oauth2_token_url ? account->oauth2_token_url
+                                  : provider ? provider->token_url : NULL);
+  settings->device_url = g_strdup (account->oauth2_device_url ? account->oauth2_device_url
+                                   : provider ? provider->device_url : NULL);
+  settings->scope = g_strdup (account->oauth2_scope ? account->oauth2_scope
+                              : provider ? provider->scope : NULL);
+  settings->client_id = g_strdup (account->client_id);
+  if (settings->client_id == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "OAuth2 needs the client ID of an application registered with the provider; "
+                   "give it with --client-id ID");
+      return NULL;
+    }
+  if (settings->auth_url == NULL || settings->token_url == NULL || settings->scope == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
+                   "A custom OAuth2 provider needs --oauth2-auth-url, --oauth2-token-url and "
+                   "--oauth2-scope");
+      return NULL;
+    }
+  return g_steal_pointer (&settings);
+}
+
 static gboolean
 account_check_complete (const OutboxAccount *account, GError **error)
 {
+  if (!check_one_sign_in (account, error) || !check_oauth2 (account, error))
+    return FALSE;
   if (account->from == NULL)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
@@ -464,6 +670,11 @@ keyfile_value (GKeyFile *keyfile, const char *group, const char *key, GError **e
     {
       gboolean b = g_key_file_get_boolean (keyfile, group, key, error);
       return (error && *error) ? NULL : g_variant_new_boolean (b);
+    }
+  if (find_command_setting (key) != NULL)
+    {
+      g_auto (GStrv) argv = g_key_file_get_string_list (keyfile, group, key, NULL, error);
+      return argv != NULL ? g_variant_new_strv ((const char *const *) argv, -1) : NULL;
     }
   if (find_numeric_setting (key) != NULL)
     {
@@ -614,6 +825,17 @@ accounts_to_keyfile (GPtrArray *accounts)
       keyfile_set_optional (keyfile, group, "tls-ca-file", account->tls_ca_file);
       keyfile_set_optional (keyfile, group, "tls-fingerprint", account->tls_fingerprint);
       keyfile_set_optional (keyfile, group, "auth", account->auth);
+      keyfile_set_optional (keyfile, group, "oauth2", account->oauth2);
+      for (gsize n = 0; n < G_N_ELEMENTS (string_settings); n++)
+        keyfile_set_optional (keyfile, group, string_settings[n].key,
+                              *string_slot ((OutboxAccount *) account, &string_settings[n]));
+      for (gsize n = 0; n < G_N_ELEMENTS (command_settings); n++)
+        {
+          char **argv = *command_slot ((OutboxAccount *) account, &command_settings[n]);
+          if (argv != NULL)
+            g_key_file_set_string_list (keyfile, group, command_settings[n].key,
+                                        (const char *const *) argv, g_strv_length (argv));
+        }
       for (gsize n = 0; n < G_N_ELEMENTS (numeric_settings); n++)
         {
           guint value = *numeric_slot ((OutboxAccount *) account, &numeric_settings[n]);
@@ -624,7 +846,6 @@ accounts_to_keyfile (GPtrArray *accounts)
         g_key_file_set_boolean (keyfile, group, "default", TRUE);
       if (!account->save_to_sent)
         g_key_file_set_boolean (keyfile, group, "save-to-sent", FALSE);
-      keyfile_set_optional (keyfile, group, "sent-folder", account->sent_folder);
       if (account->pop_before_smtp)
         g_key_file_set_boolean (keyfile, group, "pop-before-smtp", TRUE);
     }

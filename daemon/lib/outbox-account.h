@@ -4,6 +4,7 @@
 
 #include <gio/gio.h>
 
+#include "outbox-oauth2-provider.h"
 #include "outbox-smtp-session.h"
 #include "outbox-url.h"
 
@@ -20,7 +21,16 @@ typedef struct
   OutboxServerUrl *pop3;      /* (nullable) (owned) */
   char *tls_ca_file;          /* (nullable) (owned) */
   char *tls_fingerprint;      /* (nullable) (owned) */
-  char *auth;                 /* (nullable) (owned) PLAIN or LOGIN */
+  char *auth;                 /* (nullable) (owned) a SASL mechanism, upper case */
+  char **password_command;    /* (nullable) (owned) argv: prints the password */
+  char **token_command;       /* (nullable) (owned) argv: prints an OAuth2 access token */
+  char *oauth2;               /* (nullable) (owned) "google", "microsoft" or "custom" */
+  char *oauth2_auth_url;      /* (nullable) (owned) overrides the provider's */
+  char *oauth2_token_url;     /* (nullable) (owned) */
+  char *oauth2_device_url;    /* (nullable) (owned) */
+  char *oauth2_scope;         /* (nullable) (owned) */
+  char *client_id;            /* (nullable) (owned) the OAuth2 client (not a secret) */
+  char *goa_id;               /* (nullable) (owned) the linked GNOME Online Accounts account */
   gboolean is_default;
   gboolean save_to_sent;       /* copy sent mail to the IMAP Sent folder (TRUE;
                                 * only where an IMAP server is set) */
@@ -41,6 +51,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxAccount, outbox_account_free)
 /* Whether a message sent through @account is copied to its Sent folder;
  * @per_message is the Submit option (-1: the account decides). */
 gboolean outbox_account_wants_sent_copy (const OutboxAccount *account, int per_message);
+
+/* (transfer full) The endpoints and client of an account with an "oauth2"
+ * setting; fails with OUTBOX_ERROR_INVALID_ACCOUNT saying what is missing. */
+OutboxOAuth2Settings *outbox_account_get_oauth2_settings (const OutboxAccount *account,
+                                                          GError **error);
 
 /* Settings as a{sv} (the keys documented in org.outbox.Outbox1.Accounts). */
 GVariant *outbox_account_to_variant (const OutboxAccount *account);

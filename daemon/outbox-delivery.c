@@ -699,9 +699,17 @@ sign_in_advice (Lane *lane, const GError *error, OutboxAccountState *out_state)
                               "flush",
                               error->message);
     }
-  if (account != NULL && (account->token_command != NULL || account->password_command != NULL))
-    return g_strdup_printf ("%s; check what the account's %s command prints, then outbox flush",
-                            error->message, account->token_command != NULL ? "token" : "password");
+  if (account != NULL && account->token_command != NULL)
+    {
+      *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION;
+      return g_strdup_printf ("%s; check that the account's token command prints a valid access "
+                              "token (its tool may need to sign in again), then outbox flush",
+                              error->message);
+    }
+  if (account != NULL && account->password_command != NULL)
+    return g_strdup_printf ("%s; check what the account's password command prints, then outbox "
+                            "flush",
+                            error->message);
   return g_strdup_printf ("%s; set the password with: outbox account add … --password-stdin, or "
                           "SetPassword over D-Bus, then outbox flush",
                           error->message);

@@ -1171,7 +1171,7 @@ class Dovecot:
     growing per-IP penalty of a real server unless auth_penalty=True."""
 
     USER = "alice"
-    PASSWORD = "secret"
+    PASSWORD = "pw-Dv3c0t-9Kq2-secret"
     # service name -> (login service, implicit TLS, URL scheme)
     LISTENERS = {
         "imap": ("imap-login", False, "imap"),

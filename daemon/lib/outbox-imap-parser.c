@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "outbox-imap.h"
+#include "outbox-imap-parser.h"
 #include "outbox-text.h"
 
 /* How much of an offending line an error message quotes. */
@@ -173,7 +173,7 @@ utf7_fail (GError **error, const char *name, const char *why)
 {
   g_autofree char *quoted = quote_line (name, strlen (name));
 
-  g_set_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL,
+  g_set_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL,
                "The mailbox name %s is not valid modified UTF-7: %s", quoted, why);
   return NULL;
 }
@@ -443,11 +443,11 @@ parser_fail (OutboxImapParser *parser, GError **error, const char *format, ...)
       gsize len = 0;
       const char *line = first_line (parser, &len);
       quoted = quote_line (line, len);
-      g_set_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL,
+      g_set_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL,
                    "Malformed IMAP response from the server (%s): %s", why, quoted);
     }
   else
-    g_set_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL,
+    g_set_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL,
                  "Malformed IMAP response from the server: %s", why);
   parser_reset (parser);
   return FALSE;

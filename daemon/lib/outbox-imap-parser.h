@@ -2,13 +2,14 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #pragma once
 
-#include <glib.h>
+#include "outbox-session.h"
 
 G_BEGIN_DECLS
 
 /* The IMAP response parser (RFC 3501) and the helpers for what it reads:
  * mailboxes, response texts and modified UTF-7 names.  It knows nothing
- * about connections, so that it can be tested and fuzzed on its own. */
+ * about connections, so that it can be tested and fuzzed on its own; its
+ * errors are in the domain all sessions share (outbox-session.h). */
 
 /* Limits a server's responses must respect.  The client asks for nothing
  * big (no FETCH), so these are generous for what it reads and small enough
@@ -102,7 +103,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxImapResponse, outbox_imap_response_free)
  * LF inside a literal is therefore counted as CR LF: the client only reads
  * small literals, such as mailbox names, which hold no line break.)
  *
- * Errors are OUTBOX_IMAP_ERROR_PROTOCOL: a bad or missing tag or status,
+ * Errors are OUTBOX_SESSION_ERROR_PROTOCOL: a bad or missing tag or status,
  * unbalanced parentheses or quotes, NUL or CR in a line, a bad escape, a
  * line over OUTBOX_IMAP_MAX_LINE, a literal over OUTBOX_IMAP_MAX_LITERAL, a
  * response over OUTBOX_IMAP_MAX_RESPONSE, OUTBOX_IMAP_MAX_ITEMS or
@@ -129,7 +130,7 @@ gboolean outbox_imap_is_atom_char (char ch);
 
 /* Modified UTF-7 mailbox names (RFC 3501 section 5.1.3) -------------------- */
 
-/* NULL with OUTBOX_IMAP_ERROR_PROTOCOL when @name is not valid modified
+/* NULL with OUTBOX_SESSION_ERROR_PROTOCOL when @name is not valid modified
  * UTF-7 (8-bit octets, a bad shift sequence, printable ASCII encoded in
  * base64, an unpaired surrogate). */
 char *outbox_imap_utf7_decode (const char *name, GError **error);

@@ -504,6 +504,81 @@ test_login_without_user (Fixture *f, gconstpointer data)
   g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 }
 
+/* AUTHENTICATE through the SASL layer --------------------------------------- */
+
+static void
+test_authenticate_plain_sasl_ir (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+  g_autofree char *auth = g_strconcat ("A2 AUTHENTICATE PLAIN ", plain, NULL);
+
+  f->imap.capabilities = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+  open_plain_session (f);
+  g_assert_true (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
+  g_assert_cmpstr (outbox_session_get_mechanism (OUTBOX_SESSION (f->session)), ==, "PLAIN");
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==, auth);
+  g_assert_false (fake_server_received (&f->server, plain));
+}
+
+/* Without SASL-IR the initial response waits for the server's "+ ". */
+static void
+test_authenticate_plain_continuation (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+
+  f->imap.capabilities = "IMAP4rev1 AUTH=PLAIN";
+  open_plain_session (f);
+  g_assert_true (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==, "A2 AUTHENTICATE PLAIN");
+  g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 1), ==, 0);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, plain);
+}
+
+/* The strongest mechanism wins; the refusal of its client-first message
+ * is a refused sign-in. */
+static void
+test_authenticate_scram (Fixture *f, gconstpointer data)
+{
+  static const char prefix[] = "A2 AUTHENTICATE SCRAM-SHA-256 ";
+  static const char gs2_and_user[] = "n,,n=alice,r=";
+  const char *command;
+  g_autofree guchar *client_first = NULL;
+  gsize len = 0;
+  g_autoptr (GError) error = NULL;
+
+  f->imap.capabilities = "IMAP4rev1 AUTH=PLAIN AUTH=SCRAM-SHA-256 SASL-IR";
+  f->imap.login = "NO [AUTHENTICATIONFAILED] Authentication failed.";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
+  g_assert_cmpstr (outbox_session_get_mechanism (OUTBOX_SESSION (f->session)), ==,
+                   "SCRAM-SHA-256");
+
+  end_conversation (f);
+  command = g_ptr_array_index (f->server.commands, 1);
+  g_assert_true (g_str_has_prefix (command, prefix));
+  client_first = g_base64_decode (command + strlen (prefix), &len);
+  g_assert_cmpuint (len, >, strlen (gs2_and_user));
+  g_assert_cmpint (memcmp (client_first, gs2_and_user, strlen (gs2_and_user)), ==, 0);
+}
+
+static void
+test_preauth (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "A1 CAPABILITY", NULL };
+
+  f->server.greeting = "* PREAUTH welcome back\r\n";
+  open_plain_session (f);
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+  g_assert_false (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
 /* Capabilities ------------------------------------------------------------ */
 
 static void
@@ -1268,6 +1343,10 @@ main (int argc, char **argv)
   ADD ("/imap/session/login/refused", test_login_refused);
   ADD ("/imap/session/login/without-password", test_login_without_password);
   ADD ("/imap/session/login/without-user", test_login_without_user);
+  ADD ("/imap/session/authenticate/plain-sasl-ir", test_authenticate_plain_sasl_ir);
+  ADD ("/imap/session/authenticate/plain-continuation", test_authenticate_plain_continuation);
+  ADD ("/imap/session/authenticate/scram-sha-256", test_authenticate_scram);
+  ADD ("/imap/session/preauth", test_preauth);
   ADD ("/imap/session/capability/from-greeting", test_capability_from_greeting);
   ADD ("/imap/session/capability/after-login", test_capability_after_login);
   ADD ("/imap/session/capability/in-login-ok", test_capability_in_login_ok);

@@ -672,7 +672,9 @@ typedef gboolean (*ResponseJudge) (OutboxImapSession *self,
                                    const OutboxImapResponse *response,
                                    GError **error);
 
-static void
+/* TRUE when the command ran and @judge accepts its response; FALSE once
+ * @step has failed. */
+static gboolean
 step_judge (GTask *step, GAsyncResult *result, ResponseJudge judge)
 {
   OutboxImapSession *self = g_task_get_source_object (step);
@@ -680,10 +682,10 @@ step_judge (GTask *step, GAsyncResult *result, ResponseJudge judge)
   GError *error = NULL;
 
   response = command_finish (self, result, NULL, &error);
-  if (response == NULL || !judge (self, response, &error))
-    g_task_return_error (step, error);
-  else
-    g_task_return_boolean (step, TRUE);
+  if (response != NULL && judge (self, response, &error))
+    return TRUE;
+  g_task_return_error (step, error);
+  return FALSE;
 }
 
 static void
@@ -803,7 +805,8 @@ capability_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) step = user_data;
 
-  step_judge (step, result, judge_capability);
+  if (step_judge (step, result, judge_capability))
+    g_task_return_boolean (step, TRUE);
 }
 
 static Command *
@@ -850,7 +853,8 @@ starttls_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) step = user_data;
 
-  step_judge (step, result, judge_starttls);
+  if (step_judge (step, result, judge_starttls))
+    g_task_return_boolean (step, TRUE);
 }
 
 static void
@@ -919,14 +923,8 @@ static void
 auth_capability_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) step = user_data;
-  OutboxImapSession *self = OUTBOX_IMAP_SESSION (source);
-  g_autoptr (OutboxImapResponse) response = NULL;
-  GError *error = NULL;
 
-  response = command_finish (self, result, NULL, &error);
-  if (response == NULL || !judge_capability (self, response, &error))
-    g_task_return_error (step, error);
-  else
+  if (step_judge (step, result, judge_capability))
     auth_succeed (step);
 }
 
@@ -1007,13 +1005,10 @@ login_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) step = user_data;
   OutboxImapSession *self = OUTBOX_IMAP_SESSION (source);
-  g_autoptr (OutboxImapResponse) response = NULL;
-  GError *error = NULL;
 
-  response = command_finish (self, result, NULL, &error);
-  if (response == NULL || !judge_login (self, response, &error))
-    g_task_return_error (step, error);
-  else if (self->capabilities != NULL)
+  if (!step_judge (step, result, judge_login))
+    return;
+  if (self->capabilities != NULL)
     g_task_return_boolean (step, TRUE);
   else
     step_command (step, capability_command (self), capability_done);

@@ -14,7 +14,8 @@
  *
  *   PASSWORD: the IMAP password from the Secret Service (when the URL names
  *     a user);
- *   OPEN: connect, TLS, login (outbox-imap.c);
+ *   OPEN: connect, TLS, sign-in (outbox-session.c, with IMAP's commands
+ *     from outbox-imap.c);
  *   FIND: the mailbox marked \Sent, else the account's sent-folder, else
  *     "Sent";
  *   APPEND: the message, streamed from the spool, flagged \Seen;

@@ -367,10 +367,10 @@ simple_command (OutboxImapSession *self, const char *line, guint seconds)
  * literal, responses are read until the "+" comes.  Then responses are read
  * until the tagged one, which is the result (or, for AUTHENTICATE, until a
  * "+" challenge).  Each write and each response is one exchange of the
- * base, with its own deadline.  A tagged NO or BAD may come
- * instead of a "+": the rest of the command is then never sent and the
- * session stays usable.  Untagged responses are noted on the way (and LIST
- * ones matched).  Any other failure drops the connection. */
+ * base, with its own deadline.  A tagged NO or BAD may come instead of a
+ * "+": the rest of the command is then never sent and the session stays
+ * usable.  Untagged responses are noted on the way (and LIST ones matched).
+ * Any other failure drops the connection. */
 
 typedef struct
 {

@@ -85,10 +85,6 @@ static gboolean
 error_is_login (const GError *error)
 {
   return g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
-         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE)
-         || g_error_matches (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH)
-         || g_error_matches (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE)
-         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
          || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 }
 
@@ -223,13 +219,13 @@ imap_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
   GVariantDict dict;
 
-  outbox_imap_session_open_finish (session, result, &error);
+  outbox_session_open_finish (OUTBOX_SESSION (session), result, &error);
   g_variant_dict_init (&dict, NULL);
   describe (&dict, check->url, error, outbox_imap_session_get_last_server_text (session),
-            outbox_imap_session_get_peer_certificate (session),
+            outbox_session_get_peer_certificate (OUTBOX_SESSION (session)),
             outbox_imap_session_get_capabilities (session));
-  if (outbox_imap_session_is_open (session))
-    outbox_imap_session_logout_async (session, NULL, NULL, NULL);
+  if (outbox_session_is_open (OUTBOX_SESSION (session)))
+    outbox_session_quit_async (OUTBOX_SESSION (session), NULL, NULL, NULL);
   check_finish_one (check, &dict);
 }
 
@@ -247,8 +243,8 @@ imap_start (ServerCheck *check, const OutboxAccount *account, const char *passwo
   outbox_imap_timeouts_init_default (&config.timeouts);
   session = outbox_imap_session_new (&config);
   check->session = G_OBJECT (session);
-  outbox_imap_session_open_async (session, g_task_get_cancellable (check->task), imap_open_done,
-                                  check);
+  outbox_session_open_async (OUTBOX_SESSION (session), g_task_get_cancellable (check->task),
+                             imap_open_done, check);
 }
 
 /* POP3 */

@@ -14,7 +14,8 @@
  *
  *   PASSWORD: the IMAP password from the Secret Service (when the URL names
  *     a user);
- *   OPEN: connect, TLS, login (outbox-imap.c);
+ *   OPEN: connect, TLS, sign-in (outbox-session.c, with IMAP's commands
+ *     from outbox-imap.c);
  *   FIND: the mailbox marked \Sent, else the account's sent-folder, else
  *     "Sent";
  *   APPEND: the message, streamed from the spool, flagged \Seen;
@@ -130,7 +131,7 @@ logout_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   /* The copy is stored once APPEND said OK; LOGOUT cannot undo it. */
-  if (!outbox_imap_session_logout_finish (OUTBOX_IMAP_SESSION (source), result, &error))
+  if (!outbox_session_quit_finish (OUTBOX_SESSION (source), result, &error))
     g_debug ("IMAP LOGOUT: %s", error->message);
   copy_job_finish (job, NULL);
 }
@@ -146,7 +147,8 @@ append_done (GObject *source, GAsyncResult *result, gpointer user_data)
       copy_job_finish (job, error);
       return;
     }
-  outbox_imap_session_logout_async (job->session, job->self->cancellable, logout_done, job);
+  outbox_session_quit_async (OUTBOX_SESSION (job->session), job->self->cancellable, logout_done,
+                             job);
 }
 
 static void
@@ -179,7 +181,7 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   CopyJob *job = user_data;
   g_autoptr (GError) error = NULL;
 
-  if (!outbox_imap_session_open_finish (job->session, result, &error))
+  if (!outbox_session_open_finish (OUTBOX_SESSION (job->session), result, &error))
     {
       copy_job_finish (job, error);
       return;
@@ -200,7 +202,7 @@ copy_job_open (CopyJob *job, const char *password)
 
   outbox_imap_timeouts_init_default (&config.timeouts);
   job->session = outbox_imap_session_new (&config);
-  outbox_imap_session_open_async (job->session, job->self->cancellable, open_done, job);
+  outbox_session_open_async (OUTBOX_SESSION (job->session), job->self->cancellable, open_done, job);
 }
 
 static void

@@ -88,7 +88,7 @@ LLVMFuzzerTestOneInput (const guint8 *data, size_t size)
         }
       else
         {
-          g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL);
+          g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
           g_assert_null (response);
           assert_displayable (error->message);
           g_assert_cmpuint (outbox_imap_parser_get_literal_needed (parser), ==, 0);

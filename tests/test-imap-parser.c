@@ -48,7 +48,7 @@ assert_lines_fail (const char *const *lines)
       g_assert_true (ok == (error == NULL));
       g_assert_null (response);
     }
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
   g_assert_true (g_utf8_validate (error->message, -1, NULL));
 }
 
@@ -405,7 +405,7 @@ assert_utf7_invalid (const char *encoded)
   g_autoptr (GError) error = NULL;
   g_autofree char *decoded = outbox_imap_utf7_decode (encoded, &error);
 
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
   g_assert_null (decoded);
 }
 
@@ -547,7 +547,7 @@ test_bad_nul (void)
   g_autoptr (GError) error = NULL;
 
   g_assert_false (outbox_imap_parser_feed_line (parser, "A1 OK a\0b", 9, &r, &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
 }
 
 static void
@@ -601,7 +601,7 @@ test_bad_nul_in_literal (void)
 
   g_assert_true (outbox_imap_parser_feed_line (parser, first, strlen (first), &r, &error));
   g_assert_false (outbox_imap_parser_feed_line (parser, "a\0b", 3, &r, &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
 }
 
 static void

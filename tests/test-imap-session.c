@@ -301,8 +301,8 @@ open_session (Fixture *f, const char *url_format, GError **error)
   f->url = fake_server_url (&f->server, url_format);
   f->config.url = f->url;
   f->session = outbox_imap_session_new (&f->config);
-  outbox_imap_session_open_async (f->session, NULL, store_result, &result);
-  return outbox_imap_session_open_finish (f->session, wait_for (&result), error);
+  outbox_session_open_async (OUTBOX_SESSION (f->session), NULL, store_result, &result);
+  return outbox_session_open_finish (OUTBOX_SESSION (f->session), wait_for (&result), error);
 }
 
 static void
@@ -359,8 +359,8 @@ logout (Fixture *f, GError **error)
 {
   g_autoptr (GAsyncResult) result = NULL;
 
-  outbox_imap_session_logout_async (f->session, NULL, store_result, &result);
-  return outbox_imap_session_logout_finish (f->session, wait_for (&result), error);
+  outbox_session_quit_async (OUTBOX_SESSION (f->session), NULL, store_result, &result);
+  return outbox_session_quit_finish (OUTBOX_SESSION (f->session), wait_for (&result), error);
 }
 
 static char *
@@ -385,7 +385,7 @@ test_login_sasl_ir (Fixture *f, gconstpointer data)
   const char *const expected[] = { "A1 CAPABILITY", auth, "A3 CAPABILITY", NULL };
 
   open_plain_session (f);
-  g_assert_true (outbox_imap_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -464,7 +464,7 @@ test_login_disabled (Fixture *f, gconstpointer data)
 
   f->imap.capabilities = "IMAP4rev1 LOGINDISABLED";
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -477,9 +477,9 @@ test_login_refused (Fixture *f, gconstpointer data)
 
   f->imap.login = "NO [AUTHENTICATIONFAILED] Authentication failed.";
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
   g_assert_nonnull (strstr (error->message, "NO [AUTHENTICATIONFAILED] Authentication failed."));
-  g_assert_false (outbox_imap_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -489,7 +489,7 @@ test_login_without_password (Fixture *f, gconstpointer data)
 
   f->config.password = NULL;
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
 
   end_conversation (f);
   g_assert_false (server_received (&f->server, "AUTHENTICATE"));
@@ -501,7 +501,82 @@ test_login_without_user (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   g_assert_false (open_session (f, "imap+insecure://127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_AUTH_UNAVAILABLE);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
+}
+
+/* AUTHENTICATE through the SASL layer --------------------------------------- */
+
+static void
+test_authenticate_plain_sasl_ir (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+  g_autofree char *auth = g_strconcat ("A2 AUTHENTICATE PLAIN ", plain, NULL);
+
+  f->imap.capabilities = "IMAP4rev1 AUTH=PLAIN SASL-IR";
+  open_plain_session (f);
+  g_assert_true (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
+  g_assert_cmpstr (outbox_session_get_mechanism (OUTBOX_SESSION (f->session)), ==, "PLAIN");
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==, auth);
+  g_assert_false (fake_server_received (&f->server, plain));
+}
+
+/* Without SASL-IR the initial response waits for the server's "+ ". */
+static void
+test_authenticate_plain_continuation (Fixture *f, gconstpointer data)
+{
+  g_autofree char *plain = plain_response ("alice", "secret");
+
+  f->imap.capabilities = "IMAP4rev1 AUTH=PLAIN";
+  open_plain_session (f);
+  g_assert_true (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==, "A2 AUTHENTICATE PLAIN");
+  g_assert_cmpuint (g_array_index (f->server.buffered_after, gsize, 1), ==, 0);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, plain);
+}
+
+/* The strongest mechanism wins; the refusal of its client-first message
+ * is a refused sign-in. */
+static void
+test_authenticate_scram (Fixture *f, gconstpointer data)
+{
+  static const char prefix[] = "A2 AUTHENTICATE SCRAM-SHA-256 ";
+  static const char gs2_and_user[] = "n,,n=alice,r=";
+  const char *command;
+  g_autofree guchar *client_first = NULL;
+  gsize len = 0;
+  g_autoptr (GError) error = NULL;
+
+  f->imap.capabilities = "IMAP4rev1 AUTH=PLAIN AUTH=SCRAM-SHA-256 SASL-IR";
+  f->imap.login = "NO [AUTHENTICATIONFAILED] Authentication failed.";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
+  g_assert_cmpstr (outbox_session_get_mechanism (OUTBOX_SESSION (f->session)), ==,
+                   "SCRAM-SHA-256");
+
+  end_conversation (f);
+  command = g_ptr_array_index (f->server.commands, 1);
+  g_assert_true (g_str_has_prefix (command, prefix));
+  client_first = g_base64_decode (command + strlen (prefix), &len);
+  g_assert_cmpuint (len, >, strlen (gs2_and_user));
+  g_assert_cmpint (memcmp (client_first, gs2_and_user, strlen (gs2_and_user)), ==, 0);
+}
+
+static void
+test_preauth (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "A1 CAPABILITY", NULL };
+
+  f->server.greeting = "* PREAUTH welcome back\r\n";
+  open_plain_session (f);
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+  g_assert_false (outbox_session_is_signed_in (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
 }
 
 /* Capabilities ------------------------------------------------------------ */
@@ -550,7 +625,7 @@ test_bad_greeting (Fixture *f, gconstpointer data)
 
   f->server.greeting = "HTTP/1.1 400 Bad Request\r\n";
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_PROTOCOL);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_PROTOCOL);
 }
 
 static void
@@ -560,7 +635,7 @@ test_bye_on_connect (Fixture *f, gconstpointer data)
 
   f->server.greeting = "* BYE Too many connections\r\n";
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_CLOSED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
   g_assert_nonnull (strstr (error->message, "Too many connections"));
   g_assert_cmpstr (outbox_imap_session_get_last_server_text (f->session), ==,
                    "BYE Too many connections");
@@ -574,7 +649,7 @@ test_timeout (Fixture *f, gconstpointer data)
   f->config.timeouts.command = 1;
   f->server.hang_on = "CAPABILITY";
   g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TIMEOUT);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TIMEOUT);
   g_assert_nonnull (strstr (error->message, "CAPABILITY"));
 }
 
@@ -587,7 +662,7 @@ test_starttls_missing (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
 
   g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -601,7 +676,7 @@ test_starttls_refused (Fixture *f, gconstpointer data)
   f->imap.capabilities = "IMAP4rev1 STARTTLS LOGINDISABLED";
   f->imap.starttls = "BAD not now";
   g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
 
   end_conversation (f);
   g_assert_false (server_received (&f->server, "LOGIN"));
@@ -618,7 +693,7 @@ test_starttls_injection (Fixture *f, gconstpointer data)
   f->server.certificate = certs.localhost.certificate;
   f->config.tls_ca_file = certs.localhost.ca_file;
   g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_INJECTION);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_INJECTION);
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
@@ -639,7 +714,7 @@ test_starttls_ok (Fixture *f, gconstpointer data)
   f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "imap://alice@127.0.0.1:%u", &error);
   g_assert_no_error (error);
-  g_assert_nonnull (outbox_imap_session_get_peer_certificate (f->session));
+  g_assert_nonnull (outbox_session_get_peer_certificate (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
@@ -671,7 +746,7 @@ test_preauth_plaintext (Fixture *f, gconstpointer data)
 
   f->server.greeting = "* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS] welcome back\r\n";
   g_assert_false (open_session (f, "imap://alice@127.0.0.1:%u", &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_TLS_REQUIRED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TLS_REQUIRED);
 
   end_conversation (f);
   g_assert_cmpuint (f->server.commands->len, ==, 0);
@@ -687,7 +762,7 @@ test_implicit_tls (Fixture *f, gconstpointer data)
   f->config.tls_ca_file = certs.localhost.ca_file;
   open_session (f, "imaps://alice@127.0.0.1:%u", &error);
   g_assert_no_error (error);
-  g_assert_nonnull (outbox_imap_session_get_peer_certificate (f->session));
+  g_assert_nonnull (outbox_session_get_peer_certificate (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_true (f->server.tls_up);
@@ -812,7 +887,7 @@ test_find_sent_none (Fixture *f, gconstpointer data)
   sent = find_sent (f, NULL, &error);
   g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_NO_SENT_FOLDER);
   g_assert_null (sent);
-  g_assert_true (outbox_imap_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -892,9 +967,9 @@ test_append_trycreate (Fixture *f, gconstpointer data)
   f->imap.append_refusal = "NO [TRYCREATE] Mailbox doesn't exist: Sent";
   open_plain_session (f);
   g_assert_false (append_text (f, MESSAGE, &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   g_assert_nonnull (strstr (error->message, "NO [TRYCREATE] Mailbox doesn't exist: Sent"));
-  g_assert_true (outbox_imap_session_is_open (f->session));
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_cmpuint (f->imap.continuations, ==, 0);
@@ -908,7 +983,7 @@ test_append_refused_after_data (Fixture *f, gconstpointer data)
   f->imap.append = "NO [OVERQUOTA] Quota exceeded";
   open_plain_session (f);
   g_assert_false (append_text (f, MESSAGE, &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_REPLY);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY);
   g_assert_nonnull (strstr (error->message, "OVERQUOTA"));
 }
 
@@ -941,7 +1016,7 @@ test_append_short_message (Fixture *f, gconstpointer data)
   open_plain_session (f);
   g_assert_false (append_stream (f, stream, 100, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
-  g_assert_false (outbox_imap_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -953,7 +1028,7 @@ test_append_long_message (Fixture *f, gconstpointer data)
   open_plain_session (f);
   g_assert_false (append_stream (f, stream, 4, NULL, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
-  g_assert_false (outbox_imap_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 }
 
 static void
@@ -996,7 +1071,7 @@ test_append_not_open (Fixture *f, gconstpointer data)
   open_plain_session (f);
   g_assert_true (logout (f, &error));
   g_assert_false (append_text (f, MESSAGE, &error));
-  g_assert_error (error, OUTBOX_IMAP_ERROR, OUTBOX_IMAP_ERROR_CLOSED);
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
 }
 
 /* LOGOUT ------------------------------------------------------------------ */
@@ -1009,7 +1084,7 @@ test_logout (Fixture *f, gconstpointer data)
   open_plain_session (f);
   g_assert_true (logout (f, &error));
   g_assert_no_error (error);
-  g_assert_false (outbox_imap_session_is_open (f->session));
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
 
   end_conversation (f);
   g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==,
@@ -1226,8 +1301,8 @@ test_dovecot (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   f->config.url = f->url;
   f->session = outbox_imap_session_new (&f->config);
-  outbox_imap_session_open_async (f->session, NULL, store_result, &result);
-  outbox_imap_session_open_finish (f->session, wait_for (&result), &error);
+  outbox_session_open_async (OUTBOX_SESSION (f->session), NULL, store_result, &result);
+  outbox_session_open_finish (OUTBOX_SESSION (f->session), wait_for (&result), &error);
   g_assert_no_error (error);
   g_assert_true (outbox_imap_session_has_capability (f->session, "SPECIAL-USE"));
 
@@ -1268,6 +1343,10 @@ main (int argc, char **argv)
   ADD ("/imap/session/login/refused", test_login_refused);
   ADD ("/imap/session/login/without-password", test_login_without_password);
   ADD ("/imap/session/login/without-user", test_login_without_user);
+  ADD ("/imap/session/authenticate/plain-sasl-ir", test_authenticate_plain_sasl_ir);
+  ADD ("/imap/session/authenticate/plain-continuation", test_authenticate_plain_continuation);
+  ADD ("/imap/session/authenticate/scram-sha-256", test_authenticate_scram);
+  ADD ("/imap/session/preauth", test_preauth);
   ADD ("/imap/session/capability/from-greeting", test_capability_from_greeting);
   ADD ("/imap/session/capability/after-login", test_capability_after_login);
   ADD ("/imap/session/capability/in-login-ok", test_capability_in_login_ok);

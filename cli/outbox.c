@@ -12,6 +12,7 @@
 #include <gio/gunixfdlist.h>
 
 #include "outbox-cli-util.h"
+#include "outbox-goa.h"
 
 typedef int (*OutboxCommandFunc) (int    argc,
                                   char **argv);
@@ -1021,11 +1022,13 @@ enum
   SIGN_IN_OAUTH2_DEVICE_URL,
   SIGN_IN_OAUTH2_SCOPE,
   SIGN_IN_CLIENT_ID,
+  SIGN_IN_GOA,
   N_SIGN_IN_SETTINGS
 };
 
 static const char *const sign_in_keys[N_SIGN_IN_SETTINGS] = {
   "oauth2", "oauth2-auth-url", "oauth2-token-url", "oauth2-device-url", "oauth2-scope", "client-id",
+  "goa-id",
 };
 
 /* Settings that hold a command line, split into its words here (no shell
@@ -1083,7 +1086,7 @@ outbox_account_options_clear (OutboxAccountOptions *options)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
 
-#define ACCOUNT_OPTION_COUNT 30
+#define ACCOUNT_OPTION_COUNT 31
 
 /* The options of account add and account update, writing into @options. */
 static void
@@ -1100,6 +1103,7 @@ init_account_entries (OutboxAccountOptions *options,
     { "auth", 0, 0, G_OPTION_ARG_STRING, &options->auth, "SASL mechanism: SCRAM-SHA-256-PLUS, SCRAM-SHA-256, SCRAM-SHA-1-PLUS, SCRAM-SHA-1, PLAIN, LOGIN, OAUTHBEARER or XOAUTH2 (default: the strongest offered)", "MECH" },
     { "password-command", 0, 0, G_OPTION_ARG_STRING, &options->command[COMMAND_PASSWORD], "Run CMD (no shell) for each session: its first line of output is the password", "CMD" },
     { "token-command", 0, 0, G_OPTION_ARG_STRING, &options->command[COMMAND_TOKEN], "Run CMD (no shell) for each session: its first line of output is an OAuth2 access token", "CMD" },
+    { "goa", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_GOA], "Link the GNOME Online Accounts mail account with this address or id: its servers and sign-in (see account list --goa)", "ADDRESS|ID" },
     { "oauth2", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_OAUTH2], "Sign in with OAuth2: google, microsoft, or custom (with the URLs below)", "PROVIDER" },
     { "client-id", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_CLIENT_ID], "The OAuth2 client ID of an application registered with the provider", "ID" },
     { "oauth2-auth-url", 0, 0, G_OPTION_ARG_STRING, &options->sign_in[SIGN_IN_OAUTH2_AUTH_URL], "The provider's authorization endpoint", "URL" },
@@ -1363,10 +1367,11 @@ command_account_add (int    argc,
     return report_usage ("account add", error);
   if ((status = expect_arguments ("account add", options.args, 1, 1, "NAME")) != EXIT_SUCCESS)
     return status;
-  if (options.from == NULL)
-    return usage_error ("account add", "missing --from ADDRESS");
-  if (options.smtp == NULL)
-    return usage_error ("account add", "missing --smtp URL");
+  /* A linked GNOME Online Accounts account brings its address and servers. */
+  if (options.from == NULL && options.sign_in[SIGN_IN_GOA] == NULL)
+    return usage_error ("account add", "missing --from ADDRESS (or --goa ADDRESS)");
+  if (options.smtp == NULL && options.sign_in[SIGN_IN_GOA] == NULL)
+    return usage_error ("account add", "missing --smtp URL (or --goa ADDRESS)");
 
   if (options.password_stdin)
     return apply_account_with_password ("add", outbox_dbus_accounts_call_add_sync, &options);
@@ -1462,14 +1467,91 @@ print_account_table (GVariant *list)
                           outbox_cli_terminal_width ());
 }
 
+static JsonNode *
+goa_accounts_to_json (GPtrArray *found)
+{
+  JsonNode *root = json_node_new (JSON_NODE_OBJECT);
+  JsonObject *object = json_object_new ();
+  JsonArray *array = json_array_new ();
+
+  for (guint i = 0; i < found->len; i++)
+    {
+      const OutboxGoaMailAccount *account = g_ptr_array_index (found, i);
+      JsonObject *entry = json_object_new ();
+
+      json_object_set_string_member (entry, "id", account->id);
+      json_object_set_string_member (entry, "provider", account->provider);
+      json_object_set_string_member (entry, "address", account->address);
+      json_object_set_string_member (entry, "smtp", account->smtp);
+      json_object_set_string_member (entry, "imap", account->imap);
+      json_object_set_boolean_member (entry, "usable", account->usable);
+      json_array_add_object_element (array, entry);
+    }
+  json_object_set_array_member (object, "goa_accounts", array);
+  json_node_take_object (root, object);
+  return root;
+}
+
+static void
+print_goa_accounts (GPtrArray *found)
+{
+  if (found->len == 0)
+    {
+      g_print ("No mail account in GNOME Online Accounts; add one in Settings → Online "
+               "Accounts.\n");
+      return;
+    }
+  for (guint i = 0; i < found->len; i++)
+    {
+      const OutboxGoaMailAccount *account = g_ptr_array_index (found, i);
+      g_autofree char *address = outbox_cli_sanitize (account->address);
+      g_autofree char *id = outbox_cli_sanitize (account->id);
+      g_autofree char *provider = outbox_cli_sanitize (account->provider);
+
+      g_print ("%s  (%s, %s)%s\n", address, provider, id,
+               account->usable ? "" : "  mail is off or it needs you to sign in again");
+      if (account->smtp != NULL)
+        g_print ("  SMTP: %s\n", account->smtp);
+      if (account->imap != NULL)
+        g_print ("  IMAP: %s\n", account->imap);
+    }
+  g_print ("\nTo link one: outbox account add NAME --goa ADDRESS\n");
+}
+
+/* GNOME Online Accounts' own list, asked of goa-daemon directly. */
+static int
+list_goa_accounts (gboolean json)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GObject) client = outbox_goa_client_get_sync (&error);
+  g_autoptr(GPtrArray) found = NULL;
+
+  if (client == NULL)
+    {
+      g_printerr ("outbox: %s\n", error->message);
+      return EX_UNAVAILABLE;
+    }
+  found = outbox_goa_list_mail_accounts (client);
+  if (json)
+    {
+      g_autoptr(JsonNode) root = goa_accounts_to_json (found);
+      outbox_cli_print_json (root);
+    }
+  else
+    print_goa_accounts (found);
+  return EXIT_SUCCESS;
+}
+
 static int
 command_account_list (int    argc,
                       char **argv)
 {
   gboolean json = FALSE;
+  gboolean goa = FALSE;
   g_auto(GStrv) args = NULL;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { "goa", 0, 0, G_OPTION_ARG_NONE, &goa, "List the GNOME Online Accounts mail accounts that can be linked", NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
     G_OPTION_ENTRY_NULL
   };
@@ -1482,6 +1564,8 @@ command_account_list (int    argc,
     return report_usage ("account list", error);
   if ((status = expect_arguments ("account list", args, 0, 0, NULL)) != EXIT_SUCCESS)
     return status;
+  if (goa)
+    return list_goa_accounts (json);
 
   list = list_accounts (&error);
   if (list == NULL)

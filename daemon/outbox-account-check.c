@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "outbox-account-check.h"
+#include "outbox-credentials.h"
 #include "outbox-imap.h"
 #include "outbox-pop3.h"
 #include "outbox-secret.h"
@@ -17,6 +18,7 @@
 typedef struct
 {
   OutboxAccount *account; /* (owned) */
+  OutboxCredentials *credentials; /* (owned) */
   GVariantDict results;   /* service name -> a{sv} */
   guint pending;
 } CheckData;
@@ -32,6 +34,7 @@ static void
 check_data_free (CheckData *data)
 {
   outbox_account_free (data->account);
+  g_object_unref (data->credentials);
   g_variant_dict_clear (&data->results);
   g_free (data);
 }
@@ -85,7 +88,9 @@ static gboolean
 error_is_login (const GError *error)
 {
   return g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH)
-         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE);
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE)
+         || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_DISABLED)
+         || error->domain == OUTBOX_CREDENTIALS_ERROR;
 }
 
 /* What every service reports, whatever its protocol. */
@@ -192,14 +197,15 @@ smtp_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-smtp_start (ServerCheck *check, const OutboxAccount *account, const char *password)
+smtp_start (ServerCheck *check, const OutboxAccount *account, const OutboxSecret *secret)
 {
   OutboxSmtpConfig config = {
     .url = account->smtp,
-    .password = password,
+    .password = secret != NULL ? secret->secret : NULL,
+    .secret_kind = secret != NULL ? secret->kind : outbox_credentials_kind_for (account),
+    .auth_mech = account->auth,
     .tls_ca_file = account->tls_ca_file,
     .tls_fingerprint = account->tls_fingerprint,
-    .auth_mech = account->auth,
     .timeouts = account->timeouts,
   };
   OutboxSmtpSession *session = outbox_smtp_session_new (&config);
@@ -230,11 +236,13 @@ imap_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-imap_start (ServerCheck *check, const OutboxAccount *account, const char *password)
+imap_start (ServerCheck *check, const OutboxAccount *account, const OutboxSecret *secret)
 {
   OutboxImapConfig config = {
     .url = account->imap,
-    .password = password,
+    .password = secret != NULL ? secret->secret : NULL,
+    .secret_kind = secret != NULL ? secret->kind : outbox_credentials_kind_for (account),
+    .auth_mech = account->auth,
     .tls_ca_file = account->tls_ca_file,
     .tls_fingerprint = account->tls_fingerprint,
   };
@@ -268,11 +276,13 @@ pop3_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-pop3_start (ServerCheck *check, const OutboxAccount *account, const char *password)
+pop3_start (ServerCheck *check, const OutboxAccount *account, const OutboxSecret *secret)
 {
   OutboxPop3Config config = {
     .url = account->pop3,
-    .password = password,
+    .password = secret != NULL ? secret->secret : NULL,
+    .secret_kind = secret != NULL ? secret->kind : outbox_credentials_kind_for (account),
+    .auth_mech = account->auth,
     .tls_ca_file = account->tls_ca_file,
     .tls_fingerprint = account->tls_fingerprint,
   };
@@ -288,33 +298,36 @@ pop3_start (ServerCheck *check, const OutboxAccount *account, const char *passwo
 /* Each server: its password, then its session. */
 
 static void
-server_start (ServerCheck *check, const char *password)
+server_start (ServerCheck *check, const OutboxSecret *secret)
 {
   CheckData *data = g_task_get_task_data (check->task);
 
   switch (check->url->protocol)
     {
     case OUTBOX_PROTOCOL_SMTP:
-      smtp_start (check, data->account, password);
+      smtp_start (check, data->account, secret);
       break;
     case OUTBOX_PROTOCOL_IMAP:
-      imap_start (check, data->account, password);
+      imap_start (check, data->account, secret);
       break;
     case OUTBOX_PROTOCOL_POP3:
     default:
-      pop3_start (check, data->account, password);
+      pop3_start (check, data->account, secret);
       break;
     }
 }
 
+/* A missing password is left for the session to report, as a failed
+ * login that names the server and the user. */
 static void
-password_done (GObject *source, GAsyncResult *result, gpointer user_data)
+secret_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   ServerCheck *check = user_data;
   g_autoptr (GError) error = NULL;
-  char *password = outbox_secret_lookup_finish (result, &error);
+  g_autoptr (OutboxSecret) secret =
+      outbox_credentials_lookup_finish (OUTBOX_CREDENTIALS (source), result, &error);
 
-  if (error != NULL)
+  if (error != NULL && !g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_MISSING))
     {
       GVariantDict dict;
 
@@ -323,8 +336,7 @@ password_done (GObject *source, GAsyncResult *result, gpointer user_data)
       check_finish_one (check, &dict);
       return;
     }
-  server_start (check, password);
-  secret_password_free (password);
+  server_start (check, secret);
 }
 
 static void
@@ -340,12 +352,13 @@ check_server (GTask *task, const OutboxServerUrl *url)
       server_start (check, NULL);
       return;
     }
-  outbox_secret_lookup_async (data->account->name, url, g_task_get_cancellable (task),
-                              password_done, check);
+  outbox_credentials_lookup_async (data->credentials, data->account, url,
+                                   g_task_get_cancellable (task), secret_done, check);
 }
 
 void
 outbox_account_check_async (const OutboxAccount *account,
+                            OutboxCredentials *credentials,
                             GCancellable *cancellable,
                             GAsyncReadyCallback callback,
                             gpointer user_data)
@@ -357,6 +370,7 @@ outbox_account_check_async (const OutboxAccount *account,
 
   g_task_set_source_tag (task, outbox_account_check_async);
   data->account = outbox_account_copy (account);
+  data->credentials = g_object_ref (credentials);
   g_variant_dict_init (&data->results, NULL);
   g_task_set_task_data (task, data, (GDestroyNotify) check_data_free);
 

@@ -5,14 +5,16 @@
 #include <gio/gio.h>
 
 #include "outbox-account.h"
+#include "outbox-credentials.h"
 
 G_BEGIN_DECLS
 
 /* Logs in to every server of @account (SMTP, and IMAP and POP3 where set)
- * at once and returns an a{sv} with one a{sv} per service ("smtp", "imap",
+ * at once, each with the secret @credentials gives, and returns an a{sv} with one a{sv} per service ("smtp", "imap",
  * "pop3"), as documented for org.outbox.Outbox1.Accounts.Test.  Never fails
  * for a server's sake: each server's failure is in its own entry. */
 void outbox_account_check_async (const OutboxAccount *account,
+                                 OutboxCredentials *credentials,
                                  GCancellable *cancellable,
                                  GAsyncReadyCallback callback,
                                  gpointer user_data);

@@ -6,6 +6,7 @@
 
 #include "outbox-account-check.h"
 #include "outbox-accounts-service.h"
+#include "outbox-goa.h"
 #include "outbox-dbus-error.h"
 #include "outbox-discover.h"
 #include "outbox-error.h"
@@ -20,6 +21,7 @@ struct _OutboxAccountsService
   OutboxAccountStore *accounts; /* (unowned) */
   OutboxQueue *queue;           /* (owned) */
   OutboxDelivery *delivery;     /* (owned) */
+  OutboxCredentials *credentials; /* (owned) */
 };
 
 static void outbox_accounts_service_iface_init (OutboxDbusAccountsIface *iface);
@@ -59,24 +61,137 @@ handle_list (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation)
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* Add and Update ------------------------------------------------------------
+ *
+ * An account linked to GNOME Online Accounts ("goa-id": its id or its
+ * address) takes its address and servers from GOA when it is linked, and
+ * what the caller gave explicitly (smtp, imap, from) overrides them: so one
+ * can point a linked account at another host.  "goa-id" is stored as GOA's
+ * id. */
+
+typedef gboolean (*AccountChange) (OutboxAccountStore *store,
+                                   const char *name,
+                                   GVariant *settings,
+                                   GError **error);
+
+typedef struct
+{
+  OutboxAccountsService *self;       /* (owned) */
+  GDBusMethodInvocation *invocation; /* (owned) */
+  char *name;                        /* (owned) */
+  GVariant *settings;                /* (owned) */
+  AccountChange change;
+  gboolean adding;
+} AccountCall;
+
+static void
+account_call_free (AccountCall *call)
+{
+  g_object_unref (call->self);
+  g_object_unref (call->invocation);
+  g_free (call->name);
+  g_variant_unref (call->settings);
+  g_free (call);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (AccountCall, account_call_free)
+
+static void
+account_call_apply (AccountCall *call, GVariant *settings)
+{
+  GError *error = NULL;
+
+  if (!call->change (call->self->accounts, call->name, settings, &error))
+    {
+      outbox_dbus_return_error (call->invocation, error);
+      return;
+    }
+  g_info ("Account %s %s", call->name, call->adding ? "added" : "updated");
+  g_dbus_method_invocation_return_value (call->invocation, NULL);
+  outbox_delivery_account_changed (call->self->delivery, call->name);
+}
+
+static void
+insert_unless_given (GVariantDict *dict, GVariant *given, const char *key, const char *value)
+{
+  if (value != NULL && !g_variant_lookup (given, key, "&s", NULL))
+    g_variant_dict_insert (dict, key, "s", value);
+}
+
+static GVariant *
+merge_goa_settings (GVariant *given, const OutboxGoaMailAccount *found)
+{
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, given);
+  g_variant_dict_insert (&dict, "goa-id", "s", found->id);
+  insert_unless_given (&dict, given, "from", found->address);
+  insert_unless_given (&dict, given, "smtp", found->smtp);
+  insert_unless_given (&dict, given, "imap", found->imap);
+  return g_variant_ref_sink (g_variant_dict_end (&dict));
+}
+
+static void
+goa_client_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (AccountCall) call = user_data;
+  g_autoptr (GObject) client = NULL;
+  g_autoptr (OutboxGoaMailAccount) found = NULL;
+  g_autoptr (GVariant) merged = NULL;
+  const char *goa_id = NULL;
+  GError *error = NULL;
+
+  client = outbox_goa_client_get_finish (result, &error);
+  g_variant_lookup (call->settings, "goa-id", "&s", &goa_id);
+  if (client != NULL)
+    found = outbox_goa_find_mail_account (client, goa_id, &error);
+  if (found == NULL)
+    {
+      outbox_dbus_return_error (call->invocation,
+                                g_error_new (OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "%s",
+                                             error->message));
+      g_error_free (error);
+      return;
+    }
+  merged = merge_goa_settings (call->settings, found);
+  account_call_apply (call, merged);
+}
+
+static gboolean
+handle_account_change (OutboxAccountsService *self,
+                       GDBusMethodInvocation *invocation,
+                       const char *name,
+                       GVariant *settings,
+                       AccountChange change)
+{
+  AccountCall *call = g_new0 (AccountCall, 1);
+  const char *goa_id = NULL;
+
+  call->self = g_object_ref (self);
+  call->invocation = g_object_ref (invocation);
+  call->name = g_strdup (name);
+  call->settings = g_variant_ref (settings);
+  call->change = change;
+  call->adding = change == outbox_account_store_add;
+  if (g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT)
+      && g_variant_lookup (settings, "goa-id", "&s", &goa_id) && *goa_id != '\0')
+    {
+      outbox_goa_client_get_async (NULL, goa_client_ready, call);
+      return G_DBUS_METHOD_INVOCATION_HANDLED;
+    }
+  account_call_apply (call, settings);
+  account_call_free (call);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
 static gboolean
 handle_add (OutboxDbusAccounts *object,
             GDBusMethodInvocation *invocation,
             const char *arg_name,
             GVariant *arg_settings)
 {
-  OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
-  GError *error = NULL;
-
-  if (!outbox_account_store_add (self->accounts, arg_name, arg_settings, &error))
-    {
-      outbox_dbus_return_error (invocation, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  g_info ("Account %s added", arg_name);
-  outbox_dbus_accounts_complete_add (object, invocation);
-  outbox_delivery_account_changed (self->delivery, arg_name);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return handle_account_change (OUTBOX_ACCOUNTS_SERVICE (object), invocation, arg_name,
+                                arg_settings, outbox_account_store_add);
 }
 
 static gboolean
@@ -85,18 +200,8 @@ handle_update (OutboxDbusAccounts *object,
                const char *arg_name,
                GVariant *arg_settings)
 {
-  OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
-  GError *error = NULL;
-
-  if (!outbox_account_store_update (self->accounts, arg_name, arg_settings, &error))
-    {
-      outbox_dbus_return_error (invocation, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  g_info ("Account %s updated", arg_name);
-  outbox_dbus_accounts_complete_update (object, invocation);
-  outbox_delivery_account_changed (self->delivery, arg_name);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return handle_account_change (OUTBOX_ACCOUNTS_SERVICE (object), invocation, arg_name,
+                                arg_settings, outbox_account_store_update);
 }
 
 static guint
@@ -292,7 +397,8 @@ handle_test (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation, cons
     }
   g_object_set_data_full (G_OBJECT (invocation), "outbox-object", g_object_ref (self),
                           g_object_unref);
-  outbox_account_check_async (account, NULL, check_done, g_object_ref (invocation));
+  outbox_account_check_async (account, self->credentials, NULL, check_done,
+                              g_object_ref (invocation));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -509,6 +615,7 @@ outbox_accounts_service_finalize (GObject *object)
 
   g_clear_object (&self->queue);
   g_clear_object (&self->delivery);
+  g_clear_object (&self->credentials);
   G_OBJECT_CLASS (outbox_accounts_service_parent_class)->finalize (object);
 }
 
@@ -526,10 +633,12 @@ outbox_accounts_service_init (OutboxAccountsService *self)
 OutboxAccountsService *
 outbox_accounts_service_new (OutboxAccountStore *accounts,
                              OutboxQueue *queue,
-                             OutboxDelivery *delivery)
+                             OutboxDelivery *delivery,
+                             OutboxCredentials *credentials)
 {
   OutboxAccountsService *self = g_object_new (OUTBOX_TYPE_ACCOUNTS_SERVICE, NULL);
 
+  self->credentials = g_object_ref (credentials);
   self->accounts = accounts;
   self->queue = g_object_ref (queue);
   self->delivery = g_object_ref (delivery);

@@ -19,6 +19,7 @@ G_DECLARE_FINAL_TYPE (OutboxAccountsService,
 
 OutboxAccountsService *outbox_accounts_service_new (OutboxAccountStore *accounts,
                                                     OutboxQueue *queue,
-                                                    OutboxDelivery *delivery);
+                                                    OutboxDelivery *delivery,
+                                                    OutboxCredentials *credentials);
 
 G_END_DECLS

@@ -96,9 +96,10 @@ outbox_daemon_new (guint lock_wait_ms, GError **error)
 #endif
   self->credentials = outbox_credentials_new ();
   self->delivery = outbox_delivery_new (self->queue, self->accounts, self->credentials);
-  self->sent_copy = outbox_sent_copy_new (self->queue, self->accounts);
+  self->sent_copy = outbox_sent_copy_new (self->queue, self->accounts, self->credentials);
   self->queue_service = outbox_queue_service_new (self->queue, self->delivery, self->accounts);
-  self->accounts_service = outbox_accounts_service_new (self->accounts, self->queue, self->delivery);
+  self->accounts_service =
+      outbox_accounts_service_new (self->accounts, self->queue, self->delivery, self->credentials);
   self->maildrop = outbox_maildrop_new (self->queue, self->accounts, maildrop_path);
   outbox_dbus_error_register ();
   return g_steal_pointer (&self);

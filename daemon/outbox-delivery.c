@@ -54,6 +54,7 @@ typedef struct
   OutboxAccount *account;   /* (owned) (nullable) settings of the open session */
   OutboxSmtpSession *session; /* (owned) (nullable) */
   OutboxSecret *secret;     /* (owned) (nullable) for the session being opened */
+  OutboxSaslSecretKind secret_kind; /* of the session being opened */
   gboolean token_retried;   /* a refused token was replaced once for this message */
   char *message_id;         /* (owned) (nullable) the queue id being sent */
   guint failed_at_start;    /* failed recipients when the attempt began */
@@ -733,7 +734,7 @@ lane_retry_with_new_token (Lane *lane, const GError *error)
   const OutboxAccount *account = lane_get_account (lane);
 
   if (!g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH) || account == NULL
-      || lane->token_retried || outbox_credentials_kind_for (account) != OUTBOX_SASL_SECRET_TOKEN)
+      || lane->token_retried || lane->secret_kind != OUTBOX_SASL_SECRET_TOKEN)
     return FALSE;
   lane->token_retried = TRUE;
   g_message ("Account %s: the server refused the access token; trying once more with a new one",
@@ -970,6 +971,7 @@ lane_open (Lane *lane, const OutboxAccount *account)
   };
 
   lane_drop_session (lane);
+  lane->secret_kind = config.secret_kind;
   lane->account = outbox_account_copy (account);
   lane->session = outbox_smtp_session_new (&config);
   lane_clear_secret (lane);

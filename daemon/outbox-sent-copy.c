@@ -41,6 +41,7 @@ struct _OutboxSentCopy
 
   OutboxQueue *queue;           /* (owned) */
   OutboxAccountStore *accounts; /* (unowned) outlives this */
+  OutboxCredentials *credentials; /* (owned) */
   GHashTable *busy_accounts;    /* (owned) set of account names (owned) */
   GCancellable *cancellable;    /* (owned) */
   gulong changed_handler;
@@ -191,11 +192,13 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-copy_job_open (CopyJob *job, const char *password)
+copy_job_open (CopyJob *job, const OutboxSecret *secret)
 {
   OutboxImapConfig config = {
     .url = job->account->imap,
-    .password = password,
+    .password = secret != NULL ? secret->secret : NULL,
+    .secret_kind = secret != NULL ? secret->kind : outbox_credentials_kind_for (job->account),
+    .auth_mech = job->account->auth,
     .tls_ca_file = job->account->tls_ca_file,
     .tls_fingerprint = job->account->tls_fingerprint,
   };
@@ -205,20 +208,21 @@ copy_job_open (CopyJob *job, const char *password)
   outbox_session_open_async (OUTBOX_SESSION (job->session), job->self->cancellable, open_done, job);
 }
 
+/* A missing password is left for the session to report. */
 static void
-password_done (GObject *source, GAsyncResult *result, gpointer user_data)
+secret_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   CopyJob *job = user_data;
   g_autoptr (GError) error = NULL;
-  char *password = outbox_secret_lookup_finish (result, &error);
+  g_autoptr (OutboxSecret) secret =
+      outbox_credentials_lookup_finish (OUTBOX_CREDENTIALS (source), result, &error);
 
-  if (error != NULL)
+  if (error != NULL && !g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_MISSING))
     {
       copy_job_finish (job, error);
       return;
     }
-  copy_job_open (job, password);
-  secret_password_free (password);
+  copy_job_open (job, secret);
 }
 
 static void
@@ -235,7 +239,8 @@ copy_job_start (OutboxSentCopy *self, OutboxSpoolRecord *record, const OutboxAcc
       copy_job_open (job, NULL);
       return;
     }
-  outbox_secret_lookup_async (account->name, account->imap, self->cancellable, password_done, job);
+  outbox_credentials_lookup_async (self->credentials, account, account->imap, self->cancellable,
+                                   secret_done, job);
 }
 
 /* A pending copy whose account lost its IMAP server cannot be made. */
@@ -341,6 +346,7 @@ outbox_sent_copy_finalize (GObject *object)
   g_clear_pointer (&self->busy_accounts, g_hash_table_unref);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->queue);
+  g_clear_object (&self->credentials);
   G_OBJECT_CLASS (outbox_sent_copy_parent_class)->finalize (object);
 }
 
@@ -361,11 +367,14 @@ outbox_sent_copy_init (OutboxSentCopy *self)
 }
 
 OutboxSentCopy *
-outbox_sent_copy_new (OutboxQueue *queue, OutboxAccountStore *accounts)
+outbox_sent_copy_new (OutboxQueue *queue,
+                      OutboxAccountStore *accounts,
+                      OutboxCredentials *credentials)
 {
   OutboxSentCopy *self = g_object_new (OUTBOX_TYPE_SENT_COPY, NULL);
 
   self->queue = g_object_ref (queue);
+  self->credentials = g_object_ref (credentials);
   self->accounts = accounts;
   self->changed_handler = g_signal_connect (queue, "message-changed",
                                             G_CALLBACK (on_message_changed), self);

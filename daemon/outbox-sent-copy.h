@@ -5,6 +5,7 @@
 #include <gio/gio.h>
 
 #include "outbox-account.h"
+#include "outbox-credentials.h"
 #include "outbox-queue.h"
 
 G_BEGIN_DECLS
@@ -14,7 +15,9 @@ G_BEGIN_DECLS
 #define OUTBOX_TYPE_SENT_COPY (outbox_sent_copy_get_type ())
 G_DECLARE_FINAL_TYPE (OutboxSentCopy, outbox_sent_copy, OUTBOX, SENT_COPY, GObject)
 
-OutboxSentCopy *outbox_sent_copy_new (OutboxQueue *queue, OutboxAccountStore *accounts);
+OutboxSentCopy *outbox_sent_copy_new (OutboxQueue *queue,
+                                      OutboxAccountStore *accounts,
+                                      OutboxCredentials *credentials);
 /* Starts the copies that are due. */
 void outbox_sent_copy_schedule (OutboxSentCopy *sent_copy);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "outbox-credentials.h"
+#include "outbox-goa.h"
 #include "outbox-secret.h"
 #include "outbox-text.h"
 
@@ -57,7 +58,9 @@ secret_new (const char *text, gsize len, OutboxSaslSecretKind kind)
 OutboxSaslSecretKind
 outbox_credentials_kind_for (const OutboxAccount *account)
 {
-  return account->token_command != NULL ? OUTBOX_SASL_SECRET_TOKEN : OUTBOX_SASL_SECRET_PASSWORD;
+  if (account->token_command != NULL || account->oauth2 != NULL)
+    return OUTBOX_SASL_SECRET_TOKEN;
+  return OUTBOX_SASL_SECRET_PASSWORD;
 }
 
 /* Commands ---------------------------------------------------------------
@@ -221,6 +224,80 @@ run_command (GTask *task, const char *const *argv, const char *noun, OutboxSaslS
                                   g_object_ref (task));
 }
 
+/* GNOME Online Accounts ---------------------------------------------------
+ *
+ * The account is looked up again for each session: GOA may have refreshed
+ * the token, or the user changed the password, removed the account or
+ * switched its mail off since. */
+
+static void
+goa_secret_got (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  OutboxSaslSecretKind kind = OUTBOX_SASL_SECRET_PASSWORD;
+  GError *error = NULL;
+  char *secret = outbox_goa_get_secret_finish (result, &kind, &error);
+
+  if (secret == NULL)
+    {
+      gboolean gone = error->code == OUTBOX_GOA_ERROR_NOT_FOUND || error->code == OUTBOX_GOA_ERROR_NO_MAIL
+                      || error->code == OUTBOX_GOA_ERROR_ATTENTION;
+      g_task_return_new_error (task, OUTBOX_CREDENTIALS_ERROR,
+                               gone ? OUTBOX_CREDENTIALS_ERROR_NEEDS_ATTENTION
+                                    : OUTBOX_CREDENTIALS_ERROR_STORE,
+                               "%s", error->message);
+      g_error_free (error);
+      return;
+    }
+  g_task_return_pointer (task, secret_new (secret, strlen (secret), kind),
+                         (GDestroyNotify) outbox_secret_free);
+  explicit_bzero (secret, strlen (secret));
+  g_free (secret);
+}
+
+typedef struct
+{
+  char *goa_id;
+  OutboxProtocol service;
+} GoaLookup;
+
+static void
+goa_lookup_free (GoaLookup *lookup)
+{
+  g_free (lookup->goa_id);
+  g_free (lookup);
+}
+
+static void
+goa_client_got (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GoaLookup *lookup = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr (GObject) client = outbox_goa_client_get_finish (result, &error);
+
+  if (client == NULL)
+    {
+      g_task_return_new_error (task, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_STORE, "%s",
+                               error->message);
+      g_error_free (error);
+      return;
+    }
+  outbox_goa_get_secret_async (client, lookup->goa_id, lookup->service,
+                               g_task_get_cancellable (task), goa_secret_got, g_object_ref (task));
+}
+
+static void
+lookup_goa (GTask *task, const OutboxAccount *account, const OutboxServerUrl *url)
+{
+  GoaLookup *lookup = g_new0 (GoaLookup, 1);
+
+  lookup->goa_id = g_strdup (account->goa_id);
+  lookup->service = url->protocol;
+  g_task_set_task_data (task, lookup, (GDestroyNotify) goa_lookup_free);
+  outbox_goa_client_get_async (g_task_get_cancellable (task), goa_client_got, g_object_ref (task));
+}
+
 /* The Secret Service ------------------------------------------------------ */
 
 static void
@@ -265,7 +342,9 @@ outbox_credentials_lookup_async (OutboxCredentials *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, outbox_credentials_lookup_async);
-  if (account->token_command != NULL)
+  if (account->goa_id != NULL)
+    lookup_goa (task, account, url);
+  else if (account->token_command != NULL)
     run_command (task, (const char *const *) account->token_command, "token",
                  OUTBOX_SASL_SECRET_TOKEN);
   else if (account->password_command != NULL)

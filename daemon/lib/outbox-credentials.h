@@ -13,6 +13,8 @@ G_BEGIN_DECLS
  * the secret to sign in to one of an account's servers, without knowing
  * where it comes from.  By the account's settings, the first that applies:
  *
+ *   goa-id            GNOME Online Accounts: its password or access token,
+ *                     asked for each session (outbox-goa.h);
  *   token-command     a command (argv, no shell) whose first line of output
  *                     is an OAuth2 access token, run for each session;
  *   password-command  the same for a password (pass(1), company vaults);
@@ -50,7 +52,8 @@ G_DECLARE_FINAL_TYPE (OutboxCredentials, outbox_credentials, OUTBOX, CREDENTIALS
 
 OutboxCredentials *outbox_credentials_new (void);
 
-/* What kind of secret @account signs in with (tokens for token-command). */
+/* What kind of secret @account signs in with before asking (tokens for
+ * token-command and OAuth2; a GOA account says with its secret). */
 OutboxSaslSecretKind outbox_credentials_kind_for (const OutboxAccount *account);
 
 /* The secret for @url, one of @account's servers.  Fails with

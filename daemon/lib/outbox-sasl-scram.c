@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "outbox-sasl-private.h"
+#include "outbox-text.h"
 
 /* SCRAM (RFC 5802, RFC 7677) through GNU SASL's client.  The rounds:
  * 0 client-first, 1 client-final in answer to server-first, 2 the
@@ -157,6 +158,18 @@ is_server_error (GBytes *server_final)
   return len >= 2 && data[0] == 'e' && data[1] == '=';
 }
 
+/* Keeps "e=VALUE" as a sentence for outbox_sasl_get_server_error(). */
+static void
+remember_server_error (OutboxSasl *sasl, GBytes *server_final)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (server_final, &len);
+  g_autofree char *value = outbox_text_sanitize (data + 2, MIN (len - 2, 100));
+
+  g_free (sasl->server_error);
+  sasl->server_error = g_strdup_printf ("SCRAM: the server says %s", value);
+}
+
 /* @error_code is for an "e=": a challenge that ends the exchange is a
  * protocol matter, while a success that comes with one is a success without
  * proof. */
@@ -249,6 +262,14 @@ scram_step (OutboxSasl *sasl, guint round, GBytes *challenge, GError **error)
       gsasl_failed (error, OUTBOX_SASL_ERROR_PROTOCOL, what, rc);
       return NULL;
     case 2:
+      /* "e=invalid-proof" and the like: the server says no, and its own
+       * failure reply (535, NO, -ERR) follows the empty response that ends
+       * the exchange; that reply, not this, says what failed. */
+      if (is_server_error (challenge))
+        {
+          remember_server_error (sasl, challenge);
+          return g_bytes_new (NULL, 0);
+        }
       if (!verify_server_final (scram, challenge, OUTBOX_SASL_ERROR_PROTOCOL, error))
         return NULL;
       return g_bytes_new (NULL, 0);

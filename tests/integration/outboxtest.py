@@ -1728,3 +1728,129 @@ def unstuff(payload):
 def normalise_line_ends(data):
     """What Outbox promises to make of lone CR and lone LF: CRLF."""
     return re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+
+
+class GoaDaemon:
+    """The real goa-daemon (package gnome-online-accounts) on the test's
+    private session bus, reading accounts from the test's
+    $XDG_CONFIG_HOME/goa-1.0/accounts.conf, with their credentials in the
+    test's unlocked gnome-keyring.
+
+    add_imap_smtp() and add_google() describe accounts before start();
+    remove(id) removes one through GOA's own D-Bus API, as Settings does;
+    set_imap_smtp_password() changes what GOA stores.  Start the servers an
+    imap_smtp account names first: goa-daemon probes them about a second
+    after it starts and marks the account as needing attention when they do
+    not answer."""
+
+    BUS_NAME = "org.gnome.OnlineAccounts"
+    BINARY = "/usr/libexec/goa-daemon"
+
+    def __init__(self):
+        self.accounts = {}  # id -> {key: value}
+        self.process = None
+        self.config = pathlib.Path(os.environ["XDG_CONFIG_HOME"]) / "goa-1.0" / "accounts.conf"
+
+    @staticmethod
+    def _store_secret(identity, secret_variant_text):
+        subprocess.run(["secret-tool", "store", f"--label=GOA {identity}", "xdg:schema",
+                        "org.gnome.OnlineAccounts", "goa-identity", identity],
+                       input=secret_variant_text.encode(), check=True)
+
+    def add_imap_smtp(self, account_id, address, password, imap_host, smtp_host,
+                      use_tls=True):
+        """An "IMAP and SMTP" account whose servers do STARTTLS (use_tls)
+        and take USER/password; hosts are "host:port"."""
+        user = address.split("@")[0]
+        self.accounts[account_id] = {
+            "Provider": "imap_smtp", "Identity": address, "PresentationIdentity": address,
+            "Enabled": "true", "MailEnabled": "true", "EmailAddress": address, "Name": "Test",
+            "ImapHost": imap_host, "ImapUserName": user, "ImapUseSsl": "false",
+            "ImapUseTls": str(use_tls).lower(), "ImapAcceptSslErrors": "true",
+            "SmtpHost": smtp_host, "SmtpUseAuth": "true", "SmtpUserName": user,
+            "SmtpAuthLogin": "false", "SmtpAuthPlain": "true", "SmtpUseSsl": "false",
+            "SmtpUseTls": str(use_tls).lower(), "SmtpAcceptSslErrors": "true",
+        }
+        self.set_imap_smtp_password(account_id, password)
+
+    def set_imap_smtp_password(self, account_id, password):
+        quoted = GLib.Variant("s", password).print_(False)
+        self._store_secret(f"imap_smtp:gen0:{account_id}",
+                           f"{{'imap-password': <{quoted}>, 'smtp-password': <{quoted}>}}")
+
+    def add_google(self, account_id, address, access_token):
+        """A Google account with an access token and no refresh token: GOA
+        hands the token out as it is and never reaches for Google."""
+        self.accounts[account_id] = {
+            "Provider": "google", "Identity": address, "PresentationIdentity": address,
+            "Enabled": "true", "MailEnabled": "true",
+        }
+        quoted = GLib.Variant("s", access_token).print_(False)
+        self._store_secret(f"google:gen11:{account_id}", f"{{'access_token': <{quoted}>}}")
+
+    def _write_config(self):
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for account_id, keys in self.accounts.items():
+            lines.append(f"[Account {account_id}]")
+            lines += [f"{key}={value}" for key, value in keys.items()]
+            lines.append("")
+        self.config.write_text("\n".join(lines))
+
+    def _owner(self):
+        try:
+            [owner] = session_bus().call_sync(
+                "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                "GetNameOwner", GLib.Variant("(s)", (self.BUS_NAME,)), GLib.VariantType("(s)"),
+                Gio.DBusCallFlags.NONE, 5000, None).unpack()
+            return owner
+        except GLib.Error:
+            return None
+
+    def start(self):
+        self._write_config()
+        with open(SESSION_LOG, "ab") as log:
+            self.process = subprocess.Popen([self.BINARY, "--replace"], stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=log)
+        wait_until(lambda: self.process.poll() is not None or self._owner(), 20,
+                   "goa-daemon to own its bus name")
+        if self.process.poll() is not None:
+            raise AssertionError(f"goa-daemon exited with {self.process.returncode}")
+        wait_until(lambda: set(self.account_ids()) >= set(self.accounts), 20,
+                   "goa-daemon to show the accounts")
+        return self
+
+    def stop(self):
+        if self.process is not None:
+            terminate(self.process)
+            self.process = None
+
+    def _objects(self):
+        [objects] = session_bus().call_sync(
+            self.BUS_NAME, "/org/gnome/OnlineAccounts", "org.freedesktop.DBus.ObjectManager",
+            "GetManagedObjects", None, GLib.VariantType("(a{oa{sa{sv}}})"),
+            Gio.DBusCallFlags.NONE, 10000, None).unpack()
+        return objects
+
+    def account_ids(self):
+        return [ifaces["org.gnome.OnlineAccounts.Account"]["Id"]
+                for ifaces in self._objects().values()
+                if "org.gnome.OnlineAccounts.Account" in ifaces]
+
+    def account_property(self, account_id, name):
+        for ifaces in self._objects().values():
+            account = ifaces.get("org.gnome.OnlineAccounts.Account")
+            if account is not None and account["Id"] == account_id:
+                return account.get(name)
+        raise KeyError(account_id)
+
+    def remove(self, account_id):
+        for path, ifaces in self._objects().items():
+            account = ifaces.get("org.gnome.OnlineAccounts.Account")
+            if account is not None and account["Id"] == account_id:
+                session_bus().call_sync(self.BUS_NAME, path, "org.gnome.OnlineAccounts.Account",
+                                        "Remove", None, None, Gio.DBusCallFlags.NONE, 10000, None)
+                wait_until(lambda: account_id not in self.account_ids(), 10,
+                           f"GOA to drop {account_id}")
+                return
+        raise KeyError(account_id)

@@ -1104,23 +1104,10 @@ outbox_imap_session_class_init (OutboxImapSessionClass *klass)
   OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->finalize = outbox_imap_session_finalize;
-  session_class->protocol = "imap";
-  session_class->starttls_verb = "STARTTLS";
-  session_class->reply_noun = "response";
-  session_class->max_line = OUTBOX_IMAP_MAX_LINE;
-  session_class->feed_line = imap_feed_line;
-  session_class->reply_free = (GDestroyNotify) outbox_imap_response_free;
-  session_class->greeting = imap_greeting;
-  session_class->capabilities = imap_capabilities;
-  session_class->offers_starttls = imap_offers_starttls;
-  session_class->starttls = imap_starttls;
-  session_class->forget_capabilities = imap_forget_capabilities;
+  OUTBOX_SESSION_CLASS_IMPLEMENT (session_class, imap, "imap", "STARTTLS", "response",
+                                  OUTBOX_IMAP_MAX_LINE, outbox_imap_response_free);
   session_class->needs_sign_in = needs_sign_in;
-  session_class->sasl_mechanisms = imap_sasl_mechanisms;
-  session_class->initial_response_fits = imap_initial_response_fits;
-  session_class->auth_exchange = imap_auth_exchange;
   session_class->login = imap_login;
-  session_class->quit = imap_quit;
 }
 
 static void
@@ -1134,7 +1121,6 @@ OutboxImapSession *
 outbox_imap_session_new (const OutboxImapConfig *config)
 {
   OutboxImapSession *self;
-  OutboxSessionConfig base = { 0 };
 
   g_return_val_if_fail (config != NULL, NULL);
   g_return_val_if_fail (config->url != NULL, NULL);
@@ -1142,16 +1128,10 @@ outbox_imap_session_new (const OutboxImapConfig *config)
 
   self = g_object_new (OUTBOX_TYPE_IMAP_SESSION, NULL);
   self->timeouts = config->timeouts;
-  base.url = config->url;
-  base.secret = config->password;
-  base.secret_kind = config->secret_kind;
-  base.tls_ca_file = config->tls_ca_file;
-  base.tls_fingerprint = config->tls_fingerprint;
-  base.auth_mech = config->auth_mech;
-  base.connect_timeout = config->timeouts.connect;
-  base.greeting_timeout = config->timeouts.command;
-  base.command_timeout = config->timeouts.command;
-  outbox_session_configure (SESSION (self), &base);
+  outbox_session_configure (SESSION (self),
+                            &OUTBOX_SESSION_CONFIG_OF (config, config->timeouts.connect,
+                                                       config->timeouts.command,
+                                                       config->timeouts.command));
   return self;
 }
 

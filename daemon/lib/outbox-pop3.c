@@ -743,23 +743,10 @@ outbox_pop3_session_class_init (OutboxPop3SessionClass *klass)
   OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->finalize = outbox_pop3_session_finalize;
-  session_class->protocol = "pop3";
-  session_class->starttls_verb = "STLS";
-  session_class->reply_noun = "reply";
-  session_class->max_line = OUTBOX_POP3_MAX_REPLY_LINE;
+  OUTBOX_SESSION_CLASS_IMPLEMENT (session_class, pop3, "pop3", "STLS", "reply",
+                                  OUTBOX_POP3_MAX_REPLY_LINE, outbox_pop3_reply_free);
   session_class->begin_reply = pop3_begin_reply;
-  session_class->feed_line = pop3_feed_line;
-  session_class->reply_free = (GDestroyNotify) outbox_pop3_reply_free;
-  session_class->greeting = pop3_greeting;
-  session_class->capabilities = pop3_capabilities;
-  session_class->offers_starttls = pop3_offers_starttls;
-  session_class->starttls = pop3_starttls;
-  session_class->forget_capabilities = pop3_forget_capabilities;
-  session_class->sasl_mechanisms = pop3_sasl_mechanisms;
-  session_class->initial_response_fits = pop3_initial_response_fits;
-  session_class->auth_exchange = pop3_auth_exchange;
   session_class->login = pop3_login;
-  session_class->quit = pop3_quit;
 }
 
 static void
@@ -771,7 +758,6 @@ OutboxPop3Session *
 outbox_pop3_session_new (const OutboxPop3Config *config)
 {
   OutboxPop3Session *self;
-  OutboxSessionConfig base = { 0 };
 
   g_return_val_if_fail (config != NULL, NULL);
   g_return_val_if_fail (config->url != NULL, NULL);
@@ -779,16 +765,10 @@ outbox_pop3_session_new (const OutboxPop3Config *config)
 
   self = g_object_new (OUTBOX_TYPE_POP3_SESSION, NULL);
   self->timeouts = config->timeouts;
-  base.url = config->url;
-  base.secret = config->password;
-  base.secret_kind = config->secret_kind;
-  base.tls_ca_file = config->tls_ca_file;
-  base.tls_fingerprint = config->tls_fingerprint;
-  base.auth_mech = config->auth_mech;
-  base.connect_timeout = config->timeouts.connect;
-  base.greeting_timeout = config->timeouts.greeting;
-  base.command_timeout = config->timeouts.command;
-  outbox_session_configure (SESSION (self), &base);
+  outbox_session_configure (SESSION (self),
+                            &OUTBOX_SESSION_CONFIG_OF (config, config->timeouts.connect,
+                                                       config->timeouts.greeting,
+                                                       config->timeouts.command));
   return self;
 }
 

@@ -141,6 +141,47 @@ struct _OutboxSessionClass
   gpointer padding[8];
 };
 
+/* In a subclass's class_init: sets @klass's protocol facts and the
+ * methods every protocol has, named PREFIX_feed_line, PREFIX_greeting,
+ * PREFIX_capabilities, PREFIX_offers_starttls, PREFIX_starttls,
+ * PREFIX_forget_capabilities, PREFIX_sasl_mechanisms,
+ * PREFIX_initial_response_fits, PREFIX_auth_exchange and PREFIX_quit.  The
+ * optional ones (begin_reply, needs_sign_in, login) are set by hand. */
+#define OUTBOX_SESSION_CLASS_IMPLEMENT(klass, prefix, name_text, verb_text, noun_text, line_max, free_reply) \
+  G_STMT_START                                                                              \
+  {                                                                                         \
+    (klass)->protocol = (name_text);                                                        \
+    (klass)->starttls_verb = (verb_text);                                                   \
+    (klass)->reply_noun = (noun_text);                                                      \
+    (klass)->max_line = (line_max);                                                         \
+    (klass)->reply_free = (GDestroyNotify) (free_reply);                                    \
+    (klass)->feed_line = prefix##_feed_line;                                                \
+    (klass)->greeting = prefix##_greeting;                                                  \
+    (klass)->capabilities = prefix##_capabilities;                                          \
+    (klass)->offers_starttls = prefix##_offers_starttls;                                    \
+    (klass)->starttls = prefix##_starttls;                                                  \
+    (klass)->forget_capabilities = prefix##_forget_capabilities;                            \
+    (klass)->sasl_mechanisms = prefix##_sasl_mechanisms;                                    \
+    (klass)->initial_response_fits = prefix##_initial_response_fits;                        \
+    (klass)->auth_exchange = prefix##_auth_exchange;                                        \
+    (klass)->quit = prefix##_quit;                                                          \
+  }                                                                                         \
+  G_STMT_END
+
+/* The base part of a protocol's config (OutboxSmtpConfig, OutboxImapConfig,
+ * OutboxPop3Config: each starts with url, password, secret_kind,
+ * tls_ca_file, tls_fingerprint and auth_mech) with the three deadlines. */
+#define OUTBOX_SESSION_CONFIG_OF(config, connect_s, greeting_s, command_s)                     \
+  ((OutboxSessionConfig){ .url = (config)->url,                                              \
+                          .secret = (config)->password,                                      \
+                          .secret_kind = (config)->secret_kind,                              \
+                          .tls_ca_file = (config)->tls_ca_file,                              \
+                          .tls_fingerprint = (config)->tls_fingerprint,                      \
+                          .auth_mech = (config)->auth_mech,                                  \
+                          .connect_timeout = (connect_s),                                    \
+                          .greeting_timeout = (greeting_s),                                  \
+                          .command_timeout = (command_s) })
+
 /* Subclasses call this from their constructor, once. */
 void outbox_session_configure (OutboxSession *self, const OutboxSessionConfig *config);
 

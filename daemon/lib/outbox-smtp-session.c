@@ -540,21 +540,8 @@ outbox_smtp_session_class_init (OutboxSmtpSessionClass *klass)
   OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
 
   G_OBJECT_CLASS (klass)->finalize = outbox_smtp_session_finalize;
-  session_class->protocol = "smtp";
-  session_class->starttls_verb = "STARTTLS";
-  session_class->reply_noun = "reply";
-  session_class->max_line = OUTBOX_SMTP_REPLY_MAX_LINE;
-  session_class->feed_line = smtp_feed_line;
-  session_class->reply_free = (GDestroyNotify) outbox_smtp_reply_free;
-  session_class->greeting = smtp_greeting;
-  session_class->capabilities = smtp_capabilities;
-  session_class->offers_starttls = smtp_offers_starttls;
-  session_class->starttls = smtp_starttls;
-  session_class->forget_capabilities = smtp_forget_capabilities;
-  session_class->sasl_mechanisms = smtp_sasl_mechanisms;
-  session_class->initial_response_fits = smtp_initial_response_fits;
-  session_class->auth_exchange = smtp_auth_exchange;
-  session_class->quit = smtp_quit;
+  OUTBOX_SESSION_CLASS_IMPLEMENT (session_class, smtp, "smtp", "STARTTLS", "reply",
+                                  OUTBOX_SMTP_REPLY_MAX_LINE, outbox_smtp_reply_free);
 }
 
 static void
@@ -567,7 +554,6 @@ OutboxSmtpSession *
 outbox_smtp_session_new (const OutboxSmtpConfig *config)
 {
   OutboxSmtpSession *self;
-  OutboxSessionConfig base = { 0 };
 
   g_return_val_if_fail (config != NULL, NULL);
   g_return_val_if_fail (config->url != NULL, NULL);
@@ -575,16 +561,10 @@ outbox_smtp_session_new (const OutboxSmtpConfig *config)
   self = g_object_new (OUTBOX_TYPE_SMTP_SESSION, NULL);
   self->helo_name = g_strdup (config->helo_name);
   self->timeouts = config->timeouts;
-  base.url = config->url;
-  base.secret = config->password;
-  base.secret_kind = config->secret_kind;
-  base.tls_ca_file = config->tls_ca_file;
-  base.tls_fingerprint = config->tls_fingerprint;
-  base.auth_mech = config->auth_mech;
-  base.connect_timeout = config->timeouts.connect;
-  base.greeting_timeout = config->timeouts.greeting;
-  base.command_timeout = config->timeouts.command;
-  outbox_session_configure (SESSION (self), &base);
+  outbox_session_configure (SESSION (self),
+                            &OUTBOX_SESSION_CONFIG_OF (config, config->timeouts.connect,
+                                                       config->timeouts.greeting,
+                                                       config->timeouts.command));
   return self;
 }
 

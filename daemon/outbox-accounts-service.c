@@ -7,6 +7,7 @@
 #include "outbox-account-check.h"
 #include "outbox-accounts-service.h"
 #include "outbox-goa.h"
+#include "outbox-helper.h"
 #include "outbox-dbus-error.h"
 #include "outbox-discover.h"
 #include "outbox-error.h"
@@ -285,7 +286,7 @@ store_done (GObject *source, GAsyncResult *result, gpointer user_data)
     outbox_dbus_return_error (data->invocation, error);
   else
     {
-      g_info ("Password stored for account %s", data->account);
+      g_info ("Secret stored for account %s", data->account);
       outbox_dbus_accounts_complete_set_password (OUTBOX_DBUS_ACCOUNTS (data->self),
                                                   data->invocation);
       outbox_delivery_account_changed (data->self->delivery, data->account);
@@ -305,6 +306,13 @@ account_url_for_service (const OutboxAccount *account, const char *service)
   return NULL;
 }
 
+/* Secrets of the account that belong to no server. */
+static gboolean
+service_is_oauth2 (const char *service)
+{
+  return g_str_equal (service, "oauth2") || g_str_equal (service, "oauth2-client");
+}
+
 static gboolean
 check_password_args (const OutboxAccount *account,
                      const char *name,
@@ -319,13 +327,23 @@ check_password_args (const OutboxAccount *account,
       return FALSE;
     }
   if (!g_str_equal (service, "smtp") && !g_str_equal (service, "imap")
-      && !g_str_equal (service, "pop3"))
+      && !g_str_equal (service, "pop3") && !service_is_oauth2 (service))
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-                   "Unknown service “%s”; use smtp, imap or pop3", service);
+                   "Unknown service “%s”; use smtp, imap, pop3, oauth2 (a refresh token) or "
+                   "oauth2-client (a client secret)",
+                   service);
       return FALSE;
     }
-  if (account_url_for_service (account, service) == NULL)
+  if (service_is_oauth2 (service) && account->oauth2 == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Account “%s” does not sign in with OAuth2; set it up with outbox account "
+                   "update %s --oauth2 PROVIDER --client-id ID first",
+                   name, name);
+      return FALSE;
+    }
+  if (!service_is_oauth2 (service) && account_url_for_service (account, service) == NULL)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
                    "Account “%s” has no %s server; add its URL first", name, service);
@@ -361,8 +379,15 @@ handle_set_password (OutboxDbusAccounts *object,
   data->self = g_object_ref (self);
   data->invocation = g_object_ref (invocation);
   data->account = g_strdup (arg_name);
-  outbox_secret_store_async (arg_name, account_url_for_service (account, arg_service), arg_secret,
-                             NULL, store_done, data);
+  if (service_is_oauth2 (arg_service))
+    {
+      /* A new grant: the access token kept in memory belongs to the old one. */
+      outbox_credentials_forget_token (self->credentials, account);
+      outbox_secret_store_service_async (arg_name, arg_service, arg_secret, NULL, store_done, data);
+    }
+  else
+    outbox_secret_store_async (arg_name, account_url_for_service (account, arg_service),
+                               arg_secret, NULL, store_done, data);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -538,21 +563,13 @@ static GSubprocess *
 discover_helper_spawn (const char *address, GError **error)
 {
   g_autoptr (GError) spawn_error = NULL;
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", &spawn_error);
-  g_autofree char *dir = NULL;
-  g_autofree char *path = NULL;
+  g_autofree char *path = outbox_helper_path (DISCOVER_HELPER_NAME, error);
   const char *argv[5];
   guint argc = 0;
   GSubprocess *helper;
 
-  if (self == NULL)
-    {
-      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_FAILED,
-                   "Cannot find the discovery helper: %s", spawn_error->message);
-      return NULL;
-    }
-  dir = g_path_get_dirname (self);
-  path = g_build_filename (dir, DISCOVER_HELPER_NAME, NULL);
+  if (path == NULL)
+    return NULL;
   argv[argc++] = path;
   if (g_log_get_debug_enabled ())
     argv[argc++] = "--verbose";

@@ -2,30 +2,66 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "outbox-credentials.h"
 #include "outbox-goa.h"
+#include "outbox-helper.h"
 #include "outbox-secret.h"
 #include "outbox-text.h"
 
 G_DEFINE_QUARK (outbox-credentials-error-quark, outbox_credentials_error)
 
+#define OAUTH2_HELPER_NAME "outbox-oauth2-helper"
+/* The helper's one HTTP request has 30 s; this is for the whole run. */
+#define OAUTH2_HELPER_TIMEOUT 90
+/* A token this close to its end is refreshed first: the session that starts
+ * with it must not outlive it. */
+#define TOKEN_MARGIN 120
+
+/* An access token in memory only, with when it ends (0: not said). */
+typedef struct
+{
+  char *token;
+  gint64 expires_at;
+} CachedToken;
+
+static void
+cached_token_free (CachedToken *cached)
+{
+  explicit_bzero (cached->token, strlen (cached->token));
+  g_free (cached->token);
+  g_free (cached);
+}
+
 struct _OutboxCredentials
 {
   GObject parent_instance;
+
+  GHashTable *tokens; /* (owned) account name (owned) -> CachedToken (owned) */
 };
 
 G_DEFINE_TYPE (OutboxCredentials, outbox_credentials, G_TYPE_OBJECT)
 
 static void
+outbox_credentials_finalize (GObject *object)
+{
+  g_hash_table_unref (OUTBOX_CREDENTIALS (object)->tokens);
+  G_OBJECT_CLASS (outbox_credentials_parent_class)->finalize (object);
+}
+
+static void
 outbox_credentials_class_init (OutboxCredentialsClass *klass)
 {
+  G_OBJECT_CLASS (klass)->finalize = outbox_credentials_finalize;
 }
 
 static void
 outbox_credentials_init (OutboxCredentials *self)
 {
+  self->tokens = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) cached_token_free);
 }
 
 OutboxCredentials *
@@ -97,6 +133,13 @@ command_timed_out (gpointer user_data)
   run->timed_out = TRUE;
   g_subprocess_force_exit (run->process);
   return G_SOURCE_REMOVE;
+}
+
+static void
+wipe_text (char *text)
+{
+  explicit_bzero (text, strlen (text));
+  g_free (text);
 }
 
 static void
@@ -298,6 +341,313 @@ lookup_goa (GTask *task, const OutboxAccount *account, const OutboxServerUrl *ur
   outbox_goa_client_get_async (g_task_get_cancellable (task), goa_client_got, g_object_ref (task));
 }
 
+/* OAuth2 --------------------------------------------------------------------
+ *
+ * The access token lives in memory only, until shortly before it ends or
+ * until a server refuses it; then outbox-oauth2-helper trades the refresh
+ * token (and the client secret, when there is one) from the Secret Service
+ * for a new one, without the daemon loading libsoup.  A refresh token the
+ * provider rotated replaces the old one in the Secret Service.  A refused
+ * refresh (invalid_grant: revoked, expired, password changed) needs the user
+ * to authorize the account again. */
+
+typedef struct
+{
+  char *account;                  /* (owned) */
+  OutboxOAuth2Settings *settings; /* (owned) */
+  char *refresh_token;            /* (owned) (nullable) wiped */
+  GSubprocess *helper;            /* (owned) (nullable) */
+  GSource *timer;                 /* (owned) (nullable) */
+  gboolean timed_out;
+} Refresh;
+
+static void
+refresh_free (Refresh *refresh)
+{
+  g_free (refresh->account);
+  outbox_oauth2_settings_free (refresh->settings);
+  if (refresh->refresh_token != NULL)
+    explicit_bzero (refresh->refresh_token, strlen (refresh->refresh_token));
+  g_free (refresh->refresh_token);
+  g_clear_object (&refresh->helper);
+  if (refresh->timer != NULL)
+    {
+      g_source_destroy (refresh->timer);
+      g_source_unref (refresh->timer);
+    }
+  g_free (refresh);
+}
+
+static const CachedToken *
+usable_token (OutboxCredentials *self, const char *account)
+{
+  const CachedToken *cached = g_hash_table_lookup (self->tokens, account);
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+
+  if (cached == NULL || (cached->expires_at != 0 && cached->expires_at - TOKEN_MARGIN <= now))
+    return NULL;
+  return cached;
+}
+
+static void
+return_token (GTask *task, const char *token)
+{
+  g_task_return_pointer (task, secret_new (token, strlen (token), OUTBOX_SASL_SECRET_TOKEN),
+                         (GDestroyNotify) outbox_secret_free);
+}
+
+static void
+rotated_token_stored (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autofree char *account = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_secret_store_finish (result, &error))
+    g_warning ("Account %s: the provider replaced the refresh token, but the new one could not "
+               "be stored: %s",
+               account, error->message);
+}
+
+static const char *
+member_string (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+/* The helper's refusal: invalid_grant needs a new authorization,
+ * invalid_client a look at the client's settings, anything else (no
+ * network, a provider's bad moment) another try later. */
+static GError *
+refresh_error (const char *account, const char *name, const char *message)
+{
+  if (g_strcmp0 (name, "invalid_grant") == 0)
+    return g_error_new (OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_AUTHORIZATION,
+                        "%s; sign in again with: outbox account authorize %s", message, account);
+  if (g_strcmp0 (name, "invalid_client") == 0)
+    return g_error_new (OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_ATTENTION,
+                        "%s; check the account's --client-id and client secret", message);
+  return g_error_new (OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_STORE,
+                      "Could not refresh the OAuth2 access token: %s", message);
+}
+
+static void
+take_refresh_answer (GTask *task, Refresh *refresh, GBytes *out)
+{
+  OutboxCredentials *self = g_task_get_source_object (task);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  gsize len = 0;
+  const char *text = out != NULL ? g_bytes_get_data (out, &len) : NULL;
+  JsonNode *root;
+  JsonObject *object;
+  const char *token;
+  const char *rotated;
+  CachedToken *cached;
+
+  if (text == NULL || !json_parser_load_from_data (parser, text, (gssize) len, NULL)
+      || !JSON_NODE_HOLDS_OBJECT ((root = json_parser_get_root (parser))))
+    {
+      g_task_return_error (task, refresh_error (refresh->account, NULL,
+                                                "the OAuth2 helper answered something else"));
+      return;
+    }
+  object = json_node_get_object (root);
+  token = member_string (object, "access_token");
+  if (token == NULL)
+    {
+      g_task_return_error (task, refresh_error (refresh->account, member_string (object, "error"),
+                                                member_string (object, "message") != NULL
+                                                    ? member_string (object, "message")
+                                                    : "the OAuth2 helper failed"));
+      return;
+    }
+  cached = g_new0 (CachedToken, 1);
+  cached->token = g_strdup (token);
+  cached->expires_at = json_object_get_int_member_with_default (object, "expires_at", 0);
+  g_hash_table_replace (self->tokens, g_strdup (refresh->account), cached);
+  rotated = member_string (object, "refresh_token");
+  if (rotated != NULL)
+    outbox_secret_store_service_async (refresh->account, "oauth2", rotated, NULL,
+                                       rotated_token_stored, g_strdup (refresh->account));
+  g_debug ("Account %s: new OAuth2 access token", refresh->account);
+  return_token (task, cached->token);
+}
+
+static void
+refresh_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  Refresh *refresh = g_task_get_task_data (task);
+  GBytes *out = NULL;
+  GError *error = NULL;
+
+  if (!g_subprocess_communicate_finish (refresh->helper, result, &out, NULL, &error))
+    {
+      g_task_return_error (task, refresh_error (refresh->account, NULL, error->message));
+      g_error_free (error);
+    }
+  else if (refresh->timed_out)
+    g_task_return_error (task, refresh_error (refresh->account, NULL,
+                                              "the OAuth2 helper did not finish in time"));
+  else
+    take_refresh_answer (task, refresh, out);
+  wipe_bytes (out);
+}
+
+static gboolean
+refresh_timed_out (gpointer user_data)
+{
+  Refresh *refresh = user_data;
+
+  refresh->timed_out = TRUE;
+  g_subprocess_force_exit (refresh->helper);
+  return G_SOURCE_REMOVE;
+}
+
+/* What the helper reads on standard input; wiped once written. */
+static GBytes *
+refresh_request (Refresh *refresh, const char *client_secret)
+{
+  g_autoptr (JsonBuilder) builder = json_builder_new ();
+  g_autoptr (JsonGenerator) generator = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+  char *text;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "token_url");
+  json_builder_add_string_value (builder, refresh->settings->token_url);
+  json_builder_set_member_name (builder, "client_id");
+  json_builder_add_string_value (builder, refresh->settings->client_id);
+  json_builder_set_member_name (builder, "refresh_token");
+  json_builder_add_string_value (builder, refresh->refresh_token);
+  json_builder_set_member_name (builder, "scope");
+  json_builder_add_string_value (builder, refresh->settings->scope);
+  if (client_secret != NULL)
+    {
+      json_builder_set_member_name (builder, "client_secret");
+      json_builder_add_string_value (builder, client_secret);
+    }
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, NULL);
+  /* The builder's copies are freed unwiped: json-glib has no way to clear
+   * them; the text that crosses the pipe is wiped. */
+  return g_bytes_new_with_free_func (text, strlen (text), (GDestroyNotify) wipe_text, text);
+}
+
+static void
+run_refresh (GTask *task, const char *client_secret)
+{
+  Refresh *refresh = g_task_get_task_data (task);
+  g_autofree char *path = NULL;
+  g_autoptr (GBytes) request = NULL;
+  const char *argv[4] = { NULL, "refresh", NULL, NULL };
+  GError *error = NULL;
+
+  path = outbox_helper_path (OAUTH2_HELPER_NAME, &error);
+  argv[0] = path;
+  if (path != NULL && g_log_get_debug_enabled ())
+    {
+      argv[1] = "--verbose";
+      argv[2] = "refresh";
+    }
+  if (path != NULL)
+    refresh->helper = g_subprocess_newv (argv,
+                                         G_SUBPROCESS_FLAGS_STDIN_PIPE | G_SUBPROCESS_FLAGS_STDOUT_PIPE,
+                                         &error);
+  if (refresh->helper == NULL)
+    {
+      g_task_return_error (task, refresh_error (refresh->account, NULL, error->message));
+      g_error_free (error);
+      return;
+    }
+  refresh->timer = g_timeout_source_new_seconds (OAUTH2_HELPER_TIMEOUT);
+  g_source_set_callback (refresh->timer, refresh_timed_out, refresh, NULL);
+  g_source_attach (refresh->timer, g_main_context_get_thread_default ());
+  request = refresh_request (refresh, client_secret);
+  g_subprocess_communicate_async (refresh->helper, request, g_task_get_cancellable (task),
+                                  refresh_done, g_object_ref (task));
+}
+
+static void
+client_secret_found (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+  char *client_secret = outbox_secret_lookup_finish (result, &error);
+
+  if (error != NULL)
+    {
+      g_task_return_new_error (task, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_STORE,
+                               "%s", error->message);
+      g_error_free (error);
+      return;
+    }
+  run_refresh (task, client_secret);
+  secret_password_free (client_secret);
+}
+
+static void
+refresh_token_found (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  Refresh *refresh = g_task_get_task_data (task);
+  GError *error = NULL;
+  char *refresh_token = outbox_secret_lookup_finish (result, &error);
+
+  if (error != NULL)
+    {
+      g_task_return_new_error (task, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_STORE,
+                               "%s", error->message);
+      g_error_free (error);
+      return;
+    }
+  if (refresh_token == NULL)
+    {
+      g_task_return_new_error (task, OUTBOX_CREDENTIALS_ERROR,
+                               OUTBOX_CREDENTIALS_ERROR_NEEDS_AUTHORIZATION,
+                               "Account %s is not authorized yet; run outbox account authorize %s",
+                               refresh->account, refresh->account);
+      return;
+    }
+  refresh->refresh_token = g_strdup (refresh_token);
+  secret_password_free (refresh_token);
+  outbox_secret_lookup_service_async (refresh->account, "oauth2-client",
+                                      g_task_get_cancellable (task), client_secret_found,
+                                      g_object_ref (task));
+}
+
+static void
+lookup_oauth2 (OutboxCredentials *self, GTask *task, const OutboxAccount *account)
+{
+  const CachedToken *cached = usable_token (self, account->name);
+  Refresh *refresh;
+  GError *error = NULL;
+
+  if (cached != NULL)
+    {
+      return_token (task, cached->token);
+      return;
+    }
+  refresh = g_new0 (Refresh, 1);
+  refresh->account = g_strdup (account->name);
+  refresh->settings = outbox_account_get_oauth2_settings (account, &error);
+  g_task_set_task_data (task, refresh, (GDestroyNotify) refresh_free);
+  if (refresh->settings == NULL)
+    {
+      g_task_return_new_error (task, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_ATTENTION,
+                               "%s", error->message);
+      g_error_free (error);
+      return;
+    }
+  outbox_secret_lookup_service_async (account->name, "oauth2", g_task_get_cancellable (task),
+                                      refresh_token_found, g_object_ref (task));
+}
+
 /* The Secret Service ------------------------------------------------------ */
 
 static void
@@ -344,6 +694,8 @@ outbox_credentials_lookup_async (OutboxCredentials *self,
   g_task_set_source_tag (task, outbox_credentials_lookup_async);
   if (account->goa_id != NULL)
     lookup_goa (task, account, url);
+  else if (account->oauth2 != NULL)
+    lookup_oauth2 (self, task, account);
   else if (account->token_command != NULL)
     run_command (task, (const char *const *) account->token_command, "token",
                  OUTBOX_SASL_SECRET_TOKEN);
@@ -374,6 +726,7 @@ outbox_credentials_forget_token (OutboxCredentials *self, const OutboxAccount *a
 {
   g_return_if_fail (OUTBOX_IS_CREDENTIALS (self));
 
-  /* A token command is run again for every session: nothing is kept. */
-  (void) account;
+  /* A token command or GOA is asked again for every session: only OAuth2's
+   * tokens are kept. */
+  g_hash_table_remove (self->tokens, account->name);
 }

@@ -15,6 +15,10 @@ G_BEGIN_DECLS
  *
  *   goa-id            GNOME Online Accounts: its password or access token,
  *                     asked for each session (outbox-goa.h);
+ *   oauth2            an OAuth2 access token, kept in memory until shortly
+ *                     before it ends, then refreshed with the refresh token
+ *                     from the Secret Service (outbox account authorize put
+ *                     it there) through outbox-oauth2-helper;
  *   token-command     a command (argv, no shell) whose first line of output
  *                     is an OAuth2 access token, run for each session;
  *   password-command  the same for a password (pass(1), company vaults);

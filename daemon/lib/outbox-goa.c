@@ -217,8 +217,23 @@ outbox_goa_find_mail_account (GObject *client, const char *id_or_address, GError
 
 /* Secrets ----------------------------------------------------------------- */
 
+typedef struct
+{
+  GoaObject *object; /* (owned) */
+  OutboxProtocol service;
+  OutboxSaslSecretKind kind; /* of the secret GOA gave */
+} SecretRequest;
+
+static void
+secret_request_free (SecretRequest *request)
+{
+  g_object_unref (request->object);
+  g_free (request);
+}
+
+
 static gboolean
-check_usable (GoaObject *object, const char *goa_id, GError **error)
+check_mail_on (GoaObject *object, const char *goa_id, GError **error)
 {
   g_autoptr (GoaAccount) account = goa_object_get_account (object);
 
@@ -228,14 +243,6 @@ check_usable (GoaObject *object, const char *goa_id, GError **error)
                    "Mail is switched off for the GNOME Online Accounts account %s (%s); switch "
                    "it on in Settings → Online Accounts",
                    goa_account_get_presentation_identity (account), goa_id);
-      return FALSE;
-    }
-  if (goa_account_get_attention_needed (account))
-    {
-      g_set_error (error, OUTBOX_GOA_ERROR, OUTBOX_GOA_ERROR_ATTENTION,
-                   "GNOME Online Accounts needs you to sign in to %s again; do it in Settings → "
-                   "Online Accounts",
-                   goa_account_get_presentation_identity (account));
       return FALSE;
     }
   return TRUE;
@@ -263,7 +270,7 @@ token_got (GObject *source, GAsyncResult *result, gpointer user_data)
       secret_failed (task, error);
       return;
     }
-  g_task_set_task_data (task, GINT_TO_POINTER (OUTBOX_SASL_SECRET_TOKEN), NULL);
+  ((SecretRequest *) g_task_get_task_data (task))->kind = OUTBOX_SASL_SECRET_TOKEN;
   g_task_return_pointer (task, token, g_free);
 }
 
@@ -280,10 +287,53 @@ password_got (GObject *source, GAsyncResult *result, gpointer user_data)
       secret_failed (task, error);
       return;
     }
-  g_task_set_task_data (task, GINT_TO_POINTER (OUTBOX_SASL_SECRET_PASSWORD), NULL);
+  ((SecretRequest *) g_task_get_task_data (task))->kind = OUTBOX_SASL_SECRET_PASSWORD;
   g_task_return_pointer (task, password, g_free);
 }
 
+static void
+ask_for_secret (GTask *task)
+{
+  SecretRequest *request = g_task_get_task_data (task);
+  g_autoptr (GoaOAuth2Based) oauth2 = goa_object_get_oauth2_based (request->object);
+  g_autoptr (GoaPasswordBased) password = goa_object_get_password_based (request->object);
+  /* GOA's imap_smtp provider keeps one password per protocol. */
+  const char *password_id =
+      request->service == OUTBOX_PROTOCOL_SMTP ? "smtp-password" : "imap-password";
+
+  if (oauth2 != NULL)
+    goa_oauth2_based_call_get_access_token (oauth2, g_task_get_cancellable (task), token_got,
+                                            g_object_ref (task));
+  else if (password != NULL)
+    goa_password_based_call_get_password (password, password_id, g_task_get_cancellable (task),
+                                          password_got, g_object_ref (task));
+  else
+    g_task_return_new_error (task, OUTBOX_GOA_ERROR, OUTBOX_GOA_ERROR_FAILED,
+                             "This GNOME Online Accounts account signs in in a way Outbox cannot "
+                             "use (neither a password nor OAuth2)");
+}
+
+static void
+credentials_ensured (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  g_autoptr (GError) error = NULL;
+  GoaAccount *account = GOA_ACCOUNT (source);
+
+  if (!goa_account_call_ensure_credentials_finish (account, NULL, result, &error))
+    {
+      g_task_return_new_error (task, OUTBOX_GOA_ERROR, OUTBOX_GOA_ERROR_ATTENTION,
+                               "GNOME Online Accounts needs you to sign in to %s again; do it in "
+                               "Settings → Online Accounts",
+                               goa_account_get_presentation_identity (account));
+      return;
+    }
+  ask_for_secret (task);
+}
+
+/* GOA marks an account as needing attention when its own check of the
+ * credentials failed; asking it to check again (as Settings does) clears
+ * the mark once the user has put things right. */
 void
 outbox_goa_get_secret_async (GObject *client,
                              const char *goa_id,
@@ -294,9 +344,8 @@ outbox_goa_get_secret_async (GObject *client,
 {
   g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_autoptr (GoaObject) object = find_object (client, goa_id);
-  g_autoptr (GoaOAuth2Based) oauth2 = NULL;
-  g_autoptr (GoaPasswordBased) password = NULL;
-  g_autofree char *password_id = NULL;
+  g_autoptr (GoaAccount) account = NULL;
+  SecretRequest *request;
   GError *error = NULL;
 
   g_task_set_source_tag (task, outbox_goa_get_secret_async);
@@ -306,25 +355,21 @@ outbox_goa_get_secret_async (GObject *client,
       g_task_return_error (task, error);
       return;
     }
-  if (!check_usable (object, goa_id, &error))
+  if (!check_mail_on (object, goa_id, &error))
     {
       g_task_return_error (task, error);
       return;
     }
-  oauth2 = goa_object_get_oauth2_based (object);
-  password = goa_object_get_password_based (object);
-  /* GOA's imap_smtp provider keeps one password per protocol. */
-  password_id = g_strdup_printf ("%s-password", service == OUTBOX_PROTOCOL_SMTP ? "smtp" : "imap");
-  if (oauth2 != NULL)
-    goa_oauth2_based_call_get_access_token (oauth2, cancellable, token_got, g_steal_pointer (&task));
-  else if (password != NULL)
-    goa_password_based_call_get_password (password, password_id, cancellable, password_got,
-                                          g_steal_pointer (&task));
+  request = g_new0 (SecretRequest, 1);
+  request->object = g_object_ref (object);
+  request->service = service;
+  g_task_set_task_data (task, request, (GDestroyNotify) secret_request_free);
+  account = goa_object_get_account (object);
+  if (goa_account_get_attention_needed (account))
+    goa_account_call_ensure_credentials (account, cancellable, credentials_ensured,
+                                         g_object_ref (task));
   else
-    g_task_return_new_error (task, OUTBOX_GOA_ERROR, OUTBOX_GOA_ERROR_FAILED,
-                             "The GNOME Online Accounts account %s signs in in a way Outbox "
-                             "cannot use (neither a password nor OAuth2)",
-                             goa_id);
+    ask_for_secret (task);
 }
 
 char *
@@ -338,6 +383,6 @@ outbox_goa_get_secret_finish (GAsyncResult *result, OutboxSaslSecretKind *out_ki
 
   secret = g_task_propagate_pointer (G_TASK (result), error);
   if (secret != NULL && out_kind != NULL)
-    *out_kind = GPOINTER_TO_INT (g_task_get_task_data (G_TASK (result)));
+    *out_kind = ((SecretRequest *) g_task_get_task_data (G_TASK (result)))->kind;
   return secret;
 }

@@ -31,12 +31,20 @@ secret_attributes_new (void)
 }
 
 static GHashTable *
-secret_attributes (const char *account, const OutboxServerUrl *url)
+service_attributes (const char *account, const char *service)
 {
   GHashTable *attributes = secret_attributes_new ();
 
   g_hash_table_insert (attributes, "account", g_strdup (account));
-  g_hash_table_insert (attributes, "service", g_strdup (outbox_protocol_to_string (url->protocol)));
+  g_hash_table_insert (attributes, "service", g_strdup (service));
+  return attributes;
+}
+
+static GHashTable *
+secret_attributes (const char *account, const OutboxServerUrl *url)
+{
+  GHashTable *attributes = service_attributes (account, outbox_protocol_to_string (url->protocol));
+
   g_hash_table_insert (attributes, "user", g_strdup (url->user ? url->user : ""));
   g_hash_table_insert (attributes, "host", g_strdup (url->host));
   return attributes;
@@ -70,6 +78,21 @@ store_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_return_boolean (task, TRUE);
 }
 
+static void
+store_attributes (GHashTable *attributes,
+                  const char *label,
+                  const char *secret,
+                  GCancellable *cancellable,
+                  GAsyncReadyCallback callback,
+                  gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, outbox_secret_store_async);
+  secret_password_storev (outbox_secret_get_schema (), attributes, SECRET_COLLECTION_DEFAULT, label,
+                          secret, cancellable, store_done, g_steal_pointer (&task));
+}
+
 void
 outbox_secret_store_async (const char *account,
                            const OutboxServerUrl *url,
@@ -78,16 +101,31 @@ outbox_secret_store_async (const char *account,
                            GAsyncReadyCallback callback,
                            gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_autoptr (GHashTable) attributes = secret_attributes (account, url);
   g_autofree char *label = NULL;
 
-  g_task_set_source_tag (task, outbox_secret_store_async);
   label = g_strdup_printf ("Outbox %s password for %s%s%s (account %s)",
                            outbox_protocol_to_string (url->protocol), url->user ? url->user : "",
                            url->user ? "@" : "", url->host, account);
-  secret_password_storev (outbox_secret_get_schema (), attributes, SECRET_COLLECTION_DEFAULT, label,
-                          password, cancellable, store_done, g_steal_pointer (&task));
+  store_attributes (attributes, label, password, cancellable, callback, user_data);
+}
+
+void
+outbox_secret_store_service_async (const char *account,
+                                   const char *service,
+                                   const char *secret,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  g_autoptr (GHashTable) attributes = service_attributes (account, service);
+  g_autofree char *label = g_strdup_printf ("Outbox %s for account %s",
+                                            g_str_equal (service, "oauth2")
+                                                ? "OAuth2 refresh token"
+                                                : "OAuth2 client secret",
+                                            account);
+
+  store_attributes (attributes, label, secret, cancellable, callback, user_data);
 }
 
 gboolean
@@ -140,6 +178,20 @@ lookup_done (GObject *source, GAsyncResult *result, gpointer user_data)
  * which in libsecret 0.20.5 (Debian 12) leaks the D-Bus reply carrying the
  * secret, about 1 KiB per lookup.  SECRET_SEARCH_UNLOCK unlocks the item
  * as the lookup would. */
+static void
+lookup_attributes (GHashTable *attributes,
+                   GCancellable *cancellable,
+                   GAsyncReadyCallback callback,
+                   gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, outbox_secret_lookup_async);
+  secret_service_search (NULL, outbox_secret_get_schema (), attributes,
+                         SECRET_SEARCH_LOAD_SECRETS | SECRET_SEARCH_UNLOCK, cancellable,
+                         lookup_done, g_steal_pointer (&task));
+}
+
 void
 outbox_secret_lookup_async (const char *account,
                             const OutboxServerUrl *url,
@@ -147,13 +199,21 @@ outbox_secret_lookup_async (const char *account,
                             GAsyncReadyCallback callback,
                             gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
   g_autoptr (GHashTable) attributes = secret_attributes (account, url);
 
-  g_task_set_source_tag (task, outbox_secret_lookup_async);
-  secret_service_search (NULL, outbox_secret_get_schema (), attributes,
-                         SECRET_SEARCH_LOAD_SECRETS | SECRET_SEARCH_UNLOCK, cancellable,
-                         lookup_done, g_steal_pointer (&task));
+  lookup_attributes (attributes, cancellable, callback, user_data);
+}
+
+void
+outbox_secret_lookup_service_async (const char *account,
+                                    const char *service,
+                                    GCancellable *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer user_data)
+{
+  g_autoptr (GHashTable) attributes = service_attributes (account, service);
+
+  lookup_attributes (attributes, cancellable, callback, user_data);
 }
 
 char *

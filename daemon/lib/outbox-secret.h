@@ -31,6 +31,22 @@ void outbox_secret_lookup_async (const char *account,
                                  gpointer user_data);
 char *outbox_secret_lookup_finish (GAsyncResult *result, GError **error);
 
+/* The account's secrets that belong to no server: service "oauth2" (the
+ * refresh token) and "oauth2-client" (the client secret).  Stored with the
+ * attributes account and service only; looked up like passwords (finish
+ * with the functions above). */
+void outbox_secret_store_service_async (const char *account,
+                                        const char *service,
+                                        const char *secret,
+                                        GCancellable *cancellable,
+                                        GAsyncReadyCallback callback,
+                                        gpointer user_data);
+void outbox_secret_lookup_service_async (const char *account,
+                                         const char *service,
+                                         GCancellable *cancellable,
+                                         GAsyncReadyCallback callback,
+                                         gpointer user_data);
+
 /* Removes every password of an account. */
 void outbox_secret_clear_account_async (const char *account,
                                         GCancellable *cancellable,

@@ -706,9 +706,14 @@ fixture_setup (Fixture *f, gconstpointer data)
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
+  /* The server frees a connection once it has seen the client close it. */
   g_clear_object (&f->session);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   soup_server_disconnect (f->server);
   g_clear_object (&f->server);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
   g_free (f->base_url);
   g_queue_clear_full (&f->answers, (GDestroyNotify) answer_free);
   g_ptr_array_unref (f->requests);

@@ -1173,11 +1173,12 @@ outbox_oauth2_exchange_code_async (SoupSession *session,
     { "grant_type", "authorization_code" },
     { "code", code },
     { "redirect_uri", redirect_uri },
-    { "client_id", settings->client_id },
+    { "client_id", settings != NULL ? settings->client_id : NULL },
     { "client_secret", client_secret },
     { "code_verifier", verifier },
   };
 
+  g_return_if_fail (settings != NULL);
   g_return_if_fail (code != NULL && verifier != NULL && redirect_uri != NULL);
 
   request_tokens_async (session, settings, form_encode (fields, G_N_ELEMENTS (fields)),
@@ -1202,12 +1203,12 @@ outbox_oauth2_refresh_async (SoupSession *session,
   const FormField fields[] = {
     { "grant_type", "refresh_token" },
     { "refresh_token", refresh_token },
-    { "client_id", settings->client_id },
+    { "client_id", settings != NULL ? settings->client_id : NULL },
     { "client_secret", client_secret },
-    { "scope", settings->scope },
+    { "scope", settings != NULL ? settings->scope : NULL },
   };
 
-  g_return_if_fail (refresh_token != NULL);
+  g_return_if_fail (settings != NULL && refresh_token != NULL);
 
   request_tokens_async (session, settings, form_encode (fields, G_N_ELEMENTS (fields)),
                         outbox_oauth2_refresh_async, cancellable, callback, user_data);
@@ -1247,14 +1248,19 @@ outbox_oauth2_device_start_async (SoupSession *session,
                                   GAsyncReadyCallback callback,
                                   gpointer user_data)
 {
-  g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr (GTask) task = NULL;
   GError *error = NULL;
-  const FormField fields[] = {
-    { "client_id", settings->client_id },
+  FormField fields[] = {
+    { "client_id", NULL },
     { "client_secret", client_secret },
-    { "scope", settings->scope },
+    { "scope", NULL },
   };
 
+  g_return_if_fail (settings != NULL);
+
+  fields[0].value = settings->client_id;
+  fields[2].value = settings->scope;
+  task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, outbox_oauth2_device_start_async);
   if (!check_client (settings, &error))
     {

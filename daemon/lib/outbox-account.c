@@ -369,7 +369,9 @@ set_auth (OutboxAccount *account, const char *value, GError **error)
 static gboolean
 set_oauth2 (OutboxAccount *account, const char *value, GError **error)
 {
-  if (*value != '\0' && !g_str_equal (value, "custom") && outbox_oauth2_provider_lookup (value) == NULL)
+  g_autofree char *name = g_ascii_strdown (value, -1);
+
+  if (*name != '\0' && !g_str_equal (name, "custom") && outbox_oauth2_provider_lookup (name) == NULL)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
                    "Setting “oauth2”: unknown provider “%s”; use google, microsoft, or custom "
@@ -377,7 +379,7 @@ set_oauth2 (OutboxAccount *account, const char *value, GError **error)
                    value);
       return FALSE;
     }
-  return set_optional_string (&account->oauth2, value);
+  return set_optional_string (&account->oauth2, name);
 }
 
 /* An empty list clears the command. */
@@ -582,7 +584,6 @@ outbox_account_get_oauth2_settings (const OutboxAccount *account, GError **error
 
   g_return_val_if_fail (account->oauth2 != NULL, NULL);
 
-  settings->provider = g_strdup (account->oauth2);
   settings->auth_url = g_strdup (account->oauth2_auth_url ? account->oauth2_auth_url
                                  : provider ? provider->auth_url : NULL);
   settings->token_url = g_strdup (account->oauth2_token_url ? account->oauth2_token_url

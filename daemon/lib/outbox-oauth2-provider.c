@@ -5,7 +5,9 @@
 #include "outbox-oauth2-provider.h"
 
 /* Microsoft's scopes name each protocol; offline_access is what makes it
- * hand out a refresh token.  Google's one scope covers all three. */
+ * hand out a refresh token.  Google's one scope covers all three; its
+ * device flow serves a fixed list of scopes, and full mail access is not on
+ * it. */
 static const OutboxOAuth2Provider providers[] = {
   {
       .name = "google",
@@ -33,10 +35,25 @@ outbox_oauth2_provider_lookup (const char *name)
     return NULL;
   for (gsize i = 0; i < G_N_ELEMENTS (providers); i++)
     {
-      if (g_ascii_strcasecmp (providers[i].name, name) == 0)
+      if (g_str_equal (providers[i].name, name))
         return &providers[i];
     }
   return NULL;
+}
+
+OutboxOAuth2Settings *
+outbox_oauth2_settings_new_for_provider (const OutboxOAuth2Provider *provider, const char *client_id)
+{
+  OutboxOAuth2Settings *settings = g_new0 (OutboxOAuth2Settings, 1);
+
+  g_return_val_if_fail (provider != NULL, settings);
+
+  settings->auth_url = g_strdup (provider->auth_url);
+  settings->token_url = g_strdup (provider->token_url);
+  settings->device_url = g_strdup (provider->device_url);
+  settings->scope = g_strdup (provider->scope);
+  settings->client_id = g_strdup (client_id);
+  return settings;
 }
 
 void
@@ -44,7 +61,6 @@ outbox_oauth2_settings_free (OutboxOAuth2Settings *settings)
 {
   if (settings == NULL)
     return;
-  g_free (settings->provider);
   g_free (settings->auth_url);
   g_free (settings->token_url);
   g_free (settings->device_url);

@@ -22,7 +22,7 @@ typedef struct
   gboolean device_grant_allowed_for_mail;
 } OutboxOAuth2Provider;
 
-/* (nullable) The provider called @name ("google", "microsoft"). */
+/* (nullable) The provider called @name ("google", "microsoft"; as written). */
 const OutboxOAuth2Provider *outbox_oauth2_provider_lookup (const char *name);
 
 /* What one account's OAuth2 sign-in uses: its provider's endpoints with the
@@ -30,14 +30,15 @@ const OutboxOAuth2Provider *outbox_oauth2_provider_lookup (const char *name);
  * the refresh token live in the Secret Service. */
 typedef struct
 {
-  char *provider; /* "google", "microsoft" or "custom" */
-  char *auth_url;
-  char *token_url;
+  char *auth_url;   /* (nullable) */
+  char *token_url;  /* (nullable) needed by every token request */
   char *device_url; /* (nullable) */
-  char *scope;
-  char *client_id;
+  char *scope;      /* (nullable) space-separated */
+  char *client_id;  /* (nullable) needed by every request */
 } OutboxOAuth2Settings;
 
+OutboxOAuth2Settings *outbox_oauth2_settings_new_for_provider (const OutboxOAuth2Provider *provider,
+                                                               const char *client_id);
 void outbox_oauth2_settings_free (OutboxOAuth2Settings *settings);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxOAuth2Settings, outbox_oauth2_settings_free)
 

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # SPDX-FileCopyrightText: The Outbox authors
 """`meson install` into a DESTDIR puts every file where the man pages say:
-outboxd and outbox-discover-helper in libexecdir, outbox and
-outbox-sendmail in bindir, the D-Bus activation file and the systemd user
-unit pointing at outboxd, the man pages, and the bash completion."""
+outboxd and outbox-discover-helper in libexecdir (outbox-oauth2-helper too,
+which the daemon does not run yet), outbox and outbox-sendmail in bindir,
+the D-Bus activation file and the systemd user unit pointing at outboxd,
+the man pages, and the bash completion."""
 
 import json
 import os
@@ -88,6 +89,12 @@ class InstallTest(unittest.TestCase):
         self.assertExecutable(self.libexecdir / "outbox-discover-helper")
         self.assertFalse(self.installed(self.bindir / "outbox-discover-helper").exists(),
                          "outbox-discover-helper is on PATH")
+
+    def test_oauth2_helper_is_beside_outboxd(self):
+        # Likewise: outboxd refreshes OAuth2 tokens through it.
+        self.assertExecutable(self.libexecdir / "outbox-oauth2-helper")
+        self.assertFalse(self.installed(self.bindir / "outbox-oauth2-helper").exists(),
+                         "outbox-oauth2-helper is on PATH")
 
     def test_commands_are_in_bindir(self):
         self.assertExecutable(self.bindir / "outbox")

@@ -145,6 +145,25 @@ class ScramTest(SignInTest):
         self.assertEqual(account_settings(account)["password-command"], ["cat", str(vault)])
         self.assertNowhere(Dovecot.PASSWORD)
 
+    def test_sent_copy_and_account_test_over_imap_and_pop3(self):
+        account = self.add_account("--imap", self.dovecot.url("imaps"),
+                                   "--pop3", self.dovecot.url("pop3s"),
+                                   password=Dovecot.PASSWORD)
+        outboxtest.set_password(account, Dovecot.PASSWORD, "imap")
+        outboxtest.set_password(account, Dovecot.PASSWORD, "pop3")
+        message_id, count = self.send(account, "scram with a copy")
+        self.assertDelivered(message_id, count)
+        copied = wait_until(lambda: self.outbox.show(message_id).get("sent_copy") == "saved"
+                            and self.outbox.show(message_id), 60, "the Sent copy")
+        self.assertEqual(copied["sent_copy"], "saved")
+        results = self.outbox.json("account", "test", account, "--json")
+        for service in ("smtp", "imap", "pop3"):
+            self.assertEqual(results[service]["login"], "ok", results)
+        for protocol in ("imap", "pop3"):
+            self.assertIn(f"{protocol} 127.0.0.1:", self.daemon_log())
+        self.assertEqual(self.daemon_log().count("signing in with SCRAM-SHA-256"), 5,
+                         "SMTP, the IMAP copy, and the three servers of the test")
+
     def test_failing_password_command_defers_with_its_words(self):
         command = self.script("locked", "echo 'the vault is locked' >&2\nexit 3\n")
         account = self.add_account("--password-command", command)
@@ -211,6 +230,21 @@ class OAuth2TokenTest(SignInTest):
         self.outbox.check("flush")
         self.assertDelivered(message_id, count)
         self.assertEqual(self.dovecot.introspection.count(bad), 3)
+
+    def test_tokens_for_imap_and_pop3(self):
+        token = "tok-all-three-Mm31"
+        self.dovecot.introspection.valid_tokens.add(token)
+        account = self.add_account("--token-command", self.token_command(token),
+                                   "--imap", self.dovecot.url("imaps"),
+                                   "--pop3", self.dovecot.url("pop3s"))
+        message_id, count = self.send(account, "token with a copy")
+        self.assertDelivered(message_id, count)
+        wait_until(lambda: self.outbox.show(message_id).get("sent_copy") == "saved", 60,
+                   "the Sent copy")
+        results = self.outbox.json("account", "test", account, "--json")
+        for service in ("smtp", "imap", "pop3"):
+            self.assertEqual(results[service]["login"], "ok", results)
+        self.assertNowhere(token)
 
     def test_a_password_is_never_offered_as_a_token(self):
         # An OAuth2 account's token never goes through PLAIN or SCRAM, and

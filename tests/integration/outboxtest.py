@@ -315,14 +315,16 @@ class AioSmtpServer:
     """servers/recording_smtpd.py in a subprocess.
 
     certificates: offer and require STARTTLS with them.  auth: accept AUTH
-    PLAIN/LOGIN for USER/PASSWORD (over TLS only unless auth_without_tls)."""
+    PLAIN/LOGIN for USER/PASSWORD (over TLS only unless auth_without_tls),
+    and answer other credentials with auth_refusal when given."""
 
     USER = "alice"
     PASSWORD = "s3cret"
 
     def __init__(self, certificates=None, auth=False, auth_without_tls=False,
-                 host="127.0.0.1"):
+                 host="127.0.0.1", auth_refusal=None):
         self.host = host
+        self.auth_refusal = auth_refusal
         self.port = free_port()
         self.certificates = certificates
         self.auth = auth
@@ -342,6 +344,8 @@ class AioSmtpServer:
             command.append("--auth")
         if self.auth_without_tls:
             command.append("--auth-without-tls")
+        if self.auth_refusal:
+            command += ["--auth-refusal", self.auth_refusal]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()

@@ -174,6 +174,30 @@ class ScramTest(SignInTest):
         self.assertEqual(account_settings(account)["state"], "ok")
 
 
+class AuthSwitchedOffTest(OutboxTestCase):
+    """Microsoft 365 answers 535 5.7.139 when the tenant turned SMTP AUTH
+    (or password sign-in) off: that is no wrong password, and says so."""
+
+    def test_535_5_7_139_needs_attention_with_what_to_do(self):
+        server = self.start_aiosmtpd(
+            auth=True, auth_without_tls=True,
+            auth_refusal="535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is "
+                         "disabled for the Tenant.")
+        account = self.account_name()
+        self.outbox.add_account(account, SENDER,
+                                f"smtp+insecure://alice@127.0.0.1:{server.port}",
+                                password="any password")
+        message_id = self.outbox.send(message("tenant says no"), account=account)
+        settings = wait_until(lambda: account_settings(account).get("state") == "needs-attention"
+                              and account_settings(account), 30, "the account to need attention")
+        self.assertIn("turned this way of signing in off", settings["state-message"])
+        self.assertIn("--oauth2 microsoft", settings["state-message"])
+        self.assertIn("5.7.139", settings["state-message"])
+        self.assertNotIn("refused the credentials", settings["state-message"])
+        self.assertEqual(self.outbox.show(message_id)["state"], "deferred")
+        self.assertEqual(len(server.events("auth")), 1, server.events("auth"))
+
+
 class OAuth2TokenTest(SignInTest):
     dovecot_options = {"oauth2": True}
 

@@ -69,8 +69,9 @@ class RecordingHandler:
 
 
 class Authenticator:
-    def __init__(self, recorder):
+    def __init__(self, recorder, refusal=None):
         self.recorder = recorder
+        self.refusal = refusal
 
     def __call__(self, server, session, envelope, mechanism, auth_data):
         ok = (isinstance(auth_data, LoginPassword)
@@ -80,6 +81,7 @@ class Authenticator:
         self.recorder.write("auth", session, mechanism=mechanism,
                             user=login, success=ok)
         return AuthResult(success=ok, handled=False,
+                          message=None if ok else self.refusal,
                           auth_data=auth_data if ok else None)
 
 
@@ -92,6 +94,9 @@ def parse_args():
     parser.add_argument("--key")
     parser.add_argument("--auth", action="store_true")
     parser.add_argument("--auth-without-tls", action="store_true")
+    # What a refused AUTH is answered, such as Microsoft 365's
+    # "535 5.7.139 Authentication unsuccessful, ..." (default: aiosmtpd's 535 5.7.8).
+    parser.add_argument("--auth-refusal")
     return parser.parse_args()
 
 
@@ -101,7 +106,7 @@ def make_factory(args, recorder):
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls_context.load_cert_chain(args.cert, args.key)
     handler = RecordingHandler(recorder)
-    authenticator = Authenticator(recorder) if args.auth else None
+    authenticator = Authenticator(recorder, args.auth_refusal) if args.auth else None
 
     def factory():
         return SMTP(handler,

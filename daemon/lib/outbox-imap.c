@@ -1099,6 +1099,13 @@ outbox_imap_session_finalize (GObject *object)
 }
 
 static void
+outbox_imap_session_init (OutboxImapSession *self)
+{
+  self->parser = outbox_imap_parser_new ();
+  self->next_tag = 1;
+}
+
+static void
 outbox_imap_session_class_init (OutboxImapSessionClass *klass)
 {
   OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
@@ -1110,20 +1117,12 @@ outbox_imap_session_class_init (OutboxImapSessionClass *klass)
   session_class->login = imap_login;
 }
 
-static void
-outbox_imap_session_init (OutboxImapSession *self)
-{
-  self->parser = outbox_imap_parser_new ();
-  self->next_tag = 1;
-}
-
 OutboxImapSession *
 outbox_imap_session_new (const OutboxImapConfig *config)
 {
   OutboxImapSession *self;
 
-  g_return_val_if_fail (config != NULL, NULL);
-  g_return_val_if_fail (config->url != NULL, NULL);
+  g_return_val_if_fail (config != NULL && config->url != NULL, NULL);
   g_return_val_if_fail (config->url->protocol == OUTBOX_PROTOCOL_IMAP, NULL);
 
   self = g_object_new (OUTBOX_TYPE_IMAP_SESSION, NULL);

@@ -738,18 +738,6 @@ outbox_pop3_session_finalize (GObject *object)
 }
 
 static void
-outbox_pop3_session_class_init (OutboxPop3SessionClass *klass)
-{
-  OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
-
-  G_OBJECT_CLASS (klass)->finalize = outbox_pop3_session_finalize;
-  OUTBOX_SESSION_CLASS_IMPLEMENT (session_class, pop3, "pop3", "STLS", "reply",
-                                  OUTBOX_POP3_MAX_REPLY_LINE, outbox_pop3_reply_free);
-  session_class->begin_reply = pop3_begin_reply;
-  session_class->login = pop3_login;
-}
-
-static void
 outbox_pop3_session_init (OutboxPop3Session *self)
 {
 }
@@ -759,8 +747,7 @@ outbox_pop3_session_new (const OutboxPop3Config *config)
 {
   OutboxPop3Session *self;
 
-  g_return_val_if_fail (config != NULL, NULL);
-  g_return_val_if_fail (config->url != NULL, NULL);
+  g_return_val_if_fail (config != NULL && config->url != NULL, NULL);
   g_return_val_if_fail (config->url->protocol == OUTBOX_PROTOCOL_POP3, NULL);
 
   self = g_object_new (OUTBOX_TYPE_POP3_SESSION, NULL);
@@ -770,6 +757,18 @@ outbox_pop3_session_new (const OutboxPop3Config *config)
                                                        config->timeouts.greeting,
                                                        config->timeouts.command));
   return self;
+}
+
+static void
+outbox_pop3_session_class_init (OutboxPop3SessionClass *klass)
+{
+  OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = outbox_pop3_session_finalize;
+  OUTBOX_SESSION_CLASS_IMPLEMENT (session_class, pop3, "pop3", "STLS", "reply",
+                                  OUTBOX_POP3_MAX_REPLY_LINE, outbox_pop3_reply_free);
+  session_class->begin_reply = pop3_begin_reply;
+  session_class->login = pop3_login;
 }
 
 /* STAT ---------------------------------------------------------------- */

@@ -535,6 +535,12 @@ outbox_smtp_session_finalize (GObject *object)
 }
 
 static void
+outbox_smtp_session_init (OutboxSmtpSession *self)
+{
+  self->parser = outbox_smtp_reply_parser_new ();
+}
+
+static void
 outbox_smtp_session_class_init (OutboxSmtpSessionClass *klass)
 {
   OutboxSessionClass *session_class = OUTBOX_SESSION_CLASS (klass);
@@ -544,19 +550,12 @@ outbox_smtp_session_class_init (OutboxSmtpSessionClass *klass)
                                   OUTBOX_SMTP_REPLY_MAX_LINE, outbox_smtp_reply_free);
 }
 
-static void
-outbox_smtp_session_init (OutboxSmtpSession *self)
-{
-  self->parser = outbox_smtp_reply_parser_new ();
-}
-
 OutboxSmtpSession *
 outbox_smtp_session_new (const OutboxSmtpConfig *config)
 {
   OutboxSmtpSession *self;
 
   g_return_val_if_fail (config != NULL, NULL);
-  g_return_val_if_fail (config->url != NULL, NULL);
 
   self = g_object_new (OUTBOX_TYPE_SMTP_SESSION, NULL);
   self->helo_name = g_strdup (config->helo_name);

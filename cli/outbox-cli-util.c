@@ -990,3 +990,91 @@ outbox_cli_print_queue_table (GVariant *messages)
   outbox_cli_print_table (QUEUE_N_COLUMNS, queue_headers, queue_flexible, rows,
                           outbox_cli_terminal_width ());
 }
+
+/* Command line plumbing ------------------------------------------------- */
+
+
+gboolean
+outbox_cli_parse_options (const char          *command,
+               const char          *parameters,
+               const char          *summary,
+               const GOptionEntry  *entries,
+               int                 *argc,
+               char              ***argv,
+               GError             **error)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (parameters);
+  g_autofree char *prgname = g_strdup_printf ("%s %s", g_get_application_name (), command);
+
+  g_option_context_set_summary (context, summary);
+  g_option_context_add_main_entries (context, entries, NULL);
+  /* The help text's usage line shows the program name. */
+  g_set_prgname (prgname);
+
+  return g_option_context_parse (context, argc, argv, error);
+}
+
+int
+outbox_cli_report_usage (const char   *command,
+              const GError *error)
+{
+  g_autofree char *hint = g_strdup_printf ("see outbox %s --help", command);
+
+  return outbox_cli_report_error (error, hint);
+}
+
+int
+outbox_cli_usage_error (const char *command,
+             const char *format,
+             ...)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  error = g_error_new_literal (OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE, message);
+  return outbox_cli_report_usage (command, error);
+}
+
+/* Checks the number of positional arguments; returns EXIT_SUCCESS or the
+ * usage error's exit code. */
+int
+outbox_cli_expect_arguments (const char *command,
+                  char      **args,
+                  guint       min,
+                  guint       max,
+                  const char *what)
+{
+  guint count = args != NULL ? g_strv_length (args) : 0;
+  g_autofree char *unexpected = NULL;
+
+  if (count < min)
+    return outbox_cli_usage_error (command, "missing %s", what);
+  if (count <= max)
+    return EXIT_SUCCESS;
+
+  unexpected = outbox_cli_sanitize (args[max]);
+  return outbox_cli_usage_error (command, "unexpected argument “%s”", unexpected);
+}
+
+GVariant *
+outbox_cli_find_account (GVariant   *list,
+              const char *name)
+{
+  GVariantIter iter;
+  GVariant *account;
+
+  g_variant_iter_init (&iter, list);
+  while ((account = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      if (g_strcmp0 (outbox_cli_lookup_text (account, "name"), name) == 0)
+        return account;
+      g_variant_unref (account);
+    }
+
+  return NULL;
+}

@@ -118,4 +118,30 @@ void      outbox_cli_json_list_add      (OutboxCliJsonList *list,
 void      outbox_cli_json_list_end      (OutboxCliJsonList *list,
                                          gboolean           complete);
 
+/* Command line plumbing shared by the commands: @command is "account add"
+ * and the like, for the help text's usage line and the hints. */
+gboolean  outbox_cli_parse_options      (const char          *command,
+                                         const char          *parameters,
+                                         const char          *summary,
+                                         const GOptionEntry  *entries,
+                                         int                 *argc,
+                                         char              ***argv,
+                                         GError             **error);
+int       outbox_cli_report_usage       (const char   *command,
+                                         const GError *error);
+int       outbox_cli_usage_error        (const char   *command,
+                                         const char   *format,
+                                         ...) G_GNUC_PRINTF (2, 3);
+/* EXIT_SUCCESS, or the usage error's exit code when the number of
+ * positional arguments is not from @min to @max. */
+int       outbox_cli_expect_arguments   (const char   *command,
+                                         char        **args,
+                                         guint         min,
+                                         guint         max,
+                                         const char   *what);
+/* (transfer full) (nullable) the account called @name in an Accounts.List
+ * reply's array. */
+GVariant *outbox_cli_find_account       (GVariant     *list,
+                                         const char   *name);
+
 G_END_DECLS

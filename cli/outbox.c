@@ -11,6 +11,7 @@
 
 #include <gio/gunixfdlist.h>
 
+#include "outbox-authorize.h"
 #include "outbox-cli-util.h"
 #include "outbox-goa.h"
 
@@ -29,79 +30,6 @@ static int dispatch (const char          *group,
                      gsize                n_commands,
                      int                  argc,
                      char               **argv);
-
-/* Command line plumbing */
-
-static gboolean
-parse_options (const char          *command,
-               const char          *parameters,
-               const char          *summary,
-               const GOptionEntry  *entries,
-               int                 *argc,
-               char              ***argv,
-               GError             **error)
-{
-  g_autoptr(GOptionContext) context = g_option_context_new (parameters);
-  g_autofree char *prgname = g_strdup_printf ("%s %s", g_get_application_name (), command);
-
-  g_option_context_set_summary (context, summary);
-  g_option_context_add_main_entries (context, entries, NULL);
-  /* The help text's usage line shows the program name. */
-  g_set_prgname (prgname);
-
-  return g_option_context_parse (context, argc, argv, error);
-}
-
-static int
-report_usage (const char   *command,
-              const GError *error)
-{
-  g_autofree char *hint = g_strdup_printf ("see outbox %s --help", command);
-
-  return outbox_cli_report_error (error, hint);
-}
-
-static int usage_error (const char *command,
-                        const char *format,
-                        ...) G_GNUC_PRINTF (2, 3);
-
-static int
-usage_error (const char *command,
-             const char *format,
-             ...)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-
-  error = g_error_new_literal (OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE, message);
-  return report_usage (command, error);
-}
-
-/* Checks the number of positional arguments; returns EXIT_SUCCESS or the
- * usage error's exit code. */
-static int
-expect_arguments (const char *command,
-                  char      **args,
-                  guint       min,
-                  guint       max,
-                  const char *what)
-{
-  guint count = args != NULL ? g_strv_length (args) : 0;
-  g_autofree char *unexpected = NULL;
-
-  if (count < min)
-    return usage_error (command, "missing %s", what);
-  if (count <= max)
-    return EXIT_SUCCESS;
-
-  unexpected = outbox_cli_sanitize (args[max]);
-  return usage_error (command, "unexpected argument “%s”", unexpected);
-}
 
 static gint64
 now_unix (void)
@@ -294,16 +222,16 @@ command_send (int    argc,
   g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
   gint64 send_at;
 
-  if (!parse_options ("send", "[RCPT…] < MESSAGE",
+  if (!outbox_cli_parse_options ("send", "[RCPT…] < MESSAGE",
                       "Queue the message read from standard input. Recipients default to\n"
                       "the message's To, Cc and Bcc. Prints the new message's id.",
                       entries, &argc, &argv, &error))
-    return report_usage ("send", error);
+    return outbox_cli_report_usage ("send", error);
 
   if (save_to_sent && no_save_to_sent)
-    return usage_error ("send", "--save-to-sent and --no-save-to-sent exclude each other");
+    return outbox_cli_usage_error ("send", "--save-to-sent and --no-save-to-sent exclude each other");
   if (at != NULL && !outbox_cli_parse_send_at (at, now, &send_at, &error))
-    return report_usage ("send", error);
+    return outbox_cli_report_usage ("send", error);
   if (isatty (STDIN_FILENO))
     {
       error = g_error_new_literal (OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
@@ -387,10 +315,10 @@ command_queue (int    argc,
   g_autoptr(GVariant) messages = NULL;
   int status;
 
-  if (!parse_options ("queue", NULL, "List the messages waiting to be sent, oldest first.",
+  if (!outbox_cli_parse_options ("queue", NULL, "List the messages waiting to be sent, oldest first.",
                       entries, &argc, &argv, &error))
-    return report_usage ("queue", error);
-  if ((status = expect_arguments ("queue", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("queue", error);
+  if ((status = outbox_cli_expect_arguments ("queue", args, 0, 0, NULL)) != EXIT_SUCCESS)
     return status;
 
   queue = outbox_cli_queue_proxy_new (&error);
@@ -517,10 +445,10 @@ command_show (int    argc,
   g_autoptr(GVariant) message = NULL;
   int status;
 
-  if (!parse_options ("show", "ID", "Show one message and the state of each recipient.",
+  if (!outbox_cli_parse_options ("show", "ID", "Show one message and the state of each recipient.",
                       entries, &argc, &argv, &error))
-    return report_usage ("show", error);
-  if ((status = expect_arguments ("show", args, 1, 1, "ID")) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("show", error);
+  if ((status = outbox_cli_expect_arguments ("show", args, 1, 1, "ID")) != EXIT_SUCCESS)
     return status;
 
   queue = outbox_cli_queue_proxy_new (&error);
@@ -572,9 +500,9 @@ run_for_each_id (const char         *command,
   g_autoptr(OutboxDbusQueue) queue = NULL;
   int status;
 
-  if (!parse_options (command, "ID…", summary, entries, &argc, &argv, &error))
-    return report_usage (command, error);
-  if ((status = expect_arguments (command, ids, 1, G_MAXUINT, "ID")) != EXIT_SUCCESS)
+  if (!outbox_cli_parse_options (command, "ID…", summary, entries, &argc, &argv, &error))
+    return outbox_cli_report_usage (command, error);
+  if ((status = outbox_cli_expect_arguments (command, ids, 1, G_MAXUINT, "ID")) != EXIT_SUCCESS)
     return status;
 
   queue = outbox_cli_queue_proxy_new (&error);
@@ -646,10 +574,10 @@ command_flush (int    argc,
   g_autoptr(OutboxDbusQueue) queue = NULL;
   int status;
 
-  if (!parse_options ("flush", NULL, "Try every queued and deferred message now.",
+  if (!outbox_cli_parse_options ("flush", NULL, "Try every queued and deferred message now.",
                       entries, &argc, &argv, &error))
-    return report_usage ("flush", error);
-  if ((status = expect_arguments ("flush", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("flush", error);
+  if ((status = outbox_cli_expect_arguments ("flush", args, 0, 0, NULL)) != EXIT_SUCCESS)
     return status;
 
   queue = outbox_cli_queue_proxy_new (&error);
@@ -867,12 +795,12 @@ command_status (int    argc,
   g_auto(OutboxStatus) status = { 0, };
   int exit_code;
 
-  if (!parse_options ("status", NULL, "Show the daemon's version, whether it is online, "
+  if (!outbox_cli_parse_options ("status", NULL, "Show the daemon's version, whether it is online, "
                       "how many messages are in each state,\nand the accounts whose mail "
                       "waits for you, with what to do.",
                       entries, &argc, &argv, &error))
-    return report_usage ("status", error);
-  if ((exit_code = expect_arguments ("status", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("status", error);
+  if ((exit_code = outbox_cli_expect_arguments ("status", args, 0, 0, NULL)) != EXIT_SUCCESS)
     return exit_code;
 
   if (!fetch_status (&status, &error))
@@ -970,9 +898,10 @@ check_password (const char  *password,
 /* Reads the password from standard input, without echo when that is a
  * terminal. */
 static gboolean
-read_password (char    *buffer,
-               gsize    size,
-               GError **error)
+read_password (char       *buffer,
+               gsize       size,
+               const char *prompt,
+               GError    **error)
 {
   struct termios saved;
   struct termios quiet;
@@ -983,7 +912,7 @@ read_password (char    *buffer,
     {
       quiet = saved;
       quiet.c_lflag &= ~(tcflag_t) ECHO;
-      g_printerr ("Password: ");
+      g_printerr ("%s: ", prompt);
       tcsetattr (STDIN_FILENO, TCSAFLUSH, &quiet);
     }
 
@@ -1063,6 +992,7 @@ typedef struct
   gboolean no_pop_before_smtp;
   gboolean make_default;
   gboolean password_stdin;
+  gboolean client_secret_stdin;
   char **args;
 } OutboxAccountOptions;
 
@@ -1086,7 +1016,7 @@ outbox_account_options_clear (OutboxAccountOptions *options)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
 
-#define ACCOUNT_OPTION_COUNT 31
+#define ACCOUNT_OPTION_COUNT 32
 
 /* The options of account add and account update, writing into @options. */
 static void
@@ -1121,6 +1051,7 @@ init_account_entries (OutboxAccountOptions *options,
     { "pop-before-smtp", 0, 0, G_OPTION_ARG_NONE, &options->pop_before_smtp, "Log in to POP3 before each SMTP session", NULL },
     { "no-pop-before-smtp", 0, 0, G_OPTION_ARG_NONE, &options->no_pop_before_smtp, "Stop logging in to POP3 first", NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &options->password_stdin, "Read the password from the first line of standard input", NULL },
+    { "client-secret-stdin", 0, 0, G_OPTION_ARG_NONE, &options->client_secret_stdin, "Read the OAuth2 client secret from the first line of standard input", NULL },
     { "default", 0, 0, G_OPTION_ARG_NONE, &options->make_default, "Make this the default account", NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->args, NULL, NULL },
     G_OPTION_ENTRY_NULL
@@ -1246,9 +1177,6 @@ build_account_settings (const OutboxAccountOptions  *options,
   return TRUE;
 }
 
-static GVariant *find_account (GVariant   *list,
-                               const char *name);
-
 /* The services of the account named @name that have a server. */
 static gboolean
 find_account_services (OutboxDbusAccounts  *accounts,
@@ -1261,7 +1189,7 @@ find_account_services (OutboxDbusAccounts  *accounts,
 
   if (!outbox_dbus_accounts_call_list_sync (accounts, &list, NULL, error))
     return FALSE;
-  account = find_account (list, name);
+  account = outbox_cli_find_account (list, name);
   wanted[0] = TRUE;
   wanted[1] = account != NULL && outbox_cli_lookup_text (account, "imap") != NULL;
   wanted[2] = account != NULL && outbox_cli_lookup_text (account, "pop3") != NULL;
@@ -1321,7 +1249,7 @@ apply_account (const char                 *command,
   const char *name = options->args[0];
 
   if (!build_account_settings (options, &settings, &error))
-    return report_usage (usage_command, error);
+    return outbox_cli_report_usage (usage_command, error);
 
   accounts = outbox_cli_accounts_proxy_new (&error);
   if (accounts == NULL || !call (accounts, name, settings, NULL, &error))
@@ -1342,12 +1270,55 @@ apply_account_with_password (const char                 *command,
   g_autofree char *usage_command = g_strconcat ("account ", command, NULL);
   int status;
 
-  if (read_password (password, sizeof password, &error))
+  if (read_password (password, sizeof password, "Password", &error))
     status = apply_account (command, call, options, password);
   else
-    status = report_usage (usage_command, error);
+    status = outbox_cli_report_usage (usage_command, error);
 
   explicit_bzero (password, sizeof password);
+  return status;
+}
+
+/* The OAuth2 client secret belongs to no server: service "oauth2-client". */
+static int
+set_client_secret (const char *name,
+                   const char *secret)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxDbusAccounts) accounts = outbox_cli_accounts_proxy_new (&error);
+  g_autofree char *clean_name = NULL;
+  int exit_code;
+
+  if (accounts != NULL &&
+      outbox_dbus_accounts_call_set_password_sync (accounts, name, "oauth2-client", secret,
+                                                   NULL, &error))
+    return EXIT_SUCCESS;
+
+  exit_code = outbox_cli_report_error (error, NULL);
+  clean_name = outbox_cli_sanitize (name);
+  g_printerr ("%s: the OAuth2 client secret of account %s was not stored; "
+              "store it with outbox account update %s --client-secret-stdin\n",
+              g_get_application_name (), clean_name, clean_name);
+  return exit_code;
+}
+
+/* Read first, as the password is, so that a bad line changes nothing. */
+static int
+apply_account_with_client_secret (const char                 *command,
+                                  OutboxAccountsCall          call,
+                                  const OutboxAccountOptions *options)
+{
+  char secret[PASSWORD_MAX_LENGTH + 2];
+  g_autoptr(GError) error = NULL;
+  g_autofree char *usage_command = g_strconcat ("account ", command, NULL);
+  int status;
+
+  if (!read_password (secret, sizeof secret, "Client secret", &error))
+    status = outbox_cli_report_usage (usage_command, error);
+  else if ((status = apply_account (command, call, options, NULL)) == EXIT_SUCCESS)
+    status = set_client_secret (options->args[0], secret);
+
+  explicit_bzero (secret, sizeof secret);
   return status;
 }
 
@@ -1361,18 +1332,23 @@ command_account_add (int    argc,
   int status;
 
   init_account_entries (&options, entries);
-  if (!parse_options ("account add", "NAME", "Add a mail account. The password is never taken "
+  if (!outbox_cli_parse_options ("account add", "NAME", "Add a mail account. The password is never taken "
                       "as an argument:\nuse --password-stdin.",
                       entries, &argc, &argv, &error))
-    return report_usage ("account add", error);
-  if ((status = expect_arguments ("account add", options.args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("account add", error);
+  if ((status = outbox_cli_expect_arguments ("account add", options.args, 1, 1, "NAME")) != EXIT_SUCCESS)
     return status;
   /* A linked GNOME Online Accounts account brings its address and servers. */
   if (options.from == NULL && options.sign_in[SIGN_IN_GOA] == NULL)
-    return usage_error ("account add", "missing --from ADDRESS (or --goa ADDRESS)");
+    return outbox_cli_usage_error ("account add", "missing --from ADDRESS (or --goa ADDRESS)");
   if (options.smtp == NULL && options.sign_in[SIGN_IN_GOA] == NULL)
-    return usage_error ("account add", "missing --smtp URL (or --goa ADDRESS)");
+    return outbox_cli_usage_error ("account add", "missing --smtp URL (or --goa ADDRESS)");
 
+  /* Both would read the same standard input. */
+  if (options.password_stdin && options.client_secret_stdin)
+    return outbox_cli_usage_error ("account add", "--password-stdin and --client-secret-stdin exclude each other");
+  if (options.client_secret_stdin)
+    return apply_account_with_client_secret ("add", outbox_dbus_accounts_call_add_sync, &options);
   if (options.password_stdin)
     return apply_account_with_password ("add", outbox_dbus_accounts_call_add_sync, &options);
   return apply_account ("add", outbox_dbus_accounts_call_add_sync, &options, NULL);
@@ -1388,15 +1364,20 @@ command_account_update (int    argc,
   int status;
 
   init_account_entries (&options, entries);
-  if (!parse_options ("account update", "NAME",
+  if (!outbox_cli_parse_options ("account update", "NAME",
                       "Change some settings of a mail account; the others stay as they are.\n"
                       "An empty value (--imap '') removes an optional setting, and 0 brings a\n"
                       "number back to its default. --password-stdin stores a new password.",
                       entries, &argc, &argv, &error))
-    return report_usage ("account update", error);
-  if ((status = expect_arguments ("account update", options.args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("account update", error);
+  if ((status = outbox_cli_expect_arguments ("account update", options.args, 1, 1, "NAME")) != EXIT_SUCCESS)
     return status;
 
+  if (options.password_stdin && options.client_secret_stdin)
+    return outbox_cli_usage_error ("account update", "--password-stdin and --client-secret-stdin exclude each other");
+  if (options.client_secret_stdin)
+    return apply_account_with_client_secret ("update", outbox_dbus_accounts_call_update_sync,
+                                             &options);
   if (options.password_stdin)
     return apply_account_with_password ("update", outbox_dbus_accounts_call_update_sync,
                                         &options);
@@ -1559,10 +1540,10 @@ command_account_list (int    argc,
   g_autoptr(GVariant) list = NULL;
   int status;
 
-  if (!parse_options ("account list", NULL, "List the mail accounts.",
+  if (!outbox_cli_parse_options ("account list", NULL, "List the mail accounts.",
                       entries, &argc, &argv, &error))
-    return report_usage ("account list", error);
-  if ((status = expect_arguments ("account list", args, 0, 0, NULL)) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("account list", error);
+  if ((status = outbox_cli_expect_arguments ("account list", args, 0, 0, NULL)) != EXIT_SUCCESS)
     return status;
   if (goa)
     return list_goa_accounts (json);
@@ -1576,24 +1557,6 @@ command_account_list (int    argc,
   else
     print_account_table (list);
   return EXIT_SUCCESS;
-}
-
-static GVariant *
-find_account (GVariant   *list,
-              const char *name)
-{
-  GVariantIter iter;
-  GVariant *account;
-
-  g_variant_iter_init (&iter, list);
-  while ((account = g_variant_iter_next_value (&iter)) != NULL)
-    {
-      if (g_strcmp0 (outbox_cli_lookup_text (account, "name"), name) == 0)
-        return account;
-      g_variant_unref (account);
-    }
-
-  return NULL;
 }
 
 static const OutboxField account_fields[] = {
@@ -1643,17 +1606,17 @@ command_account_show (int    argc,
   g_autoptr(GVariant) account = NULL;
   int status;
 
-  if (!parse_options ("account show", "NAME", "Show one mail account's settings.",
+  if (!outbox_cli_parse_options ("account show", "NAME", "Show one mail account's settings.",
                       entries, &argc, &argv, &error))
-    return report_usage ("account show", error);
-  if ((status = expect_arguments ("account show", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("account show", error);
+  if ((status = outbox_cli_expect_arguments ("account show", args, 1, 1, "NAME")) != EXIT_SUCCESS)
     return status;
 
   list = list_accounts (&error);
   if (list == NULL)
     return outbox_cli_report_error (error, NULL);
 
-  account = find_account (list, args[0]);
+  account = outbox_cli_find_account (list, args[0]);
   if (account == NULL)
     {
       g_autofree char *clean_name = outbox_cli_sanitize (args[0]);
@@ -1688,11 +1651,11 @@ command_account_remove (int    argc,
   g_autoptr(OutboxDbusAccounts) accounts = NULL;
   int status;
 
-  if (!parse_options ("account remove", "NAME",
+  if (!outbox_cli_parse_options ("account remove", "NAME",
                       "Remove a mail account and its stored passwords.",
                       entries, &argc, &argv, &error))
-    return report_usage ("account remove", error);
-  if ((status = expect_arguments ("account remove", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("account remove", error);
+  if ((status = outbox_cli_expect_arguments ("account remove", args, 1, 1, "NAME")) != EXIT_SUCCESS)
     return status;
 
   accounts = outbox_cli_accounts_proxy_new (&error);
@@ -1750,12 +1713,12 @@ command_account_test (int    argc,
   gboolean all_ok = TRUE;
   int status;
 
-  if (!parse_options ("account test", "NAME",
+  if (!outbox_cli_parse_options ("account test", "NAME",
                       "Log in to each server of a mail account and report on each.\n"
                       "Exits 0 when every server was reached and accepted the login, 1 otherwise.",
                       entries, &argc, &argv, &error))
-    return report_usage ("account test", error);
-  if ((status = expect_arguments ("account test", args, 1, 1, "NAME")) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("account test", error);
+  if ((status = outbox_cli_expect_arguments ("account test", args, 1, 1, "NAME")) != EXIT_SUCCESS)
     return status;
 
   accounts = outbox_cli_accounts_proxy_new (&error);
@@ -1819,12 +1782,12 @@ command_account_discover (int    argc,
   const char *smtp, *imap, *pop3;
   int status;
 
-  if (!parse_options ("account discover", "ADDRESS",
+  if (!outbox_cli_parse_options ("account discover", "ADDRESS",
                       "Propose server settings for an address (DNS SRV records, the provider's\n"
                       "autoconfig file, local ISP files). Nothing is logged in to.",
                       entries, &argc, &argv, &error))
-    return report_usage ("account discover", error);
-  if ((status = expect_arguments ("account discover", args, 1, 1, "ADDRESS")) != EXIT_SUCCESS)
+    return outbox_cli_report_usage ("account discover", error);
+  if ((status = outbox_cli_expect_arguments ("account discover", args, 1, 1, "ADDRESS")) != EXIT_SUCCESS)
     return status;
 
   accounts = outbox_cli_accounts_proxy_new (&error);
@@ -1861,6 +1824,7 @@ command_account_discover (int    argc,
 static const OutboxCommand account_commands[] = {
   { "add", command_account_add, "Add an account" },
   { "update", command_account_update, "Change an account's settings or password" },
+  { "authorize", outbox_cli_account_authorize, "Authorize an OAuth2 account at its provider" },
   { "list", command_account_list, "List the accounts" },
   { "show", command_account_show, "Show one account's settings" },
   { "remove", command_account_remove, "Remove an account and its passwords" },

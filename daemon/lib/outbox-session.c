@@ -967,15 +967,22 @@ explain_refusal (OpenData *data, GError *error)
   return explained;
 }
 
+/* A challenge is always there, if empty ("334 ", "+ "): an empty text is
+ * empty octets.  Success comes with additional data only when it has text:
+ * there, none is NULL. */
 static gboolean
-decode_text (const char *text, GBytes **out_bytes, GError **error)
+decode_text (const char *text, gboolean is_challenge, GBytes **out_bytes, GError **error)
 {
   gsize len = 0;
   guchar *octets;
 
   *out_bytes = NULL;
   if (text == NULL || *text == '\0')
-    return TRUE;
+    {
+      if (is_challenge)
+        *out_bytes = g_bytes_new (NULL, 0);
+      return TRUE;
+    }
   for (const char *p = text; *p != '\0'; p++)
     {
       if (!g_ascii_isalnum (*p) && *p != '+' && *p != '/' && *p != '=')
@@ -1006,7 +1013,7 @@ auth_answer_challenge (GTask *task, const char *text)
                                     MAX_AUTH_ROUNDS));
       return;
     }
-  if (!decode_text (text, &challenge, &error))
+  if (!decode_text (text, TRUE, &challenge, &error))
     {
       open_fail (task, error);
       return;
@@ -1051,7 +1058,7 @@ auth_replied (GObject *source, GAsyncResult *result, gpointer user_data)
       auth_answer_challenge (task, reply->text);
       return;
     }
-  if (!decode_text (reply->text, &additional, &error) ||
+  if (!decode_text (reply->text, FALSE, &additional, &error) ||
       !outbox_sasl_check_success (data->sasl, additional, &error))
     {
       open_fail (task, sasl_error (error));

@@ -633,8 +633,9 @@ expiry_from_now (guint64 seconds)
 
 /* Fills @tokens from a successful answer (RFC 6749 section 5.1). */
 static gboolean
-read_tokens (JsonObject *object, OutboxOAuth2Tokens *tokens, GError **error)
+read_tokens (JsonObject *object, gpointer answer, GError **error)
 {
+  OutboxOAuth2Tokens *tokens = answer;
   gboolean bad = FALSE;
   const char *access_token = get_string_member (object, "access_token", &bad);
   const char *token_type = get_string_member (object, "token_type", &bad);
@@ -676,6 +677,33 @@ read_tokens (JsonObject *object, OutboxOAuth2Tokens *tokens, GError **error)
   return TRUE;
 }
 
+/* An answer of the token or device endpoint read into a new struct of
+ * @size octets by @read; @free_func frees it when @read fails. */
+typedef gboolean (*AnswerReader) (JsonObject *object, gpointer answer, GError **error);
+
+static gpointer
+parse_answer (guint http_status,
+              const char *body,
+              gsize len,
+              gsize size,
+              AnswerReader read,
+              GDestroyNotify free_func,
+              GError **error)
+{
+  g_autoptr (JsonNode) root = load_answer (http_status, body, len, error);
+  gpointer answer;
+
+  if (root == NULL)
+    return NULL;
+  answer = g_malloc0 (size);
+  if (!read (json_node_get_object (root), answer, error))
+    {
+      free_func (answer);
+      return NULL;
+    }
+  return answer;
+}
+
 gboolean
 outbox_oauth2_parse_token_response (guint http_status,
                                     const char *body,
@@ -683,19 +711,12 @@ outbox_oauth2_parse_token_response (guint http_status,
                                     OutboxOAuth2Tokens **out,
                                     GError **error)
 {
-  g_autoptr (JsonNode) root = NULL;
-  g_autoptr (OutboxOAuth2Tokens) tokens = NULL;
-
   g_return_val_if_fail (out != NULL, FALSE);
 
-  root = load_answer (http_status, body, len, error);
-  if (root == NULL)
-    return FALSE;
-  tokens = g_new0 (OutboxOAuth2Tokens, 1);
-  if (!read_tokens (json_node_get_object (root), tokens, error))
-    return FALSE;
-  *out = g_steal_pointer (&tokens);
-  return TRUE;
+  *out = parse_answer (http_status, body, len, sizeof (OutboxOAuth2Tokens),
+                       read_tokens, (GDestroyNotify) outbox_oauth2_tokens_free,
+                       error);
+  return *out != NULL;
 }
 
 /* The user code and the URIs are shown to the user: nothing that could
@@ -725,8 +746,9 @@ is_web_uri (const char *text)
 
 /* Fills @device from a successful answer (RFC 8628 section 3.2). */
 static gboolean
-read_device_code (JsonObject *object, OutboxOAuth2DeviceCode *device, GError **error)
+read_device_code (JsonObject *object, gpointer answer, GError **error)
 {
+  OutboxOAuth2DeviceCode *device = answer;
   gboolean bad = FALSE;
   const char *device_code = get_string_member (object, "device_code", &bad);
   const char *user_code = get_string_member (object, "user_code", &bad);
@@ -770,19 +792,12 @@ outbox_oauth2_parse_device_response (guint http_status,
                                      OutboxOAuth2DeviceCode **out,
                                      GError **error)
 {
-  g_autoptr (JsonNode) root = NULL;
-  g_autoptr (OutboxOAuth2DeviceCode) device = NULL;
-
   g_return_val_if_fail (out != NULL, FALSE);
 
-  root = load_answer (http_status, body, len, error);
-  if (root == NULL)
-    return FALSE;
-  device = g_new0 (OutboxOAuth2DeviceCode, 1);
-  if (!read_device_code (json_node_get_object (root), device, error))
-    return FALSE;
-  *out = g_steal_pointer (&device);
-  return TRUE;
+  *out = parse_answer (http_status, body, len, sizeof (OutboxOAuth2DeviceCode),
+                       read_device_code,
+                       (GDestroyNotify) outbox_oauth2_device_code_free, error);
+  return *out != NULL;
 }
 
 /* POSTing a form ------------------------------------------------------------ */

@@ -184,6 +184,10 @@ open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!outbox_session_open_finish (OUTBOX_SESSION (job->session), result, &error))
     {
+      /* The next try, after the backoff, asks for a new access token
+       * instead of the one the server refused. */
+      if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH))
+        outbox_credentials_forget_token (job->self->credentials, job->account);
       copy_job_finish (job, error);
       return;
     }

@@ -703,10 +703,11 @@ outbox_cli_print_table (guint              n_columns,
 }
 
 static const char *const time_keys[] = { "created",        "send-at",       "next-attempt",
-                                         "sent-copy-next", "tls-not-after", NULL };
+                                         "sent-copy-next", "tls-not-after", "failing-since",
+                                         NULL };
 
-static JsonNode *
-time_to_json (gint64 unix_time)
+JsonNode *
+outbox_cli_time_to_json (gint64 unix_time)
 {
   g_autoptr(GDateTime) time = g_date_time_new_from_unix_utc (unix_time);
   g_autofree char *iso = NULL;
@@ -723,7 +724,7 @@ value_to_json (const char *key,
                GVariant   *value)
 {
   if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64) && g_strv_contains (time_keys, key))
-    return time_to_json (g_variant_get_int64 (value));
+    return outbox_cli_time_to_json (g_variant_get_int64 (value));
   if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARDICT))
     return outbox_cli_vardict_to_json (value);
   if (g_variant_is_of_type (value, G_VARIANT_TYPE ("aa{sv}")))

@@ -100,6 +100,8 @@ void      outbox_cli_print_queue_table  (GVariant     *messages);
 JsonNode *outbox_cli_vardict_to_json    (GVariant     *vardict);
 JsonNode *outbox_cli_vardicts_to_json   (GVariant     *vardicts);
 void      outbox_cli_print_json         (JsonNode     *root);
+/* (transfer full) an ISO 8601 string in UTC (a number if out of range). */
+JsonNode *outbox_cli_time_to_json       (gint64        unix_time);
 /* {"MEMBER": [dictionaries…]} as outbox_cli_print_json() prints it, written
  * as the dictionaries come; nothing at all if it ends incomplete before the
  * first one. */

@@ -710,6 +710,19 @@ count_states (GVariant *messages)
   return counts;
 }
 
+/* An x (Unix time) of @dict as an ISO 8601 member, when it is there. */
+static void
+set_time_member (JsonObject *object,
+                 GVariant   *dict,
+                 const char *key,
+                 const char *member)
+{
+  gint64 when;
+
+  if (g_variant_lookup (dict, key, "x", &when))
+    json_object_set_member (object, member, outbox_cli_time_to_json (when));
+}
+
 static void
 print_status_json (const OutboxStatus *status)
 {
@@ -728,6 +741,8 @@ print_status_json (const OutboxStatus *status)
       json_object_set_string_member (entry, "state", state);
       json_object_set_string_member (entry, "message",
                                      outbox_cli_lookup_text_or (account, "state-message", ""));
+      set_time_member (entry, account, "failing-since", "failing_since");
+      set_time_member (entry, account, "next-attempt", "next_attempt");
       json_array_add_object_element (blocked, entry);
       if (g_str_equal (state, "needs-password"))
         json_array_add_string_element (names, outbox_cli_lookup_text (account, "name"));
@@ -757,7 +772,22 @@ print_blocked_accounts (GPtrArray *accounts)
       g_autofree char *message =
           outbox_cli_sanitize (outbox_cli_lookup_text_or (account, "state-message", ""));
 
+      gint64 since = 0;
+      gint64 next_attempt = 0;
+
       g_print ("  %s (%s): %s\n", name, state, message);
+      if (g_variant_lookup (account, "failing-since", "x", &since))
+        {
+          g_autofree char *since_text = outbox_cli_format_time (since, now_unix ());
+
+          g_print ("    failing since %s", since_text);
+          if (g_variant_lookup (account, "next-attempt", "x", &next_attempt))
+            {
+              g_autofree char *next_text = outbox_cli_format_time (next_attempt, now_unix ());
+              g_print ("; next attempt %s", next_text);
+            }
+          g_print ("\n");
+        }
     }
 }
 
@@ -1588,6 +1618,8 @@ static const OutboxField account_fields[] = {
   { "max-connections", "Max connections", FIELD_COUNT, NULL },
   { "state", "State", FIELD_TEXT, NULL },
   { "state-message", "What to do", FIELD_TEXT, NULL },
+  { "failing-since", "Failing since", FIELD_TIME, NULL },
+  { "next-attempt", "Next attempt", FIELD_TIME, NULL },
 };
 
 static int

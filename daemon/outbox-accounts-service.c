@@ -54,8 +54,17 @@ handle_list (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation)
       g_variant_dict_insert (&dict, "needs-password", "b",
                              state == OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD);
       g_variant_dict_insert (&dict, "state", "s", outbox_account_state_to_string (state));
+      gint64 since = 0;
+      gint64 next_attempt = 0;
+
       if (message != NULL)
         g_variant_dict_insert (&dict, "state-message", "s", message);
+      if (outbox_delivery_get_account_failure (self->delivery, account->name, &since, &next_attempt))
+        {
+          g_variant_dict_insert (&dict, "failing-since", "x", since);
+          if (next_attempt != 0)
+            g_variant_dict_insert (&dict, "next-attempt", "x", next_attempt);
+        }
       g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
     }
   outbox_dbus_accounts_complete_list (object, invocation, g_variant_builder_end (&builder));

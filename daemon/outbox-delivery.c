@@ -82,6 +82,7 @@ struct _OutboxDelivery
   OutboxAccountStore *accounts;  /* (unowned) outlives the delivery */
   GHashTable *lanes;             /* (owned) account name -> GPtrArray of Lane (owned) */
   GHashTable *blocked;           /* (owned) account name (owned) -> AccountBlock (owned) */
+  GHashTable *failing;           /* (owned) account name (owned) -> AccountFailure (owned) */
   OutboxCredentials *credentials; /* (owned) */
   GCancellable *cancellable;     /* (owned) */
   GNetworkMonitor *monitor;      /* (unowned) the default monitor */
@@ -230,6 +231,23 @@ account_block_free (AccountBlock *block)
   g_free (block);
 }
 
+/* An account whose server could not be reached or refused the session for
+ * a reason that passes (a network, TLS or 4xx failure): its messages are
+ * retried with backoff, and the account says so until a session opens. */
+typedef struct
+{
+  gint64 since;        /* the first failure of this run, Unix time */
+  gint64 next_attempt; /* of the message that failed last; 0: not planned */
+  char *error;         /* (owned) the last failure */
+} AccountFailure;
+
+static void
+account_failure_free (AccountFailure *failure)
+{
+  g_free (failure->error);
+  g_free (failure);
+}
+
 static gint64
 now_seconds (void)
 {
@@ -312,6 +330,7 @@ state_summary (OutboxAccountState state, const char *account_name)
       return g_strdup_printf ("Outbox: account %s needs attention", account_name);
     case OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD:
     case OUTBOX_ACCOUNT_STATE_OK:
+    case OUTBOX_ACCOUNT_STATE_FAILING:
     default:
       return g_strdup_printf ("Outbox: the password of account %s was refused", account_name);
     }
@@ -718,6 +737,22 @@ sign_in_advice (Lane *lane, const GError *error, OutboxAccountState *out_state)
 
 static void lane_connect (Lane *lane, const OutboxAccount *account);
 
+static void
+note_failure (OutboxDelivery *self, const char *account_name, const char *error, gint64 next_attempt)
+{
+  AccountFailure *failure = g_hash_table_lookup (self->failing, account_name);
+
+  if (failure == NULL)
+    {
+      failure = g_new0 (AccountFailure, 1);
+      failure->since = now_seconds ();
+      g_hash_table_insert (self->failing, g_strdup (account_name), failure);
+    }
+  g_free (failure->error);
+  failure->error = g_strdup (error);
+  failure->next_attempt = next_attempt;
+}
+
 static gboolean
 error_is_sign_in (const GError *error)
 {
@@ -793,6 +828,8 @@ lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
   g_message ("Account %s: could not open an SMTP session: %s", lane->account_name, error->message);
   lane_drop_session (lane);
   lane_finish_message (lane, record, plan_retry);
+  if (plan_retry)
+    note_failure (lane->delivery, lane->account_name, why, record->next_attempt);
 }
 
 static const OutboxSmtpReply *
@@ -954,6 +991,7 @@ open_done (GObject *source, GAsyncResult *res, gpointer user_data)
       lane_fail_open (lane, lane_record (lane), error);
       return;
     }
+  g_hash_table_remove (delivery->failing, lane->account_name);
   lane_send (lane);
 }
 
@@ -1292,6 +1330,7 @@ outbox_delivery_account_changed (OutboxDelivery *self, const char *account)
   g_autoptr (GPtrArray) records = NULL;
 
   g_hash_table_remove (self->blocked, account);
+  g_hash_table_remove (self->failing, account);
   /* Messages that waited for the account's password are due again. */
   records = outbox_queue_list (self->queue);
   for (guint i = 0; i < records->len; i++)
@@ -1319,10 +1358,28 @@ OutboxAccountState
 outbox_delivery_get_account_state (OutboxDelivery *self, const char *account, const char **out_message)
 {
   AccountBlock *block = g_hash_table_lookup (self->blocked, account);
+  AccountFailure *failure = g_hash_table_lookup (self->failing, account);
 
   if (out_message != NULL)
-    *out_message = block != NULL ? block->message : NULL;
-  return block != NULL ? block->state : OUTBOX_ACCOUNT_STATE_OK;
+    *out_message = block != NULL ? block->message : failure != NULL ? failure->error : NULL;
+  if (block != NULL)
+    return block->state;
+  return failure != NULL ? OUTBOX_ACCOUNT_STATE_FAILING : OUTBOX_ACCOUNT_STATE_OK;
+}
+
+gboolean
+outbox_delivery_get_account_failure (OutboxDelivery *self,
+                                     const char *account,
+                                     gint64 *out_since,
+                                     gint64 *out_next_attempt)
+{
+  AccountFailure *failure = g_hash_table_lookup (self->failing, account);
+
+  if (failure == NULL)
+    return FALSE;
+  *out_since = failure->since;
+  *out_next_attempt = failure->next_attempt;
+  return TRUE;
 }
 
 const char *
@@ -1330,6 +1387,7 @@ outbox_account_state_to_string (OutboxAccountState state)
 {
   static const char *const names[] = {
     [OUTBOX_ACCOUNT_STATE_OK] = "ok",
+    [OUTBOX_ACCOUNT_STATE_FAILING] = "failing",
     [OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD] = "needs-password",
     [OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION] = "needs-authorization",
     [OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION] = "needs-attention",
@@ -1404,6 +1462,7 @@ outbox_delivery_finalize (GObject *object)
 
   g_clear_pointer (&self->lanes, g_hash_table_unref);
   g_clear_pointer (&self->blocked, g_hash_table_unref);
+  g_clear_pointer (&self->failing, g_hash_table_unref);
   g_clear_object (&self->credentials);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->queue);
@@ -1445,6 +1504,8 @@ outbox_delivery_init (OutboxDelivery *self)
                                        (GDestroyNotify) g_ptr_array_unref);
   self->blocked = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) account_block_free);
+  self->failing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) account_failure_free);
   self->cancellable = g_cancellable_new ();
 }
 

@@ -23,12 +23,13 @@ OutboxDelivery *outbox_delivery_new (OutboxQueue *queue,
 typedef enum
 {
   OUTBOX_ACCOUNT_STATE_OK,
+  OUTBOX_ACCOUNT_STATE_FAILING,             /* its server failed: retried with backoff */
   OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD,      /* refused or missing password */
   OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION, /* OAuth2: outbox account authorize */
   OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION,     /* a linked account gone, sign-in switched off */
 } OutboxAccountState;
 
-/* "ok", "needs-password", ... */
+/* "ok", "failing", "needs-password", ... */
 const char *outbox_account_state_to_string (OutboxAccountState state);
 
 /* Looks for due messages and starts idle lanes. */
@@ -42,6 +43,12 @@ void outbox_delivery_account_changed (OutboxDelivery *delivery, const char *acco
 OutboxAccountState outbox_delivery_get_account_state (OutboxDelivery *delivery,
                                                       const char *account,
                                                       const char **out_message);
+/* For a failing account: since when (Unix time) and the next attempt (0:
+ * none planned).  FALSE when the account is not failing. */
+gboolean outbox_delivery_get_account_failure (OutboxDelivery *delivery,
+                                              const char *account,
+                                              gint64 *out_since,
+                                              gint64 *out_next_attempt);
 /* Whether GNetworkMonitor says servers can be reached ("online" property). */
 gboolean outbox_delivery_get_online (OutboxDelivery *delivery);
 /* TRUE while @id is being sent. */

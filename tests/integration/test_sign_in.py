@@ -171,7 +171,11 @@ class ScramTest(SignInTest):
         message = self.outbox.wait_state(message_id, "deferred")
         self.assertIn("exit status 3", message["last_reply"])
         self.assertIn("the vault is locked", message["last_reply"])
-        self.assertEqual(account_settings(account)["state"], "ok")
+        # Retried with backoff, not blocked: the vault may open by then.
+        settings = account_settings(account)
+        self.assertEqual(settings["state"], "failing")
+        self.assertIn("the vault is locked", settings["state-message"])
+        self.assertIn("next_attempt", message)
 
 
 class AuthSwitchedOffTest(OutboxTestCase):
@@ -196,6 +200,33 @@ class AuthSwitchedOffTest(OutboxTestCase):
         self.assertNotIn("refused the credentials", settings["state-message"])
         self.assertEqual(self.outbox.show(message_id)["state"], "deferred")
         self.assertEqual(len(server.events("auth")), 1, server.events("auth"))
+
+
+class AccountFailingTest(OutboxTestCase):
+    """A server that cannot be reached makes the account "failing", with
+    since when, the next attempt and the last error, until a session opens."""
+
+    def test_failing_then_ok(self):
+        port = outboxtest.free_port()
+        account = self.account_name()
+        self.outbox.add_account(account, SENDER, f"smtp+insecure://127.0.0.1:{port}")
+        outboxtest.update_account(account, {"retry-first": 1, "retry-max": 1})
+        message_id = self.outbox.send(message("nobody listens"), account=account)
+        settings = wait_until(lambda: account_settings(account).get("state") == "failing"
+                              and account_settings(account), 30, "the account to be failing")
+        self.assertIn("Could not connect", settings["state-message"])
+        self.assertIn("failing-since", settings)
+        status = self.outbox.json("status", "--json")
+        [entry] = [a for a in status["accounts_needing_attention"] if a["name"] == account]
+        self.assertEqual(entry["state"], "failing")
+        self.assertIn("failing_since", entry)
+        self.assertIn("failing since", self.outbox.check("status").stdout)
+        sink = self.start_sink(port=port)
+        self.outbox.check("flush")
+        self.assertEqual(self.outbox.wait_final(message_id)["state"], "sent")
+        sink.wait_messages(1)
+        wait_until(lambda: account_settings(account).get("state") == "ok", 10,
+                   "the account to be ok again")
 
 
 class OAuth2TokenTest(SignInTest):

@@ -529,7 +529,7 @@ test_parse_too_large (void)
   g_autoptr (GError) error = NULL;
 
   while (body->len <= OUTBOX_OAUTH2_MAX_RESPONSE)
-    g_string_append (body, "xxxxxxxxxxxxxxxx");
+    g_string_append (body, "abcdefghijklmnop");
   g_string_append (body, "\"}");
   error = parse_fails (200, body->str, body->len);
   g_string_free (body, TRUE);

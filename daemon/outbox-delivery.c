@@ -1035,7 +1035,10 @@ secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
     }
   account = outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
   if (account == NULL)
-    g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+    {
+      g_clear_error (&error);
+      g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+    }
   if (error != NULL && !g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_MISSING))
     {
       g_message ("Account %s: no secret to sign in with: %s", lane->account_name, error->message);
@@ -1132,7 +1135,10 @@ pop_secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
     return;
   account = lane_get_account (lane);
   if (account == NULL)
-    g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+    {
+      g_clear_error (&error);
+      g_set_error (&error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_ACCOUNT, "the account was removed");
+    }
   if (error != NULL && !g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_MISSING))
     {
       lane_fail_open (lane, lane_record (lane), error);

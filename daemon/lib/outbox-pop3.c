@@ -421,19 +421,36 @@ reply_error (gint code, const char *what, const OutboxPop3Reply *reply)
 
 /* Greeting, CAPA, STLS */
 
+/* What a "-ERR" (or a "+ ") where "+OK" was needed means for the step. */
+typedef GError *(*RefusalFunc) (OutboxPop3Session *self, const OutboxPop3Reply *reply);
+
+/* Completes @step (transfer full) with the reply in @result: TRUE for
+ * "+OK", @refused's error for anything else. */
 static void
-greeting_read (GObject *source, GAsyncResult *result, gpointer user_data)
+step_expect_ok (GTask *step, GAsyncResult *result, RefusalFunc refused)
 {
-  g_autoptr (GTask) step = user_data;
+  g_autoptr (GTask) owned = step;
   g_autoptr (OutboxPop3Reply) reply = step_reply (step, result);
 
   if (reply == NULL)
     return;
   if (reply->status != OUTBOX_POP3_STATUS_OK)
-    g_task_return_error (step, reply_error (OUTBOX_SESSION_ERROR_REPLY,
-                                            "The server did not accept the connection", reply));
+    g_task_return_error (step, refused (g_task_get_source_object (step), reply));
   else
     g_task_return_boolean (step, TRUE);
+}
+
+static GError *
+greeting_refused (OutboxPop3Session *self, const OutboxPop3Reply *reply)
+{
+  return reply_error (OUTBOX_SESSION_ERROR_REPLY, "The server did not accept the connection",
+                      reply);
+}
+
+static void
+greeting_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  step_expect_ok (user_data, result, greeting_refused);
 }
 
 static void
@@ -478,21 +495,17 @@ pop3_offers_starttls (OutboxSession *session, const char **out_why)
   return outbox_pop3_session_has_capability (self, "STLS");
 }
 
+static GError *
+stls_refused (OutboxPop3Session *self, const OutboxPop3Reply *reply)
+{
+  return reply_error (OUTBOX_SESSION_ERROR_TLS_REQUIRED,
+                      "The server refused STLS, which this account requires", reply);
+}
+
 static void
 stls_read (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (GTask) step = user_data;
-  g_autoptr (OutboxPop3Reply) reply = step_reply (step, result);
-
-  if (reply == NULL)
-    return;
-  if (reply->status != OUTBOX_POP3_STATUS_OK)
-    g_task_return_error (step, reply_error (OUTBOX_SESSION_ERROR_TLS_REQUIRED,
-                                            "The server refused STLS, which this account "
-                                            "requires",
-                                            reply));
-  else
-    g_task_return_boolean (step, TRUE);
+  step_expect_ok (user_data, result, stls_refused);
 }
 
 static void
@@ -642,15 +655,7 @@ check_user_pass_possible (OutboxPop3Session *self, GError **error)
 static void
 pass_read (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr (GTask) step = user_data;
-  g_autoptr (OutboxPop3Reply) reply = step_reply (step, result);
-
-  if (reply == NULL)
-    return;
-  if (reply->status != OUTBOX_POP3_STATUS_OK)
-    g_task_return_error (step, sign_in_refused (g_task_get_source_object (step), reply));
-  else
-    g_task_return_boolean (step, TRUE);
+  step_expect_ok (user_data, result, sign_in_refused);
 }
 
 static void

@@ -6,6 +6,7 @@
 #include "outbox-error.h"
 #include "outbox-notify.h"
 #include "outbox-pop3.h"
+#include "outbox-retry.h"
 #include "outbox-smtp-session.h"
 
 /* How a lane delivers one message:
@@ -231,13 +232,19 @@ account_block_free (AccountBlock *block)
   g_free (block);
 }
 
-/* An account whose server could not be reached or refused the session for
- * a reason that passes (a network, TLS or 4xx failure): its messages are
- * retried with backoff, and the account says so until a session opens. */
+/* An account whose server could not be reached or refused the session
+ * (a network, TLS, 4xx or 5xx failure before any message was handed
+ * over): the failure is the account's, not the messages'.  Every message
+ * due for it is deferred with it, and the account's own backoff decides
+ * the next attempt for all of them; until then a message that becomes due
+ * is deferred at once, without a connection.  The account says so until
+ * its server answers. */
 typedef struct
 {
   gint64 since;        /* the first failure of this run, Unix time */
-  gint64 next_attempt; /* of the message that failed last; 0: not planned */
+  gint64 next_attempt; /* the account's next attempt */
+  guint attempts;      /* failed attempts (rounds) in this run */
+  gboolean network;    /* the last one for want of a network */
   char *error;         /* (owned) the last failure */
 } AccountFailure;
 
@@ -373,13 +380,6 @@ lane_record (Lane *lane)
 
 /* Outcomes */
 
-static gboolean
-recipient_is_pending (const OutboxRecipient *rcpt)
-{
-  return rcpt->state == OUTBOX_RECIPIENT_STATE_QUEUED
-         || rcpt->state == OUTBOX_RECIPIENT_STATE_DEFERRED;
-}
-
 static void
 set_recipient (OutboxRecipient *rcpt, OutboxRecipientState state, guint code, const char *reply)
 {
@@ -411,99 +411,6 @@ record_set_last_reply (OutboxSpoolRecord *record, const char *text)
   record->last_reply = g_strdup (text);
 }
 
-/* The account's retry settings, or the defaults when it is gone. */
-typedef struct
-{
-  guint first;
-  guint max;
-  guint give_up_after;
-} RetryPolicy;
-
-static RetryPolicy
-retry_policy (const OutboxAccount *account)
-{
-  RetryPolicy policy = { 60, 3600, 5 * 24 * 3600 };
-
-  if (account != NULL)
-    {
-      policy.first = account->retry_first;
-      policy.max = MAX (account->retry_max, account->retry_first);
-      policy.give_up_after = account->give_up_after;
-    }
-  return policy;
-}
-
-static guint
-backoff_seconds (const RetryPolicy *policy, guint attempts)
-{
-  guint delay = policy->first;
-
-  for (guint i = 1; i < attempts && delay < policy->max; i++)
-    delay = delay > G_MAXUINT / 2 ? G_MAXUINT : delay * 2;
-  return MIN (delay, policy->max);
-}
-
-/* "5 days", "2 hours", "90 seconds": as a person would say it. */
-static char *
-format_duration (guint seconds)
-{
-  if (seconds % 86400 == 0)
-    return g_strdup_printf ("%u day%s", seconds / 86400, seconds == 86400 ? "" : "s");
-  if (seconds % 3600 == 0)
-    return g_strdup_printf ("%u hour%s", seconds / 3600, seconds == 3600 ? "" : "s");
-  return g_strdup_printf ("%u seconds", seconds);
-}
-
-/* Derives the message state from its recipients and plans the next try. */
-static void
-record_settle (OutboxSpoolRecord *record, const RetryPolicy *policy, gboolean plan_retry)
-{
-  gboolean any_pending = FALSE, any_failed = FALSE;
-  gint64 now = now_seconds ();
-
-  for (guint i = 0; i < record->n_recipients; i++)
-    {
-      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-      any_pending |= recipient_is_pending (rcpt);
-      any_failed |= rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED;
-    }
-  if (any_pending && record->first_failure == 0)
-    record->first_failure = now;
-  if (any_pending && now - record->first_failure >= (gint64) policy->give_up_after)
-    {
-      g_autofree char *give_up = format_duration (policy->give_up_after);
-
-      for (guint i = 0; i < record->n_recipients; i++)
-        {
-          OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-          g_autofree char *reply = NULL;
-
-          if (!recipient_is_pending (rcpt))
-            continue;
-          reply = g_strdup_printf ("gave up after %s of trying; last reply: %s", give_up,
-                                   rcpt->reply ? rcpt->reply : "none");
-          set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_FAILED, rcpt->reply_code, reply);
-        }
-      any_pending = FALSE;
-      any_failed = TRUE;
-    }
-
-  record->next_attempt = 0;
-  if (any_pending)
-    {
-      record->state = OUTBOX_MESSAGE_STATE_DEFERRED;
-      if (plan_retry)
-        record->next_attempt = now + backoff_seconds (policy, record->attempts);
-    }
-  else
-    {
-      record->state = any_failed ? OUTBOX_MESSAGE_STATE_FAILED : OUTBOX_MESSAGE_STATE_SENT;
-      record->first_failure = 0;
-      record->network_deferred = FALSE;
-      record->finished = now;
-    }
-}
-
 /* Applies a failure that happened before any recipient was answered. */
 static void
 record_fail_pending (OutboxSpoolRecord *record, OutboxRecipientState state, guint code, const char *why)
@@ -511,7 +418,7 @@ record_fail_pending (OutboxSpoolRecord *record, OutboxRecipientState state, guin
   for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-      if (recipient_is_pending (rcpt))
+      if (outbox_recipient_is_pending (rcpt))
         set_recipient (rcpt, state, code, why);
     }
   record_set_last_reply (record, why);
@@ -626,22 +533,15 @@ lane_next_overlapping (Lane *lane)
  * accepted a message is never sent it twice, and a kill costs at most one
  * accepted message the spool does not know of per lane. */
 static void
-lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gboolean plan_retry)
+lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gint64 retry_at)
 {
   const OutboxAccount *account = lane_get_account (lane);
-  RetryPolicy policy = retry_policy (account);
+  OutboxRetryPolicy policy = outbox_retry_policy_for (account);
   Outcome *outcome = g_new0 (Outcome, 1);
   OutboxSpoolRecord *next;
 
-  record_settle (record, &policy, plan_retry);
-  /* "sent" and the pending copy are written together: a copy can only ever
-   * start from a message already recorded as sent. */
-  if (record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy == NULL && account != NULL
-      && outbox_account_wants_sent_copy (account, record->save_to_sent))
-    {
-      record->sent_copy = g_strdup ("pending");
-      record->sent_copy_next = 0;
-    }
+  outbox_queue_settle (lane->delivery->queue, record, &policy, retry_at,
+                       account != NULL && outbox_account_wants_sent_copy (account, record->save_to_sent));
   outcome->lane = lane;
   outcome->id = g_strdup (record->id);
   outcome->failed_at_start = lane->failed_at_start;
@@ -670,8 +570,7 @@ lane_quarantine (Lane *lane, OutboxSpoolRecord *record, const char *reason)
   if (!outbox_queue_quarantine (lane->delivery->queue, record->id, reason, &error))
     {
       g_critical ("Could not quarantine %s: %s", record->id, error->message);
-      record->state = OUTBOX_MESSAGE_STATE_HELD;
-      record_set_last_reply (record, reason);
+      outbox_queue_hold_broken (lane->delivery->queue, record, reason);
       lane_save (lane, record);
     }
   g_clear_pointer (&lane->message_id, g_free);
@@ -738,19 +637,53 @@ sign_in_advice (Lane *lane, const GError *error, OutboxAccountState *out_state)
 static void lane_connect (Lane *lane, const OutboxAccount *account);
 
 static void
-note_failure (OutboxDelivery *self, const char *account_name, const char *error, gint64 next_attempt)
+deferral_saved (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_queue_save_finish (OUTBOX_QUEUE (source), result, &error))
+    g_critical ("Could not record a deferral: %s", error->message);
+}
+
+static void
+notify_gave_up (const char *account_name, guint count, const char *why)
+{
+  g_autofree char *summary = g_strdup_printf ("Mail not delivered: %u message%s of account %s",
+                                              count, count == 1 ? "" : "s", account_name);
+  g_autofree char *body = g_strdup_printf ("Outbox gave up trying; the server's last words: %s\n"
+                                           "See outbox queue --all",
+                                           why);
+
+  outbox_notify (summary, body);
+}
+
+/* Counts a failed attempt of the account: one per round, however many
+ * lanes fail in it (a lane that started before the round's failure was
+ * written down is part of that round).  TRUE when this starts a round. */
+static gboolean
+note_failure (OutboxDelivery *self, const char *account_name, const char *error, gboolean network)
 {
   AccountFailure *failure = g_hash_table_lookup (self->failing, account_name);
+  OutboxRetryPolicy policy =
+      outbox_retry_policy_for (outbox_account_store_lookup (self->accounts, account_name));
+  gint64 now = now_seconds ();
+  gboolean new_round = failure == NULL || now >= failure->next_attempt;
 
   if (failure == NULL)
     {
       failure = g_new0 (AccountFailure, 1);
-      failure->since = now_seconds ();
+      failure->since = now;
       g_hash_table_insert (self->failing, g_strdup (account_name), failure);
     }
   g_free (failure->error);
   failure->error = g_strdup (error);
-  failure->next_attempt = next_attempt;
+  failure->network = network;
+  if (new_round)
+    {
+      failure->attempts++;
+      failure->next_attempt = now + outbox_retry_backoff (&policy, failure->attempts);
+    }
+  return new_round;
 }
 
 static gboolean
@@ -780,56 +713,119 @@ lane_retry_with_new_token (Lane *lane, const GError *error)
   return TRUE;
 }
 
+/* Defers every message of the account that is due now as the account's
+ * failure says (@why, @code), to be tried again at @retry_at (0: when the
+ * user acts).  @attempted: the failed attempt was made for them, which
+ * counts.  Those that reach their give-up time fail, told in one
+ * notification. */
 static void
-lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
+defer_due_messages (OutboxDelivery *self,
+                    const char *account_name,
+                    const char *why,
+                    guint code,
+                    gint64 retry_at,
+                    gboolean network,
+                    gboolean attempted)
 {
-  const OutboxSmtpReply *reply = lane->session ? outbox_smtp_session_get_last_reply (lane->session) : NULL;
-  g_autofree char *why = NULL;
-  gboolean plan_retry = TRUE;
+  OutboxRetryPolicy policy =
+      outbox_retry_policy_for (outbox_account_store_lookup (self->accounts, account_name));
+  OutboxSpoolRecord *record;
+  guint gave_up = 0, deferred = 0;
+  gint64 now = now_seconds ();
 
-  if (lane_retry_with_new_token (lane, error))
-    return;
+  while ((record = find_due_for_account (self, account_name, now)) != NULL)
+    {
+      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, code, why);
+      record->network_deferred = network;
+      if (attempted)
+        record->attempts++;
+      outbox_queue_settle (self->queue, record, &policy, retry_at, FALSE);
+      gave_up += record->state == OUTBOX_MESSAGE_STATE_FAILED;
+      deferred++;
+      outbox_queue_save_async (self->queue, record, NULL, deferral_saved, NULL);
+    }
+  if (deferred > 0)
+    g_debug ("Account %s: %u more messages deferred with it", account_name, deferred);
+  if (gave_up > 0)
+    notify_gave_up (account_name, gave_up, why);
+}
+
+/* What a failure to open a session means for the account: blocked until
+ * the user acts (sign-in refused, a grant or linked account to renew), or
+ * failing, tried again after its backoff.  Returns when to try again. */
+static gint64
+account_fail_open (Lane *lane, const GError *error, const char *why, gboolean *out_new_round)
+{
+  OutboxDelivery *self = lane->delivery;
+  OutboxAccountState state;
+
+  *out_new_round = TRUE;
   if (error_is_sign_in (error))
     {
-      OutboxAccountState state;
+      g_autofree char *advice = sign_in_advice (lane, error, &state);
 
-      plan_retry = FALSE;
-      why = sign_in_advice (lane, error, &state);
-      block_account (lane->delivery, lane->account_name, state, why);
-      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, reply ? reply->code : 0, why);
+      block_account (self, lane->account_name, state, advice);
+      return 0;
     }
-  else if (g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_AUTHORIZATION)
-           || g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_ATTENTION))
+  if (g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_AUTHORIZATION)
+      || g_error_matches (error, OUTBOX_CREDENTIALS_ERROR, OUTBOX_CREDENTIALS_ERROR_NEEDS_ATTENTION))
     {
-      plan_retry = FALSE;
-      block_account (lane->delivery, lane->account_name,
+      block_account (self, lane->account_name,
                      error->code == OUTBOX_CREDENTIALS_ERROR_NEEDS_AUTHORIZATION
                          ? OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION
                          : OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION,
                      error->message);
-      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, 0, error->message);
+      return 0;
     }
-  else if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY) && reply != NULL
-           && reply->code >= 500)
-    {
-      why = outbox_smtp_reply_to_string (reply);
-      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_FAILED, reply->code, why);
-    }
-  else
-    {
-      /* A reply code only where a reply was the reason: after a failed
-       * TLS handshake the last reply is the 220 to STARTTLS. */
-      gboolean replied = g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY) && reply != NULL;
+  *out_new_round = note_failure (self, lane->account_name, why, error_is_network (error));
+  return ((AccountFailure *) g_hash_table_lookup (self->failing, lane->account_name))->next_attempt;
+}
 
-      why = g_strdup (error->message);
-      record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, replied ? reply->code : 0, why);
-      record->network_deferred = error_is_network (error);
-    }
-  g_message ("Account %s: could not open an SMTP session: %s", lane->account_name, error->message);
+/* Why the session could not be opened, in the words the user acts on. */
+static char *
+open_failure_reason (Lane *lane, const GError *error, guint *out_code)
+{
+  const OutboxSmtpReply *reply = lane->session ? outbox_smtp_session_get_last_reply (lane->session) : NULL;
+  OutboxAccountState state;
+
+  /* A reply code only where a reply was the reason: after a failed TLS
+   * handshake the last reply is the 220 to STARTTLS. */
+  *out_code = reply != NULL && (error_is_sign_in (error)
+                                || g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY))
+                  ? reply->code
+                  : 0;
+  if (error_is_sign_in (error))
+    return sign_in_advice (lane, error, &state);
+  if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_REPLY) && reply != NULL)
+    return outbox_smtp_reply_to_string (reply);
+  return g_strdup (error->message);
+}
+
+/* A failure before any message was handed over is the account's: the
+ * message in hand and every other one due for the account are deferred
+ * together, with one line in the log. */
+static void
+lane_fail_open (Lane *lane, OutboxSpoolRecord *record, const GError *error)
+{
+  OutboxDelivery *self = lane->delivery;
+  g_autofree char *why = NULL;
+  gboolean new_round, network = error_is_network (error);
+  gint64 retry_at;
+  guint code;
+
+  if (lane_retry_with_new_token (lane, error))
+    return;
+  why = open_failure_reason (lane, error, &code);
+  retry_at = account_fail_open (lane, error, why, &new_round);
+  if (new_round)
+    g_message ("Account %s: could not open an SMTP session: %s", lane->account_name, error->message);
+  else
+    g_debug ("Account %s: another connection failed too: %s", lane->account_name, error->message);
+  record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, code, why);
+  record->network_deferred = network;
   lane_drop_session (lane);
-  lane_finish_message (lane, record, plan_retry);
-  if (plan_retry)
-    note_failure (lane->delivery, lane->account_name, why, record->next_attempt);
+  defer_due_messages (self, lane->account_name, why, code, retry_at, network, TRUE);
+  lane_finish_message (lane, record, retry_at);
 }
 
 static const OutboxSmtpReply *
@@ -903,7 +899,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
   for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-      if (!recipient_is_pending (rcpt))
+      if (!outbox_recipient_is_pending (rcpt))
         continue;
       apply_recipient_result (rcpt, result_reply_for (result, j++), result);
     }
@@ -919,7 +915,10 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
   record->network_deferred = error_is_network (result->error);
   if (result->error != NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session)))
     lane_drop_session (lane);
-  lane_finish_message (lane, record, TRUE);
+  /* The server answered: it can be reached. */
+  if (result->error == NULL || !error_is_network (result->error))
+    g_hash_table_remove (delivery->failing, lane->account_name);
+  lane_finish_message (lane, record, OUTBOX_QUEUE_RETRY_BACKOFF);
 }
 
 static GPtrArray *
@@ -930,7 +929,7 @@ pending_addresses (OutboxSpoolRecord *record)
   for (guint i = 0; i < record->n_recipients; i++)
     {
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-      if (recipient_is_pending (rcpt))
+      if (outbox_recipient_is_pending (rcpt))
         g_ptr_array_add (rcpts, rcpt->address);
     }
   g_ptr_array_add (rcpts, NULL);
@@ -1171,9 +1170,7 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
   lane->message_id = g_strdup (record->id);
   lane->token_retried = FALSE;
   lane->failed_at_start = count_failed (record);
-  record->state = OUTBOX_MESSAGE_STATE_SENDING;
-  record->attempts++;
-  outbox_queue_notify (lane->delivery->queue, record);
+  outbox_queue_begin_attempt (lane->delivery->queue, record);
 
   if (account == NULL)
     {
@@ -1181,7 +1178,7 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
                                               "cancel the message or add the account again",
                                               lane->account_name);
       record_fail_pending (record, OUTBOX_RECIPIENT_STATE_FAILED, 0, why);
-      lane_finish_message (lane, record, FALSE);
+      lane_finish_message (lane, record, 0);
       return;
     }
   if (lane->session != NULL && outbox_session_is_open (OUTBOX_SESSION (lane->session))
@@ -1262,6 +1259,25 @@ arm_timer (OutboxDelivery *self, gint64 wake_at, gint64 now)
 /* Gives each account's due messages to its idle lanes, oldest due first;
  * a message going out leaves the index (it is "sending"), so the next one
  * comes up. */
+/* An account whose server failed is not tried again before its next
+ * attempt: what becomes due meanwhile is deferred to it at once. */
+static gboolean
+account_is_resting (OutboxDelivery *self, const char *account_name, gint64 now, gint64 *out_until)
+{
+  AccountFailure *failure = g_hash_table_lookup (self->failing, account_name);
+
+  if (failure == NULL || now >= failure->next_attempt)
+    return FALSE;
+  *out_until = failure->next_attempt;
+  if (find_due_for_account (self, account_name, now) != NULL)
+    defer_due_messages (self, account_name, failure->error, 0, failure->next_attempt,
+                        failure->network, FALSE);
+  return TRUE;
+}
+
+/* Gives each account's due messages to its idle lanes, oldest due first;
+ * a message going out leaves the index (it is "sending"), so the next one
+ * comes up. */
 static gint64
 schedule_account (OutboxDelivery *self, const char *account_name, gint64 now)
 {
@@ -1270,6 +1286,8 @@ schedule_account (OutboxDelivery *self, const char *account_name, gint64 now)
   OutboxSpoolRecord *record;
   gint64 due;
 
+  if (account_is_resting (self, account_name, now, &due))
+    return due;
   while ((record = outbox_queue_next_work (self->queue, OUTBOX_QUEUE_WORK_DELIVERY, account_name, &due))
          != NULL)
     {
@@ -1312,43 +1330,46 @@ outbox_delivery_schedule (OutboxDelivery *self)
   arm_timer (self, wake_at, now);
 }
 
+/* The account's next attempt is now: the user asked for it. */
+static void
+failure_due_now (OutboxDelivery *self, const char *account)
+{
+  AccountFailure *failure = g_hash_table_lookup (self->failing, account);
+
+  if (failure != NULL)
+    failure->next_attempt = now_seconds ();
+}
+
 void
 outbox_delivery_flush (OutboxDelivery *self)
 {
-  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  GHashTableIter iter;
+  gpointer key;
 
   g_hash_table_remove_all (self->blocked);
-  for (guint i = 0; i < records->len; i++)
-    {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED)
-        {
-          record->next_attempt = now_seconds ();
-          outbox_queue_reindex (self->queue, record);
-        }
-    }
+  g_hash_table_iter_init (&iter, self->failing);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    failure_due_now (self, key);
+  outbox_queue_make_due (self->queue, NULL, OUTBOX_QUEUE_DUE_DEFERRED);
+  outbox_delivery_schedule (self);
+}
+
+void
+outbox_delivery_retry_account (OutboxDelivery *self, const char *account)
+{
+  g_hash_table_remove (self->blocked, account);
+  failure_due_now (self, account);
+  outbox_queue_make_due (self->queue, account, OUTBOX_QUEUE_DUE_WAITING_FOR_USER);
   outbox_delivery_schedule (self);
 }
 
 void
 outbox_delivery_account_changed (OutboxDelivery *self, const char *account)
 {
-  g_autoptr (GPtrArray) records = NULL;
-
   g_hash_table_remove (self->blocked, account);
   g_hash_table_remove (self->failing, account);
   /* Messages that waited for the account's password are due again. */
-  records = outbox_queue_list (self->queue);
-  for (guint i = 0; i < records->len; i++)
-    {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      if (g_str_equal (record->account, account) && record->state == OUTBOX_MESSAGE_STATE_DEFERRED
-          && record->next_attempt == 0)
-        {
-          record->next_attempt = now_seconds ();
-          outbox_queue_reindex (self->queue, record);
-        }
-    }
+  outbox_queue_make_due (self->queue, account, OUTBOX_QUEUE_DUE_WAITING_FOR_USER);
   outbox_delivery_schedule (self);
 }
 
@@ -1408,21 +1429,19 @@ outbox_delivery_get_online (OutboxDelivery *self)
   return self->online;
 }
 
-/* Back online: what failed for want of a network is due now. */
+/* Back online: what failed for want of a network is due now, and so are
+ * the accounts whose servers could not be reached. */
 static void
 make_network_deferred_due (OutboxDelivery *self)
 {
-  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  GHashTableIter iter;
+  gpointer key, value;
 
-  for (guint i = 0; i < records->len; i++)
-    {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-      if (record->state == OUTBOX_MESSAGE_STATE_DEFERRED && record->network_deferred)
-        {
-          record->next_attempt = now_seconds ();
-          outbox_queue_reindex (self->queue, record);
-        }
-    }
+  g_hash_table_iter_init (&iter, self->failing);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (((AccountFailure *) value)->network)
+      failure_due_now (self, key);
+  outbox_queue_make_due (self->queue, NULL, OUTBOX_QUEUE_DUE_NETWORK);
 }
 
 static void

@@ -36,7 +36,10 @@ const char *outbox_account_state_to_string (OutboxAccountState state);
 void outbox_delivery_schedule (OutboxDelivery *delivery);
 /* Makes every deferred message due now and unblocks every account (Flush). */
 void outbox_delivery_flush (OutboxDelivery *delivery);
-/* Unblocks @account (after SetPassword, an authorization, a change). */
+/* Retry: unblocks @account and makes its next attempt now, once. */
+void outbox_delivery_retry_account (OutboxDelivery *delivery, const char *account);
+/* Unblocks @account and forgets its failures (after SetPassword, an
+ * authorization, a change of its settings). */
 void outbox_delivery_account_changed (OutboxDelivery *delivery, const char *account);
 /* Whether the account waits for the user, and (nullable, transfer none)
  * the sentence that says what to do. */

@@ -316,25 +316,8 @@ handle_get (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const ch
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-/* Steering */
-
-static gboolean
-refuse_if_sending (OutboxSpoolRecord *record, GDBusMethodInvocation *invocation)
-{
-  if (record->state != OUTBOX_MESSAGE_STATE_SENDING)
-    return FALSE;
-  return_error (invocation, OUTBOX_ERROR_INVALID_STATE,
-                "Message %s is being sent right now; try again in a moment", record->id);
-  return TRUE;
-}
-
-/* What a steering call does once its change is on disk. */
-typedef enum
-{
-  AFTER_SAVE_REPLY = 0,
-  AFTER_SAVE_DUE = 1 << 0,            /* the message may be deliverable now */
-  AFTER_SAVE_ACCOUNT_CHANGED = 1 << 1, /* and its account may have been waiting */
-} AfterSave;
+/* Steering: the queue checks and makes the change (outbox-queue.h says
+ * which apply when); the handler answers once it is on disk. */
 
 typedef void (*CompleteFunc) (OutboxDbusQueue *object, GDBusMethodInvocation *invocation);
 
@@ -343,12 +326,12 @@ typedef struct
   OutboxQueueService *self;           /* (owned) */
   GDBusMethodInvocation *invocation;  /* (owned) until answered */
   CompleteFunc complete;
-  AfterSave after;
-  char *account;                      /* (owned) */
-} SaveCall;
+  OutboxQueueChange change;
+  char *account;                      /* (owned) (nullable) */
+} ChangeCall;
 
 static void
-save_call_free (SaveCall *call)
+change_call_free (ChangeCall *call)
 {
   g_object_unref (call->self);
   g_clear_object (&call->invocation);
@@ -357,150 +340,71 @@ save_call_free (SaveCall *call)
 }
 
 static void
-save_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+change_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  SaveCall *call = user_data;
+  ChangeCall *call = user_data;
   OutboxQueueService *self = call->self;
   GError *error = NULL;
 
-  if (!outbox_queue_save_finish (self->queue, result, &error))
+  if (!outbox_queue_change_finish (self->queue, result, &error))
     outbox_dbus_return_error (g_steal_pointer (&call->invocation), error);
   else
     {
       call->complete (OUTBOX_DBUS_QUEUE (self), g_steal_pointer (&call->invocation));
-      if (call->after & AFTER_SAVE_ACCOUNT_CHANGED)
-        outbox_delivery_account_changed (self->delivery, call->account);
-      if (call->after & AFTER_SAVE_DUE)
-        outbox_queue_emit_due (self->queue);
+      /* A retry is the user asking to try the account again now. */
+      if (call->change == OUTBOX_QUEUE_CHANGE_RETRY && call->account != NULL)
+        outbox_delivery_retry_account (self->delivery, call->account);
     }
-  save_call_free (call);
+  change_call_free (call);
 }
 
-/* Writes @record (changed in memory already) and answers the call once it
- * is on disk; many calls share one flush. */
-static void
-save_then_complete (OutboxQueueService *self,
-                    GDBusMethodInvocation *invocation,
-                    OutboxSpoolRecord *record,
-                    CompleteFunc complete,
-                    AfterSave after)
+static gboolean
+ask_for_change (OutboxDbusQueue *object,
+                GDBusMethodInvocation *invocation,
+                const char *id,
+                OutboxQueueChange change,
+                CompleteFunc complete)
 {
-  SaveCall *call = g_new0 (SaveCall, 1);
+  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
+  OutboxSpoolRecord *record = outbox_queue_lookup (self->queue, id);
+  ChangeCall *call = g_new0 (ChangeCall, 1);
 
   call->self = g_object_ref (self);
   /* The reference the handler was given, which the answer consumes. */
   call->invocation = invocation;
   call->complete = complete;
-  call->after = after;
-  call->account = g_strdup (record->account);
-  outbox_queue_save_async (self->queue, record, NULL, save_call_done, call);
+  call->change = change;
+  call->account = record != NULL ? g_strdup (record->account) : NULL;
+  outbox_queue_change_async (self->queue, id, change, NULL, change_done, call);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
 static gboolean
 handle_cancel (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
 {
-  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
-  GError *error = NULL;
-
-  if (record == NULL || refuse_if_sending (record, invocation))
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  if (!outbox_queue_remove (self->queue, arg_id, &error))
-    {
-      outbox_dbus_return_error (invocation, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  outbox_dbus_queue_complete_cancel (object, invocation);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return ask_for_change (object, invocation, arg_id, OUTBOX_QUEUE_CHANGE_CANCEL,
+                         outbox_dbus_queue_complete_cancel);
 }
 
 static gboolean
 handle_hold (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
 {
-  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
-
-  if (record == NULL || refuse_if_sending (record, invocation))
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_FAILED)
-    {
-      return_error (invocation, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s; nothing to hold",
-                    arg_id, outbox_message_state_to_string (record->state));
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  record->state = OUTBOX_MESSAGE_STATE_HELD;
-  save_then_complete (self, invocation, record, outbox_dbus_queue_complete_hold, AFTER_SAVE_REPLY);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return ask_for_change (object, invocation, arg_id, OUTBOX_QUEUE_CHANGE_HOLD,
+                         outbox_dbus_queue_complete_hold);
 }
 
 static gboolean
 handle_release (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
 {
-  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
-
-  if (record == NULL)
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  if (record->state != OUTBOX_MESSAGE_STATE_HELD)
-    {
-      return_error (invocation, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s, not held", arg_id,
-                    outbox_message_state_to_string (record->state));
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  record->state = record->send_at > g_get_real_time () / G_USEC_PER_SEC
-                      ? OUTBOX_MESSAGE_STATE_SCHEDULED
-                      : OUTBOX_MESSAGE_STATE_QUEUED;
-  save_then_complete (self, invocation, record, outbox_dbus_queue_complete_release, AFTER_SAVE_DUE);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
-}
-
-/* Failed recipients get another chance; recipients already sent never do. */
-static void
-record_reset_for_retry (OutboxSpoolRecord *record)
-{
-  for (guint i = 0; i < record->n_recipients; i++)
-    {
-      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-      if (rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED)
-        rcpt->state = OUTBOX_RECIPIENT_STATE_QUEUED;
-    }
-  record->state = OUTBOX_MESSAGE_STATE_QUEUED;
-  record->next_attempt = 0;
-  record->first_failure = 0;
-  record->finished = 0;
+  return ask_for_change (object, invocation, arg_id, OUTBOX_QUEUE_CHANGE_RELEASE,
+                         outbox_dbus_queue_complete_release);
 }
 
 static gboolean
 handle_retry (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
 {
-  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
-
-  if (record == NULL || refuse_if_sending (record, invocation))
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  /* A sent message whose Sent copy failed: the copy is tried again, never
-   * the delivery. */
-  if (record->state == OUTBOX_MESSAGE_STATE_SENT && g_strcmp0 (record->sent_copy, "failed") == 0)
-    {
-      g_free (record->sent_copy);
-      record->sent_copy = g_strdup ("pending");
-      record->sent_copy_next = 0;
-      record->sent_copy_attempts = 0;
-      record->finished = g_get_real_time () / G_USEC_PER_SEC;
-      save_then_complete (self, invocation, record, outbox_dbus_queue_complete_retry, AFTER_SAVE_REPLY);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_HELD)
-    {
-      return_error (invocation, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s%s", arg_id,
-                    outbox_message_state_to_string (record->state),
-                    record->state == OUTBOX_MESSAGE_STATE_HELD ? "; release it instead" : "");
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
-  record_reset_for_retry (record);
-  save_then_complete (self, invocation, record, outbox_dbus_queue_complete_retry,
-                      AFTER_SAVE_DUE | AFTER_SAVE_ACCOUNT_CHANGED);
-  return G_DBUS_METHOD_INVOCATION_HANDLED;
+  return ask_for_change (object, invocation, arg_id, OUTBOX_QUEUE_CHANGE_RETRY,
+                         outbox_dbus_queue_complete_retry);
 }
 
 static gboolean

@@ -107,7 +107,7 @@ work_due_time (OutboxQueueWork work, const OutboxSpoolRecord *record, gint64 *ou
   if (work == OUTBOX_QUEUE_WORK_SENT_COPY)
     {
       *out_due = record->sent_copy_next;
-      return record->state == OUTBOX_MESSAGE_STATE_SENT && g_strcmp0 (record->sent_copy, "pending") == 0;
+      return record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy == OUTBOX_SENT_COPY_PENDING;
     }
   switch (record->state)
     {
@@ -489,7 +489,7 @@ outbox_queue_prune_sent (OutboxQueue *queue, gint64 keep_seconds)
       g_autofree char *id = NULL;
 
       if (record->state != OUTBOX_MESSAGE_STATE_SENT || now - record->finished < keep_seconds
-          || g_strcmp0 (record->sent_copy, "pending") == 0)
+          || record->sent_copy == OUTBOX_SENT_COPY_PENDING)
         continue;
       id = g_strdup (record->id);
       outbox_spool_remove_async (queue->spool, id, NULL, pruned, g_object_ref (queue));
@@ -508,6 +508,13 @@ gboolean
 outbox_message_state_is_pending (OutboxMessageState state)
 {
   return state != OUTBOX_MESSAGE_STATE_SENT;
+}
+
+gboolean
+outbox_recipient_is_pending (const OutboxRecipient *rcpt)
+{
+  return rcpt->state == OUTBOX_RECIPIENT_STATE_QUEUED
+         || rcpt->state == OUTBOX_RECIPIENT_STATE_DEFERRED;
 }
 
 /* A message's dictionary is built at every change of it, for the
@@ -575,12 +582,329 @@ outbox_queue_record_to_variant (const OutboxSpoolRecord *record)
   add_string (&builder, "last-reply", record->last_reply);
   if (record->unknown_outcome)
     add_entry (&builder, "unknown-outcome", g_variant_new_boolean (TRUE));
-  add_string (&builder, "sent-copy", record->sent_copy);
+  add_string (&builder, "sent-copy", outbox_sent_copy_state_to_string (record->sent_copy));
   add_string (&builder, "sent-copy-reply", record->sent_copy_reply);
-  if (record->sent_copy != NULL)
+  if (record->sent_copy != OUTBOX_SENT_COPY_NONE)
     add_entry (&builder, "sent-copy-attempts", g_variant_new_uint32 (record->sent_copy_attempts));
-  if (g_strcmp0 (record->sent_copy, "pending") == 0)
+  if (record->sent_copy == OUTBOX_SENT_COPY_PENDING)
     add_time (&builder, "sent-copy-next", record->sent_copy_next);
   add_entry (&builder, "recipients", recipients_to_variant (record));
   return g_variant_builder_end (&builder);
+}
+
+/* State changes */
+
+static gint64
+now_seconds (void)
+{
+  return g_get_real_time () / G_USEC_PER_SEC;
+}
+
+static gboolean
+refuse (GError **error, const OutboxSpoolRecord *record, const char *what)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s%s", record->id,
+               outbox_message_state_to_string (record->state), what);
+  return FALSE;
+}
+
+static gboolean
+check_record_change (const OutboxSpoolRecord *record, OutboxQueueChange change, GError **error)
+{
+  if (record->state == OUTBOX_MESSAGE_STATE_SENDING)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_STATE,
+                   "Message %s is being sent right now; try again in a moment", record->id);
+      return FALSE;
+    }
+  switch (change)
+    {
+    case OUTBOX_QUEUE_CHANGE_HOLD:
+      if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_FAILED)
+        return refuse (error, record, "; nothing to hold");
+      return TRUE;
+    case OUTBOX_QUEUE_CHANGE_RELEASE:
+      if (record->state != OUTBOX_MESSAGE_STATE_HELD)
+        return refuse (error, record, ", not held");
+      return TRUE;
+    case OUTBOX_QUEUE_CHANGE_RETRY:
+      if (record->state == OUTBOX_MESSAGE_STATE_HELD)
+        return refuse (error, record, "; release it instead");
+      if (record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy != OUTBOX_SENT_COPY_FAILED)
+        return refuse (error, record, "; nothing to retry");
+      return TRUE;
+    case OUTBOX_QUEUE_CHANGE_CANCEL:
+      return TRUE;
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+gboolean
+outbox_queue_check_change (OutboxQueue *queue, const char *id, OutboxQueueChange change, GError **error)
+{
+  OutboxSpoolRecord *record = outbox_queue_lookup (queue, id);
+
+  if (record == NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                   "No message with id “%s”; see outbox queue --all", id);
+      return FALSE;
+    }
+  return check_record_change (record, change, error);
+}
+
+/* Failed recipients get another chance; recipients already sent never do. */
+static void
+reset_for_retry (OutboxSpoolRecord *record)
+{
+  if (record->state == OUTBOX_MESSAGE_STATE_SENT)
+    {
+      record->sent_copy = OUTBOX_SENT_COPY_PENDING;
+      record->sent_copy_next = 0;
+      record->sent_copy_attempts = 0;
+      /* The copy's give-up time counts from here. */
+      record->finished = now_seconds ();
+      return;
+    }
+  for (guint i = 0; i < record->n_recipients; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      if (rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED)
+        rcpt->state = OUTBOX_RECIPIENT_STATE_QUEUED;
+    }
+  record->state = OUTBOX_MESSAGE_STATE_QUEUED;
+  record->next_attempt = 0;
+  record->first_failure = 0;
+  record->finished = 0;
+}
+
+static void
+apply_change (OutboxSpoolRecord *record, OutboxQueueChange change)
+{
+  switch (change)
+    {
+    case OUTBOX_QUEUE_CHANGE_HOLD:
+      record->state = OUTBOX_MESSAGE_STATE_HELD;
+      break;
+    case OUTBOX_QUEUE_CHANGE_RELEASE:
+      record->state = record->send_at > now_seconds () ? OUTBOX_MESSAGE_STATE_SCHEDULED
+                                                        : OUTBOX_MESSAGE_STATE_QUEUED;
+      break;
+    case OUTBOX_QUEUE_CHANGE_RETRY:
+      reset_for_retry (record);
+      break;
+    case OUTBOX_QUEUE_CHANGE_CANCEL:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+change_saved (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  OutboxQueue *queue = OUTBOX_QUEUE (source);
+  OutboxQueueChange change = GPOINTER_TO_INT (g_task_get_task_data (task));
+  GError *error = NULL;
+
+  if (!outbox_queue_save_finish (queue, result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (change != OUTBOX_QUEUE_CHANGE_HOLD)
+    outbox_queue_emit_due (queue);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+outbox_queue_change_async (OutboxQueue *queue,
+                           const char *id,
+                           OutboxQueueChange change,
+                           GCancellable *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  g_autoptr (GTask) task = g_task_new (queue, cancellable, callback, user_data);
+  OutboxSpoolRecord *record;
+  GError *error = NULL;
+
+  g_task_set_source_tag (task, outbox_queue_change_async);
+  g_task_set_task_data (task, GINT_TO_POINTER (change), NULL);
+  if (!outbox_queue_check_change (queue, id, change, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (change == OUTBOX_QUEUE_CHANGE_CANCEL)
+    {
+      if (!outbox_queue_remove (queue, id, &error))
+        g_task_return_error (task, error);
+      else
+        g_task_return_boolean (task, TRUE);
+      return;
+    }
+  record = outbox_queue_lookup (queue, id);
+  apply_change (record, change);
+  outbox_queue_save_async (queue, record, cancellable, change_saved, g_steal_pointer (&task));
+}
+
+gboolean
+outbox_queue_change_finish (OutboxQueue *queue, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, queue), FALSE);
+  g_return_val_if_fail (g_async_result_is_tagged (result, outbox_queue_change_async), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+outbox_queue_begin_attempt (OutboxQueue *queue, OutboxSpoolRecord *record)
+{
+  g_return_if_fail (record->state == OUTBOX_MESSAGE_STATE_QUEUED
+                    || record->state == OUTBOX_MESSAGE_STATE_SCHEDULED
+                    || record->state == OUTBOX_MESSAGE_STATE_DEFERRED);
+  record->state = OUTBOX_MESSAGE_STATE_SENDING;
+  record->attempts++;
+  outbox_queue_notify (queue, record);
+}
+
+static void
+give_up_pending (OutboxSpoolRecord *record, const OutboxRetryPolicy *policy)
+{
+  g_autofree char *give_up = outbox_retry_format_duration (policy->give_up_after);
+
+  for (guint i = 0; i < record->n_recipients; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      char *reply;
+
+      if (!outbox_recipient_is_pending (rcpt))
+        continue;
+      reply = g_strdup_printf ("gave up after %s of trying; last reply: %s", give_up,
+                               rcpt->reply ? rcpt->reply : "none");
+      g_free (rcpt->reply);
+      rcpt->reply = reply;
+      rcpt->state = OUTBOX_RECIPIENT_STATE_FAILED;
+    }
+}
+
+void
+outbox_queue_settle (OutboxQueue *queue,
+                     OutboxSpoolRecord *record,
+                     const OutboxRetryPolicy *policy,
+                     gint64 retry_at,
+                     gboolean wants_sent_copy)
+{
+  gboolean any_pending = FALSE, any_failed = FALSE;
+  gint64 now = now_seconds ();
+
+  for (guint i = 0; i < record->n_recipients; i++)
+    {
+      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
+      any_pending |= outbox_recipient_is_pending (rcpt);
+      any_failed |= rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED;
+    }
+  if (any_pending && record->first_failure == 0)
+    record->first_failure = now;
+  if (any_pending && outbox_retry_gives_up (policy, record->first_failure, now))
+    {
+      give_up_pending (record, policy);
+      any_pending = FALSE;
+      any_failed = TRUE;
+    }
+  record->next_attempt = 0;
+  if (any_pending)
+    {
+      record->state = OUTBOX_MESSAGE_STATE_DEFERRED;
+      if (retry_at == OUTBOX_QUEUE_RETRY_BACKOFF)
+        record->next_attempt = now + outbox_retry_backoff (policy, record->attempts);
+      else
+        record->next_attempt = retry_at;
+      return;
+    }
+  record->state = any_failed ? OUTBOX_MESSAGE_STATE_FAILED : OUTBOX_MESSAGE_STATE_SENT;
+  record->first_failure = 0;
+  record->network_deferred = FALSE;
+  record->finished = now;
+  /* "sent" and the pending copy are written together: a copy can only ever
+   * start from a message already recorded as sent. */
+  if (record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy == OUTBOX_SENT_COPY_NONE
+      && wants_sent_copy)
+    {
+      record->sent_copy = OUTBOX_SENT_COPY_PENDING;
+      record->sent_copy_next = 0;
+    }
+}
+
+void
+outbox_queue_hold_broken (OutboxQueue *queue, OutboxSpoolRecord *record, const char *reason)
+{
+  record->state = OUTBOX_MESSAGE_STATE_HELD;
+  g_free (record->last_reply);
+  record->last_reply = g_strdup (reason);
+}
+
+static gboolean
+is_due_again (const OutboxSpoolRecord *record, OutboxQueueDue which)
+{
+  if (record->state != OUTBOX_MESSAGE_STATE_DEFERRED)
+    return FALSE;
+  switch (which)
+    {
+    case OUTBOX_QUEUE_DUE_NETWORK:
+      return record->network_deferred;
+    case OUTBOX_QUEUE_DUE_WAITING_FOR_USER:
+      return record->next_attempt == 0;
+    case OUTBOX_QUEUE_DUE_DEFERRED:
+    default:
+      return TRUE;
+    }
+}
+
+void
+outbox_queue_make_due (OutboxQueue *queue, const char *account, OutboxQueueDue which)
+{
+  gint64 now = now_seconds ();
+
+  for (GSequenceIter *iter = g_sequence_get_begin_iter (queue->order); !g_sequence_iter_is_end (iter);
+       iter = g_sequence_iter_next (iter))
+    {
+      OutboxSpoolRecord *record = g_sequence_get (iter);
+
+      if ((account != NULL && strcmp (record->account, account) != 0) || !is_due_again (record, which))
+        continue;
+      record->next_attempt = now;
+      file_record (queue, record);
+    }
+}
+
+void
+outbox_queue_settle_copy (OutboxQueue *queue,
+                          OutboxSpoolRecord *record,
+                          const GError *error,
+                          const OutboxRetryPolicy *policy)
+{
+  gint64 now = now_seconds ();
+
+  record->sent_copy_attempts++;
+  g_free (record->sent_copy_reply);
+  record->sent_copy_reply = error ? g_strdup (error->message) : NULL;
+  if (error == NULL)
+    record->sent_copy = OUTBOX_SENT_COPY_SAVED;
+  else if (outbox_retry_gives_up (policy, record->finished, now))
+    record->sent_copy = OUTBOX_SENT_COPY_FAILED;
+  else
+    {
+      record->sent_copy = OUTBOX_SENT_COPY_PENDING;
+      record->sent_copy_next = now + outbox_retry_backoff (policy, record->sent_copy_attempts);
+    }
+}
+
+void
+outbox_queue_fail_copy (OutboxQueue *queue, OutboxSpoolRecord *record, const char *reason)
+{
+  record->sent_copy = OUTBOX_SENT_COPY_FAILED;
+  g_free (record->sent_copy_reply);
+  record->sent_copy_reply = g_strdup (reason);
 }

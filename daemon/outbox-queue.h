@@ -4,6 +4,7 @@
 
 #include <gio/gio.h>
 
+#include "outbox-retry.h"
 #include "outbox-spool.h"
 
 G_BEGIN_DECLS
@@ -87,8 +88,98 @@ OutboxSpoolRecord *outbox_queue_next_work (OutboxQueue *queue,
 /* Files @record again after a change made in memory only. */
 void outbox_queue_reindex (OutboxQueue *queue, OutboxSpoolRecord *record);
 
+/* State changes
+ *
+ * The queue owns the rules of a message's state; the D-Bus handlers and
+ * the delivery ask for changes and never set a state themselves.
+ *
+ *   hold:    any message not being sent and not finished (sent, failed)
+ *   release: a held message: scheduled when its send-at is still ahead,
+ *            else queued
+ *   retry:   a failed or waiting (queued, scheduled, deferred) message:
+ *            its failed recipients are queued again, never a sent one;
+ *            a sent message whose Sent copy failed: the copy is pending
+ *            again, the delivery never repeated
+ *   cancel:  any message not being sent: removed from the spool
+ *
+ * None applies to a message being sent ("sending"): it is refused, and
+ * the caller may ask again once the attempt is over. */
+typedef enum
+{
+  OUTBOX_QUEUE_CHANGE_HOLD,
+  OUTBOX_QUEUE_CHANGE_RELEASE,
+  OUTBOX_QUEUE_CHANGE_RETRY,
+  OUTBOX_QUEUE_CHANGE_CANCEL,
+} OutboxQueueChange;
+
+/* Whether @change applies to @id now: NO_SUCH_MESSAGE, or INVALID_STATE
+ * with a sentence that names the state and what to do instead. */
+gboolean outbox_queue_check_change (OutboxQueue *queue,
+                                    const char *id,
+                                    OutboxQueueChange change,
+                                    GError **error);
+/* Checks, applies and writes @change; the result comes once it is on disk
+ * (or the message is gone, for cancel), and a message that may be
+ * deliverable now is announced with "due".  Refused: nothing changed. */
+void outbox_queue_change_async (OutboxQueue *queue,
+                                const char *id,
+                                OutboxQueueChange change,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data);
+gboolean outbox_queue_change_finish (OutboxQueue *queue, GAsyncResult *result, GError **error);
+
+/* The changes delivery makes, in memory: the caller writes the record. */
+
+/* A delivery attempt of @record (queued, scheduled or deferred) starts. */
+void outbox_queue_begin_attempt (OutboxQueue *queue, OutboxSpoolRecord *record);
+
+/* For outbox_queue_settle(): plan the next try from the message's own
+ * attempts and the policy. */
+#define OUTBOX_QUEUE_RETRY_BACKOFF ((gint64) -1)
+
+/* Ends an attempt: the state follows from the recipients (all sent: sent;
+ * one pending: deferred; else failed), a message failing for longer than
+ * the policy's give-up time fails its pending recipients, and a deferred
+ * one is next tried at @retry_at (OUTBOX_QUEUE_RETRY_BACKOFF, 0 for no
+ * planned attempt, or a Unix time).  A sent message that @wants_sent_copy
+ * gets its copy pending in the same write. */
+void outbox_queue_settle (OutboxQueue *queue,
+                          OutboxSpoolRecord *record,
+                          const OutboxRetryPolicy *policy,
+                          gint64 retry_at,
+                          gboolean wants_sent_copy);
+
+/* A message whose data no longer matches and that could not be set aside
+ * in quarantine/ is held, with @reason, so that it is never sent. */
+void outbox_queue_hold_broken (OutboxQueue *queue, OutboxSpoolRecord *record, const char *reason);
+
+/* Which deferred messages outbox_queue_make_due() makes due. */
+typedef enum
+{
+  OUTBOX_QUEUE_DUE_DEFERRED,          /* every deferred one (Flush) */
+  OUTBOX_QUEUE_DUE_NETWORK,           /* deferred for want of a network */
+  OUTBOX_QUEUE_DUE_WAITING_FOR_USER,  /* deferred without a planned attempt */
+} OutboxQueueDue;
+
+/* Makes such deferred messages of @account (NULL: of every account) due
+ * now, in memory: the next attempt writes them. */
+void outbox_queue_make_due (OutboxQueue *queue, const char *account, OutboxQueueDue which);
+
+/* Ends a Sent copy attempt: saved when @error is NULL, else pending after
+ * the policy's backoff, or failed once the policy gives up (counted from
+ * when the message was sent). */
+void outbox_queue_settle_copy (OutboxQueue *queue,
+                               OutboxSpoolRecord *record,
+                               const GError *error,
+                               const OutboxRetryPolicy *policy);
+/* A pending copy that can never be made (@reason) fails. */
+void outbox_queue_fail_copy (OutboxQueue *queue, OutboxSpoolRecord *record, const char *reason);
+
 /* The a{sv} of org.outbox.Outbox1.Queue.Get. */
 GVariant *outbox_queue_record_to_variant (const OutboxSpoolRecord *record);
 gboolean outbox_message_state_is_pending (OutboxMessageState state);
+/* Whether the recipient still waits for delivery (queued or deferred). */
+gboolean outbox_recipient_is_pending (const OutboxRecipient *rcpt);
 
 G_END_DECLS

@@ -69,16 +69,6 @@ copy_job_free (CopyJob *job)
   g_free (job);
 }
 
-static guint
-copy_backoff (const OutboxAccount *account, guint attempts)
-{
-  guint delay = account->retry_first;
-
-  for (guint i = 1; i < attempts && delay < account->retry_max; i++)
-    delay = delay > G_MAXUINT / 2 ? G_MAXUINT : delay * 2;
-  return MIN (delay, MAX (account->retry_max, account->retry_first));
-}
-
 static void
 save_record (OutboxSentCopy *self, OutboxSpoolRecord *record)
 {
@@ -102,20 +92,9 @@ copy_job_finish (CopyJob *job, const GError *error)
     }
   if (record != NULL)
     {
-      record->sent_copy_attempts++;
-      g_free (record->sent_copy_reply);
-      record->sent_copy_reply = error ? g_strdup (error->message) : NULL;
-      g_free (record->sent_copy);
-      if (error == NULL)
-        record->sent_copy = g_strdup ("saved");
-      else if (now_seconds () - record->finished >= (gint64) job->account->give_up_after)
-        record->sent_copy = g_strdup ("failed");
-      else
-        {
-          record->sent_copy = g_strdup ("pending");
-          record->sent_copy_next =
-              now_seconds () + copy_backoff (job->account, record->sent_copy_attempts);
-        }
+      OutboxRetryPolicy policy = outbox_retry_policy_for (job->account);
+
+      outbox_queue_settle_copy (self->queue, record, error, &policy);
       if (error != NULL)
         g_message ("Copy of %s to the Sent folder of %s: %s", job->id, job->account->name,
                    error->message);
@@ -251,10 +230,7 @@ copy_job_start (OutboxSentCopy *self, OutboxSpoolRecord *record, const OutboxAcc
 static void
 give_up_copy (OutboxSentCopy *self, OutboxSpoolRecord *record)
 {
-  g_free (record->sent_copy);
-  record->sent_copy = g_strdup ("failed");
-  g_free (record->sent_copy_reply);
-  record->sent_copy_reply = g_strdup ("the account has no IMAP server any more");
+  outbox_queue_fail_copy (self->queue, record, "the account has no IMAP server any more");
   save_record (self, record);
 }
 

@@ -204,10 +204,136 @@ test_removed_is_not_ahead (Fixture *fixture,
   assert_told (fixture, removed);
 }
 
+/* State changes: one case per rule of outbox-queue.h, each refused one
+ * named after what it refuses. */
+typedef struct
+{
+  const char *path;
+  OutboxMessageState from;
+  OutboxSentCopyState copy;
+  OutboxQueueChange change;
+  const char *refusal;      /* NULL: allowed */
+  OutboxMessageState to;    /* when allowed (cancel: removed) */
+  OutboxSentCopyState copy_to;
+} ChangeCase;
+
+static const ChangeCase change_cases[] = {
+  { "/queue/change/hold/queued", OUTBOX_MESSAGE_STATE_QUEUED, 0, OUTBOX_QUEUE_CHANGE_HOLD, NULL,
+    OUTBOX_MESSAGE_STATE_HELD },
+  { "/queue/change/hold/deferred", OUTBOX_MESSAGE_STATE_DEFERRED, 0, OUTBOX_QUEUE_CHANGE_HOLD, NULL,
+    OUTBOX_MESSAGE_STATE_HELD },
+  { "/queue/change/hold/refused-sent", OUTBOX_MESSAGE_STATE_SENT, 0, OUTBOX_QUEUE_CHANGE_HOLD,
+    "is sent; nothing to hold" },
+  { "/queue/change/hold/refused-failed", OUTBOX_MESSAGE_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_HOLD,
+    "is failed; nothing to hold" },
+  { "/queue/change/hold/refused-sending", OUTBOX_MESSAGE_STATE_SENDING, 0, OUTBOX_QUEUE_CHANGE_HOLD,
+    "is being sent right now; try again in a moment" },
+  { "/queue/change/release/held", OUTBOX_MESSAGE_STATE_HELD, 0, OUTBOX_QUEUE_CHANGE_RELEASE, NULL,
+    OUTBOX_MESSAGE_STATE_QUEUED },
+  { "/queue/change/release/refused-queued", OUTBOX_MESSAGE_STATE_QUEUED, 0,
+    OUTBOX_QUEUE_CHANGE_RELEASE, "is queued, not held" },
+  { "/queue/change/release/refused-deferred", OUTBOX_MESSAGE_STATE_DEFERRED, 0,
+    OUTBOX_QUEUE_CHANGE_RELEASE, "is deferred, not held" },
+  { "/queue/change/retry/failed", OUTBOX_MESSAGE_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_RETRY, NULL,
+    OUTBOX_MESSAGE_STATE_QUEUED },
+  { "/queue/change/retry/deferred", OUTBOX_MESSAGE_STATE_DEFERRED, 0, OUTBOX_QUEUE_CHANGE_RETRY,
+    NULL, OUTBOX_MESSAGE_STATE_QUEUED },
+  { "/queue/change/retry/sent-copy-failed", OUTBOX_MESSAGE_STATE_SENT, OUTBOX_SENT_COPY_FAILED,
+    OUTBOX_QUEUE_CHANGE_RETRY, NULL, OUTBOX_MESSAGE_STATE_SENT, OUTBOX_SENT_COPY_PENDING },
+  { "/queue/change/retry/refused-sent", OUTBOX_MESSAGE_STATE_SENT, OUTBOX_SENT_COPY_SAVED,
+    OUTBOX_QUEUE_CHANGE_RETRY, "is sent; nothing to retry" },
+  { "/queue/change/retry/refused-held", OUTBOX_MESSAGE_STATE_HELD, 0, OUTBOX_QUEUE_CHANGE_RETRY,
+    "is held; release it instead" },
+  { "/queue/change/retry/refused-sending", OUTBOX_MESSAGE_STATE_SENDING, 0,
+    OUTBOX_QUEUE_CHANGE_RETRY, "is being sent right now" },
+  { "/queue/change/cancel/failed", OUTBOX_MESSAGE_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_CANCEL, NULL },
+  { "/queue/change/cancel/refused-sending", OUTBOX_MESSAGE_STATE_SENDING, 0,
+    OUTBOX_QUEUE_CHANGE_CANCEL, "is being sent right now" },
+};
+
+static gboolean
+change (Fixture *fixture, const char *id, OutboxQueueChange what, GError **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  outbox_queue_change_async (fixture->queue, id, what, NULL, store_result, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return outbox_queue_change_finish (fixture->queue, result, error);
+}
+
+/* The record as a new queue reads it from the spool. */
+static OutboxSpoolRecord *
+reload (Fixture *fixture, const char *id)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_clear_object (&fixture->queue);
+  fixture->queue = outbox_queue_new (fixture->spool, &error);
+  g_assert_no_error (error);
+  return outbox_queue_lookup (fixture->queue, id);
+}
+
+static void
+test_change (Fixture *fixture,
+             gconstpointer data)
+{
+  const ChangeCase *c = data;
+  OutboxSpoolRecord *record = add_message (fixture);
+  g_autofree char *id = g_strdup (record->id);
+  g_autoptr(GError) error = NULL;
+  gboolean done;
+
+  record->state = c->from;
+  record->sent_copy = c->copy;
+  if (c->from != OUTBOX_MESSAGE_STATE_SENDING)
+    g_assert_true (save (fixture, record, &error));
+  g_assert_no_error (error);
+  done = change (fixture, id, c->change, &error);
+  record = outbox_queue_lookup (fixture->queue, id);
+  if (c->refusal != NULL)
+    {
+      g_assert_false (done);
+      g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_STATE);
+      g_assert_nonnull (strstr (error->message, c->refusal));
+      g_assert_nonnull (record);
+      g_assert_cmpstr (outbox_message_state_to_string (record->state), ==,
+                       outbox_message_state_to_string (c->from));
+      return;
+    }
+  g_assert_no_error (error);
+  g_assert_true (done);
+  record = reload (fixture, id);
+  if (c->change == OUTBOX_QUEUE_CHANGE_CANCEL)
+    {
+      g_assert_null (record);
+      return;
+    }
+  g_assert_nonnull (record);
+  g_assert_cmpstr (outbox_message_state_to_string (record->state), ==,
+                   outbox_message_state_to_string (c->to));
+  g_assert_cmpint (record->sent_copy, ==, c->copy_to ? c->copy_to : c->copy);
+}
+
+static void
+test_change_unknown_id (Fixture *fixture,
+                        gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (change (fixture, "no-such-id", OUTBOX_QUEUE_CHANGE_HOLD, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (change_cases); i++)
+    g_test_add (change_cases[i].path, Fixture, &change_cases[i], fixture_set_up, test_change,
+                fixture_tear_down);
+  g_test_add ("/queue/change/refused-unknown-id", Fixture, NULL, fixture_set_up,
+              test_change_unknown_id, fixture_tear_down);
   g_test_add ("/queue/ahead-of-disk/while-saving", Fixture, NULL, fixture_set_up,
               test_ahead_while_saving, fixture_tear_down);
   g_test_add ("/queue/ahead-of-disk/after-failed-save", Fixture, NULL, fixture_set_up,

@@ -140,7 +140,7 @@ new_full_record (const char *id)
   record->unknown_outcome = TRUE;
   record->network_deferred = TRUE;
   record->finished = 1700000100;
-  record->sent_copy = g_strdup ("failed");
+  record->sent_copy = OUTBOX_SENT_COPY_FAILED;
   record->sent_copy_reply = g_strdup ("NO [TRYCREATE] no such mailbox\nlater");
   record->sent_copy_attempts = 3;
   record->sent_copy_next = 1700000200;
@@ -182,7 +182,7 @@ assert_records_equal (const OutboxSpoolRecord *a,
   g_assert_cmpint (a->unknown_outcome, ==, b->unknown_outcome);
   g_assert_cmpint (a->network_deferred, ==, b->network_deferred);
   g_assert_cmpint (a->finished, ==, b->finished);
-  g_assert_cmpstr (a->sent_copy, ==, b->sent_copy);
+  g_assert_cmpint (a->sent_copy, ==, b->sent_copy);
   g_assert_cmpstr (a->sent_copy_reply, ==, b->sent_copy_reply);
   g_assert_cmpuint (a->sent_copy_attempts, ==, b->sent_copy_attempts);
   g_assert_cmpint (a->sent_copy_next, ==, b->sent_copy_next);
@@ -742,8 +742,7 @@ test_record_compact (void)
   /* What delivery and Sent copies change in a queued record. */
   g_free (compact->last_reply);
   compact->last_reply = g_strdup ("250 ok");
-  g_free (compact->sent_copy);
-  compact->sent_copy = g_strdup ("saved");
+  compact->sent_copy = OUTBOX_SENT_COPY_SAVED;
   recipient = outbox_spool_record_get_recipient (compact, 2);
   g_free (recipient->reply);
   recipient->reply = g_strdup ("250 2.1.5 later");

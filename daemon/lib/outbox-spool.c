@@ -40,6 +40,13 @@ static const char * const recipient_state_names[] = {
   [OUTBOX_RECIPIENT_STATE_FAILED] = "failed",
 };
 
+static const char * const sent_copy_state_names[] = {
+  [OUTBOX_SENT_COPY_NONE] = NULL,
+  [OUTBOX_SENT_COPY_PENDING] = "pending",
+  [OUTBOX_SENT_COPY_SAVED] = "saved",
+  [OUTBOX_SENT_COPY_FAILED] = "failed",
+};
+
 static gboolean
 state_from_string (const char * const *names,
                    guint n_names,
@@ -74,6 +81,13 @@ outbox_message_state_from_string (const char *str,
     return FALSE;
   *out = state;
   return TRUE;
+}
+
+const char *
+outbox_sent_copy_state_to_string (OutboxSentCopyState state)
+{
+  g_return_val_if_fail (state < G_N_ELEMENTS (sent_copy_state_names), NULL);
+  return sent_copy_state_names[state];
 }
 
 const char *
@@ -138,7 +152,6 @@ outbox_spool_record_copy (const OutboxSpoolRecord *record)
   copy->subject = g_strdup (record->subject);
   copy->last_reply = g_strdup (record->last_reply);
   copy->origin = g_strdup (record->origin);
-  copy->sent_copy = g_strdup (record->sent_copy);
   copy->sent_copy_reply = g_strdup (record->sent_copy_reply);
   copy->recipients = NULL;
   copy->n_recipients = 0;
@@ -174,7 +187,6 @@ outbox_spool_record_free (OutboxSpoolRecord *record)
       g_free (record->origin);
     }
   g_free (record->last_reply);
-  g_free (record->sent_copy);
   g_free (record->sent_copy_reply);
   g_free (record);
 }
@@ -247,7 +259,6 @@ outbox_spool_record_compact (OutboxSpoolRecord *record)
 
   /* The strings that may change moved over as they were. */
   record->last_reply = NULL;
-  record->sent_copy = NULL;
   record->sent_copy_reply = NULL;
   outbox_spool_record_free (record);
   return compact;
@@ -293,6 +304,7 @@ typedef enum
   FIELD_BOOLEAN,
   FIELD_TRISTATE,
   FIELD_MESSAGE_STATE,
+  FIELD_SENT_COPY_STATE, /* absent: none */
   FIELD_DIGEST,     /* a SHA-256, in hex */
 } FieldKind;
 
@@ -325,7 +337,7 @@ static const RecordField record_fields[] = {
   { "save-to-sent", FIELD_TRISTATE, G_STRUCT_OFFSET (OutboxSpoolRecord, save_to_sent) },
   { "network-deferred", FIELD_BOOLEAN, G_STRUCT_OFFSET (OutboxSpoolRecord, network_deferred) },
   { "origin", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, origin) },
-  { "sent-copy", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy) },
+  { "sent-copy", FIELD_SENT_COPY_STATE, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy) },
   { "sent-copy-reply", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_reply) },
   { "sent-copy-attempts", FIELD_UINT, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_attempts) },
   { "sent-copy-next", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_next) },
@@ -470,6 +482,11 @@ append_field (GString *out,
       append_key (out, field->key);
       g_string_append (out, outbox_message_state_to_string (state));
       g_string_append_c (out, '\n');
+      break;
+    case FIELD_SENT_COPY_STATE:
+      if (*(const OutboxSentCopyState *) member != OUTBOX_SENT_COPY_NONE)
+        append_string (out, field->key,
+                       outbox_sent_copy_state_to_string (*(const OutboxSentCopyState *) member));
       break;
     default:
       g_assert_not_reached ();
@@ -657,6 +674,13 @@ parse_field_value (const RecordField *field,
         return FALSE;
       *(OutboxMessageState *) member = state == OUTBOX_MESSAGE_STATE_SENDING ? OUTBOX_MESSAGE_STATE_QUEUED : state;
       return TRUE;
+    case FIELD_SENT_COPY_STATE:
+      /* "none" is never written: only the three others can be read. */
+      if (!state_from_string (sent_copy_state_names, G_N_ELEMENTS (sent_copy_state_names), value, &state)
+          || state == OUTBOX_SENT_COPY_NONE)
+        return FALSE;
+      *(OutboxSentCopyState *) member = state;
+      return TRUE;
     default:
       g_assert_not_reached ();
     }
@@ -796,7 +820,8 @@ check_record_fields (const char *id,
 {
   for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
     {
-      if (!seen[i] && record_fields[i].kind != FIELD_NULLABLE_STRING)
+      if (!seen[i] && record_fields[i].kind != FIELD_NULLABLE_STRING
+          && record_fields[i].kind != FIELD_SENT_COPY_STATE)
         return record_error (error, "field %s is missing", record_fields[i].key);
     }
   if (!outbox_spool_id_is_valid (record->id))

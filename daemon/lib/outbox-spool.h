@@ -25,10 +25,21 @@ typedef enum
   OUTBOX_RECIPIENT_STATE_FAILED,
 } OutboxRecipientState;
 
+/* The copy of a sent message in the account's IMAP Sent folder. */
+typedef enum
+{
+  OUTBOX_SENT_COPY_NONE,    /* none wanted; not written */
+  OUTBOX_SENT_COPY_PENDING, /* to be made, at sent_copy_next */
+  OUTBOX_SENT_COPY_SAVED,
+  OUTBOX_SENT_COPY_FAILED,  /* given up; outbox retry makes it pending again */
+} OutboxSentCopyState;
+
 const char *outbox_message_state_to_string (OutboxMessageState state);
 gboolean outbox_message_state_from_string (const char *str, OutboxMessageState *out);
 const char *outbox_recipient_state_to_string (OutboxRecipientState state);
 gboolean outbox_recipient_state_from_string (const char *str, OutboxRecipientState *out);
+/* (nullable) NULL for OUTBOX_SENT_COPY_NONE, else "pending", "saved", "failed" */
+const char *outbox_sent_copy_state_to_string (OutboxSentCopyState state);
 
 typedef struct
 {
@@ -63,13 +74,11 @@ typedef struct
   char *last_reply;           /* (nullable) (owned) */
   char *origin;               /* (nullable) (owned) where it came from, such as
                                * "maildrop:NAME", so that a source is taken once */
-  char *sent_copy;            /* (nullable) (owned) the copy in the IMAP Sent
-                               * folder: NULL (none wanted), "pending", "saved"
-                               * or "failed" */
   char *sent_copy_reply;      /* (nullable) (owned) why the last copy failed */
   gint64 sent_copy_next;      /* 0: now, when pending */
   guint sent_copy_attempts;
   guint attempts;
+  OutboxSentCopyState sent_copy;
   gint8 save_to_sent;         /* -1 account default, 0 no, 1 yes */
   guint8 eightbit;            /* (boolean) the body has 8-bit octets */
   guint8 smtputf8;            /* (boolean) an address is not ASCII */

@@ -106,6 +106,7 @@ static void lane_next (Lane *lane);
 static void lane_start (Lane *lane, OutboxSpoolRecord *record);
 static gboolean smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b);
 static OutboxSpoolRecord *find_due_for_account (OutboxDelivery *self, const char *account, gint64 now);
+static gboolean account_is_resting (OutboxDelivery *self, const char *account_name, gint64 now, gint64 *out_until);
 
 /* The end of a message, held back
  *
@@ -521,7 +522,10 @@ lane_next_overlapping (Lane *lane)
   OutboxDelivery *self = lane->delivery;
   const OutboxAccount *account = lane_get_account (lane);
 
+  gint64 until;
+
   if (!self->online || account_is_blocked (self, lane->account_name) || account == NULL
+      || account_is_resting (self, lane->account_name, now_seconds (), &until)
       || lane->session == NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session))
       || !smtp_settings_equal (lane->account, account))
     return NULL;
@@ -1218,8 +1222,10 @@ static void
 lane_next (Lane *lane)
 {
   OutboxSpoolRecord *next = NULL;
+  gint64 until;
 
-  if (lane->delivery->online && !account_is_blocked (lane->delivery, lane->account_name))
+  if (lane->delivery->online && !account_is_blocked (lane->delivery, lane->account_name)
+      && !account_is_resting (lane->delivery, lane->account_name, now_seconds (), &until))
     next = find_due_for_account (lane->delivery, lane->account_name, now_seconds ());
   if (next != NULL)
     {

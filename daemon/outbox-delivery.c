@@ -59,6 +59,10 @@ typedef struct
   gboolean token_retried;   /* a refused token was replaced once for this message */
   char *message_id;         /* (owned) (nullable) the queue id being sent */
   guint failed_at_start;    /* failed recipients when the attempt began */
+  GArray *batch;            /* (owned) guint: the recipients (indexes) of
+                             * the transaction under way */
+  GByteArray *tried;        /* (owned) per recipient: given to a transaction
+                             * of this attempt already */
   struct _Outcome *unsaved; /* (unowned) (nullable) the previous message's
                              * outcome, still being written */
 } Lane;
@@ -276,6 +280,8 @@ lane_free (Lane *lane)
   g_clear_object (&lane->session);
   lane_clear_secret (lane);
   g_free (lane->message_id);
+  g_clear_pointer (&lane->tried, g_byte_array_unref);
+  g_clear_pointer (&lane->batch, g_array_unref);
   g_free (lane);
 }
 
@@ -880,6 +886,91 @@ result_summary (const OutboxSmtpSendResult *result)
   return NULL;
 }
 
+/* RFC 5321 section 4.5.3.1.10: a server that has taken as many
+ * recipients as it will per transaction says 452 (some say 552 5.5.3) to
+ * the next ones, which are for the next transaction, not a failure. */
+static gboolean
+is_too_many_recipients (const OutboxSmtpReply *reply)
+{
+  g_autofree char *text = NULL;
+
+  if (reply == NULL)
+    return FALSE;
+  if (reply->code == 452)
+    return TRUE;
+  text = outbox_smtp_reply_to_string (reply);
+  return reply->code == 552 && strstr (text, "5.5.3") != NULL;
+}
+
+/* Waits for the next transaction of this attempt, without a backoff. */
+static void
+set_recipient_later (OutboxRecipient *rcpt, const OutboxSmtpReply *reply)
+{
+  g_autofree char *text = outbox_smtp_reply_to_string (reply);
+
+  set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_QUEUED, reply->code, text);
+}
+
+static guint
+count_pending (const OutboxSpoolRecord *record)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < record->n_recipients; i++)
+    n += outbox_recipient_is_pending (outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i));
+  return n;
+}
+
+static void lane_send (Lane *lane);
+
+/* Whether recipient @i waits for a transaction of this attempt. */
+static gboolean
+lane_wants_recipient (Lane *lane, OutboxSpoolRecord *record, guint i)
+{
+  return outbox_recipient_is_pending (outbox_spool_record_get_recipient (record, i))
+         && !lane->tried->data[i];
+}
+
+
+static void
+batch_saved (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Lane *lane = user_data;
+  g_autoptr (OutboxDelivery) delivery = lane->delivery;
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_queue_save_finish (OUTBOX_QUEUE (source), result, &error))
+    g_critical ("Could not record the outcome of %s: %s", lane->message_id, error->message);
+  if (g_cancellable_is_cancelled (delivery->cancellable))
+    return;
+  if (error != NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session)))
+    {
+      lane_finish_message (lane, lane_record (lane), OUTBOX_QUEUE_RETRY_BACKOFF);
+      return;
+    }
+  lane_send (lane);
+}
+
+/* A transaction that took some recipients and left others (the server's
+ * limit per transaction, or the account's max-recipients) is followed at
+ * once by another on the same connection, once what it did is on disk:
+ * a message to 1,000 recipients goes out in one attempt. */
+static gboolean
+lane_goes_on_with_message (Lane *lane, OutboxSpoolRecord *record, guint pending_before)
+{
+  guint pending = count_pending (record);
+  gboolean wanted = FALSE;
+
+  for (guint i = 0; i < record->n_recipients && !wanted; i++)
+    wanted = lane_wants_recipient (lane, record, i);
+  if (!wanted || pending >= pending_before || !outbox_session_is_open (OUTBOX_SESSION (lane->session)))
+    return FALSE;
+  g_debug ("%s: %u recipients done, %u for the next transaction", record->id,
+           pending_before - pending, pending);
+  outbox_queue_save_async (lane->delivery->queue, record, NULL, batch_saved, lane_hold (lane));
+  return TRUE;
+}
+
 static void
 send_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -888,7 +979,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (OutboxSmtpSendResult) result = outbox_smtp_session_send_finish (lane->session, res);
   OutboxSpoolRecord *record;
   g_autofree char *summary = NULL;
-  guint j = 0;
+  guint pending_before;
 
   if (g_cancellable_is_cancelled (delivery->cancellable))
     return;
@@ -899,13 +990,22 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   summary = result_summary (result);
+  pending_before = count_pending (record);
 
-  for (guint i = 0; i < record->n_recipients; i++)
+  for (guint j = 0; j < lane->batch->len; j++)
     {
+      guint i = g_array_index (lane->batch, guint, j);
       OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-      if (!outbox_recipient_is_pending (rcpt))
-        continue;
-      apply_recipient_result (rcpt, result_reply_for (result, j++), result);
+      const OutboxSmtpReply *rcpt_reply = result_reply_for (result, j);
+
+      if (is_too_many_recipients (rcpt_reply) && result->final_reply != NULL
+          && outbox_smtp_reply_is_positive (result->final_reply))
+        {
+          set_recipient_later (rcpt, rcpt_reply);
+          lane->tried->data[i] = FALSE;
+        }
+      else
+        apply_recipient_result (rcpt, rcpt_reply, result);
     }
   if (result->unknown_outcome)
     {
@@ -922,20 +1022,27 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
   /* The server answered: it can be reached. */
   if (result->error == NULL || !error_is_network (result->error))
     g_hash_table_remove (delivery->failing, lane->account_name);
+  if (result->error == NULL && lane->session != NULL
+      && lane_goes_on_with_message (lane, record, pending_before))
+    return;
   lane_finish_message (lane, record, OUTBOX_QUEUE_RETRY_BACKOFF);
 }
 
+/* The recipients of the next transaction: those still pending that no
+ * transaction of this attempt had, at most @limit of them (0: all). */
 static GPtrArray *
-pending_addresses (OutboxSpoolRecord *record)
+pending_addresses (Lane *lane, OutboxSpoolRecord *record, guint limit)
 {
   GPtrArray *rcpts = g_ptr_array_new ();
 
-  for (guint i = 0; i < record->n_recipients; i++)
-    {
-      OutboxRecipient *rcpt = outbox_spool_record_get_recipient (record, i);
-      if (outbox_recipient_is_pending (rcpt))
-        g_ptr_array_add (rcpts, rcpt->address);
-    }
+  g_array_set_size (lane->batch, 0);
+  for (guint i = 0; i < record->n_recipients && (limit == 0 || rcpts->len < limit); i++)
+    if (lane_wants_recipient (lane, record, i))
+      {
+        lane->tried->data[i] = TRUE;
+        g_array_append_val (lane->batch, i);
+        g_ptr_array_add (rcpts, outbox_spool_record_get_recipient (record, i)->address);
+      }
   g_ptr_array_add (rcpts, NULL);
   return rcpts;
 }
@@ -948,6 +1055,7 @@ lane_send (Lane *lane)
   g_autoptr (GPtrArray) rcpts = NULL;
   g_autoptr (GError) error = NULL;
   OutboxSmtpSendFlags flags = OUTBOX_SMTP_SEND_FLAGS_NONE;
+  const OutboxAccount *account;
 
   body = outbox_spool_open_message (outbox_queue_get_spool (lane->delivery->queue), record, &error);
   if (body == NULL)
@@ -974,7 +1082,8 @@ lane_send (Lane *lane)
     flags |= OUTBOX_SMTP_SEND_8BITMIME;
   if (record->smtputf8)
     flags |= OUTBOX_SMTP_SEND_SMTPUTF8;
-  rcpts = pending_addresses (record);
+  account = lane_get_account (lane);
+  rcpts = pending_addresses (lane, record, account != NULL ? account->max_recipients : 0);
   outbox_smtp_session_send_async (lane->session, record->from, (const char *const *) rcpts->pdata,
                                   body, record->size, flags, lane->delivery->cancellable, send_done,
                                   lane_hold (lane));
@@ -1174,6 +1283,12 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
   lane->message_id = g_strdup (record->id);
   lane->token_retried = FALSE;
   lane->failed_at_start = count_failed (record);
+  g_clear_pointer (&lane->tried, g_byte_array_unref);
+  if (lane->batch == NULL)
+    lane->batch = g_array_new (FALSE, FALSE, sizeof (guint));
+  lane->tried = g_byte_array_sized_new (record->n_recipients);
+  g_byte_array_set_size (lane->tried, record->n_recipients);
+  memset (lane->tried->data, 0, record->n_recipients);
   outbox_queue_begin_attempt (lane->delivery->queue, record);
 
   if (account == NULL)

@@ -30,6 +30,8 @@ static const NumericSetting numeric_settings[] = {
   { "retry-max", G_STRUCT_OFFSET (OutboxAccount, retry_max), 3600, 1, 7 * 86400 },
   { "give-up-after", G_STRUCT_OFFSET (OutboxAccount, give_up_after), 5 * 86400, 10, 365 * 86400 },
   { "max-connections", G_STRUCT_OFFSET (OutboxAccount, max_connections), 2, 1, 16 },
+  /* 0: as many as the server takes (it says 452 when it has had enough) */
+  { "max-recipients", G_STRUCT_OFFSET (OutboxAccount, max_recipients), 0, 1, 100000 },
 };
 
 /* The settings that are an optional string and need no check of their own. */
@@ -498,7 +500,7 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
                "Unknown account setting “%s”; known settings are from, smtp, imap, pop3, "
                "tls-ca-file, tls-fingerprint, auth, default, save-to-sent, sent-folder, "
                "pop-before-smtp, timeout, retry-first, retry-max, give-up-after, "
-               "max-connections, password-command, token-command, oauth2, oauth2-auth-url, "
+               "max-connections, max-recipients, password-command, token-command, oauth2, oauth2-auth-url, "
                "oauth2-token-url, oauth2-device-url, oauth2-scope, client-id and goa-id",
                key);
   return FALSE;

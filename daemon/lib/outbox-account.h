@@ -41,6 +41,7 @@ typedef struct
   guint retry_max;             /* the backoff doubles up to this (3600) */
   guint give_up_after;         /* seconds of deferral before failing (5 days) */
   guint max_connections;       /* SMTP connections at once (2) */
+  guint max_recipients;        /* RCPTs per transaction (0: no limit of our own) */
   OutboxSmtpTimeouts timeouts; /* derived from timeout */
 } OutboxAccount;
 

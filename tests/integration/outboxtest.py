@@ -678,10 +678,12 @@ class ScriptedSmtpServer:
     rcpt: {address: [reply, reply, ...]}, the Nth RCPT for address (over
     all sessions) gets the Nth reply, the last one repeating.
     drop_after_dot: drop the connection without a reply after the final
-    dot of that many first messages."""
+    dot of that many first messages.
+    max_rcpt: recipients taken per transaction, the next ones get 452."""
 
-    def __init__(self, rcpt=None, drop_after_dot=0, port=None):
+    def __init__(self, rcpt=None, drop_after_dot=0, port=None, max_rcpt=0):
         self.port = port or free_port()
+        self.max_rcpt = max_rcpt
         self.rcpt = rcpt or {}
         self.drop_after_dot = drop_after_dot
         self.process = None
@@ -691,7 +693,8 @@ class ScriptedSmtpServer:
         self.log = pathlib.Path(tempfile.mkstemp(prefix="scripted-", suffix=".jsonl")[1])
         command = [PYTHON, str(SERVERS_DIR / "scripted_smtpd.py"),
                    "--port", str(self.port), "--log", str(self.log),
-                   "--drop-after-dot", str(self.drop_after_dot)]
+                   "--drop-after-dot", str(self.drop_after_dot),
+                   "--max-rcpt", str(self.max_rcpt)]
         for address, replies in self.rcpt.items():
             command += ["--rcpt", f"{address}={';'.join(replies)}"]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,

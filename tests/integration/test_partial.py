@@ -58,6 +58,39 @@ class PartialTest(EngineTestCase):
         self.assertEqual(rcpts.count(LATER), 2, rcpts)
         self.assertEqual(rcpts.count(BAD), 1, f"the refused recipient was tried again: {rcpts}")
 
+    # Recipient limits ----------------------------------------------------
+
+    def check_split(self, server, account, batches):
+        recipients = tuple(f"r{n}@example.org" for n in range(8))
+        message_id = self.submit(account, recipients=recipients)
+        message = self.outbox.wait_final(message_id, timeout=30)
+
+        self.assertEqual(message["state"], "sent", message)
+        self.assertRecipientStates(message, {r: "sent" for r in recipients})
+        self.assertEqual(message.get("attempts"), 1, message)
+        messages = server.wait_messages(len(batches))
+        self.assertEqual([m["rcpt_tos"] for m in messages], batches)
+        self.assertEqual(len({m["data"] for m in messages}), 1, "the transactions differ")
+        self.assertEqual(len(server.events("connect")), 1, "not one connection")
+        return message
+
+    def test_server_taking_three_recipients_per_transaction(self):
+        # RFC 5321 4.5.3.1.10: the 452s are for the next transaction, at
+        # once on the same connection, not after a backoff.
+        server = self.start_scripted(max_rcpt=3)
+        account = self.add_engine_account(server.url(), settings={"retry-first": 300})
+        r = [f"r{n}@example.org" for n in range(8)]
+        self.check_split(server, account, [r[0:3], r[3:6], r[6:8]])
+        refused = [e for e in server.events("rcpt") if e["reply"].startswith("452")]
+        self.assertEqual(len(refused), 5 + 2, refused)
+
+    def test_max_recipients_splits_before_the_server_refuses(self):
+        server = self.start_scripted()
+        account = self.add_engine_account(server.url(), settings={"max-recipients": 3})
+        r = [f"r{n}@example.org" for n in range(8)]
+        self.check_split(server, account, [r[0:3], r[3:6], r[6:8]])
+        self.assertEqual([e["reply"][:3] for e in server.events("rcpt")], ["250"] * 8)
+
     def test_connection_lost_after_final_dot_resends_same_message_id(self):
         server = self.start_scripted(drop_after_dot=1)
         account = self.add_engine_account(server.url(), settings={"retry-first": RETRY_FIRST})

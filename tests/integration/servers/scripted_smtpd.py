@@ -39,8 +39,9 @@ class Recorder:
 
 
 class ScriptedHandler:
-    def __init__(self, recorder, rcpt_scripts, drops):
+    def __init__(self, recorder, rcpt_scripts, drops, max_rcpt=0):
         self.recorder = recorder
+        self.max_rcpt = max_rcpt
         self.rcpt_scripts = rcpt_scripts
         self.rcpt_counts = {}
         self.drops_left = drops
@@ -54,7 +55,10 @@ class ScriptedHandler:
         return script[min(count, len(script) - 1)]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        reply = self.reply_for(address)
+        if self.max_rcpt and len(envelope.rcpt_tos) >= self.max_rcpt:
+            reply = "452 4.5.3 Too many recipients"
+        else:
+            reply = self.reply_for(address)
         self.recorder.write("rcpt", address=address, reply=reply)
         if reply.startswith("2"):
             envelope.rcpt_tos.append(address)
@@ -95,12 +99,13 @@ def parse_args():
     parser.add_argument("--log", required=True)
     parser.add_argument("--rcpt", action="append", default=[])
     parser.add_argument("--drop-after-dot", type=int, default=0)
+    parser.add_argument("--max-rcpt", type=int, default=0)
     return parser.parse_args()
 
 
 async def serve(args):
     handler = ScriptedHandler(Recorder(args.log), parse_rcpt_scripts(args.rcpt),
-                              args.drop_after_dot)
+                              args.drop_after_dot, args.max_rcpt)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: RecordingSMTP(handler, hostname="localhost", data_size_limit=None),

@@ -995,7 +995,7 @@ run_list (void)
   if (queue == NULL || (messages = outbox_cli_list_messages (queue, FALSE, &error)) == NULL)
     return report_error (error);
 
-  outbox_cli_print_queue_table (messages);
+  outbox_cli_print_queue_table (messages, FALSE);
   return EX_OK;
 }
 

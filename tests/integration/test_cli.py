@@ -250,6 +250,12 @@ class CliTest(OutboxTestCase):
         self.assertEqual(completed.returncode, 0, completed)
         self.assertWholeAndAligned(completed.stdout, message_id, reply)
 
+    def test_show_gives_relative_times_in_words(self):
+        message_id, _ = self.deferred_with_long_names()
+        shown = self.outbox.check("show", message_id).stdout
+        self.assertRegex(shown, r"(?m)^Next attempt: +\S+ \S+ \(in \d+ (s|min)\)$")
+        self.assertRegex(shown, r"(?m)^Created: +\S+ \S+ \((now|\d+ s ago)\)$")
+
     def run_on_terminal(self, *args):
         controller, terminal = pty.openpty()
         try:

@@ -556,7 +556,27 @@ outbox_cli_format_duration (gint64 seconds)
   return g_strdup_printf ("%" G_GUINT64_FORMAT "d", magnitude / (24 * 60 * 60));
 }
 
-/* Local time, with how far it is from @now: "2025-03-01 09:30:00 (in 2h)". */
+char *
+outbox_cli_format_seconds (guint64  seconds,
+                           gboolean exact)
+{
+  static const struct { guint64 size; const char *one; const char *many; } units[] = {
+    { 24 * 60 * 60, "day", "days" }, { 60 * 60, "h", "h" }, { 60, "min", "min" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
+    {
+      guint64 count = seconds / units[i].size;
+
+      if (count == 0 || (exact && seconds % units[i].size != 0))
+        continue;
+      return g_strdup_printf ("%" G_GUINT64_FORMAT " %s", count,
+                              count == 1 ? units[i].one : units[i].many);
+    }
+  return g_strdup_printf ("%" G_GUINT64_FORMAT " s", seconds);
+}
+
+/* Local time, with how far it is from @now: "2025-03-01 09:30:00 (in 2 h)". */
 char *
 outbox_cli_format_time (gint64 unix_time,
                         gint64 now)
@@ -564,7 +584,9 @@ outbox_cli_format_time (gint64 unix_time,
   g_autoptr(GDateTime) utc = g_date_time_new_from_unix_utc (unix_time);
   g_autoptr(GDateTime) local = NULL;
   g_autofree char *formatted = NULL;
-  g_autofree char *distance = outbox_cli_format_duration (unix_time - now);
+  g_autofree char *distance =
+      outbox_cli_format_seconds (unix_time >= now ? (guint64) (unix_time - now)
+                                                  : (guint64) (now - unix_time), FALSE);
 
   if (utc == NULL)
     return g_strdup_printf ("%" G_GINT64_FORMAT, unix_time);
@@ -967,8 +989,11 @@ queue_row_new (GVariant *message,
   return row;
 }
 
+/* In a pipe, or with --wide, a cut value would be lost to whoever reads
+ * it: the table grows instead. */
 void
-outbox_cli_print_queue_table (GVariant *messages)
+outbox_cli_print_queue_table (GVariant *messages,
+                              gboolean  wide)
 {
   g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   gint64 now = g_get_real_time () / G_USEC_PER_SEC;
@@ -989,7 +1014,8 @@ outbox_cli_print_queue_table (GVariant *messages)
     }
 
   outbox_cli_print_table (QUEUE_N_COLUMNS, queue_headers, queue_flexible, rows,
-                          outbox_cli_terminal_width ());
+                          wide || !isatty (STDOUT_FILENO) ? G_MAXUINT
+                                                          : outbox_cli_terminal_width ());
 }
 
 /* Command line plumbing ------------------------------------------------- */

@@ -71,6 +71,11 @@ char     *outbox_cli_fit                (const char   *text,
                                          guint         width);
 char     *outbox_cli_format_size        (guint64       size);
 char     *outbox_cli_format_duration    (gint64        seconds);
+/* A setting in seconds, in the largest unit that holds it exactly:
+ * "90 s", "1 min", "1 h", "5 days".  Approximate (rounded down) when
+ * @exact is FALSE: "in 2 h", "3 days ago". */
+char     *outbox_cli_format_seconds     (guint64       seconds,
+                                         gboolean      exact);
 char     *outbox_cli_format_time        (gint64        unix_time,
                                          gint64        now);
 
@@ -93,7 +98,8 @@ GVariant   *outbox_cli_lookup_vardicts  (GVariant     *dict,
                                          const char   *key);
 
 /* The mailq-like table of `outbox queue` and `outbox-sendmail -bp`. */
-void      outbox_cli_print_queue_table  (GVariant     *messages);
+void      outbox_cli_print_queue_table  (GVariant     *messages,
+                                         gboolean      wide);
 
 /* JSON: a{sv} dictionaries from the daemon become objects with snake_case
  * members; Unix times become ISO 8601 strings in UTC. */

@@ -995,7 +995,7 @@ run_list (void)
   if (queue == NULL || (messages = outbox_cli_list_messages (queue, FALSE, &error)) == NULL)
     return report_error (error);
 
-  outbox_cli_print_queue_table (messages);
+  outbox_cli_print_queue_table (messages, FALSE);
   return EX_OK;
 }
 
@@ -1147,9 +1147,34 @@ smtp_rcpt (SmtpServer *server,
   return "250 2.1.5 Ok";
 }
 
-/* Reads the message up to the lone dot, dot-unstuffed, into @draft (when
- * there is one and no write failed yet).  FALSE at end of input before the
- * dot. */
+/* Bcc fields are dropped from what -bs receives, as from what the other
+ * modes read, so that blind copies stay blind whichever way a client hands
+ * the message over.  The decision is made where a line starts and holds for
+ * the rest of it, which may come in more than one read. */
+typedef struct
+{
+  gboolean in_body;
+  gboolean in_bcc;     /* the current field is a Bcc field */
+  gboolean dropping;   /* the current line belongs to it */
+} BccFilter;
+
+static void
+bcc_filter_start_line (BccFilter  *filter,
+                       const char *line,
+                       gsize       length)
+{
+  if (filter->in_body)
+    return;
+  if (length == 0 || line[0] == '\n' || (line[0] == '\r' && length > 1 && line[1] == '\n'))
+    filter->in_body = TRUE;
+  else if (line[0] != ' ' && line[0] != '\t')
+    filter->in_bcc = field_is (line, length, "bcc");
+  filter->dropping = !filter->in_body && filter->in_bcc;
+}
+
+/* Reads the message up to the lone dot, dot-unstuffed and without its Bcc
+ * fields, into @draft (when there is one and no write failed yet).  FALSE
+ * at end of input before the dot. */
 static gboolean
 smtp_receive_data (SmtpServer  *server,
                    Draft       *draft,
@@ -1157,6 +1182,7 @@ smtp_receive_data (SmtpServer  *server,
 {
   char buffer[SMTP_DATA_BUFFER_SIZE];
   gboolean at_line_start = TRUE;
+  BccFilter filter = { FALSE, };
 
   while (fgets (buffer, sizeof buffer, server->in) != NULL)
     {
@@ -1170,10 +1196,12 @@ smtp_receive_data (SmtpServer  *server,
           piece++;
           length--;
         }
+      if (at_line_start)
+        bcc_filter_start_line (&filter, piece, length);
       at_line_start = length > 0 && piece[length - 1] == '\n';
       /* After a failed write the rest is still read up to the dot, so that
        * the dialogue stays in step. */
-      if (draft != NULL && *error == NULL)
+      if (draft != NULL && *error == NULL && !filter.dropping)
         write_all (draft, piece, length, error);
     }
   return FALSE;

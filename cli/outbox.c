@@ -128,7 +128,7 @@ format_field (GVariant          *dict,
     case FIELD_SECONDS:
       if (!g_variant_lookup (dict, field->key, "u", &count))
         return NULL;
-      return g_strdup_printf ("%" G_GUINT32_FORMAT " s", count);
+      return outbox_cli_format_seconds (count, TRUE);
     case FIELD_YES_NO:
       return format_flag_field (dict, field->key, "yes", "no");
     case FIELD_WORDS:
@@ -303,10 +303,12 @@ command_queue (int    argc,
 {
   gboolean all = FALSE;
   gboolean json = FALSE;
+  gboolean wide = FALSE;
   g_auto(GStrv) args = NULL;
   GOptionEntry entries[] = {
     { "all", 0, 0, G_OPTION_ARG_NONE, &all, "Include sent messages still in the spool", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
+    { "wide", 'w', 0, G_OPTION_ARG_NONE, &wide, "Print whole values even where they do not fit the terminal", NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
     G_OPTION_ENTRY_NULL
   };
@@ -328,7 +330,7 @@ command_queue (int    argc,
     return print_queue_json (queue, all);
   if ((messages = outbox_cli_list_messages (queue, all, &error)) == NULL)
     return outbox_cli_report_error (error, NULL);
-  outbox_cli_print_queue_table (messages);
+  outbox_cli_print_queue_table (messages, wide);
   return EXIT_SUCCESS;
 }
 
@@ -596,6 +598,7 @@ static const char *const known_states[] = {
 typedef struct
 {
   guint32 version;
+  char *daemon_version;  /* (owned) (nullable) absent from older daemons */
   gboolean online;
   GVariant *messages;  /* (owned) aa{sv} */
   GPtrArray *blocked_accounts; /* (owned) (element-type GVariant) a{sv} from Accounts.List */
@@ -604,6 +607,7 @@ typedef struct
 static void
 outbox_status_clear (OutboxStatus *status)
 {
+  g_clear_pointer (&status->daemon_version, g_free);
   g_clear_pointer (&status->messages, g_variant_unref);
   g_clear_pointer (&status->blocked_accounts, g_ptr_array_unref);
 }
@@ -631,6 +635,7 @@ fetch_queue_properties (OutboxStatus  *status,
 
   properties = g_variant_get_child_value (reply, 0);
   g_variant_lookup (properties, "Version", "u", &status->version);
+  g_variant_lookup (properties, "DaemonVersion", "s", &status->daemon_version);
   g_variant_lookup (properties, "Online", "b", &status->online);
   return TRUE;
 }
@@ -748,6 +753,9 @@ print_status_json (const OutboxStatus *status)
         json_array_add_string_element (names, outbox_cli_lookup_text (account, "name"));
     }
   json_object_set_int_member (object, "version", status->version);
+  if (status->daemon_version != NULL)
+    json_object_set_string_member (object, "daemon_version", status->daemon_version);
+  json_object_set_string_member (object, "client_version", PACKAGE_VERSION);
   json_object_set_boolean_member (object, "online", status->online);
   json_object_set_int_member (object, "total", (gint64) g_variant_n_children (status->messages));
   json_object_set_object_member (object, "counts", count_states (status->messages));
@@ -796,8 +804,12 @@ print_status_text (const OutboxStatus *status)
 {
   g_autoptr(JsonObject) counts = count_states (status->messages);
   g_autoptr(GList) states = json_object_get_members (counts);
+  g_autofree char *daemon_version =
+      outbox_cli_sanitize (status->daemon_version != NULL ? status->daemon_version : "unknown");
 
-  g_print ("%-15s %" G_GUINT32_FORMAT "\n", "Daemon version:", status->version);
+  g_print ("%-15s %s (interface %" G_GUINT32_FORMAT ")\n", "Daemon version:", daemon_version,
+           status->version);
+  g_print ("%-15s %s\n", "Client version:", PACKAGE_VERSION);
   g_print ("%-15s %s\n", "Online:", status->online ? "yes" : "no");
   g_print ("%-15s %" G_GSIZE_FORMAT "\n", "Messages:", g_variant_n_children (status->messages));
   for (GList *l = states; l != NULL; l = l->next)
@@ -1006,6 +1018,7 @@ static const char *const command_keys[N_COMMAND_SETTINGS] = {
 typedef struct
 {
   char *from;
+  char **aliases;
   char *smtp;
   char *imap;
   char *pop3;
@@ -1020,6 +1033,7 @@ typedef struct
   gboolean no_save_to_sent;
   gboolean pop_before_smtp;
   gboolean no_pop_before_smtp;
+  gboolean no_aliases;
   gboolean make_default;
   gboolean password_stdin;
   gboolean client_secret_stdin;
@@ -1030,6 +1044,7 @@ static void
 outbox_account_options_clear (OutboxAccountOptions *options)
 {
   g_clear_pointer (&options->from, g_free);
+  g_clear_pointer (&options->aliases, g_strfreev);
   g_clear_pointer (&options->smtp, g_free);
   g_clear_pointer (&options->imap, g_free);
   g_clear_pointer (&options->pop3, g_free);
@@ -1046,7 +1061,7 @@ outbox_account_options_clear (OutboxAccountOptions *options)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
 
-#define ACCOUNT_OPTION_COUNT 32
+#define ACCOUNT_OPTION_COUNT 34
 
 /* The options of account add and account update, writing into @options. */
 static void
@@ -1055,6 +1070,8 @@ init_account_entries (OutboxAccountOptions *options,
 {
   const GOptionEntry all[ACCOUNT_OPTION_COUNT] = {
     { "from", 0, 0, G_OPTION_ARG_STRING, &options->from, "The account's address", "ADDRESS" },
+    { "alias", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options->aliases, "Another From address this account sends for, or *@DOMAIN for all of a domain; repeat for more (replaces the list)", "ADDRESS" },
+    { "no-aliases", 0, 0, G_OPTION_ARG_NONE, &options->no_aliases, "Remove every alias (as does --alias '')", NULL },
     { "smtp", 0, 0, G_OPTION_ARG_STRING, &options->smtp, "Submission server, e.g. smtps://user@host:465", "URL" },
     { "imap", 0, 0, G_OPTION_ARG_STRING, &options->imap, "IMAP server, e.g. imaps://user@host", "URL" },
     { "pop3", 0, 0, G_OPTION_ARG_STRING, &options->pop3, "POP3 server, e.g. pop3s://user@host", "URL" },
@@ -1173,6 +1190,32 @@ insert_command_settings (GVariantDict               *settings,
   return TRUE;
 }
 
+/* The list given replaces the account's; "" among it (or --no-aliases)
+ * stands for none, so that --alias '' clears like --imap '' does. */
+static gboolean
+insert_aliases (GVariantDict               *settings,
+                const OutboxAccountOptions *options,
+                GError                    **error)
+{
+  g_autoptr(GPtrArray) aliases = g_ptr_array_new ();
+
+  if (options->aliases == NULL && !options->no_aliases)
+    return TRUE;
+  for (char **alias = options->aliases; alias != NULL && *alias != NULL; alias++)
+    if (**alias != '\0')
+      g_ptr_array_add (aliases, *alias);
+  if (options->no_aliases && aliases->len > 0)
+    {
+      g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                   "--no-aliases and --alias ADDRESS exclude each other");
+      return FALSE;
+    }
+  g_ptr_array_add (aliases, NULL);
+  g_variant_dict_insert_value (settings, "aliases",
+                               g_variant_new_strv ((const char *const *) aliases->pdata, -1));
+  return TRUE;
+}
+
 static gboolean
 build_account_settings (const OutboxAccountOptions  *options,
                         GVariant                   **out_settings,
@@ -1183,7 +1226,8 @@ build_account_settings (const OutboxAccountOptions  *options,
 
   if (!resolve_ca_file (options->tls_ca_file, &ca_file, error) ||
       !insert_numeric_settings (settings, options, error) ||
-      !insert_command_settings (settings, options, error))
+      !insert_command_settings (settings, options, error) ||
+      !insert_aliases (settings, options, error))
     return FALSE;
 
   for (gsize i = 0; i < N_SIGN_IN_SETTINGS; i++)
@@ -1259,6 +1303,102 @@ set_passwords (OutboxDbusAccounts *accounts,
   return EXIT_SUCCESS;
 }
 
+/* Local parts are case-sensitive, domains are not (RFC 5321 section 2.4). */
+static gboolean
+same_address (const char *a,
+              const char *b)
+{
+  const char *at_a = strrchr (a, '@');
+  const char *at_b = strrchr (b, '@');
+
+  if (at_a == NULL || at_b == NULL || at_a - a != at_b - b)
+    return FALSE;
+  return strncmp (a, b, at_a - a) == 0 && g_ascii_strcasecmp (at_a, at_b) == 0;
+}
+
+static gboolean
+account_has_address (GVariant   *account,
+                     const char *address)
+{
+  const char *from = outbox_cli_lookup_text (account, "from");
+  g_autofree const char **aliases = NULL;
+
+  if (from != NULL && same_address (from, address))
+    return TRUE;
+  if (!g_variant_lookup (account, "aliases", "^a&s", &aliases))
+    return FALSE;
+  for (gsize i = 0; aliases[i] != NULL; i++)
+    if (same_address (aliases[i], address))
+      return TRUE;
+  return FALSE;
+}
+
+/* Which of the accounts holding @address sends its mail, by the daemon's
+ * rule: the default among them, else the first by name (List's order). */
+static void
+warn_if_address_shared (GVariant   *list,
+                        const char *name,
+                        const char *address)
+{
+  g_autoptr(GPtrArray) others = g_ptr_array_new ();
+  const char *winner = NULL;
+  GVariantIter iter;
+  GVariant *account;
+  g_autofree char *joined = NULL;
+  g_autofree char *clean_others = NULL;
+  g_autofree char *clean_winner = NULL;
+  g_autofree char *clean = NULL;
+
+  g_variant_iter_init (&iter, list);
+  while ((account = g_variant_iter_next_value (&iter)) != NULL)
+    {
+      const char *holder = outbox_cli_lookup_text (account, "name");
+      gboolean is_default = FALSE;
+
+      if (holder != NULL && account_has_address (account, address))
+        {
+          g_variant_lookup (account, "default", "b", &is_default);
+          if (winner == NULL || is_default)
+            winner = holder;
+          if (!g_str_equal (holder, name))
+            g_ptr_array_add (others, (gpointer) holder);
+        }
+      g_variant_unref (account);
+    }
+  if (others->len == 0)
+    return;
+  /* The names belong to @list, which outlives the array. */
+  g_ptr_array_add (others, NULL);
+  joined = g_strjoinv (", ", (char **) others->pdata);
+  clean_others = outbox_cli_sanitize (joined);
+  clean_winner = outbox_cli_sanitize (winner);
+  clean = outbox_cli_sanitize (address);
+  g_printerr ("%s: warning: %s is also an address of account %s; mail from it goes through "
+              "account %s (the default wins, else the first by name); choose with outbox send "
+              "-a ACCOUNT, or make one the default with --default\n",
+              g_get_application_name (), clean, clean_others, clean_winner);
+}
+
+/* Two accounts for one From work, but only one of them sends: say which. */
+static void
+warn_about_shared_addresses (OutboxDbusAccounts *accounts,
+                             const char         *name)
+{
+  g_autoptr(GVariant) list = NULL;
+  g_autoptr(GVariant) account = NULL;
+  g_autofree const char **aliases = NULL;
+  const char *from;
+
+  if (!outbox_dbus_accounts_call_list_sync (accounts, &list, NULL, NULL) ||
+      (account = outbox_cli_find_account (list, name)) == NULL)
+    return;
+  if ((from = outbox_cli_lookup_text (account, "from")) != NULL)
+    warn_if_address_shared (list, name, from);
+  if (g_variant_lookup (account, "aliases", "^a&s", &aliases))
+    for (gsize i = 0; aliases[i] != NULL; i++)
+      warn_if_address_shared (list, name, aliases[i]);
+}
+
 typedef gboolean (*OutboxAccountsCall) (OutboxDbusAccounts *accounts,
                                         const char         *name,
                                         GVariant           *settings,
@@ -1284,6 +1424,8 @@ apply_account (const char                 *command,
   accounts = outbox_cli_accounts_proxy_new (&error);
   if (accounts == NULL || !call (accounts, name, settings, NULL, &error))
     return outbox_cli_report_error (error, NULL);
+  if (options->from != NULL || options->aliases != NULL)
+    warn_about_shared_addresses (accounts, name);
 
   if (password == NULL)
     return EXIT_SUCCESS;
@@ -1592,6 +1734,7 @@ command_account_list (int    argc,
 static const OutboxField account_fields[] = {
   { "name", "Name", FIELD_TEXT, NULL },
   { "from", "From", FIELD_TEXT, NULL },
+  { "aliases", "Aliases", FIELD_WORDS, NULL },
   { "default", "Default", FIELD_YES_NO, NULL },
   { "smtp", "SMTP", FIELD_TEXT, NULL },
   { "imap", "IMAP", FIELD_TEXT, NULL },

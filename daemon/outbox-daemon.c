@@ -98,6 +98,9 @@ outbox_daemon_new (guint lock_wait_ms, GError **error)
   self->delivery = outbox_delivery_new (self->queue, self->accounts, self->credentials);
   self->sent_copy = outbox_sent_copy_new (self->queue, self->accounts, self->credentials);
   self->queue_service = outbox_queue_service_new (self->queue, self->delivery, self->accounts);
+  /* Version says what the interface can do; this says which release runs,
+   * for a bug report or to see that a restart after an upgrade took. */
+  outbox_dbus_queue_set_daemon_version (OUTBOX_DBUS_QUEUE (self->queue_service), PACKAGE_VERSION);
   self->accounts_service =
       outbox_accounts_service_new (self->accounts, self->queue, self->delivery, self->credentials);
   self->maildrop = outbox_maildrop_new (self->queue, self->accounts, maildrop_path);

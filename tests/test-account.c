@@ -209,6 +209,142 @@ test_find_by_address (Fixture *f, gconstpointer data)
 }
 
 static void
+test_same_from_default_wins (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) make_default = one_setting ("default", g_variant_new_boolean (TRUE));
+  g_autoptr (GError) error = NULL;
+
+  add_ok (f, "a", "other@example.org", "smtps://a.example.org");
+  add_ok (f, "b", "me@example.org", "smtps://b.example.org");
+  add_ok (f, "c", "me@example.org", "smtps://c.example.org");
+  /* No default among them: the first by name. */
+  g_assert_cmpstr (outbox_account_store_find_by_address (f->store, "me@example.org")->name, ==,
+                   "b");
+  g_assert_true (outbox_account_store_update (f->store, "c", make_default, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (outbox_account_store_find_by_address (f->store, "me@example.org")->name, ==,
+                   "c");
+}
+
+static void
+set_aliases_ok (Fixture *f, const char *name, const char *const *aliases)
+{
+  g_autoptr (GVariant) s = one_setting ("aliases", g_variant_new_strv (aliases, -1));
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (outbox_account_store_update (f->store, name, s, &error));
+  g_assert_no_error (error);
+}
+
+static const char *
+account_for (Fixture *f, const char *address)
+{
+  const OutboxAccount *account = outbox_account_store_find_by_address (f->store, address);
+
+  return account != NULL ? account->name : NULL;
+}
+
+static void
+test_aliases_choose_account (Fixture *f, gconstpointer data)
+{
+  const char *const work_aliases[] = { "boss@example.org", "*@example.org", NULL };
+  const char *const home_aliases[] = { "me@Example.NET", NULL };
+
+  add_ok (f, "home", "me@example.com", "smtps://home.example.com");
+  add_ok (f, "work", "me@example.org", "smtps://work.example.org");
+  set_aliases_ok (f, "work", work_aliases);
+  set_aliases_ok (f, "home", home_aliases);
+
+  g_assert_cmpstr (account_for (f, "boss@example.org"), ==, "work");
+  g_assert_cmpstr (account_for (f, "anyone@EXAMPLE.org"), ==, "work");
+  g_assert_cmpstr (account_for (f, "me@example.net"), ==, "home");
+  g_assert_null (account_for (f, "me@sub.example.org"));
+  g_assert_null (account_for (f, "Me@example.net"));
+}
+
+static void
+test_exact_alias_beats_wildcard (Fixture *f, gconstpointer data)
+{
+  const char *const catch_all[] = { "*@example.org", NULL };
+  const char *const exact[] = { "sales@example.org", NULL };
+  g_autoptr (GVariant) make_default = one_setting ("default", g_variant_new_boolean (TRUE));
+  g_autoptr (GError) error = NULL;
+
+  add_ok (f, "a-catch-all", "me@example.com", "smtps://a.example.com");
+  add_ok (f, "b-sales", "me@example.net", "smtps://b.example.net");
+  set_aliases_ok (f, "a-catch-all", catch_all);
+  set_aliases_ok (f, "b-sales", exact);
+  /* The default covers the address only by its wildcard: the exact one wins. */
+  g_assert_true (outbox_account_store_lookup (f->store, "a-catch-all")->is_default);
+  g_assert_cmpstr (account_for (f, "sales@example.org"), ==, "b-sales");
+  g_assert_cmpstr (account_for (f, "info@example.org"), ==, "a-catch-all");
+
+  /* Two wildcards: the default wins the tie. */
+  add_ok (f, "c-other", "me@example.info", "smtps://c.example.info");
+  set_aliases_ok (f, "c-other", catch_all);
+  g_assert_true (outbox_account_store_update (f->store, "c-other", make_default, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (account_for (f, "info@example.org"), ==, "c-other");
+  g_assert_cmpstr (account_for (f, "sales@example.org"), ==, "b-sales");
+}
+
+static void
+test_aliases_saved_and_cleared (Fixture *f, gconstpointer data)
+{
+  const char *const aliases[] = { "a@example.org", "*@example.net", NULL };
+  const char *const none[] = { NULL };
+  g_autoptr (OutboxAccountStore) reloaded = NULL;
+  g_autoptr (GVariant) listed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree const char **shown = NULL;
+  const OutboxAccount *account;
+
+  add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
+  set_aliases_ok (f, "work", aliases);
+  reloaded = outbox_account_store_load (f->path, &error);
+  g_assert_no_error (error);
+  account = outbox_account_store_lookup (reloaded, "work");
+  g_assert_cmpstrv (account->aliases, aliases);
+  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  g_assert_true (g_variant_lookup (listed, "aliases", "^a&s", &shown));
+  g_assert_cmpstrv (shown, aliases);
+
+  set_aliases_ok (f, "work", none);
+  g_assert_null (outbox_account_store_lookup (f->store, "work")->aliases);
+  g_assert_null (account_for (f, "a@example.org"));
+}
+
+static void
+assert_alias_refused (Fixture *f, const char *alias, const char *hint)
+{
+  const char *const aliases[] = { alias, NULL };
+  g_autoptr (GVariant) s = one_setting ("aliases", g_variant_new_strv (aliases, -1));
+  g_autoptr (GError) error = NULL;
+
+  g_assert_false (outbox_account_store_update (f->store, "work", s, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT);
+  g_assert_nonnull (strstr (error->message, "aliases"));
+  g_assert_nonnull (strstr (error->message, hint));
+  g_assert_null (outbox_account_store_lookup (f->store, "work")->aliases);
+}
+
+static void
+test_bad_aliases_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) wrong_type = one_setting ("aliases", g_variant_new_string ("a@example.org"));
+  g_autoptr (GError) error = NULL;
+
+  add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
+  assert_alias_refused (f, "no-at-sign", "no-at-sign");
+  assert_alias_refused (f, "a\r\n@example.org", "aliases");
+  assert_alias_refused (f, "sales*@example.org", "*@example.org");
+  assert_alias_refused (f, "*@*.example.org", "*@example.org");
+  assert_alias_refused (f, "*@", "*@");
+  g_assert_false (outbox_account_store_update (f->store, "work", wrong_type, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS);
+}
+
+static void
 test_unknown_account (Fixture *f, gconstpointer data)
 {
   g_autoptr (GVariant) s = settings ("me@example.org", NULL);
@@ -314,6 +450,11 @@ main (int argc, char **argv)
   ADD ("/account/store/insecure-loopback-with-user", test_insecure_loopback_with_user);
   ADD ("/account/store/name-rules", test_name_rules);
   ADD ("/account/store/find-by-address", test_find_by_address);
+  ADD ("/account/store/same-from-default-wins", test_same_from_default_wins);
+  ADD ("/account/store/aliases-choose-account", test_aliases_choose_account);
+  ADD ("/account/store/exact-alias-beats-wildcard", test_exact_alias_beats_wildcard);
+  ADD ("/account/store/aliases-saved-and-cleared", test_aliases_saved_and_cleared);
+  ADD ("/account/store/bad-aliases-refused", test_bad_aliases_refused);
   ADD ("/account/store/unknown-account", test_unknown_account);
   ADD ("/account/store/write-failure-changes-nothing", test_write_failure_changes_nothing);
   ADD ("/account/store/bad-file-refused", test_bad_file_refused);

@@ -411,6 +411,28 @@ test_login_fallback (Fixture *f, gconstpointer data)
   fake_server_assert_commands (&f->server, expected);
 }
 
+/* LOGOUT follows the refusal (RFC 9051 section 6.1.3: allowed in any
+ * state), and the NO, not the BYE or OK of the LOGOUT, is what the caller
+ * reads as the server's last word. */
+static void
+test_login_refused_then_logout (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "A1 CAPABILITY", "A2 LOGIN \"alice\" \"secret\"",
+                                          "A3 LOGOUT", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->imap.capabilities = "IMAP4rev1";
+  f->imap.login = "NO [AUTHENTICATIONFAILED] Authentication failed.";
+  g_assert_false (open_session (f, "imap+insecure://alice@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
+  g_assert_cmpstr (outbox_imap_session_get_last_server_text (f->session), ==,
+                   "NO [AUTHENTICATIONFAILED] Authentication failed.");
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
 static void
 test_login_quoted_escapes (Fixture *f, gconstpointer data)
 {
@@ -1137,6 +1159,7 @@ main (int argc, char **argv)
   ADD ("/imap/session/login/sasl-ir", test_login_sasl_ir);
   ADD ("/imap/session/login/continuation", test_login_continuation);
   ADD ("/imap/session/login/login-fallback", test_login_fallback);
+  ADD ("/imap/session/login/refused-then-logout", test_login_refused_then_logout);
   ADD ("/imap/session/login/quoted-escapes", test_login_quoted_escapes);
   ADD ("/imap/session/login/literal", test_login_literal);
   ADD ("/imap/session/login/literal-plus", test_login_literal_plus);

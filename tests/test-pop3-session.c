@@ -369,10 +369,13 @@ test_user_pass_without_capa (Fixture *f, gconstpointer data)
   fake_server_assert_commands (&f->server, expected);
 }
 
+/* A refused login leaves the server in the AUTHORIZATION state, where QUIT
+ * is allowed (RFC 1939 section 5): the session says it before closing, and
+ * the refusal stays the last reply. */
 static void
 test_pass_refused (Fixture *f, gconstpointer data)
 {
-  static const char *const expected[] = { "CAPA", "USER me", "PASS wrong", NULL };
+  static const char *const expected[] = { "CAPA", "USER me", "PASS wrong", "QUIT", NULL };
   g_autoptr (GError) error = NULL;
 
   f->pop3.pass = "-ERR [AUTH] Authentication failed.\r\n";
@@ -391,7 +394,7 @@ test_pass_refused (Fixture *f, gconstpointer data)
 static void
 test_user_refused (Fixture *f, gconstpointer data)
 {
-  static const char *const expected[] = { "CAPA", "USER me", NULL };
+  static const char *const expected[] = { "CAPA", "USER me", "QUIT", NULL };
   g_autoptr (GError) error = NULL;
 
   f->pop3.user = "-ERR No such user\r\n";

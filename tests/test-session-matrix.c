@@ -1025,6 +1025,7 @@ test_password_command_refused (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   g_assert_cmpuint (count_verb (f, f->dialect->password_verb), ==, 1);
+  g_assert_cmpuint (count_verb (f, f->dialect->quit_verb), ==, 1);
 }
 
 /* One attempt: no other mechanism and no password command after it. */
@@ -1042,6 +1043,30 @@ test_password_refused (Fixture *f, gconstpointer data)
   g_assert_cmpuint (count_verb (f, f->dialect->auth_verb), ==, 1);
   g_assert_cmpuint (count_verb (f, f->dialect->password_verb), ==, 0);
   g_assert_cmpuint (count_verb (f, f->dialect->user_verb), ==, 0);
+}
+
+/* A refusal ends the exchange with the server in step: QUIT (LOGOUT)
+ * before the TLS close, and the open still fails with the refusal. */
+static void
+test_refused_says_quit (Fixture *f, gconstpointer data)
+{
+  g_autofree char *received = NULL;
+  g_autofree char *expected = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->script.starttls_offered = TRUE;
+  f->script.mechanisms = "PLAIN";
+  f->script.password = "not-" PASSWORD;
+  assert_open_fails (f, STARTTLS, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH, &error);
+  g_assert_nonnull (strstr (error->message, f->dialect->refused));
+
+  end_conversation (f);
+  g_assert_true (f->server.tls_up);
+  received = received_verbs (f, G_MAXUINT);
+  expected = g_strdup_printf ("%s %s %s %s %s", f->dialect->capability_verb,
+                              f->dialect->starttls_verb, f->dialect->capability_verb,
+                              f->dialect->auth_verb, f->dialect->quit_verb);
+  g_assert_cmpstr (received, ==, expected);
 }
 
 static void
@@ -1084,6 +1109,10 @@ test_sign_in_timeout (Fixture *f, gconstpointer data)
   assert_open_fails (f, PLAINTEXT, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_TIMEOUT, &error);
   expected = g_strdup_printf ("to %s within 1 s", f->dialect->auth_verb);
   g_assert_nonnull (strstr (error->message, expected));
+
+  /* Out of step: QUIT could be taken for the answer the server waits for. */
+  end_conversation (f);
+  g_assert_cmpuint (count_verb (f, f->dialect->quit_verb), ==, 0);
 }
 
 static void
@@ -1206,6 +1235,7 @@ static const Case cases[] = {
   { "password-command", test_password_command, TRUE },
   { "password-command-refused", test_password_command_refused, TRUE },
   { "password-refused", test_password_refused },
+  { "refused-says-quit", test_refused_says_quit },
   { "no-password", test_no_password },
   { "greeting-timeout", test_greeting_timeout },
   { "sign-in-timeout", test_sign_in_timeout },

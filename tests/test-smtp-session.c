@@ -948,6 +948,30 @@ test_auth_454 (Fixture *f, gconstpointer data)
   g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 454);
 }
 
+/* Servers log a connection dropped after a refusal as a fault ("lost
+ * connection after AUTH"): the session says QUIT first, and the 535 stays
+ * the reply that explains the failure. */
+static void
+test_auth_535_then_quit (Fixture *f, gconstpointer data)
+{
+  static const char *const replies[] = { "535 5.7.8 Authentication credentials invalid\r\n", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->smtp.ehlo = "250-fake.test\r\n250 AUTH PLAIN\r\n";
+  f->smtp.auth = replies;
+  f->config.password = "wrong";
+  g_assert_false (open_session (f, "smtp+insecure://me@127.0.0.1:%u", &error));
+  g_assert_error (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH);
+  g_assert_nonnull (strstr (error->message, "535 5.7.8"));
+  g_assert_cmpuint (reply_code (outbox_smtp_session_get_last_reply (f->session)), ==, 535);
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  g_assert_cmpuint (f->server.commands->len, ==, 3);
+  g_assert_true (g_str_has_prefix (g_ptr_array_index (f->server.commands, 1), "AUTH PLAIN"));
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, "QUIT");
+}
+
 static void
 test_auth_mech_configured (Fixture *f, gconstpointer data)
 {
@@ -1071,6 +1095,7 @@ main (int argc, char **argv)
   ADD ("/smtp/session/pin-ok", test_pin_ok);
   ADD ("/smtp/session/pin-mismatch", test_pin_mismatch);
   ADD ("/smtp/session/auth-454", test_auth_454);
+  ADD ("/smtp/session/auth-535-then-quit", test_auth_535_then_quit);
   ADD ("/smtp/session/auth-mech-configured", test_auth_mech_configured);
   g_test_add_func ("/smtp/tls/parse-fingerprint", test_parse_fingerprint);
   g_test_add_func ("/smtp/tls/parse-fingerprint-invalid", test_parse_fingerprint_invalid);

@@ -122,6 +122,7 @@ outbox_account_copy (const OutboxAccount *account)
   *copy = *account;
   copy->name = g_strdup (account->name);
   copy->from = g_strdup (account->from);
+  copy->aliases = g_strdupv (account->aliases);
   copy->smtp = account->smtp ? outbox_server_url_copy (account->smtp) : NULL;
   copy->imap = account->imap ? outbox_server_url_copy (account->imap) : NULL;
   copy->pop3 = account->pop3 ? outbox_server_url_copy (account->pop3) : NULL;
@@ -145,6 +146,7 @@ outbox_account_free (OutboxAccount *account)
     return;
   g_free (account->name);
   g_free (account->from);
+  g_strfreev (account->aliases);
   g_clear_pointer (&account->smtp, outbox_server_url_free);
   g_clear_pointer (&account->imap, outbox_server_url_free);
   g_clear_pointer (&account->pop3, outbox_server_url_free);
@@ -198,6 +200,9 @@ outbox_account_to_variant (const OutboxAccount *account)
   g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
   add_string (&builder, "name", account->name);
   add_string (&builder, "from", account->from);
+  if (account->aliases != NULL)
+    g_variant_builder_add (&builder, "{sv}", "aliases",
+                           g_variant_new_strv ((const char *const *) account->aliases, -1));
   add_url (&builder, "smtp", account->smtp);
   add_url (&builder, "imap", account->imap);
   add_url (&builder, "pop3", account->pop3);
@@ -313,6 +318,65 @@ set_from (OutboxAccount *account, const char *value, GError **error)
     }
   g_free (account->from);
   account->from = g_strdup (value);
+  return TRUE;
+}
+
+/* "*@DOMAIN" is checked as an address with a stand-in local part, so that a
+ * wildcard's domain obeys the same rules as any From address's. */
+static gboolean
+validate_alias (const char *alias, GError **error)
+{
+  g_autofree char *stand_in = NULL;
+
+  if (!g_str_has_prefix (alias, "*@"))
+    {
+      if (strchr (alias, '*') == NULL)
+        return outbox_address_validate (alias, FALSE, error);
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ADDRESS,
+                   "“%s”: a wildcard stands for the whole local part, as in *@example.org", alias);
+      return FALSE;
+    }
+  if (strchr (alias + 2, '*') != NULL)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ADDRESS,
+                   "“%s”: the domain of a wildcard cannot hold '*'; give each domain as "
+                   "*@example.org",
+                   alias);
+      return FALSE;
+    }
+  stand_in = g_strconcat ("x", alias + 1, NULL);
+  if (outbox_address_validate (stand_in, FALSE, NULL))
+    return TRUE;
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ADDRESS,
+               "“%s” is not a valid wildcard: give a domain after the @, as in *@example.org",
+               alias);
+  return FALSE;
+}
+
+/* An empty list removes every alias. */
+static gboolean
+set_aliases (OutboxAccount *account, GVariant *value, GError **error)
+{
+  g_autofree const char **aliases = NULL;
+  g_autoptr (GError) local_error = NULL;
+
+  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Setting “aliases” must be a list of addresses (type “as”), not “%s”",
+                   g_variant_get_type_string (value));
+      return FALSE;
+    }
+  aliases = g_variant_get_strv (value, NULL);
+  for (gsize i = 0; aliases[i] != NULL; i++)
+    if (!validate_alias (aliases[i], &local_error))
+      {
+        g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "Setting “aliases”: %s",
+                     local_error->message);
+        return FALSE;
+      }
+  g_strfreev (account->aliases);
+  account->aliases = aliases[0] != NULL ? g_strdupv ((char **) aliases) : NULL;
   return TRUE;
 }
 
@@ -473,6 +537,8 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
     return set_numeric (account, find_numeric_setting (key), value, error);
   if (find_command_setting (key) != NULL)
     return set_command (account, find_command_setting (key), value, error);
+  if (g_str_equal (key, "aliases"))
+    return set_aliases (account, value, error);
   if (!check_type (key, value, G_VARIANT_TYPE_STRING, error))
     return FALSE;
 
@@ -497,7 +563,7 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
     return set_optional_string (string_slot (account, find_string_setting (key)), str);
 
   g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-               "Unknown account setting “%s”; known settings are from, smtp, imap, pop3, "
+               "Unknown account setting “%s”; known settings are from, aliases, smtp, imap, pop3, "
                "tls-ca-file, tls-fingerprint, auth, default, save-to-sent, sent-folder, "
                "pop-before-smtp, timeout, retry-first, retry-max, give-up-after, "
                "max-connections, max-recipients, password-command, token-command, oauth2, oauth2-auth-url, "
@@ -674,7 +740,7 @@ keyfile_value (GKeyFile *keyfile, const char *group, const char *key, GError **e
       gboolean b = g_key_file_get_boolean (keyfile, group, key, error);
       return (error && *error) ? NULL : g_variant_new_boolean (b);
     }
-  if (find_command_setting (key) != NULL)
+  if (find_command_setting (key) != NULL || g_str_equal (key, "aliases"))
     {
       g_auto (GStrv) argv = g_key_file_get_string_list (keyfile, group, key, NULL, error);
       return argv != NULL ? g_variant_new_strv ((const char *const *) argv, -1) : NULL;
@@ -822,6 +888,10 @@ accounts_to_keyfile (GPtrArray *accounts)
       g_autofree char *group = g_strconcat (GROUP_PREFIX, account->name, NULL);
 
       g_key_file_set_string (keyfile, group, "from", account->from);
+      if (account->aliases != NULL)
+        g_key_file_set_string_list (keyfile, group, "aliases",
+                                    (const char *const *) account->aliases,
+                                    g_strv_length (account->aliases));
       keyfile_set_url (keyfile, group, "smtp", account->smtp);
       keyfile_set_url (keyfile, group, "imap", account->imap);
       keyfile_set_url (keyfile, group, "pop3", account->pop3);
@@ -960,18 +1030,47 @@ addresses_equal (const char *a, const char *b)
   return strncmp (a, b, at_a - a) == 0 && g_ascii_strcasecmp (at_a, at_b) == 0;
 }
 
+/* How well @account covers @address: 2 for its From or an alias equal to
+ * it, 1 for a "*@DOMAIN" alias of its domain, 0 for no match. */
+static guint
+account_match_rank (const OutboxAccount *account, const char *address)
+{
+  const char *at = strrchr (address, '@');
+  guint rank = addresses_equal (account->from, address) ? 2 : 0;
+
+  for (char **alias = account->aliases; rank < 2 && alias != NULL && *alias != NULL; alias++)
+    {
+      if (addresses_equal (*alias, address))
+        rank = 2;
+      else if (at != NULL && g_str_has_prefix (*alias, "*@")
+               && g_ascii_strcasecmp (*alias + 1, at) == 0)
+        rank = 1;
+    }
+  return rank;
+}
+
 const OutboxAccount *
 outbox_account_store_find_by_address (OutboxAccountStore *store, const char *address)
 {
+  const OutboxAccount *best = NULL;
+  guint best_rank = 0;
+
   if (address == NULL)
     return NULL;
+  /* The list is sorted by name, so the first of equals is kept unless the
+   * default is among them. */
   for (guint i = 0; i < store->accounts->len; i++)
     {
       const OutboxAccount *account = g_ptr_array_index (store->accounts, i);
-      if (addresses_equal (account->from, address))
-        return account;
+      guint rank = account_match_rank (account, address);
+
+      if (rank > best_rank || (rank > 0 && rank == best_rank && account->is_default))
+        {
+          best = account;
+          best_rank = rank;
+        }
     }
-  return NULL;
+  return best;
 }
 
 gboolean

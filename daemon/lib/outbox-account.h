@@ -16,6 +16,7 @@ typedef struct
 {
   char *name;                 /* (owned) [A-Za-z0-9._-]{1,64} */
   char *from;                 /* (owned) the account's address */
+  char **aliases;             /* (nullable) (owned) more From addresses, or *@domain */
   OutboxServerUrl *smtp;      /* (owned) */
   OutboxServerUrl *imap;      /* (nullable) (owned) */
   OutboxServerUrl *pop3;      /* (nullable) (owned) */
@@ -78,7 +79,10 @@ GPtrArray *outbox_account_store_list (OutboxAccountStore *store);
 /* (transfer none) (nullable) */
 const OutboxAccount *outbox_account_store_lookup (OutboxAccountStore *store, const char *name);
 const OutboxAccount *outbox_account_store_get_default (OutboxAccountStore *store);
-/* The account whose From address equals @address (case-insensitive domain). */
+/* The account that sends for @address: its From or one of its aliases equals
+ * @address (local part exact, domain in any case), else an alias "*@DOMAIN"
+ * covers it.  An exact match beats a wildcard; among equals the default
+ * account wins, then the first by name.  NULL when none matches. */
 const OutboxAccount *outbox_account_store_find_by_address (OutboxAccountStore *store,
                                                            const char *address);
 gboolean outbox_account_store_add (OutboxAccountStore *store,

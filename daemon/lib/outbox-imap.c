@@ -75,6 +75,8 @@ note_response (OutboxImapSession *self, const OutboxImapResponse *response)
       g_strfreev (self->capabilities);
       self->capabilities = g_strdupv (response->capabilities);
     }
+  if (!outbox_session_reply_matters (OUTBOX_SESSION (self)))
+    return;
   if (response->status != OUTBOX_IMAP_STATUS_NONE)
     replace_string (&self->last_server_text, outbox_imap_response_to_string (response));
   if (response->status == OUTBOX_IMAP_STATUS_BYE)

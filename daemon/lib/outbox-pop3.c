@@ -363,7 +363,7 @@ pop3_feed_line (OutboxSession *session,
 {
   OutboxPop3Session *self = OUTBOX_POP3_SESSION (session);
 
-  if (!outbox_pop3_reply_parser_in_body (self->parser))
+  if (!outbox_pop3_reply_parser_in_body (self->parser) && outbox_session_reply_matters (session))
     {
       g_free (self->last_reply);
       self->last_reply = outbox_text_sanitize (line, len);

@@ -39,6 +39,7 @@ typedef struct
   gboolean ready;        /* open succeeded and nothing broke since */
   gboolean signed_in;
   gboolean busy; /* an operation is running */
+  gboolean leaving_after_refusal; /* QUIT after a refused sign-in is running */
 } OutboxSessionPrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_PRIVATE (OutboxSession, outbox_session, G_TYPE_OBJECT)
@@ -213,6 +214,12 @@ guint
 outbox_session_get_command_timeout (OutboxSession *self)
 {
   return PRIV (self)->command_timeout;
+}
+
+gboolean
+outbox_session_reply_matters (OutboxSession *self)
+{
+  return !PRIV (self)->leaving_after_refusal;
 }
 
 gboolean
@@ -577,7 +584,14 @@ credentials_allowed (OutboxSession *self)
  *                       time: each challenge is decoded and answered, and
  *                       success is checked (SCRAM's server proof).  With no
  *                       mechanism, a password and nothing pinned, the
- *                       protocol's own login runs instead.  Next: OPEN_DONE.
+ *                       protocol's own login runs instead.  A refusal
+ *                       (the credentials, the mechanism, or a passing
+ *                       failure the server owns up to) ends the exchange
+ *                       with the server still in step: the session then
+ *                       says QUIT (LOGOUT) and closes TLS properly before
+ *                       it fails, because servers log a dropped connection
+ *                       as a fault of their own (Postfix "lost connection
+ *                       after AUTH").  Next: OPEN_DONE.
  *   OPEN_DONE           the session is ready.
  *
  * Any failure closes the connection: a half-opened session is never
@@ -601,6 +615,7 @@ typedef struct
   char *waiting_response;   /* (owned) (nullable) an initial response, in base64, that did
                              * not fit in the first command: it answers the first challenge */
   guint rounds;
+  GError *refusal;          /* (owned) (nullable) returned once QUIT is done */
 } OpenData;
 
 static void
@@ -608,6 +623,7 @@ open_data_free (OpenData *data)
 {
   g_clear_pointer (&data->sasl, outbox_sasl_free);
   outbox_session_wipe_string (&data->waiting_response);
+  g_clear_error (&data->refusal);
   g_free (data);
 }
 
@@ -622,6 +638,53 @@ open_fail (GTask *task, GError *error)
   outbox_session_abort (self);
   PRIV (self)->busy = FALSE;
   g_task_return_error (task, error);
+}
+
+/* Only a reply the server sent to end the sign-in: after a timeout, a
+ * broken reply or a SASL step that failed on this side, QUIT could be
+ * taken for part of the exchange. */
+static gboolean
+error_is_sign_in_refusal (const GError *error)
+{
+  return error->domain == OUTBOX_SESSION_ERROR &&
+         (error->code == OUTBOX_SESSION_ERROR_AUTH ||
+          error->code == OUTBOX_SESSION_ERROR_AUTH_DISABLED ||
+          error->code == OUTBOX_SESSION_ERROR_REPLY);
+}
+
+static void
+refusal_quit_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  OutboxSession *self = OUTBOX_SESSION (source);
+  OpenData *data = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_session_quit_finish (self, result, &error))
+    g_debug ("%s: QUIT after the refused sign-in: %s", PRIV (self)->trace_name, error->message);
+  PRIV (self)->leaving_after_refusal = FALSE;
+  g_task_return_error (task, g_steal_pointer (&data->refusal));
+}
+
+/* Fails the open; a refused sign-in says QUIT first. */
+static void
+open_fail_step (GTask *task, GError *error)
+{
+  OutboxSession *self = g_task_get_source_object (task);
+  OpenData *data = g_task_get_task_data (task);
+
+  if (data->state != OPEN_SIGN_IN || !error_is_sign_in_refusal (error) || PRIV (self)->stream == NULL)
+    {
+      open_fail (task, error);
+      return;
+    }
+  g_debug ("%s: open failed: %s", PRIV (self)->trace_name, error->message);
+  data->refusal = error;
+  PRIV (self)->signed_in = FALSE;
+  PRIV (self)->busy = FALSE;
+  PRIV (self)->leaving_after_refusal = TRUE;
+  outbox_session_quit_async (self, g_task_get_cancellable (task), refusal_quit_done,
+                             g_object_ref (task));
 }
 
 static OpenState
@@ -647,7 +710,7 @@ step_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
-      open_fail (task, error);
+      open_fail_step (task, error);
       return;
     }
   switch (data->state)
@@ -1050,7 +1113,7 @@ auth_replied (GObject *source, GAsyncResult *result, gpointer user_data)
   reply = g_task_propagate_pointer (G_TASK (result), &error);
   if (reply == NULL)
     {
-      open_fail (task, explain_refusal (data, error));
+      open_fail_step (task, explain_refusal (data, error));
       return;
     }
   if (reply->status == OUTBOX_SESSION_AUTH_CHALLENGE)

@@ -187,8 +187,9 @@ void outbox_session_configure (OutboxSession *self, const OutboxSessionConfig *c
 
 /* Connects, upgrades and signs in as described above.  Fails with
  * OUTBOX_SESSION_ERROR_*, G_IO_ERROR_* or G_TLS_ERROR_*; any failure closes
- * the connection.  What was learned before a failure (capabilities, the
- * peer certificate, the last reply) stays readable. */
+ * the connection, after QUIT (LOGOUT) when the server refused the sign-in
+ * and so is still in step.  What was learned before a failure
+ * (capabilities, the peer certificate, the last reply) stays readable. */
 void outbox_session_open_async (OutboxSession *self,
                                 GCancellable *cancellable,
                                 GAsyncReadyCallback callback,
@@ -224,6 +225,9 @@ void outbox_session_trace_server (OutboxSession *self, const char *line);
 GIOStream *outbox_session_get_stream (OutboxSession *self); /* (nullable) */
 OutboxLineReader *outbox_session_get_reader (OutboxSession *self); /* (nullable) */
 gboolean outbox_session_is_tls (OutboxSession *self);
+/* FALSE while the session says QUIT (LOGOUT) after a refused sign-in: the
+ * answer to it is not the reply to keep as the last one, the refusal is. */
+gboolean outbox_session_reply_matters (OutboxSession *self);
 const char *outbox_session_get_secret (OutboxSession *self); /* (nullable) */
 guint outbox_session_get_command_timeout (OutboxSession *self);
 

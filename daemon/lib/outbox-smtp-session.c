@@ -125,7 +125,7 @@ smtp_feed_line (OutboxSession *session,
 
   if (!outbox_smtp_reply_parser_feed (self->parser, line, len, &reply, error))
     return FALSE;
-  if (reply != NULL)
+  if (reply != NULL && outbox_session_reply_matters (session))
     {
       outbox_smtp_reply_free (self->last_reply);
       self->last_reply = reply_copy (reply);

@@ -4,6 +4,9 @@
 the queue commands."""
 
 import json
+import os
+import pty
+import re
 import subprocess
 
 import outboxtest
@@ -18,6 +21,12 @@ EX_CONFIG = 78
 SENDER = "alice@example.org"
 MESSAGE = make_message([("From", SENDER), ("To", "bob@example.org"),
                         ("Subject", "cli")])
+
+
+def account_entry(outbox, name):
+    [entry] = [a for a in outbox.json("account", "list", "--json")["accounts"]
+               if a["name"] == name]
+    return entry
 
 
 class CliTest(OutboxTestCase):
@@ -132,6 +141,152 @@ class CliTest(OutboxTestCase):
         document = json.loads(self.outbox.check("queue", "--json").stdout)
         [entry] = [m for m in document["messages"] if m["id"] == message_id]
         self.assertIn(entry["state"], ("queued", "sending", "deferred"))
+
+    def test_account_aliases_shown_and_removed(self):
+        self.assertTrue(self.pending_account)  # stays the first, the default
+        name = self.account_name()
+        self.outbox.check("account", "add", name, "--from", "al@example.org",
+                          "--smtp", "smtp+insecure://127.0.0.1:2525",
+                          "--alias", "al.bo@example.org", "--alias", "*@al.example.net")
+        shown = self.outbox.check("account", "show", name).stdout
+        self.assertRegex(shown, r"(?m)^Aliases: +al\.bo@example\.org \*@al\.example\.net$")
+        self.assertEqual(account_entry(self.outbox, name)["aliases"],
+                         ["al.bo@example.org", "*@al.example.net"])
+        self.outbox.check("account", "update", name, "--alias", "")
+        self.assertNotIn("aliases", account_entry(self.outbox, name))
+        self.outbox.check("account", "update", name, "--alias", "x@example.org")
+        self.outbox.check("account", "update", name, "--no-aliases")
+        self.assertNotIn("aliases", account_entry(self.outbox, name))
+
+    def test_bad_alias_is_refused_with_the_form_to_use(self):
+        self.assertTrue(self.pending_account)  # stays the first, the default
+        name = self.account_name()
+        for alias in ("sales*@example.org", "*@", "no-at-sign"):
+            result = self.outbox.run("account", "add", name, "--from", "bad@example.org",
+                                     "--smtp", "smtp+insecure://127.0.0.1:2525",
+                                     "--alias", alias)
+            self.assertExit(result, EX_CONFIG)
+            self.assertIn(alias, result.stderr)
+            self.assertNotIn(name, [a["name"] for a in self.outbox.json(
+                "account", "list", "--json")["accounts"]])
+        result = self.outbox.run("account", "add", name, "--from", "bad@example.org",
+                                 "--smtp", "smtp+insecure://127.0.0.1:2525",
+                                 "--alias", "a@example.org", "--no-aliases")
+        self.assertExit(result, EX_USAGE)
+
+    def test_shared_from_warns_which_account_sends(self):
+        self.assertTrue(self.pending_account)  # the default is another account
+        name = self.account_name()
+        smtp = "smtp+insecure://127.0.0.1:2525"
+        self.outbox.check("account", "add", f"{name}-a", "--from", "shared@example.org",
+                          "--smtp", smtp)
+        second = self.outbox.check("account", "add", f"{name}-b", "--from",
+                                   "shared@example.org", "--smtp", smtp)
+        self.assertIn(f"shared@example.org is also an address of account {name}-a; "
+                      f"mail from it goes through account {name}-a", second.stderr)
+        third = self.outbox.check("account", "add", f"{name}-c", "--from", "c@example.org",
+                                  "--alias", "shared@EXAMPLE.org", "--smtp", smtp, "--default")
+        self.assertIn(f"account {name}-a, {name}-b; mail from it goes through account "
+                      f"{name}-c", third.stderr)
+        alone = self.outbox.check("account", "add", f"{name}-d", "--from", "d@example.org",
+                                  "--smtp", smtp)
+        self.assertEqual(alone.stderr, "")
+        # Give the default back to the account the other tests expect.
+        self.outbox.check("account", "update", self.pending_account, "--default")
+
+    def test_account_show_gives_durations_in_words(self):
+        self.assertTrue(self.pending_account)  # stays the first, the default
+        name = self.account_name()
+        self.outbox.check("account", "add", name, "--from", "slow@example.org",
+                          "--smtp", "smtp+insecure://127.0.0.1:2525", "--timeout", "120",
+                          "--retry-first", "90", "--retry-max", "3600",
+                          "--give-up-after", "432000")
+        shown = self.outbox.check("account", "show", name).stdout
+        self.assertRegex(shown, r"(?m)^Command timeout: +2 min$")
+        self.assertRegex(shown, r"(?m)^First retry after: +90 s$")
+        self.assertRegex(shown, r"(?m)^Longest retry delay: +1 h$")
+        self.assertRegex(shown, r"(?m)^Give up after: +5 days$")
+
+    def test_status_shows_release_versions(self):
+        version = self.outbox.check("--version").stdout.split()[-1]
+        self.assertRegex(version, r"^\d+\.\d+\.\d+")
+        status = self.outbox.check("status").stdout
+        self.assertRegex(status, rf"(?m)^Daemon version: +{re.escape(version)} \(interface 1\)$")
+        self.assertRegex(status, rf"(?m)^Client version: +{re.escape(version)}$")
+        document = self.outbox.json("status", "--json")
+        self.assertEqual(document["daemon_version"], version)
+        self.assertEqual(document["client_version"], version)
+        self.assertEqual(document["version"], 1)
+
+    def deferred_with_long_names(self):
+        """A deferred message whose From, recipient and reply are all
+        longer than a narrow terminal could show."""
+        self.assertTrue(self.pending_account)  # stays the first, the default
+        sink = self.start_sink("-r", "RCPT")
+        account = self.account_name()
+        sender = "a-rather-long-sender-address@long.example.org"
+        self.outbox.add_account(account, sender, sink.url())
+        message = make_message([("From", sender),
+                                ("To", "a-rather-long-recipient-address@long.example.org"),
+                                ("Subject", "wide")])
+        message_id = self.outbox.send(message, account=account)
+        shown = self.outbox.wait_state(message_id, ("deferred",))
+        self.assertGreater(len(shown["last_reply"]), 20, shown)
+        return message_id, shown["last_reply"]
+
+    def assertWholeAndAligned(self, output, message_id, reply):
+        lines = output.splitlines()
+        [header] = [line for line in lines if line.startswith("ID ")]
+        [row] = [line for line in lines if line.startswith(message_id)]
+        self.assertTrue(row.endswith(reply), f"the reply was cut:\n{output}")
+        self.assertEqual(row.index(reply), header.index("LAST REPLY"),
+                         f"the table is not aligned:\n{output}")
+        self.assertNotIn("\u2026", row, output)
+
+    def test_queue_in_a_pipe_prints_whole_values(self):
+        message_id, reply = self.deferred_with_long_names()
+        completed = subprocess.run([str(outboxtest.OUTBOX), "queue"], capture_output=True,
+                                   text=True, timeout=60, env=dict(os.environ, COLUMNS="60"))
+        self.assertEqual(completed.returncode, 0, completed)
+        self.assertWholeAndAligned(completed.stdout, message_id, reply)
+
+    def test_show_gives_relative_times_in_words(self):
+        message_id, _ = self.deferred_with_long_names()
+        shown = self.outbox.check("show", message_id).stdout
+        self.assertRegex(shown, r"(?m)^Next attempt: +\S+ \S+ \(in \d+ (s|min)\)$")
+        self.assertRegex(shown, r"(?m)^Created: +\S+ \S+ \((now|\d+ s ago)\)$")
+
+    def run_on_terminal(self, *args):
+        controller, terminal = pty.openpty()
+        try:
+            completed = subprocess.run([str(outboxtest.OUTBOX), *args], stdout=terminal,
+                                       stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                       timeout=60, env=dict(os.environ, COLUMNS="60"))
+            os.close(terminal)
+            terminal = None
+            output = b""
+            while True:
+                try:
+                    chunk = os.read(controller, 65536)
+                except OSError:  # EIO: the terminal's other end is closed
+                    break
+                if not chunk:
+                    break
+                output += chunk
+        finally:
+            if terminal is not None:
+                os.close(terminal)
+            os.close(controller)
+        self.assertEqual(completed.returncode, 0, completed)
+        return output.decode("utf-8").replace("\r\n", "\n")
+
+    def test_queue_on_a_terminal_fits_unless_wide(self):
+        message_id, reply = self.deferred_with_long_names()
+        narrow = self.run_on_terminal("queue")
+        for line in narrow.splitlines():
+            self.assertLessEqual(len(line), 60, narrow)
+        self.assertIn("\u2026", narrow)
+        self.assertWholeAndAligned(self.run_on_terminal("queue", "--wide"), message_id, reply)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,30 @@ class SendmailTest(OutboxTestCase):
         self.assertIn(b"\n.starts with a dot\n", received[0].data)
         self.assertEqual(sorted(received[1].recipients), ["three@example.org", "two@example.org"])
 
+    def test_bs_removes_bcc_and_still_delivers_to_it(self):
+        sink = self.add_sink_account()
+        dialogue = ("EHLO client.example.org\r\n"
+                    f"MAIL FROM:<{self.sender}>\r\n"
+                    "RCPT TO:<seen@example.org>\r\n"
+                    "RCPT TO:<hidden@example.org>\r\n"
+                    "RCPT TO:<folded@example.org>\r\n"
+                    "DATA\r\n"
+                    f"From: {self.sender}\r\nTo: seen@example.org\r\n"
+                    "bcc: hidden@example.org,\r\n\tfolded@example.org\r\n"
+                    "Subject: blind\r\n\r\n"
+                    "Bcc: a body line that only looks like a field\r\n.\r\n"
+                    "QUIT\r\n")
+        result = self.check_sendmail("-bs", input=dialogue)
+        self.assertIn("250 2.0.0 Ok: queued as", result.stdout)
+        [received] = wait_sink_messages(sink, 1)
+        self.assertEqual(sorted(received.recipients),
+                         ["folded@example.org", "hidden@example.org", "seen@example.org"])
+        self.assertEqual(received.headers("Bcc"), [])
+        self.assertNotIn(b"hidden@example.org", received.header_block())
+        self.assertNotIn(b"folded@example.org", received.header_block())
+        self.assertEqual(received.headers("Subject"), ["blind"])
+        self.assertEqual(received.body(), b"Bcc: a body line that only looks like a field\n")
+
     def test_bs_refuses_commands_out_of_order(self):
         dialogue = ("MAIL FROM:<alice@example.org>\r\n"
                     "HELO client\r\n"

@@ -67,6 +67,19 @@ class StartTlsAuthTest(OutboxTestCase):
         self.assertFalse(auths[0]["success"])
         self.assertEqual(server.events("message"), [])
 
+    def test_refused_password_is_followed_by_quit(self):
+        # Postfix logs "lost connection after AUTH" and Exim "TLS connection
+        # was non-properly terminated" for a client that just hangs up.
+        server = self.start_aiosmtpd(certificates=self.certificates, auth=True)
+        account = self.add_account(server, "not the password")
+
+        state = self.outbox.wait_state(self.send(account), NOT_DELIVERED)
+        self.assertIn("535", replies_of(state), state)
+        outboxtest.wait_until(lambda: server.events("quit"), 10, "QUIT after the 535")
+        kinds = [e["event"] for e in server.events()]
+        self.assertEqual(kinds, ["auth", "quit"], server.events())
+        self.assertTrue(server.events("quit")[0]["tls"], "QUIT outside TLS")
+
     def test_server_without_starttls_gets_nothing(self):
         # This server would even take a password in plaintext.
         server = self.start_aiosmtpd(auth=True, auth_without_tls=True)

@@ -5,7 +5,7 @@
 
 It listens on 127.0.0.1:PORT (or --host), prints "ready" on stdout once it
 accepts connections, and appends one JSON object per line to the --log file
-for every AUTH attempt, MAIL command and received message, with the TLS and
+for every AUTH attempt, MAIL command, received message and QUIT, with the TLS and
 authentication state of the session at that moment.  Message bytes are
 kept exactly as received after dot-unstuffing (base64 in "data").
 
@@ -66,6 +66,10 @@ class RecordingHandler:
             data=base64.b64encode(envelope.original_content).decode("ascii"),
         )
         return "250 OK queued"
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.recorder.write("quit", session)
+        return "221 Bye"
 
 
 class Authenticator:

@@ -977,11 +977,13 @@ enum
   NUMERIC_RETRY_MAX,
   NUMERIC_GIVE_UP_AFTER,
   NUMERIC_MAX_CONNECTIONS,
+  NUMERIC_MAX_RECIPIENTS,
   N_NUMERIC_SETTINGS
 };
 
 static const char *const numeric_keys[N_NUMERIC_SETTINGS] = {
   "timeout", "retry-first", "retry-max", "give-up-after", "max-connections",
+  "max-recipients",
 };
 
 /* Sign-in settings that are plain text, each set by the option of its name. */
@@ -1061,7 +1063,7 @@ outbox_account_options_clear (OutboxAccountOptions *options)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
 
-#define ACCOUNT_OPTION_COUNT 34
+#define ACCOUNT_OPTION_COUNT 35
 
 /* The options of account add and account update, writing into @options. */
 static void
@@ -1092,6 +1094,7 @@ init_account_entries (OutboxAccountOptions *options,
     { "retry-max", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_RETRY_MAX], "The wait doubles up to this (default 3600)", "SECONDS" },
     { "give-up-after", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_GIVE_UP_AFTER], "Fail what is still deferred after this (default 5 days)", "SECONDS" },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_MAX_CONNECTIONS], "SMTP connections at once (default 2)", "N" },
+    { "max-recipients", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_MAX_RECIPIENTS], "Recipients per SMTP transaction (default: as many as the server takes)", "N" },
     { "save-to-sent", 0, 0, G_OPTION_ARG_NONE, &options->save_to_sent, "Copy sent mail to the IMAP Sent folder (the default with --imap)", NULL },
     { "no-save-to-sent", 0, 0, G_OPTION_ARG_NONE, &options->no_save_to_sent, "Do not copy sent mail (for providers that file it themselves)", NULL },
     { "sent-folder", 0, 0, G_OPTION_ARG_STRING, &options->sent_folder, "The Sent folder when the server marks none", "NAME" },
@@ -1759,6 +1762,7 @@ static const OutboxField account_fields[] = {
   { "retry-max", "Longest retry delay", FIELD_SECONDS, NULL },
   { "give-up-after", "Give up after", FIELD_SECONDS, NULL },
   { "max-connections", "Max connections", FIELD_COUNT, NULL },
+  { "max-recipients", "Recipients per transaction", FIELD_COUNT, NULL },
   { "state", "State", FIELD_TEXT, NULL },
   { "state-message", "What to do", FIELD_TEXT, NULL },
   { "failing-since", "Failing since", FIELD_TIME, NULL },

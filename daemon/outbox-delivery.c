@@ -57,6 +57,7 @@ typedef struct
   OutboxSecret *secret;     /* (owned) (nullable) for the session being opened */
   OutboxSaslSecretKind secret_kind; /* of the session being opened */
   gboolean token_retried;   /* a refused token was replaced once for this message */
+  gboolean had_secret;      /* the session being opened was given a secret */
   char *message_id;         /* (owned) (nullable) the queue id being sent */
   guint failed_at_start;    /* failed recipients when the attempt began */
   GArray *batch;            /* (owned) guint: the recipients (indexes) of
@@ -610,6 +611,16 @@ sign_in_advice (Lane *lane, const GError *error, OutboxAccountState *out_state)
   const char *name = lane->account_name;
 
   *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD;
+  /* With a secret in hand, signing in was impossible (no mechanism both
+   * sides know, no TLS to send it over): nothing was refused. */
+  if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_UNAVAILABLE)
+      && lane->had_secret)
+    {
+      *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION;
+      return g_strdup_printf ("%s; nothing was sent to sign in.  Check the account (outbox "
+                              "account test %s; --auth picks a mechanism), then outbox flush",
+                              error->message, name);
+    }
   if (g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH_DISABLED))
     {
       *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION;
@@ -1158,6 +1169,7 @@ secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   lane->secret = secret;
+  lane->had_secret = secret != NULL;
   lane_open (lane, account);
 }
 
@@ -1282,6 +1294,7 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
 
   lane->message_id = g_strdup (record->id);
   lane->token_retried = FALSE;
+  lane->had_secret = FALSE;
   lane->failed_at_start = count_failed (record);
   g_clear_pointer (&lane->tried, g_byte_array_unref);
   if (lane->batch == NULL)

@@ -278,6 +278,24 @@ class FaultsTest(EngineTestCase):
         self.assertEqual(message["state"], "deferred", message)
         self.assertNotIn("next_attempt", message)
 
+    def test_no_usable_mechanism_is_not_a_wrong_password(self):
+        server = self.start_aiosmtpd(auth=True, auth_without_tls=True)
+        account = self.add_engine_account(
+            f"smtp+insecure://{AioSmtpServer.USER}@127.0.0.1:{server.port}",
+            password=AioSmtpServer.PASSWORD, settings={"auth": "SCRAM-SHA-256"})
+        message_id = self.submit(account)
+        message = wait_attempted(self.outbox, message_id)
+
+        self.assertEqual(message["state"], "deferred", message)
+        self.assertIn("this account is set to use SCRAM-SHA-256", message["last_reply"])
+        self.assertIn("nothing was sent to sign in", message["last_reply"])
+        self.assertNotIn("was refused", message["last_reply"])
+        self.assertNotIn("set the password", message["last_reply"])
+        state = account_settings(account)
+        self.assertEqual(state.get("state"), "needs-attention", state)
+        self.assertIs(state.get("needs-password"), False, state)
+        self.assertEqual(server.events("auth"), [])
+
 
 def _fault_test(sink_flags, state, reply, unknown_outcome=False):
     def test(self):

@@ -86,7 +86,10 @@ class PartialTest(EngineTestCase):
 
     def test_max_recipients_splits_before_the_server_refuses(self):
         server = self.start_scripted()
-        account = self.add_engine_account(server.url(), settings={"max-recipients": 3})
+        account = self.add_engine_account(server.url())
+        self.outbox.check("account", "update", account, "--max-recipients", "3")
+        shown = self.outbox.check("account", "show", account).stdout
+        self.assertRegex(shown, r"Recipients per transaction:\s+3")
         r = [f"r{n}@example.org" for n in range(8)]
         self.check_split(server, account, [r[0:3], r[3:6], r[6:8]])
         self.assertEqual([e["reply"][:3] for e in server.events("rcpt")], ["250"] * 8)

@@ -12,6 +12,7 @@
 
 #include "outbox-dbus-error.h"
 #include "outbox-error.h"
+#include "outbox-options.h"
 #include "outbox-queue-service.h"
 #include "outbox-submit.h"
 
@@ -175,50 +176,35 @@ typedef struct
   const char *after_id; /* (nullable) (unowned) from the options */
 } ListOptions;
 
-static gboolean
-list_option_error (GError **error, const char *key, const char *type)
+enum
 {
-  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS, "Option “%s” must be of type “%s”",
-               key, type);
-  return FALSE;
-}
+  LIST_ALL,
+  LIST_LIMIT,
+  LIST_AFTER,
+  N_LIST_OPTIONS
+};
+
+static const OutboxOption list_options[N_LIST_OPTIONS] = {
+  [LIST_ALL] = { "all", "b", NULL },
+  [LIST_LIMIT] = { "limit", "u", NULL },
+  [LIST_AFTER] = { "after", "(xs)", NULL },
+};
 
 static gboolean
 parse_list_options (GVariant *options, ListOptions *out, GError **error)
 {
-  GVariantIter iter;
-  const char *key;
-  GVariant *value;
+  GVariant *values[N_LIST_OPTIONS];
 
-  g_variant_iter_init (&iter, options);
-  while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
-    {
-      if (g_str_equal (key, "all"))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
-            return list_option_error (error, key, "b");
-          out->all = g_variant_get_boolean (value);
-        }
-      else if (g_str_equal (key, "limit"))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
-            return list_option_error (error, key, "u");
-          out->limit = g_variant_get_uint32 (value);
-        }
-      else if (g_str_equal (key, "after"))
-        {
-          if (!g_variant_is_of_type (value, G_VARIANT_TYPE ("(xs)")))
-            return list_option_error (error, key, "(xs)");
-          /* Borrowed from @options, which outlives the listing. */
-          g_variant_get (value, "(x&s)", &out->after_created, &out->after_id);
-        }
-      else
-        {
-          g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-                       "Unknown option “%s”; List knows “all”, “limit” and “after”", key);
-          return FALSE;
-        }
-    }
+  if (!outbox_options_check (options, list_options, N_LIST_OPTIONS, "List", values, error))
+    return FALSE;
+  if (values[LIST_ALL] != NULL)
+    out->all = g_variant_get_boolean (values[LIST_ALL]);
+  if (values[LIST_LIMIT] != NULL)
+    out->limit = g_variant_get_uint32 (values[LIST_LIMIT]);
+  /* Borrowed from @options, which holds the value and outlives the listing. */
+  if (values[LIST_AFTER] != NULL)
+    g_variant_get (values[LIST_AFTER], "(x&s)", &out->after_created, &out->after_id);
+  outbox_options_clear (values, N_LIST_OPTIONS);
   return TRUE;
 }
 

@@ -5,6 +5,7 @@
 #include "outbox-address.h"
 #include "outbox-error.h"
 #include "outbox-message.h"
+#include "outbox-options.h"
 #include "outbox-submit.h"
 
 typedef struct
@@ -50,16 +51,7 @@ submit_data_free (SubmitData *data)
 }
 
 static gboolean
-option_type_error (const char *key, GVariant *value, const char *expected, GError **error)
-{
-  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-               "Option “%s” must be of type “%s”, not “%s”", key, expected,
-               g_variant_get_type_string (value));
-  return FALSE;
-}
-
-static gboolean
-parse_recipients (GVariant *value, SubmitOptions *out, GError **error)
+check_recipients (const char *key, GVariant *value, GError **error)
 {
   gsize n;
   g_autofree const char **strv = g_variant_get_strv (value, &n);
@@ -78,82 +70,65 @@ parse_recipients (GVariant *value, SubmitOptions *out, GError **error)
                    OUTBOX_MESSAGE_MAX_RECIPIENTS);
       return FALSE;
     }
-  out->recipients = g_ptr_array_new_with_free_func (g_free);
   for (gsize i = 0; i < n; i++)
-    {
-      if (!outbox_address_validate (strv[i], FALSE, error))
-        return FALSE;
-      g_ptr_array_add (out->recipients, g_strdup (strv[i]));
-    }
+    if (!outbox_address_validate (strv[i], FALSE, error))
+      return FALSE;
   return TRUE;
 }
 
 static gboolean
-parse_option (const char *key, GVariant *value, SubmitOptions *out, GError **error)
+check_sender (const char *key, GVariant *value, GError **error)
 {
-  if (g_str_equal (key, "account"))
-    {
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
-        return option_type_error (key, value, "s", error);
-      g_free (out->account);
-      out->account = g_variant_dup_string (value, NULL);
-      return TRUE;
-    }
-  if (g_str_equal (key, "from"))
-    {
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
-        return option_type_error (key, value, "s", error);
-      if (!outbox_address_validate (g_variant_get_string (value, NULL), TRUE, error))
-        return FALSE;
-      g_free (out->from);
-      out->from = g_variant_dup_string (value, NULL);
-      return TRUE;
-    }
-  if (g_str_equal (key, "recipients"))
-    {
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
-        return option_type_error (key, value, "as", error);
-      g_clear_pointer (&out->recipients, g_ptr_array_unref);
-      return parse_recipients (value, out, error);
-    }
-  if (g_str_equal (key, "send-at"))
-    {
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
-        return option_type_error (key, value, "x", error);
-      out->send_at = g_variant_get_int64 (value);
-      return TRUE;
-    }
-  if (g_str_equal (key, "hold") || g_str_equal (key, "save-to-sent"))
-    {
-      if (!g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
-        return option_type_error (key, value, "b", error);
-      if (g_str_equal (key, "hold"))
-        out->hold = g_variant_get_boolean (value);
-      else
-        out->save_to_sent = g_variant_get_boolean (value);
-      return TRUE;
-    }
-  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-               "Unknown option “%s”; known options are account, from, recipients, send-at, hold "
-               "and save-to-sent",
-               key);
-  return FALSE;
+  return outbox_address_validate (g_variant_get_string (value, NULL), TRUE, error);
 }
+
+enum
+{
+  OPTION_ACCOUNT,
+  OPTION_FROM,
+  OPTION_RECIPIENTS,
+  OPTION_SEND_AT,
+  OPTION_HOLD,
+  OPTION_SAVE_TO_SENT,
+  N_OPTIONS
+};
+
+static const OutboxOption submit_options[N_OPTIONS] = {
+  [OPTION_ACCOUNT] = { "account", "s", NULL },
+  [OPTION_FROM] = { "from", "s", check_sender },
+  [OPTION_RECIPIENTS] = { "recipients", "as", check_recipients },
+  [OPTION_SEND_AT] = { "send-at", "x", NULL },
+  [OPTION_HOLD] = { "hold", "b", NULL },
+  [OPTION_SAVE_TO_SENT] = { "save-to-sent", "b", NULL },
+};
 
 static gboolean
 parse_options (GVariant *options, SubmitOptions *out, GError **error)
 {
+  GVariant *values[N_OPTIONS];
 
   out->save_to_sent = -1;
-  for (gsize i = 0; i < g_variant_n_children (options); i++)
+  if (!outbox_options_check (options, submit_options, N_OPTIONS, "Submit", values, error))
+    return FALSE;
+  if (values[OPTION_ACCOUNT] != NULL)
+    out->account = g_variant_dup_string (values[OPTION_ACCOUNT], NULL);
+  if (values[OPTION_FROM] != NULL)
+    out->from = g_variant_dup_string (values[OPTION_FROM], NULL);
+  if (values[OPTION_RECIPIENTS] != NULL)
     {
-      const char *key;
-      g_autoptr (GVariant) value = NULL;
+      g_autofree const char **strv = g_variant_get_strv (values[OPTION_RECIPIENTS], NULL);
 
-      g_variant_get_child (options, i, "{&sv}", &key, &value);
-      if (!parse_option (key, value, out, error))
-        return FALSE;
+      out->recipients = g_ptr_array_new_with_free_func (g_free);
+      for (gsize i = 0; strv[i] != NULL; i++)
+        g_ptr_array_add (out->recipients, g_strdup (strv[i]));
     }
+  if (values[OPTION_SEND_AT] != NULL)
+    out->send_at = g_variant_get_int64 (values[OPTION_SEND_AT]);
+  if (values[OPTION_HOLD] != NULL)
+    out->hold = g_variant_get_boolean (values[OPTION_HOLD]);
+  if (values[OPTION_SAVE_TO_SENT] != NULL)
+    out->save_to_sent = g_variant_get_boolean (values[OPTION_SAVE_TO_SENT]);
+  outbox_options_clear (values, N_OPTIONS);
   return TRUE;
 }
 

@@ -6,6 +6,7 @@
 #include <glib/gstdio.h>
 
 #include "outbox-account.h"
+#include "outbox-options.h"
 #include "outbox-address.h"
 #include "outbox-error.h"
 #include "outbox-oauth2-provider.h"
@@ -360,13 +361,6 @@ set_aliases (OutboxAccount *account, GVariant *value, GError **error)
   g_autofree const char **aliases = NULL;
   g_autoptr (GError) local_error = NULL;
 
-  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
-    {
-      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-                   "Setting “aliases” must be a list of addresses (type “as”), not “%s”",
-                   g_variant_get_type_string (value));
-      return FALSE;
-    }
   aliases = g_variant_get_strv (value, NULL);
   for (gsize i = 0; aliases[i] != NULL; i++)
     if (!validate_alias (aliases[i], &local_error))
@@ -455,14 +449,6 @@ set_command (OutboxAccount *account, const CommandSetting *setting, GVariant *va
   char ***slot = command_slot (account, setting);
   g_autofree const char **argv = NULL;
 
-  if (!g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
-    {
-      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-                   "Setting “%s” must be a list of strings (the command and its arguments), "
-                   "not “%s”",
-                   setting->key, g_variant_get_type_string (value));
-      return FALSE;
-    }
   argv = g_variant_get_strv (value, NULL);
   if (argv[0] != NULL && *argv[0] == '\0')
     {
@@ -476,23 +462,10 @@ set_command (OutboxAccount *account, const CommandSetting *setting, GVariant *va
 }
 
 static gboolean
-check_type (const char *key, GVariant *value, const GVariantType *type, GError **error)
-{
-  if (g_variant_is_of_type (value, type))
-    return TRUE;
-  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-               "Setting “%s” must be of type “%s”, not “%s”", key, (const char *) type,
-               g_variant_get_type_string (value));
-  return FALSE;
-}
-
-static gboolean
 set_numeric (OutboxAccount *account, const NumericSetting *setting, GVariant *value, GError **error)
 {
   guint n;
 
-  if (!check_type (setting->key, value, G_VARIANT_TYPE_UINT32, error))
-    return FALSE;
   n = g_variant_get_uint32 (value);
   /* 0 brings back the default. */
   if (n == 0)
@@ -521,6 +494,8 @@ boolean_slot (OutboxAccount *account, const char *key)
   return NULL;
 }
 
+static const GArray *setting_options (void);
+
 static gboolean
 account_apply_setting (OutboxAccount *account, const char *key, GVariant *value, GError **error)
 {
@@ -528,8 +503,6 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
 
   if (flag != NULL)
     {
-      if (!check_type (key, value, G_VARIANT_TYPE_BOOLEAN, error))
-        return FALSE;
       *flag = g_variant_get_boolean (value);
       return TRUE;
     }
@@ -539,9 +512,6 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
     return set_command (account, find_command_setting (key), value, error);
   if (g_str_equal (key, "aliases"))
     return set_aliases (account, value, error);
-  if (!check_type (key, value, G_VARIANT_TYPE_STRING, error))
-    return FALSE;
-
   const char *str = g_variant_get_string (value, NULL);
   if (g_str_equal (key, "from"))
     return set_from (account, str, error);
@@ -562,19 +532,58 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
   if (find_string_setting (key) != NULL)
     return set_optional_string (string_slot (account, find_string_setting (key)), str);
 
-  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
-               "Unknown account setting “%s”; known settings are from, aliases, smtp, imap, pop3, "
-               "tls-ca-file, tls-fingerprint, auth, default, save-to-sent, sent-folder, "
-               "pop-before-smtp, timeout, retry-first, retry-max, give-up-after, "
-               "max-connections, max-recipients, password-command, token-command, oauth2, oauth2-auth-url, "
-               "oauth2-token-url, oauth2-device-url, oauth2-scope, client-id and goa-id",
-               key);
-  return FALSE;
+  return outbox_options_unknown ((const OutboxOption *) setting_options ()->data,
+                                 setting_options ()->len, "an account", key, error);
+}
+
+/* The account settings as declared options: the keys of the tables above
+ * and those with a setter of their own, each with its type. */
+static const char *const boolean_keys[] = { "default", "save-to-sent", "pop-before-smtp" };
+static const char *const own_string_keys[] = {
+  "from", "smtp", "imap", "pop3", "tls-ca-file", "tls-fingerprint", "auth", "oauth2",
+};
+
+static void
+add_options (GArray *options, const char *type, const char *key)
+{
+  OutboxOption option = { key, type, NULL };
+
+  g_array_append_val (options, option);
+}
+
+static GArray *
+build_setting_options (void)
+{
+  GArray *options = g_array_new (FALSE, FALSE, sizeof (OutboxOption));
+
+  for (gsize i = 0; i < G_N_ELEMENTS (own_string_keys); i++)
+    add_options (options, "s", own_string_keys[i]);
+  for (gsize i = 0; i < G_N_ELEMENTS (boolean_keys); i++)
+    add_options (options, "b", boolean_keys[i]);
+  for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
+    add_options (options, "u", numeric_settings[i].key);
+  for (gsize i = 0; i < G_N_ELEMENTS (string_settings); i++)
+    add_options (options, "s", string_settings[i].key);
+  for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
+    add_options (options, "as", command_settings[i].key);
+  add_options (options, "as", "aliases");
+  return options;
+}
+
+static const GArray *
+setting_options (void)
+{
+  static gsize options;
+
+  if (g_once_init_enter (&options))
+    g_once_init_leave (&options, (gsize) build_setting_options ());
+  return (const GArray *) options;
 }
 
 static gboolean
 account_apply_settings (OutboxAccount *account, GVariant *settings, GError **error)
 {
+  const GArray *options = setting_options ();
 
   if (!g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT))
     {
@@ -582,6 +591,9 @@ account_apply_settings (OutboxAccount *account, GVariant *settings, GError **err
                    "Account settings must be a dictionary of type a{sv}");
       return FALSE;
     }
+  if (!outbox_options_check (settings, (const OutboxOption *) options->data, options->len,
+                             "an account", NULL, error))
+    return FALSE;
   for (gsize i = 0; i < g_variant_n_children (settings); i++)
     {
       const char *key;

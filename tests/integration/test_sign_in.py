@@ -118,7 +118,10 @@ class ScramTest(SignInTest):
     def test_pinned_plain_that_the_server_does_not_offer_says_so(self):
         account = self.add_account("--auth", "PLAIN", password=Dovecot.PASSWORD)
         message_id, _ = self.send(account, "plain pinned")
-        settings = self.wait_account_state(account, "needs-password")
+        # Nothing was refused: the account needs its settings looked at,
+        # not a new password.
+        settings = self.wait_account_state(account, "needs-attention")
+        self.assertIn("nothing was sent to sign in", settings["state-message"])
         self.assertIn("SCRAM-SHA-256", settings["state-message"])
         self.assertIn("PLAIN", settings["state-message"])
         self.assertEqual(self.outbox.show(message_id)["state"], "deferred")
@@ -306,7 +309,7 @@ class OAuth2TokenTest(SignInTest):
         # a password account never through OAUTHBEARER.
         account = self.add_account("--auth", "OAUTHBEARER", password=Dovecot.PASSWORD)
         self.send(account, "password as token")
-        settings = self.wait_account_state(account, "needs-password")
+        settings = self.wait_account_state(account, "needs-attention")
         self.assertIn("OAUTHBEARER", settings["state-message"])
         self.assertEqual(self.dovecot.introspection.count(Dovecot.PASSWORD), 0)
 

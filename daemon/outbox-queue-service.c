@@ -12,6 +12,7 @@
 
 #include "outbox-dbus-error.h"
 #include "outbox-error.h"
+#include "outbox-load-gate.h"
 #include "outbox-queue-service.h"
 #include "outbox-submit.h"
 
@@ -305,15 +306,43 @@ lookup_or_return (OutboxQueueService *self, GDBusMethodInvocation *invocation, c
   return record;
 }
 
+/* While the queue loads, a message the loader has not reached yet is read
+ * from the spool: Get never waits for the load. */
 static gboolean
 handle_get (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
 {
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
+  g_autoptr (OutboxSpoolRecord) record = outbox_queue_peek (self->queue, arg_id, NULL);
 
-  if (record != NULL)
+  if (record == NULL)
+    return_error (invocation, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                  "No message with id “%s”; see outbox queue --all", arg_id);
+  else
     outbox_dbus_queue_complete_get (object, invocation, outbox_queue_record_to_variant (record));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Waiting for the load
+ *
+ * List and Flush want the whole queue; Cancel, Hold, Release and Retry of
+ * a message not read yet want its record in memory, where its changes are
+ * made.  They wait until the queue is loaded (see outbox-load-gate.h), in
+ * the order they came; everything else is answered at once. */
+static gboolean
+must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation)
+{
+  static const char *const whole_queue[] = { "List", "Flush", NULL };
+  static const char *const steering[] = { "Cancel", "Hold", "Release", "Retry", NULL };
+  const char *method = g_dbus_method_invocation_get_method_name (invocation);
+  GVariant *parameters = g_dbus_method_invocation_get_parameters (invocation);
+  const char *id = NULL;
+
+  if (g_strv_contains (whole_queue, method))
+    return TRUE;
+  if (!g_strv_contains (steering, method) || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(s)")))
+    return FALSE;
+  g_variant_get (parameters, "(&s)", &id);
+  return outbox_queue_lookup (queue, id) == NULL;
 }
 
 /* Steering */
@@ -696,5 +725,6 @@ outbox_queue_service_new (OutboxQueue *queue,
   g_queue_init (&self->pending_order);
   self->changed_handler = g_signal_connect (queue, "message-changed",
                                             G_CALLBACK (on_message_changed), self);
+  outbox_load_gate_attach (G_DBUS_INTERFACE_SKELETON (self), queue, must_wait_for_load);
   return self;
 }

@@ -246,10 +246,11 @@ schedule_memory_trim (OutboxQueueService *self)
 #endif
 }
 
-static gboolean
-handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
+/* The listing List and ListSerialized answer with, or NULL with the call
+ * answered with an error. */
+static GVariant *
+build_listing (OutboxQueueService *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
-  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
   ListOptions options = { 0 };
   GVariantBuilder builder;
   GError *error = NULL;
@@ -259,7 +260,7 @@ handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVarian
   if (!parse_list_options (arg_options, &options, &error))
     {
       outbox_dbus_return_error (invocation, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return NULL;
     }
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
   for (GSequenceIter *iter = outbox_queue_iter_after (self->queue, options.after_created, options.after_id);
@@ -284,14 +285,40 @@ handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVarian
                         "options “limit” (u) and “after” ((xs): the created time and id of the "
                         "last message of the page before), as outbox queue does");
           schedule_memory_trim (self);
-          return G_DBUS_METHOD_INVOCATION_HANDLED;
+          return NULL;
         }
       g_variant_builder_add_value (&builder, entry);
       listed++;
     }
-  outbox_dbus_queue_complete_list (object, invocation, g_variant_builder_end (&builder));
   if (listed >= 1000)
     schedule_memory_trim (self);
+  return g_variant_builder_end (&builder);
+}
+
+static gboolean
+handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  GVariant *listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
+
+  if (listing != NULL)
+    outbox_dbus_queue_complete_list (object, invocation, listing);
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+static gboolean
+handle_list_serialized (OutboxDbusQueue *object,
+                        GDBusMethodInvocation *invocation,
+                        GVariant *arg_options)
+{
+  g_autoptr (GVariant) listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
+  g_autoptr (GBytes) bytes = NULL;
+
+  if (listing == NULL)
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  g_variant_ref_sink (listing);
+  bytes = g_variant_get_data_as_bytes (listing);
+  outbox_dbus_queue_complete_list_serialized (
+      object, invocation, g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -324,14 +351,14 @@ handle_get (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const ch
 
 /* Waiting for the load
  *
- * List and Flush want the whole queue; Cancel, Hold, Release and Retry of
+ * List, ListSerialized and Flush want the whole queue; Cancel, Hold, Release and Retry of
  * a message not read yet want its record in memory, where its changes are
  * made.  They wait until the queue is loaded (see outbox-load-gate.h), in
  * the order they came; everything else is answered at once. */
 static gboolean
 must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation)
 {
-  static const char *const whole_queue[] = { "List", "Flush", NULL };
+  static const char *const whole_queue[] = { "List", "ListSerialized", "Flush", NULL };
   static const char *const steering[] = { "Cancel", "Hold", "Release", "Retry", NULL };
   const char *method = g_dbus_method_invocation_get_method_name (invocation);
   GVariant *parameters = g_dbus_method_invocation_get_parameters (invocation);
@@ -548,6 +575,7 @@ outbox_queue_service_iface_init (OutboxDbusQueueIface *iface)
   iface->handle_submit = handle_submit;
   iface->handle_submit_data = handle_submit_data;
   iface->handle_list = handle_list;
+  iface->handle_list_serialized = handle_list_serialized;
   iface->handle_get = handle_get;
   iface->handle_cancel = handle_cancel;
   iface->handle_hold = handle_hold;

@@ -282,6 +282,8 @@ outbox_cli_foreach_message (OutboxDbusQueue     *queue,
   for (;;)
     {
       g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
+      g_autoptr(GVariant) packed = NULL;
+      g_autoptr(GBytes) bytes = NULL;
       g_autoptr(GVariant) page = NULL;
       g_autoptr(GVariant) last = NULL;
       gint64 created = 0;
@@ -293,8 +295,13 @@ outbox_cli_foreach_message (OutboxDbusQueue     *queue,
       g_variant_dict_insert (options, "limit", "u", LIST_PAGE);
       if (after != NULL)
         g_variant_dict_insert_value (options, "after", after);
-      if (!outbox_dbus_queue_call_list_sync (queue, g_variant_dict_end (options), &page, NULL, error))
+      /* One block of bytes on the bus, not a value per field (see the
+       * Queue XML); checked as it is read. */
+      if (!outbox_dbus_queue_call_list_serialized_sync (queue, g_variant_dict_end (options), &packed,
+                                                        NULL, error))
         return FALSE;
+      bytes = g_variant_get_data_as_bytes (packed);
+      page = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("aa{sv}"), bytes, FALSE));
       n = g_variant_n_children (page);
       for (gsize i = 0; i < n; i++)
         {

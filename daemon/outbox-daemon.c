@@ -4,9 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -14,6 +11,7 @@
 #include "outbox-daemon.h"
 #include "outbox-dbus-error.h"
 #include "outbox-error.h"
+#include "outbox-load-gate.h"
 #include "outbox-maildrop.h"
 #include "outbox-queue-service.h"
 #include "outbox-sent-copy.h"
@@ -35,6 +33,7 @@ struct _OutboxDaemon
   OutboxMaildrop *maildrop;         /* (owned) */
   OutboxSentCopy *sent_copy;        /* (owned) */
   OutboxCredentials *credentials;   /* (owned) */
+  gulong loaded_handler;
 };
 
 /* The bus name keeps two daemons of one session apart; the lock keeps apart
@@ -67,6 +66,12 @@ lock_spool (const char *spool_path, guint wait_ms, GError **error)
   return fd;
 }
 
+static gboolean
+must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation)
+{
+  return g_str_equal (g_dbus_method_invocation_get_method_name (invocation), "Remove");
+}
+
 OutboxDaemon *
 outbox_daemon_new (guint lock_wait_ms, GError **error)
 {
@@ -89,11 +94,6 @@ outbox_daemon_new (guint lock_wait_ms, GError **error)
   self->queue = outbox_queue_new (self->spool, error);
   if (self->queue == NULL)
     return NULL;
-#ifdef __GLIBC__
-  /* Reading a big queue leaves the heap full of freed file names and
-   * buffers between the records that stay: give those pages back. */
-  malloc_trim (0);
-#endif
   self->credentials = outbox_credentials_new ();
   self->delivery = outbox_delivery_new (self->queue, self->accounts, self->credentials);
   self->sent_copy = outbox_sent_copy_new (self->queue, self->accounts, self->credentials);
@@ -104,14 +104,33 @@ outbox_daemon_new (guint lock_wait_ms, GError **error)
   self->accounts_service =
       outbox_accounts_service_new (self->accounts, self->queue, self->delivery, self->credentials);
   self->maildrop = outbox_maildrop_new (self->queue, self->accounts, maildrop_path);
+  /* Removing an account counts the messages still queued for it. */
+  outbox_load_gate_attach (G_DBUS_INTERFACE_SKELETON (self->accounts_service), self->queue,
+                           must_wait_for_load);
   outbox_dbus_error_register ();
   return g_steal_pointer (&self);
+}
+
+/* The next start reads one file instead of one per message. */
+static void
+write_index (OutboxDaemon *self)
+{
+  g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
+  g_autoptr (GPtrArray) ids = g_ptr_array_sized_new (records->len);
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < records->len; i++)
+    g_ptr_array_add (ids, ((OutboxSpoolRecord *) g_ptr_array_index (records, i))->id);
+  if (!outbox_spool_write_index (self->spool, ids, &error))
+    g_warning ("%s; the next start reads every record file instead", error->message);
 }
 
 void
 outbox_daemon_free (OutboxDaemon *self)
 {
   g_clear_handle_id (&self->prune_id, g_source_remove);
+  if (self->queue != NULL)
+    g_clear_signal_handler (&self->loaded_handler, self->queue);
   if (self->queue_service != NULL)
     {
       outbox_queue_service_flush_changes (self->queue_service);
@@ -138,6 +157,8 @@ outbox_daemon_free (OutboxDaemon *self)
       while (g_main_context_iteration (NULL, FALSE))
         ;
     }
+  if (self->queue != NULL && outbox_queue_is_loaded (self->queue))
+    write_index (self);
   g_clear_object (&self->queue);
   g_clear_pointer (&self->accounts, outbox_account_store_free);
   g_clear_object (&self->spool);
@@ -165,12 +186,33 @@ prune_sent (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-void
-outbox_daemon_start (OutboxDaemon *self)
+/* What looks at the whole queue waits for it: the maildrop asks whether a
+ * file was queued already, pruning walks every sent message, and Sent
+ * copies are scheduled once at start. */
+static void
+start_whole_queue_work (OutboxDaemon *self)
 {
+  g_clear_signal_handler (&self->loaded_handler, self->queue);
   outbox_maildrop_start (self->maildrop);
   prune_sent (self);
   self->prune_id = g_timeout_add_seconds (PRUNE_INTERVAL_SECONDS, prune_sent, self);
-  outbox_delivery_schedule (self->delivery);
   outbox_sent_copy_schedule (self->sent_copy);
+}
+
+static void
+on_queue_loaded (OutboxQueue *queue, gpointer user_data)
+{
+  start_whole_queue_work (user_data);
+}
+
+/* Delivery starts at once, with what is read so far: the queue says "due"
+ * as more comes in. */
+void
+outbox_daemon_start (OutboxDaemon *self)
+{
+  outbox_delivery_schedule (self->delivery);
+  if (outbox_queue_is_loaded (self->queue))
+    start_whole_queue_work (self);
+  else
+    self->loaded_handler = g_signal_connect (self->queue, "loaded", G_CALLBACK (on_queue_loaded), self);
 }

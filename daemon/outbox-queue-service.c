@@ -12,6 +12,7 @@
 
 #include "outbox-dbus-error.h"
 #include "outbox-error.h"
+#include "outbox-load-gate.h"
 #include "outbox-options.h"
 #include "outbox-queue-service.h"
 #include "outbox-submit.h"
@@ -231,10 +232,11 @@ schedule_memory_trim (OutboxQueueService *self)
 #endif
 }
 
-static gboolean
-handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
+/* The listing List and ListSerialized answer with, or NULL with the call
+ * answered with an error. */
+static GVariant *
+build_listing (OutboxQueueService *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
-  OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
   ListOptions options = { 0 };
   GVariantBuilder builder;
   GError *error = NULL;
@@ -244,7 +246,7 @@ handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVarian
   if (!parse_list_options (arg_options, &options, &error))
     {
       outbox_dbus_return_error (invocation, error);
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
+      return NULL;
     }
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
   for (GSequenceIter *iter = outbox_queue_iter_after (self->queue, options.after_created, options.after_id);
@@ -269,37 +271,80 @@ handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVarian
                         "options “limit” (u) and “after” ((xs): the created time and id of the "
                         "last message of the page before), as outbox queue does");
           schedule_memory_trim (self);
-          return G_DBUS_METHOD_INVOCATION_HANDLED;
+          return NULL;
         }
       g_variant_builder_add_value (&builder, entry);
       listed++;
     }
-  outbox_dbus_queue_complete_list (object, invocation, g_variant_builder_end (&builder));
   if (listed >= 1000)
     schedule_memory_trim (self);
+  return g_variant_builder_end (&builder);
+}
+
+static gboolean
+handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  GVariant *listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
+
+  if (listing != NULL)
+    outbox_dbus_queue_complete_list (object, invocation, listing);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-static OutboxSpoolRecord *
-lookup_or_return (OutboxQueueService *self, GDBusMethodInvocation *invocation, const char *id)
+static gboolean
+handle_list_serialized (OutboxDbusQueue *object,
+                        GDBusMethodInvocation *invocation,
+                        GVariant *arg_options)
 {
-  OutboxSpoolRecord *record = outbox_queue_lookup (self->queue, id);
+  g_autoptr (GVariant) listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
+  g_autoptr (GBytes) bytes = NULL;
 
-  if (record == NULL)
-    return_error (invocation, OUTBOX_ERROR_NO_SUCH_MESSAGE,
-                  "No message with id “%s”; see outbox queue --all", id);
-  return record;
+  if (listing == NULL)
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  g_variant_ref_sink (listing);
+  bytes = g_variant_get_data_as_bytes (listing);
+  outbox_dbus_queue_complete_list_serialized (
+      object, invocation, g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE));
+  return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
+/* While the queue loads, a message the loader has not reached yet is read
+ * from the spool: Get never waits for the load. */
 static gboolean
 handle_get (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const char *arg_id)
 {
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  OutboxSpoolRecord *record = lookup_or_return (self, invocation, arg_id);
+  g_autoptr (OutboxSpoolRecord) record = outbox_queue_peek (self->queue, arg_id, NULL);
 
-  if (record != NULL)
+  if (record == NULL)
+    return_error (invocation, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                  "No message with id “%s”; see outbox queue --all", arg_id);
+  else
     outbox_dbus_queue_complete_get (object, invocation, outbox_queue_record_to_variant (record));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Waiting for the load
+ *
+ * List, ListSerialized and Flush want the whole queue; Cancel, Hold, Release and Retry of
+ * a message not read yet want its record in memory, where its changes are
+ * made.  They wait until the queue is loaded (see outbox-load-gate.h), in
+ * the order they came; everything else is answered at once. */
+static gboolean
+must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation)
+{
+  static const char *const whole_queue[] = { "List", "ListSerialized", "Flush", NULL };
+  static const char *const steering[] = { "Cancel", "Hold", "Release", "Retry", NULL };
+  const char *method = g_dbus_method_invocation_get_method_name (invocation);
+  GVariant *parameters = g_dbus_method_invocation_get_parameters (invocation);
+  const char *id = NULL;
+
+  if (g_strv_contains (whole_queue, method))
+    return TRUE;
+  if (!g_strv_contains (steering, method) || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(s)")))
+    return FALSE;
+  g_variant_get (parameters, "(&s)", &id);
+  return outbox_queue_lookup (queue, id) == NULL;
 }
 
 /* Steering: the queue checks and makes the change (outbox-queue.h says
@@ -409,6 +454,7 @@ outbox_queue_service_iface_init (OutboxDbusQueueIface *iface)
   iface->handle_submit = handle_submit;
   iface->handle_submit_data = handle_submit_data;
   iface->handle_list = handle_list;
+  iface->handle_list_serialized = handle_list_serialized;
   iface->handle_get = handle_get;
   iface->handle_cancel = handle_cancel;
   iface->handle_hold = handle_hold;
@@ -586,5 +632,6 @@ outbox_queue_service_new (OutboxQueue *queue,
   g_queue_init (&self->pending_order);
   self->changed_handler = g_signal_connect (queue, "message-changed",
                                             G_CALLBACK (on_message_changed), self);
+  outbox_load_gate_attach (G_DBUS_INTERFACE_SKELETON (self), queue, must_wait_for_load);
   return self;
 }

@@ -28,12 +28,15 @@ struct _OutboxQueue
   /* ids (owned) whose last save failed: their record says more than the disk */
   GHashTable *unsaved;
   guint added_since_trim;
+  OutboxSpoolLoader *loader; /* (owned) (nullable) while records are still being read */
+  guint load_id;             /* the source reading them */
 };
 
 enum
 {
   SIGNAL_MESSAGE_CHANGED,
   SIGNAL_DUE,
+  SIGNAL_LOADED,
   N_SIGNALS
 };
 
@@ -46,6 +49,8 @@ outbox_queue_finalize (GObject *object)
 {
   OutboxQueue *self = OUTBOX_QUEUE (object);
 
+  g_clear_handle_id (&self->load_id, g_source_remove);
+  g_clear_pointer (&self->loader, outbox_spool_loader_free);
   g_clear_object (&self->spool);
   for (OutboxQueueWork work = 0; work < OUTBOX_QUEUE_N_WORK; work++)
     {
@@ -71,6 +76,8 @@ outbox_queue_class_init (OutboxQueueClass *klass)
                     NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_STRING, G_TYPE_VARIANT);
   signals[SIGNAL_DUE] = g_signal_new ("due", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
                                       NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_LOADED] = g_signal_new ("loaded", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                         NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 
 static void
@@ -224,31 +231,124 @@ outbox_queue_next_work (OutboxQueue *queue, OutboxQueueWork work, const char *ac
   return entry->record;
 }
 
+/* Loading
+ *
+ * The records are read in the main loop a slice at a time (from the
+ * index a clean stop left, else from the files): between two slices the
+ * daemon answers calls and delivers what is already known.  A slice stops
+ * after LOAD_SLICE_USEC, so that no caller waits longer than that for the
+ * loader; nothing in the queue waits for the load except what needs the
+ * whole queue (see outbox_queue_is_loaded()).  Only the loader brings a
+ * message listed at the start into memory, and no one else can change it
+ * before: a message that is not in memory is not known to anyone but the
+ * loader; a message submitted meanwhile is the queue's from its commit on,
+ * and the loader leaves it alone (see outbox_spool_loader_new()). */
+
+#define LOAD_SLICE_USEC 4000
+#define LOAD_STEP 64
+
+static int compare_records (gconstpointer a, gconstpointer b, gpointer user_data);
+
+static void
+insert_loaded (OutboxQueue *self, OutboxSpoolRecord *record)
+{
+  GSequenceIter *end = g_sequence_get_end_iter (self->order);
+  GSequenceIter *iter;
+
+  /* Read oldest first: most go at the end, without a search. */
+  if (g_sequence_iter_is_begin (end)
+      || compare_records (g_sequence_get (g_sequence_iter_prev (end)), record, NULL) < 0)
+    iter = g_sequence_append (self->order, record);
+  else
+    iter = g_sequence_insert_sorted (self->order, record, compare_records, NULL);
+  g_hash_table_insert (self->records, record->id, iter);
+  file_record (self, record);
+}
+
+static void
+load_finished (OutboxQueue *self)
+{
+  GPtrArray *quarantined = outbox_spool_loader_get_quarantined (self->loader);
+
+  for (guint i = 0; i < quarantined->len; i++)
+    g_warning ("Spool entry %s was set aside in %s/quarantine (the reason is logged above); "
+               "nothing of it was sent",
+               (const char *) g_ptr_array_index (quarantined, i), outbox_spool_get_path (self->spool));
+  g_info ("Queue loaded: %u messages, %u of them from the index", g_hash_table_size (self->records),
+          outbox_spool_loader_get_from_index (self->loader));
+  g_clear_pointer (&self->loader, outbox_spool_loader_free);
+#ifdef __GLIBC__
+  /* Reading a big queue leaves the heap full of freed buffers between the
+   * records that stay: give those pages back. */
+  malloc_trim (0);
+#endif
+  g_signal_emit (self, signals[SIGNAL_LOADED], 0);
+}
+
+static gboolean
+is_known (const char *id, gpointer user_data)
+{
+  return outbox_queue_lookup (user_data, id) != NULL;
+}
+
+static gboolean
+load_slice (gpointer user_data)
+{
+  OutboxQueue *self = user_data;
+  gint64 deadline = g_get_monotonic_time () + LOAD_SLICE_USEC;
+  guint added = 0;
+
+  while (!outbox_spool_loader_is_done (self->loader) && g_get_monotonic_time () < deadline)
+    {
+      g_autoptr (GPtrArray) records = outbox_spool_loader_next (self->loader, LOAD_STEP);
+
+      g_ptr_array_set_free_func (records, NULL);
+      for (guint i = 0; i < records->len; i++)
+        insert_loaded (self, g_ptr_array_index (records, i));
+      added += records->len;
+    }
+  if (added > 0)
+    outbox_queue_emit_due (self);
+  if (!outbox_spool_loader_is_done (self->loader))
+    return G_SOURCE_CONTINUE;
+  self->load_id = 0;
+  load_finished (self);
+  return G_SOURCE_REMOVE;
+}
+
 OutboxQueue *
 outbox_queue_new (OutboxSpool *spool, GError **error)
 {
   g_autoptr (OutboxQueue) self = g_object_new (OUTBOX_TYPE_QUEUE, NULL);
-  g_autoptr (GPtrArray) quarantined = NULL;
-  g_autoptr (GPtrArray) records = NULL;
 
   self->spool = g_object_ref (spool);
-  records = outbox_spool_load (spool, &quarantined, error);
-  if (records == NULL)
+  self->loader = outbox_spool_loader_new (spool, is_known, self, error);
+  if (self->loader == NULL)
     return NULL;
-  for (guint i = 0; quarantined != NULL && i < quarantined->len; i++)
-    g_warning ("Spool entry %s was set aside in %s/quarantine (the reason is logged above); "
-               "nothing of it was sent",
-               (const char *) g_ptr_array_index (quarantined, i), outbox_spool_get_path (spool));
-  g_ptr_array_set_free_func (records, NULL);
-  for (guint i = 0; i < records->len; i++)
-    {
-      OutboxSpoolRecord *record = g_ptr_array_index (records, i);
-
-      g_hash_table_insert (self->records, record->id, g_sequence_append (self->order, record));
-      file_record (self, record);
-    }
-  g_info ("Queue loaded: %u messages", records->len);
+  self->load_id = g_idle_add_full (G_PRIORITY_DEFAULT, load_slice, self, NULL);
   return g_steal_pointer (&self);
+}
+
+gboolean
+outbox_queue_is_loaded (OutboxQueue *queue)
+{
+  return queue->loader == NULL;
+}
+
+OutboxSpoolRecord *
+outbox_queue_peek (OutboxQueue *queue, const char *id, GError **error)
+{
+  OutboxSpoolRecord *record = outbox_queue_lookup (queue, id);
+
+  if (record != NULL)
+    return outbox_spool_record_copy (record);
+  if (outbox_queue_is_loaded (queue))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_NO_SUCH_MESSAGE,
+                   "There is no message %s in the queue", id);
+      return NULL;
+    }
+  return outbox_spool_read (queue->spool, id, error);
 }
 
 OutboxSpool *
@@ -338,6 +438,9 @@ void
 outbox_queue_add (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
   record = outbox_spool_record_compact (record);
+  /* The loader may have read the file of a commit that had reached queue/
+   * but not told its caller yet; what the commit says is the same. */
+  forget_record (queue, record->id);
 #ifdef __GLIBC__
   if (++queue->added_since_trim == ADDITIONS_PER_TRIM)
     {

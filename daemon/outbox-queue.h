@@ -23,8 +23,17 @@ G_BEGIN_DECLS
 #define OUTBOX_TYPE_QUEUE (outbox_queue_get_type ())
 G_DECLARE_FINAL_TYPE (OutboxQueue, outbox_queue, OUTBOX, QUEUE, GObject)
 
-/* Loads every record; what does not validate is quarantined and logged. */
+/* Lists the spool, then reads its records in the main loop a slice at a
+ * time, oldest first: what does not validate is quarantined and logged.
+ * Until the signal "loaded" (emitted once, when the last record is in,
+ * and not at all for an empty spool) the queue knows only part of the
+ * spool: lookups, listings and work indexes cover what is read so far and
+ * what was added since.  "due" is emitted as records come in. */
 OutboxQueue *outbox_queue_new (OutboxSpool *spool, GError **error);
+gboolean outbox_queue_is_loaded (OutboxQueue *queue);
+/* (transfer full) a copy of the record of @id, read from the spool when
+ * the loader has not reached it yet; NO_SUCH_MESSAGE when there is none. */
+OutboxSpoolRecord *outbox_queue_peek (OutboxQueue *queue, const char *id, GError **error);
 OutboxSpool *outbox_queue_get_spool (OutboxQueue *queue);
 
 /* (transfer none) (nullable) */

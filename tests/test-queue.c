@@ -271,6 +271,9 @@ reload (Fixture *fixture, const char *id)
   g_clear_object (&fixture->queue);
   fixture->queue = outbox_queue_new (fixture->spool, &error);
   g_assert_no_error (error);
+  /* The records are read in the main loop. */
+  while (!outbox_queue_is_loaded (fixture->queue))
+    g_main_context_iteration (NULL, TRUE);
   return outbox_queue_lookup (fixture->queue, id);
 }
 

@@ -1542,6 +1542,113 @@ test_record_sha256_hex (void)
   g_assert_nonnull (g_strstr_len (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), line));
 }
 
+/* The index */
+
+static void
+write_index (Fixture *fixture,
+             const OutboxSpoolRecord *const *records,
+             guint n)
+{
+  g_autoptr(GPtrArray) ids = g_ptr_array_new ();
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < n; i++)
+    g_ptr_array_add (ids, records[i]->id);
+  outbox_spool_write_index (fixture->spool, ids, &error);
+  g_assert_no_error (error);
+}
+
+static guint
+loaded_from_index (Fixture *fixture,
+                   GPtrArray **out_records)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(OutboxSpoolLoader) loader = outbox_spool_loader_new (fixture->spool, NULL, NULL, &error);
+  g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_record_free);
+
+  g_assert_no_error (error);
+  while (!outbox_spool_loader_is_done (loader))
+    g_ptr_array_extend_and_steal (records, outbox_spool_loader_next (loader, 1));
+  *out_records = g_steal_pointer (&records);
+  return outbox_spool_loader_get_from_index (loader);
+}
+
+static const OutboxSpoolRecord *
+find_record (GPtrArray *records,
+             const char *id)
+{
+  for (guint i = 0; i < records->len; i++)
+    {
+      const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
+
+      if (g_str_equal (record->id, id))
+        return record;
+    }
+  return NULL;
+}
+
+static void
+test_index_is_read_then_removed (Fixture *fixture,
+                                 gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) a = commit_message (fixture, message_data, 0);
+  g_autoptr(OutboxSpoolRecord) b = commit_big_record (fixture);
+  const OutboxSpoolRecord *both[] = { a, b };
+  g_autoptr(GPtrArray) first = NULL;
+  g_autoptr(GPtrArray) second = NULL;
+  g_autofree char *index = g_build_filename (fixture->path, "index", NULL);
+
+  write_index (fixture, both, 2);
+  g_assert_true (g_file_test (index, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (loaded_from_index (fixture, &first), ==, 2);
+  g_assert_cmpuint (first->len, ==, 2);
+  assert_records_equal (find_record (first, a->id), a);
+  assert_records_equal (find_record (first, b->id), b);
+  /* Gone as soon as it was read: the next load reads the files. */
+  g_assert_false (g_file_test (index, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (loaded_from_index (fixture, &second), ==, 0);
+  g_assert_cmpuint (second->len, ==, 2);
+}
+
+/* An index put back after the files changed (as a removal that never
+ * reached the disk would leave it): what the files say wins.  The change
+ * here gives the message a record file of its own, and the other message
+ * leaves: file times may not move within a clock tick, which files and
+ * sizes always show. */
+static void
+test_index_loses_to_changed_files (Fixture *fixture,
+                                   gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) kept = commit_message (fixture, message_data, 0);
+  g_autoptr(OutboxSpoolRecord) changed = commit_message (fixture, message_data, 0);
+  g_autoptr(OutboxSpoolRecord) removed = commit_message (fixture, message_data, 0);
+  const OutboxSpoolRecord *all[] = { kept, changed, removed };
+  g_autofree char *index = g_build_filename (fixture->path, "index", NULL);
+  g_autofree char *copy = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize len;
+
+  write_index (fixture, all, 3);
+  g_file_get_contents (index, &copy, &len, &error);
+  g_assert_no_error (error);
+  changed->state = OUTBOX_MESSAGE_STATE_FAILED;
+  g_free (changed->subject);
+  changed->subject = g_strnfill (5000, 's');
+  outbox_spool_save (fixture->spool, changed, &error);
+  g_assert_no_error (error);
+  outbox_spool_remove (fixture->spool, removed->id, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (index, G_FILE_TEST_EXISTS));
+  set_file_contents (index, copy, len);
+
+  g_assert_cmpuint (loaded_from_index (fixture, &records), ==, 1);
+  g_assert_cmpuint (records->len, ==, 2);
+  assert_records_equal (find_record (records, kept->id), kept);
+  assert_records_equal (find_record (records, changed->id), changed);
+  g_assert_null (find_record (records, removed->id));
+}
+
 int
 main (int argc,
       char **argv)
@@ -1552,6 +1659,9 @@ main (int argc,
   g_test_add_func ("/spool/open/refuses-open-dir", test_open_refuses_open_dir);
   add_fixture_test ("/spool/open/refuses-open-subdir", NULL, test_open_refuses_open_subdir);
   add_fixture_test ("/spool/open/cleans-tmp", NULL, test_open_cleans_tmp);
+
+  add_fixture_test ("/spool/index/read-then-removed", NULL, test_index_is_read_then_removed);
+  add_fixture_test ("/spool/index/loses-to-changed-files", NULL, test_index_loses_to_changed_files);
 
   add_fixture_test ("/spool/draft/commit", NULL, test_draft_commit);
   add_fixture_test ("/spool/draft/commit-big-record", NULL, test_draft_commit_big_record);

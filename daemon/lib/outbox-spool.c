@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -735,6 +736,7 @@ static gboolean
 parse_line (char *line,
             OutboxSpoolRecord *record,
             gboolean *seen,
+            guint *next_field,
             GError **error)
 {
   char *space = strchr (line, ' ');
@@ -750,10 +752,15 @@ parse_line (char *line,
   if (strcmp (line, "recipient-reply") == 0)
     return parse_recipient_reply (value, record, error);
 
-  for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
+  /* The fields are written in order: the one after the last is tried
+   * first, so that a record costs one comparison a line, not a dozen. */
+  for (guint n = 0; n < G_N_ELEMENTS (record_fields); n++)
     {
+      guint i = (*next_field + n) % G_N_ELEMENTS (record_fields);
+
       if (strcmp (line, record_fields[i].key) != 0)
         continue;
+      *next_field = i + 1;
       if (seen[i])
         return record_error (error, "field %s appears twice", line);
       seen[i] = TRUE;
@@ -841,6 +848,7 @@ outbox_spool_record_parse (const char *id,
 {
   g_autoptr(OutboxSpoolRecord) record = outbox_spool_record_new ();
   gboolean seen[G_N_ELEMENTS (record_fields)] = { FALSE, };
+  guint next_field = 0;
   g_autofree char *text = NULL;
   g_auto(GStrv) lines = NULL;
   gsize body_len;
@@ -869,7 +877,7 @@ outbox_spool_record_parse (const char *id,
     }
   for (guint i = 1; lines[i] != NULL; i++)
     {
-      if (!parse_line (lines[i], record, seen, error))
+      if (!parse_line (lines[i], record, seen, &next_field, error))
         return NULL;
     }
   if (!check_record_fields (id, record, seen, error))
@@ -1101,7 +1109,8 @@ struct _OutboxSpool
   GObject parent_instance;
 
   char *path;
-  int tmp_fd;         /* directory descriptors, opened once */
+  int root_fd;        /* directory descriptors, opened once */
+  int tmp_fd;
   int queue_fd;
   int quarantine_fd;
   OutboxSpoolFault fault;
@@ -1112,6 +1121,9 @@ struct _OutboxSpool
   gboolean batch_running;  /* (lock commit_lock) a batch runs in a worker thread */
   GPtrArray *waiting;      /* (element-type Job) (owned) main thread only */
   guint64 tmp_serial;      /* names the records being replaced in tmp/ */
+  GHashTable *committing;  /* (element-type utf8) main thread only: the ids of
+                            * asynchronous commits not completed yet */
+  gboolean index_dropped;  /* main thread only: see drop_index() */
 };
 
 G_DEFINE_FINAL_TYPE (OutboxSpool, outbox_spool, G_TYPE_OBJECT)
@@ -1132,11 +1144,13 @@ outbox_spool_finalize (GObject *object)
 {
   OutboxSpool *spool = OUTBOX_SPOOL (object);
 
+  close_fd (&spool->root_fd);
   close_fd (&spool->tmp_fd);
   close_fd (&spool->queue_fd);
   close_fd (&spool->quarantine_fd);
   g_free (spool->path);
   g_ptr_array_unref (spool->waiting);
+  g_hash_table_unref (spool->committing);
   g_mutex_clear (&spool->commit_lock);
   g_cond_clear (&spool->batch_done);
 
@@ -1152,12 +1166,14 @@ outbox_spool_class_init (OutboxSpoolClass *klass)
 static void
 outbox_spool_init (OutboxSpool *spool)
 {
+  spool->root_fd = -1;
   spool->tmp_fd = -1;
   spool->queue_fd = -1;
   spool->quarantine_fd = -1;
   g_mutex_init (&spool->commit_lock);
   g_cond_init (&spool->batch_done);
   spool->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
+  spool->committing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 }
 
 static gboolean
@@ -1343,7 +1359,7 @@ outbox_spool_open (const char *path,
       return NULL;
     }
   close (maildrop_fd);
-  close (root_fd);
+  spool->root_fd = root_fd;
 
   if (!clean_tmp (spool, error))
     return NULL;
@@ -1920,12 +1936,15 @@ run_batch (OutboxSpool *spool,
 
 /* In the main context: tells each asynchronous caller how its job went. */
 static void
-complete_jobs (GPtrArray *jobs)
+complete_jobs (OutboxSpool *spool,
+               GPtrArray *jobs)
 {
   for (guint i = 0; i < jobs->len; i++)
     {
       Job *job = g_ptr_array_index (jobs, i);
 
+      if (job->kind == JOB_COMMIT)
+        g_hash_table_remove (spool->committing, job->id);
       if (job->draft != NULL)
         g_output_stream_close (outbox_spool_draft_get_stream (job->draft), NULL, NULL);
       if (job->task == NULL)
@@ -1938,6 +1957,28 @@ complete_jobs (GPtrArray *jobs)
 }
 
 static void start_batch (OutboxSpool *spool);
+
+/* The index (see outbox_spool_write_index()) is a copy of queue/ as it was
+ * when it was written: it goes, durably, before the first change made
+ * after that.  Should its removal not reach the disk, what it says of a
+ * message is still checked against that message's files. */
+#define INDEX_NAME "index"
+
+static void
+drop_index (OutboxSpool *spool)
+{
+  if (spool->index_dropped)
+    return;
+  spool->index_dropped = TRUE;
+  if (unlinkat (spool->root_fd, INDEX_NAME, 0) < 0)
+    {
+      if (errno != ENOENT)
+        g_warning ("Cannot remove the spool index: %s", g_strerror (errno));
+      return;
+    }
+  if (fsync (spool->root_fd) < 0)
+    g_warning ("Cannot save the spool directory after removing its index: %s", g_strerror (errno));
+}
 
 static void
 batch_thread (GTask *task,
@@ -1962,7 +2003,7 @@ on_batch_done (GObject *source,
 {
   OutboxSpool *spool = OUTBOX_SPOOL (source);
 
-  complete_jobs (g_task_get_task_data (G_TASK (result)));
+  complete_jobs (spool, g_task_get_task_data (G_TASK (result)));
   start_batch (spool);
 }
 
@@ -1994,15 +2035,36 @@ submit_job (OutboxSpool *spool,
             Job *job,
             GTask *task)
 {
+  drop_index (spool);
   job->task = task;
+  if (job->kind == JOB_COMMIT)
+    g_hash_table_add (spool->committing, g_strdup (job->id));
   g_ptr_array_add (spool->waiting, job);
   start_batch (spool);
+}
+
+typedef struct
+{
+  OutboxSpool *spool; /* (owned) */
+  GPtrArray *jobs;    /* (owned) */
+} LaterJobs;
+
+static void
+later_jobs_free (gpointer data)
+{
+  LaterJobs *later = data;
+
+  g_object_unref (later->spool);
+  g_ptr_array_unref (later->jobs);
+  g_free (later);
 }
 
 static gboolean
 complete_later (gpointer user_data)
 {
-  complete_jobs (user_data);
+  LaterJobs *later = user_data;
+
+  complete_jobs (later->spool, later->jobs);
   return G_SOURCE_REMOVE;
 }
 
@@ -2015,6 +2077,7 @@ run_jobs_now (OutboxSpool *spool,
   g_autoptr(GPtrArray) jobs = NULL;
   gboolean ok = TRUE;
 
+  drop_index (spool);
   g_mutex_lock (&spool->commit_lock);
   while (spool->batch_running)
     g_cond_wait (&spool->batch_done, &spool->commit_lock);
@@ -2035,8 +2098,13 @@ run_jobs_now (OutboxSpool *spool,
     }
   /* Callers are told from the main loop, not from inside this call. */
   if (jobs->len > 0)
-    g_idle_add_full (G_PRIORITY_DEFAULT, complete_later, g_steal_pointer (&jobs),
-                     (GDestroyNotify) g_ptr_array_unref);
+    {
+      LaterJobs *later = g_new0 (LaterJobs, 1);
+
+      later->spool = g_object_ref (spool);
+      later->jobs = g_steal_pointer (&jobs);
+      g_idle_add_full (G_PRIORITY_DEFAULT, complete_later, later, later_jobs_free);
+    }
   return ok;
 }
 
@@ -2427,7 +2495,8 @@ outbox_spool_quarantine (OutboxSpool *spool,
 {
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
 
-  /* Whatever was asked for before reaches the disk first. */
+  /* Whatever was asked for before reaches the disk first (and the index
+   * goes). */
   run_jobs_now (spool, NULL, NULL);
   if (!outbox_spool_id_is_valid (id) || !quarantine_message (spool, id))
     return no_such_message (error, id);
@@ -2559,49 +2628,6 @@ compare_records (gconstpointer a,
   return strcmp (record_a->id, record_b->id);
 }
 
-/* Maps each message id in queue/ to the files it has (HAS_*), ignoring
- * unrelated files. */
-static GHashTable *
-scan_queue (OutboxSpool *spool,
-            GError **error)
-{
-  static const struct
-  {
-    const char *suffix;
-    guint flag;
-  } kinds[] = {
-    { RECORD_SUFFIX, HAS_RECORD_FILE },
-    { MESSAGE_SUFFIX, HAS_MESSAGE_FILE },
-    { PLAIN_DATA_SUFFIX, HAS_PLAIN_DATA },
-  };
-  g_autoptr(GPtrArray) names = list_dir (spool->queue_fd, error);
-  g_autoptr(GHashTable) ids = NULL;
-
-  if (names == NULL)
-    return NULL;
-  ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  for (guint i = 0; i < names->len; i++)
-    {
-      char *name = g_ptr_array_index (names, i);
-      gsize length = strlen (name);
-
-      for (gsize k = 0; k < G_N_ELEMENTS (kinds); k++)
-        {
-          if (!g_str_has_suffix (name, kinds[k].suffix))
-            continue;
-          name[length - strlen (kinds[k].suffix)] = '\0';
-          if (outbox_spool_id_is_valid (name))
-            {
-              guint files = GPOINTER_TO_UINT (g_hash_table_lookup (ids, name));
-
-              g_hash_table_insert (ids, g_strdup (name), GUINT_TO_POINTER (files | kinds[k].flag));
-            }
-          break;
-        }
-    }
-  return g_steal_pointer (&ids);
-}
-
 static void
 set_aside (OutboxSpool *spool,
            const char *id,
@@ -2613,51 +2639,589 @@ set_aside (OutboxSpool *spool,
   g_ptr_array_add (quarantined, g_strdup (id));
 }
 
+/* Loading
+ *
+ * Two sources, in this order: the index, when the last daemon left one
+ * (see outbox_spool_write_index()), and then queue/ itself, read as a
+ * directory, for every message the index did not vouch for.  An index
+ * entry is taken only when the message's files are still those it
+ * describes (which of them exist, their sizes and change times); any
+ * other message is read from its files.  Both are read a few records at a
+ * time, so that whoever loads them can go on answering between two steps.
+ * A message that the caller knows already (submitted since the start) or
+ * whose commit is still being written is left to the caller; one whose
+ * files are gone by the time they are read was removed meanwhile. */
+
+typedef struct
+{
+  gint64 size;
+  gint64 ctime_sec;
+  gint64 ctime_nsec;
+} FileStamp;
+
+struct _OutboxSpoolLoader
+{
+  OutboxSpool *spool;            /* (owned) */
+  OutboxSpoolKnownFunc known;
+  gpointer known_data;
+  guint8 *index;                 /* (nullable) the index, mapped */
+  gsize index_len;
+  gsize index_pos;
+  DIR *dir;                      /* (owned) (nullable) queue/, once the index is read */
+  gboolean done;
+  GHashTable *seen;              /* (element-type utf8) (owned) ids given out */
+  GPtrArray *quarantined;        /* (element-type utf8) (owned) */
+  GByteArray *buffer;            /* (owned) reused from one record to the next */
+  guint from_index;
+  guint from_files;
+};
+
+static void
+stamp_of (const struct stat *st,
+          FileStamp *out)
+{
+  out->size = st->st_size;
+  out->ctime_sec = st->st_ctim.tv_sec;
+  out->ctime_nsec = st->st_ctim.tv_nsec;
+}
+
+/* Which of its files queue/ holds of @id (HAS_*), and the stamps of its
+ * record file and of its data file (zero when absent). */
+static guint
+message_files_stamped (OutboxSpool *spool,
+                       const char *id,
+                       FileStamp *record_stamp,
+                       FileStamp *data_stamp)
+{
+  g_autofree char *record_name = file_name (id, RECORD_SUFFIX);
+  g_autofree char *message_name = file_name (id, MESSAGE_SUFFIX);
+  g_autofree char *plain_name = file_name (id, PLAIN_DATA_SUFFIX);
+  guint files = 0;
+  struct stat st;
+
+  memset (record_stamp, 0, sizeof *record_stamp);
+  memset (data_stamp, 0, sizeof *data_stamp);
+  if (fstatat (spool->queue_fd, record_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      files |= HAS_RECORD_FILE;
+      stamp_of (&st, record_stamp);
+    }
+  if (fstatat (spool->queue_fd, message_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      files |= HAS_MESSAGE_FILE;
+      stamp_of (&st, data_stamp);
+    }
+  else if (fstatat (spool->queue_fd, plain_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      files |= HAS_PLAIN_DATA;
+      stamp_of (&st, data_stamp);
+    }
+  return files;
+}
+
+static guint
+message_files (OutboxSpool *spool,
+               const char *id)
+{
+  FileStamp record_stamp, data_stamp;
+
+  return message_files_stamped (spool, id, &record_stamp, &data_stamp);
+}
+
+/* The index
+ *
+ *   outbox-index 1
+ *   entry ID FILES RSIZE RSEC RNSEC DSIZE DSEC DNSEC LEN    one per message:
+ *   RECORD                                                  its files, their
+ *                                                           stamps, and its
+ *                                                           record (LEN octets
+ *                                                           and a newline)
+ *   end COUNT
+ *
+ * Each record carries its own checksum, and an index without its end line
+ * is not read at all. */
+
+#define INDEX_MAGIC "outbox-index 1\n"
+
+static void
+open_index (OutboxSpoolLoader *loader)
+{
+  int fd = openat (loader->spool->root_fd, INDEX_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  struct stat st;
+  void *map;
+
+  if (fd < 0)
+    return;
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size < (off_t) strlen (INDEX_MAGIC))
+    {
+      close (fd);
+      return;
+    }
+  map = mmap (NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close (fd);
+  if (map == MAP_FAILED)
+    return;
+  madvise (map, st.st_size, MADV_SEQUENTIAL);
+  loader->index = map;
+  loader->index_len = st.st_size;
+  loader->index_pos = strlen (INDEX_MAGIC);
+  if (memcmp (map, INDEX_MAGIC, strlen (INDEX_MAGIC)) != 0
+      || !g_str_has_prefix (g_strrstr_len (map, st.st_size, "\nend ") ?: "", "\nend "))
+    {
+      g_message ("The spool index is incomplete or unknown; reading every record file");
+      loader->index_pos = loader->index_len;
+    }
+}
+
+static void
+close_index (OutboxSpoolLoader *loader)
+{
+  if (loader->index != NULL)
+    munmap (loader->index, loader->index_len);
+  loader->index = NULL;
+}
+
+typedef struct
+{
+  char id[ID_MAX_LENGTH + 1];
+  guint files;
+  FileStamp record_stamp;
+  FileStamp data_stamp;
+  const guint8 *record;
+  gsize len;
+} IndexEntry;
+
+/* The entry at @loader->index_pos, moving past it; FALSE at the end or at
+ * anything that is not an entry, which ends the index. */
+static gboolean
+next_index_entry (OutboxSpoolLoader *loader,
+                  IndexEntry *entry)
+{
+  const char *line = (const char *) loader->index + loader->index_pos;
+  gsize left = loader->index_len - loader->index_pos;
+  const char *end = memchr (line, '\n', MIN (left, 256));
+  g_autofree char *header = NULL;
+  guint64 len;
+  int consumed = 0;
+
+  if (end == NULL)
+    return FALSE;
+  header = g_strndup (line, end - line);
+  if (sscanf (header, "entry %64[0-9a-z] %u %" G_GINT64_MODIFIER "d %" G_GINT64_MODIFIER "d %"
+              G_GINT64_MODIFIER "d %" G_GINT64_MODIFIER "d %" G_GINT64_MODIFIER "d %"
+              G_GINT64_MODIFIER "d %" G_GUINT64_FORMAT "%n",
+              entry->id, &entry->files, &entry->record_stamp.size, &entry->record_stamp.ctime_sec,
+              &entry->record_stamp.ctime_nsec, &entry->data_stamp.size, &entry->data_stamp.ctime_sec,
+              &entry->data_stamp.ctime_nsec, &len, &consumed) != 9
+      || (gsize) consumed != strlen (header)
+      || len + 1 > left - (end + 1 - line) || ((const char *) end + 1)[len] != '\n')
+    return FALSE;
+  entry->record = (const guint8 *) end + 1;
+  entry->len = len;
+  loader->index_pos += (end + 1 - line) + len + 1;
+  return TRUE;
+}
+
+static gboolean
+stamps_equal (const FileStamp *a,
+              const FileStamp *b)
+{
+  return a->size == b->size && a->ctime_sec == b->ctime_sec && a->ctime_nsec == b->ctime_nsec;
+}
+
+/* The record of an index entry, when the files are still as it says. */
+static OutboxSpoolRecord *
+index_entry_record (OutboxSpoolLoader *loader,
+                    const IndexEntry *entry)
+{
+  FileStamp record_stamp, data_stamp;
+  OutboxSpoolRecord *record;
+  guint files = message_files_stamped (loader->spool, entry->id, &record_stamp, &data_stamp);
+  gint64 head = (files & HAS_MESSAGE_FILE) ? MESSAGE_HEAD : 0;
+
+  if (files != entry->files || !stamps_equal (&record_stamp, &entry->record_stamp)
+      || !stamps_equal (&data_stamp, &entry->data_stamp))
+    return NULL;
+  record = outbox_spool_record_parse (entry->id, entry->record, entry->len, NULL);
+  if (record != NULL && (guint64) (data_stamp.size - head) != record->size)
+    g_clear_pointer (&record, outbox_spool_record_free);
+  return record;
+}
+
+static gboolean
+loader_knows (OutboxSpoolLoader *loader,
+              const char *id)
+{
+  return g_hash_table_contains (loader->seen, id)
+         || g_hash_table_contains (loader->spool->committing, id)
+         || (loader->known != NULL && loader->known (id, loader->known_data));
+}
+
+static void
+loader_give (OutboxSpoolLoader *loader,
+             GPtrArray *records,
+             OutboxSpoolRecord *record)
+{
+  g_hash_table_add (loader->seen, g_strdup (record->id));
+  /* Compacted at once, so that the next record reuses what parsing took. */
+  g_ptr_array_add (records, outbox_spool_record_compact (record));
+}
+
+static void
+read_from_index (OutboxSpoolLoader *loader,
+                 GPtrArray *records,
+                 guint max)
+{
+  IndexEntry entry;
+
+  while (records->len < max)
+    {
+      OutboxSpoolRecord *record;
+
+      if (!next_index_entry (loader, &entry))
+        {
+          close_index (loader);
+          return;
+        }
+      if (loader_knows (loader, entry.id))
+        continue;
+      record = index_entry_record (loader, &entry);
+      if (record != NULL)
+        {
+          loader->from_index++;
+          loader_give (loader, records, record);
+        }
+    }
+}
+
+/* The id a name of queue/ is for, or NULL for a file of no message. */
+static char *
+name_to_id (const char *name)
+{
+  static const char *const suffixes[] = { RECORD_SUFFIX, MESSAGE_SUFFIX, PLAIN_DATA_SUFFIX };
+
+  for (gsize k = 0; k < G_N_ELEMENTS (suffixes); k++)
+    {
+      if (g_str_has_suffix (name, suffixes[k]))
+        {
+          char *id = g_strndup (name, strlen (name) - strlen (suffixes[k]));
+
+          if (outbox_spool_id_is_valid (id))
+            return id;
+          g_free (id);
+          return NULL;
+        }
+    }
+  return NULL;
+}
+
+/* Reads @id from its files; nothing when they are gone (removed since the
+ * directory was listed), set aside when they do not validate. */
+static void
+read_from_files (OutboxSpoolLoader *loader,
+                 const char *id,
+                 GPtrArray *records)
+{
+  g_autoptr(GError) local_error = NULL;
+  OutboxSpoolRecord *record;
+  guint files = message_files (loader->spool, id);
+
+  if (files == 0)
+    return;
+  if ((files & (HAS_RECORD_FILE | HAS_MESSAGE_FILE)) == 0)
+    {
+      g_hash_table_add (loader->seen, g_strdup (id));
+      set_aside (loader->spool, id, NO_RECORD_REASON, loader->quarantined);
+      return;
+    }
+  record = load_record (loader->spool, id, files, loader->buffer, &local_error);
+  if (record == NULL && message_files (loader->spool, id) == 0)
+    return;
+  if (record == NULL)
+    {
+      g_hash_table_add (loader->seen, g_strdup (id));
+      set_aside (loader->spool, id, local_error->message, loader->quarantined);
+      return;
+    }
+  loader->from_files++;
+  loader_give (loader, records, record);
+}
+
+static void
+read_from_dir (OutboxSpoolLoader *loader,
+               GPtrArray *records,
+               guint max)
+{
+  while (records->len < max)
+    {
+      struct dirent *dirent = readdir (loader->dir);
+      g_autofree char *id = NULL;
+
+      if (dirent == NULL)
+        {
+          loader->done = TRUE;
+          return;
+        }
+      id = name_to_id (dirent->d_name);
+      if (id != NULL && !loader_knows (loader, id))
+        read_from_files (loader, id, records);
+    }
+}
+
+static gboolean
+open_dir (OutboxSpoolLoader *loader,
+          GError **error)
+{
+  int fd = openat (loader->spool->queue_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd < 0 || (loader->dir = fdopendir (fd)) == NULL)
+    {
+      errno_error (error, errno, "Cannot read the spool directory");
+      if (fd >= 0)
+        close (fd);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+OutboxSpoolLoader *
+outbox_spool_loader_new (OutboxSpool *spool,
+                         OutboxSpoolKnownFunc known,
+                         gpointer known_data,
+                         GError **error)
+{
+  g_autoptr(OutboxSpoolLoader) loader = g_new0 (OutboxSpoolLoader, 1);
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
+
+  loader->spool = g_object_ref (spool);
+  loader->known = known;
+  loader->known_data = known_data;
+  loader->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  loader->quarantined = g_ptr_array_new_with_free_func (g_free);
+  loader->buffer = g_byte_array_sized_new (2 * SLOT_ALIGN);
+  /* Read (mapped) before it goes: nothing changes queue/ before that. */
+  open_index (loader);
+  drop_index (spool);
+  if (!open_dir (loader, error))
+    return NULL;
+  return g_steal_pointer (&loader);
+}
+
+gboolean
+outbox_spool_loader_is_done (OutboxSpoolLoader *loader)
+{
+  return loader->done;
+}
+
+guint
+outbox_spool_loader_get_from_index (OutboxSpoolLoader *loader)
+{
+  return loader->from_index;
+}
+
+GPtrArray *
+outbox_spool_loader_next (OutboxSpoolLoader *loader,
+                          guint max)
+{
+  GPtrArray *records = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_record_free);
+  guint quarantined_before = loader->quarantined->len;
+
+  if (loader->index != NULL)
+    read_from_index (loader, records, max);
+  if (loader->index == NULL && !loader->done)
+    read_from_dir (loader, records, max);
+  if (loader->quarantined->len > quarantined_before)
+    sync_after_quarantine (loader->spool);
+  return records;
+}
+
+GPtrArray *
+outbox_spool_loader_get_quarantined (OutboxSpoolLoader *loader)
+{
+  return loader->quarantined;
+}
+
+void
+outbox_spool_loader_free (OutboxSpoolLoader *loader)
+{
+  if (loader == NULL)
+    return;
+  close_index (loader);
+  if (loader->dir != NULL)
+    closedir (loader->dir);
+  g_object_unref (loader->spool);
+  g_hash_table_unref (loader->seen);
+  g_ptr_array_unref (loader->quarantined);
+  g_byte_array_unref (loader->buffer);
+  g_free (loader);
+}
+
 GPtrArray *
 outbox_spool_load (OutboxSpool *spool,
                    GPtrArray **out_quarantined,
                    GError **error)
 {
-  g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_record_free);
-  g_autoptr(GPtrArray) quarantined = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GHashTable) ids = NULL;
+  g_autoptr(OutboxSpoolLoader) loader = outbox_spool_loader_new (spool, NULL, NULL, error);
+  g_autoptr(GPtrArray) records = NULL;
+
+  if (loader == NULL)
+    return NULL;
+  records = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_spool_record_free);
+  while (!outbox_spool_loader_is_done (loader))
+    {
+      g_autoptr(GPtrArray) more = outbox_spool_loader_next (loader, G_MAXUINT);
+
+      g_ptr_array_extend_and_steal (records, g_steal_pointer (&more));
+    }
+  g_ptr_array_sort (records, compare_records);
+  if (out_quarantined != NULL)
+    *out_quarantined = g_ptr_array_ref (loader->quarantined);
+  return g_steal_pointer (&records);
+}
+
+/* Writing the index
+ *
+ * What an entry says is read back from the files, not taken from memory,
+ * where a record may run ahead of its file: the index is a copy of the
+ * disk, never of the daemon's view of it. */
+
+/* The record bytes of @id's current slot (or one-record file), with its
+ * files and their stamps; FALSE when it has none that validates. */
+static gboolean
+current_record_bytes (OutboxSpool *spool,
+                      const char *id,
+                      IndexEntry *entry,
+                      GByteArray *buffer)
+{
+  guint files = message_files_stamped (spool, id, &entry->record_stamp, &entry->data_stamp);
+  gboolean from_record_file = (files & HAS_RECORD_FILE) != 0;
+  g_autofree char *name = file_name (id, from_record_file ? RECORD_SUFFIX : MESSAGE_SUFFIX);
+  const guint8 *record;
+  guint64 seq;
+  struct stat st;
+  int slot;
+
+  if ((files & (HAS_RECORD_FILE | HAS_MESSAGE_FILE)) == 0
+      || !read_record_file (spool, name, from_record_file ? 0 : MESSAGE_HEAD, buffer, &st, NULL))
+    return FALSE;
+  entry->files = files;
+  if (buffer->len >= strlen (RECORD_MAGIC) && memcmp (buffer->data, RECORD_MAGIC, strlen (RECORD_MAGIC)) == 0)
+    {
+      entry->record = buffer->data;
+      entry->len = buffer->len;
+      return TRUE;
+    }
+  slot = current_slot (buffer->data, buffer->len, &seq);
+  if (slot < 0)
+    return FALSE;
+  return slot_header (buffer->data + slot * (buffer->len / 2), buffer->len / 2, &seq, &record,
+                      &entry->len, NULL)
+         && (entry->record = record) != NULL;
+}
+
+static void
+append_index_entry (GString *out,
+                    const char *id,
+                    const IndexEntry *entry)
+{
+  g_string_append_printf (out, "entry %s %u %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT
+                          " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GINT64_FORMAT " %" G_GSIZE_FORMAT "\n",
+                          id, entry->files, entry->record_stamp.size, entry->record_stamp.ctime_sec,
+                          entry->record_stamp.ctime_nsec, entry->data_stamp.size,
+                          entry->data_stamp.ctime_sec, entry->data_stamp.ctime_nsec, entry->len);
+  g_string_append_len (out, (const char *) entry->record, entry->len);
+  g_string_append_c (out, '\n');
+}
+
+static gboolean
+write_index_file (OutboxSpool *spool,
+                  int fd,
+                  GPtrArray *ids)
+{
   g_autoptr(GByteArray) buffer = g_byte_array_sized_new (2 * SLOT_ALIGN);
-  GHashTableIter iter;
-  gpointer key, value;
+  g_autoptr(GString) out = g_string_sized_new (1024 * 1024);
+  guint count = 0;
+
+  g_string_append (out, INDEX_MAGIC);
+  for (guint i = 0; i < ids->len; i++)
+    {
+      IndexEntry entry = { { 0 }, };
+
+      if (current_record_bytes (spool, g_ptr_array_index (ids, i), &entry, buffer))
+        {
+          append_index_entry (out, g_ptr_array_index (ids, i), &entry);
+          count++;
+        }
+      if (out->len >= 1024 * 1024)
+        {
+          if (!write_all (spool, fd, (const guint8 *) out->str, out->len))
+            return FALSE;
+          g_string_truncate (out, 0);
+        }
+    }
+  g_string_append_printf (out, "end %u\n", count);
+  return write_all (spool, fd, (const guint8 *) out->str, out->len);
+}
+
+gboolean
+outbox_spool_write_index (OutboxSpool *spool,
+                          GPtrArray *ids,
+                          GError **error)
+{
+  int fd;
+
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
+
+  /* Every change asked for is on disk before the copy is made. */
+  run_jobs_now (spool, NULL, NULL);
+  fd = openat (spool->tmp_fd, INDEX_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return errno_error (error, errno, "Cannot create the spool index");
+  if (!write_index_file (spool, fd, ids) || fsync (fd) < 0)
+    {
+      errno_error (error, errno, "Cannot write the spool index");
+      close (fd);
+      unlinkat (spool->tmp_fd, INDEX_NAME, 0);
+      return FALSE;
+    }
+  close (fd);
+  if (renameat (spool->tmp_fd, INDEX_NAME, spool->root_fd, INDEX_NAME) < 0 || fsync (spool->root_fd) < 0)
+    {
+      errno_error (error, errno, "Cannot put the spool index in place");
+      unlinkat (spool->tmp_fd, INDEX_NAME, 0);
+      return FALSE;
+    }
+  /* Any later change removes it again. */
+  spool->index_dropped = FALSE;
+  return TRUE;
+}
+
+OutboxSpoolRecord *
+outbox_spool_read (OutboxSpool *spool,
+                   const char *id,
+                   GError **error)
+{
+  g_autoptr(GByteArray) buffer = NULL;
+  OutboxSpoolRecord *record;
+  guint files;
 
   g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), NULL);
 
-  ids = scan_queue (spool, error);
-  if (ids == NULL)
-    return NULL;
-
-  g_hash_table_iter_init (&iter, ids);
-  while (g_hash_table_iter_next (&iter, &key, &value))
+  if (!outbox_spool_id_is_valid (id))
     {
-      const char *id = key;
-      guint files = GPOINTER_TO_UINT (value);
-      g_autoptr(GError) local_error = NULL;
-      OutboxSpoolRecord *record = NULL;
-
-      if ((files & (HAS_RECORD_FILE | HAS_MESSAGE_FILE)) == 0)
-        {
-          set_aside (spool, id, NO_RECORD_REASON, quarantined);
-          continue;
-        }
-      record = load_record (spool, id, files, buffer, &local_error);
-      /* Compacted at once, so that the next record reuses what parsing took. */
-      if (record != NULL)
-        g_ptr_array_add (records, outbox_spool_record_compact (record));
-      else
-        set_aside (spool, id, local_error->message, quarantined);
+      no_such_message (error, id);
+      return NULL;
     }
-  if (quarantined->len > 0)
-    sync_after_quarantine (spool);
-
-  g_ptr_array_sort (records, compare_records);
-  if (out_quarantined != NULL)
-    *out_quarantined = g_steal_pointer (&quarantined);
-  return g_steal_pointer (&records);
+  files = message_files (spool, id);
+  if ((files & (HAS_RECORD_FILE | HAS_MESSAGE_FILE)) == 0)
+    {
+      no_such_message (error, id);
+      return NULL;
+    }
+  buffer = g_byte_array_sized_new (2 * SLOT_ALIGN);
+  record = load_record (spool, id, files, buffer, error);
+  return record != NULL ? outbox_spool_record_compact (record) : NULL;
 }
 
 /* Reading a message back: a stream that checks size and SHA-256 against

@@ -214,6 +214,46 @@ gboolean outbox_spool_is_idle (OutboxSpool *spool);
  * Returns records sorted by (created, id), each compacted
  * (outbox_spool_record_compact()) as it was read. */
 GPtrArray *outbox_spool_load (OutboxSpool *spool, GPtrArray **out_quarantined, GError **error);
+/* The same, step by step, for a daemon that answers while it loads: each
+ * next() gives up to @max more records (transfer full, compacted, in no
+ * particular order) and sets aside what does not validate, as
+ * outbox_spool_load() does, until is_done().  Records come from the index
+ * a clean stop left (see outbox_spool_write_index()) where the message's
+ * files are still as it says, from the files otherwise.  @known
+ * (nullable) tells the ids the caller has already (submitted since the
+ * load began): the loader leaves those alone, and those whose commit is
+ * still being written too.  Nothing else may change a message that the
+ * loader has not given out yet. */
+typedef struct _OutboxSpoolLoader OutboxSpoolLoader;
+typedef gboolean (*OutboxSpoolKnownFunc) (const char *id, gpointer user_data);
+
+OutboxSpoolLoader *outbox_spool_loader_new (OutboxSpool *spool,
+                                            OutboxSpoolKnownFunc known,
+                                            gpointer known_data,
+                                            GError **error);
+GPtrArray *outbox_spool_loader_next (OutboxSpoolLoader *loader, guint max);
+gboolean outbox_spool_loader_is_done (OutboxSpoolLoader *loader);
+/* How many of the records given out came from the index. */
+guint outbox_spool_loader_get_from_index (OutboxSpoolLoader *loader);
+/* (transfer none) (element-type utf8) the ids set aside so far */
+GPtrArray *outbox_spool_loader_get_quarantined (OutboxSpoolLoader *loader);
+void outbox_spool_loader_free (OutboxSpoolLoader *loader);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSpoolLoader, outbox_spool_loader_free)
+
+/* Writes $spool/index, blocking: for each of @ids (in that order) its
+ * current record as its files hold it, which of its files exist, and their
+ * sizes and change times; file fsync, rename, directory fsync.  For a
+ * daemon that stops, after its last change: the next load reads one file
+ * instead of one per message.  The first change made afterwards removes
+ * the index (durably) before it is made, so that an index never outlives
+ * the state it copies; and a loader takes an entry only when the files
+ * are still as it says, so that the files win wherever the two differ. */
+gboolean outbox_spool_write_index (OutboxSpool *spool, GPtrArray *ids, GError **error);
+
+/* Reads the record of one message straight from queue/, for a question
+ * about a message the loader has not reached yet; sets nothing aside.
+ * NO_SUCH_MESSAGE when queue/ has no record of @id. */
+OutboxSpoolRecord *outbox_spool_read (OutboxSpool *spool, const char *id, GError **error);
 /* Opens a message's data for reading.  The stream fails with
  * G_IO_ERROR_INVALID_DATA at its end (instead of returning 0) when the bytes
  * read do not match the record's size and SHA-256, so that a transaction

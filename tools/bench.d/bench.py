@@ -264,8 +264,12 @@ def rows(results, settings):
     if sizes:
         first = sizes[0]
         for key, label in (("queue_json_median_seconds", "outbox queue --json"),
-                           ("startup_median_seconds", "start-up until List")):
+                           ("startup_first_submit_median_seconds",
+                            "start-up until SubmitData answered"),
+                           ("startup_median_seconds", "start-up until the full List")):
             for entry in sizes:
+                if key not in entry:
+                    continue
                 later = entry is not first
                 linear = first[key] * entry["queued"] / first["queued"]
                 table.append((f"{label}, {queued_label(entry)}", "s", "lower", entry[key],

@@ -84,6 +84,32 @@ class Outbox:
         benchlib.wait_until(answered, timeout, "outboxd to answer List", interval=0.002)
         return time.monotonic() - started
 
+    def start_until_submit(self, expect, timeout=600):
+        """Starts outboxd, SubmitData (a held message) as soon as its name is
+        there, then List in pages until all of expect + 1 messages come:
+        returns the seconds until each of the two answers."""
+        started = time.monotonic()
+        self.daemon = subprocess.Popen([str(self.outboxd)], stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.DEVNULL, stderr=self.log)
+        parameters = self.submit_parameters(benchlib.message(expect), hold=True)
+
+        def submitted():
+            if self.daemon.poll() is not None:
+                raise BenchError(f"outboxd exited with {self.daemon.returncode}")
+            try:
+                self.call("SubmitData", parameters, "(s)")
+            except GLib.Error as error:
+                if "ServiceUnknown" in error.message or "NameHasNoOwner" in error.message:
+                    return False
+                raise
+            return True
+        benchlib.wait_until(submitted, timeout, "outboxd to answer SubmitData", interval=0.002)
+        first_answer = time.monotonic() - started
+        count = self.list_count()
+        if count != expect + 1:
+            raise BenchError(f"List gave {count} messages after start-up, not {expect + 1}")
+        return first_answer, time.monotonic() - started
+
     def stop(self):
         if self.daemon:
             status = benchlib.stop_process(self.daemon, timeout=60)
@@ -307,8 +333,9 @@ def submit_held_until(outbox, queued, size, deadline, rates):
 def phase_scale(outbox, sink, settings, result):
     """(e) and the queued part of (d): held messages are added as fast as
     one client can (SubmitData in flight) up to each size; at each size,
-    the daemon's RSS, `outbox queue --json` and start-up until List()
-    answers with every message.  Submitting stops at a time budget: a size
+    the daemon's RSS, `outbox queue --json`, and start-up (after a clean
+    stop) until a SubmitData is answered and until List() has answered
+    every message.  Submitting stops at a time budget: a size
     not reached by then is measured at the count reached."""
     reps, queued = settings["reps"], 0
     deadline = time.monotonic() + settings["scale_budget_seconds"]
@@ -320,13 +347,20 @@ def phase_scale(outbox, sink, settings, result):
         entry = {"target": size, "queued": queued,
                  "rss_after_submitting_bytes": outbox.memory(),
                  "queue_json_seconds": time_queue_json(outbox, queued, reps),
-                 "startup_seconds": [], "rss_after_startup_bytes": []}
+                 "startup_seconds": [], "startup_first_submit_seconds": [],
+                 "rss_after_startup_bytes": []}
+        # Each start-up adds the message it submits.
         for _ in range(reps):
             outbox.stop()
-            entry["startup_seconds"].append(outbox.start(expect=queued))
+            first_answer, full_list = outbox.start_until_submit(expect=queued)
+            queued += 1
+            entry["startup_first_submit_seconds"].append(first_answer)
+            entry["startup_seconds"].append(full_list)
             entry["rss_after_startup_bytes"].append(outbox.memory())
         entry["queue_json_median_seconds"] = benchlib.median(entry["queue_json_seconds"])
         entry["startup_median_seconds"] = benchlib.median(entry["startup_seconds"])
+        entry["startup_first_submit_median_seconds"] = benchlib.median(
+            entry["startup_first_submit_seconds"])
         entry["rss_queued_bytes"] = max(entry["rss_after_startup_bytes"]
                                         + [entry["rss_after_submitting_bytes"]])
         result["sizes"].append(entry)

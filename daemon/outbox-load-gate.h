@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "outbox-queue.h"
+
+G_BEGIN_DECLS
+
+/* Whether a call, made while @queue is still loading, must wait for the
+ * whole queue (a listing, a count, a change to a message not read yet). */
+typedef gboolean (*OutboxLoadGateFunc) (OutboxQueue *queue, GDBusMethodInvocation *invocation);
+
+/* Holds the calls to @skeleton for which @must_wait says so, unanswered,
+ * until @queue is loaded, then dispatches them as if they had just
+ * arrived, in the order they came.  The other calls go on at once.  Lives
+ * as long as @skeleton. */
+void outbox_load_gate_attach (GDBusInterfaceSkeleton *skeleton,
+                              OutboxQueue *queue,
+                              OutboxLoadGateFunc must_wait);
+
+G_END_DECLS

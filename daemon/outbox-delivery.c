@@ -1494,7 +1494,6 @@ outbox_delivery_retry_account (OutboxDelivery *self, const char *account)
   g_hash_table_remove (self->blocked, account);
   failure_due_now (self, account);
   outbox_queue_make_due (self->queue, account, OUTBOX_QUEUE_DUE_WAITING_FOR_USER);
-  outbox_delivery_schedule (self);
 }
 
 void

@@ -36,7 +36,8 @@ const char *outbox_account_state_to_string (OutboxAccountState state);
 void outbox_delivery_schedule (OutboxDelivery *delivery);
 /* Makes every deferred message due now and unblocks every account (Flush). */
 void outbox_delivery_flush (OutboxDelivery *delivery);
-/* Retry: unblocks @account and makes its next attempt now, once. */
+/* Retry: unblocks @account and makes its next attempt now, once; the
+ * retried message's "due" starts it. */
 void outbox_delivery_retry_account (OutboxDelivery *delivery, const char *account);
 /* Unblocks @account and forgets its failures (after SetPassword, an
  * authorization, a change of its settings). */

@@ -357,8 +357,6 @@ typedef struct
   OutboxQueueService *self;           /* (owned) */
   GDBusMethodInvocation *invocation;  /* (owned) until answered */
   CompleteFunc complete;
-  OutboxQueueChange change;
-  char *account;                      /* (owned) (nullable) */
 } ChangeCall;
 
 static void
@@ -366,7 +364,6 @@ change_call_free (ChangeCall *call)
 {
   g_object_unref (call->self);
   g_clear_object (&call->invocation);
-  g_free (call->account);
   g_free (call);
 }
 
@@ -380,12 +377,7 @@ change_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!outbox_queue_change_finish (self->queue, result, &error))
     outbox_dbus_return_error (g_steal_pointer (&call->invocation), error);
   else
-    {
-      call->complete (OUTBOX_DBUS_QUEUE (self), g_steal_pointer (&call->invocation));
-      /* A retry is the user asking to try the account again now. */
-      if (call->change == OUTBOX_QUEUE_CHANGE_RETRY && call->account != NULL)
-        outbox_delivery_retry_account (self->delivery, call->account);
-    }
+    call->complete (OUTBOX_DBUS_QUEUE (self), g_steal_pointer (&call->invocation));
   change_call_free (call);
 }
 
@@ -404,8 +396,11 @@ ask_for_change (OutboxDbusQueue *object,
   /* The reference the handler was given, which the answer consumes. */
   call->invocation = invocation;
   call->complete = complete;
-  call->change = change;
-  call->account = record != NULL ? g_strdup (record->account) : NULL;
+  /* A retry is the user asking to try the account again now: it must not
+   * rest after a failure when the retried message becomes due. */
+  if (change == OUTBOX_QUEUE_CHANGE_RETRY && record != NULL
+      && outbox_queue_check_change (self->queue, id, change, NULL))
+    outbox_delivery_retry_account (self->delivery, record->account);
   outbox_queue_change_async (self->queue, id, change, NULL, change_done, call);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }

@@ -217,6 +217,17 @@ class StormTest(EngineTestCase):
         self.assertGreaterEqual(server.connections() - before, 1)
         self.assertLessEqual(server.connections() - before, max_connections)
 
+        # So does a retry of one message, for the account resting after
+        # the flush's attempt.
+        before, attempts = server.connections(), len(lines())
+        self.outbox.check("retry", ids[0])
+        wait_until(lambda: len(lines()) == attempts + 1, 30, "the retry's attempt")
+        # (Not waiting for a round: the others are deferred to the
+        # account's next attempt, which the retry's failure moved.)
+        self.outbox.wait_state(ids[0], "deferred", timeout=30)
+        self.assertGreaterEqual(server.connections() - before, 1)
+        self.assertLessEqual(server.connections() - before, max_connections)
+
     def test_server_that_closes_at_once(self):
         self.check_storm("close")
 

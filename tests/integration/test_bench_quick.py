@@ -30,6 +30,7 @@ SUBMIT_DRAIN_KEYS = ("messages", "drain_per_second", "submit_data_sequential_per
                      "submit_data_pipelined_per_second")
 PER_PROCESS_KEYS = ("tool", "messages", "submitted_per_second", "end_to_end_per_second")
 MEMORY_KEYS = ("idle_rss_bytes", "idle_pss_bytes", "idle_hwm_bytes")
+STORM_KEYS = ("messages", "connections", "seconds_until_all_deferred")
 SCALE_ENTRY_KEYS = ("queued", "rss_queued_bytes", "queue_json_median_seconds",
                     "startup_median_seconds")
 ROW_KEYS = ("figure", "unit", "better", "outbox", "peer", "peer_value", "ratio")
@@ -101,6 +102,7 @@ class BenchQuickTest(unittest.TestCase):
 
     def test_outbox_memory_figures(self):
         self.assertFigures(self.section("outbox", "memory"), MEMORY_KEYS)
+        self.assertFigures(self.section("outbox", "storm"), STORM_KEYS)
 
     def test_outbox_scale_figures_at_1000(self):
         scale = self.section("outbox", "scale")

@@ -27,9 +27,10 @@ MIB = 1024 * 1024
 
 FULL = {"messages": 2000, "per_process": 500, "msmtp": 200,
         "scale": [1000, 10000, 100000], "scale_budget_seconds": 360,
-        "big_message": 1024 * MIB}
+        "big_message": 1024 * MIB, "storm_messages": 200}
 QUICK = {"messages": 100, "per_process": 50, "msmtp": 20,
-         "scale": [1000], "scale_budget_seconds": 60, "big_message": 0}
+         "scale": [1000], "scale_budget_seconds": 60, "big_message": 0,
+         "storm_messages": 200}
 # Targets of issue 7 where no peer does the same thing.
 TARGET_IDLE_RSS = 8 * MIB
 TARGET_BIG_MESSAGE_GROWTH = 4 * MIB
@@ -185,6 +186,7 @@ def measure(arguments, settings, workdir):
         results["outbox"][key] = guarded(what, lambda phase=phase: repeated_phase(
             phase, arguments.build_dir, phase_settings, workdir, reps))
     for key, phase, what in (("memory", "memory", "Outbox memory"),
+                             ("storm", "storm", "Outbox with a server down"),
                              ("scale", "scale", "Outbox queue sizes")):
         results["outbox"][key] = guarded(what, lambda phase=phase: outbox_phase(
             phase, arguments.build_dir, phase_settings, workdir))
@@ -252,6 +254,11 @@ def rows(results, settings):
         table.append((f"RSS growth, {settings['big_message'] // MIB} MiB message", "MiB",
                       "lower", mib(outbox("memory", "big_message_hwm_growth_bytes")),
                       "issue 7 target", mib(TARGET_BIG_MESSAGE_GROWTH)))
+    storm = outbox("storm", "messages")
+    if storm:
+        table.append((f"connections for one attempt, {storm} due, server down", "connections", "lower",
+                      outbox("storm", "connections"), "one per message (before issue 16)",
+                      storm))
     sizes = outbox("scale", "sizes") or []
     for entry in sizes:
         table.append((f"RSS, {queued_label(entry)}", "MiB", "lower",

@@ -12,8 +12,10 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 from gi.repository import Gio, GLib
@@ -372,7 +374,62 @@ def phase_scale(outbox, sink, settings, result):
             break
 
 
+class DownServer:
+    """A listener on 127.0.0.1 that counts the connections it accepts and
+    closes each at once: a server that is down."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def phase_storm(outbox, sink, settings, result):
+    """(f) The storm: storm_messages held messages of an account whose
+    server is down, released at once; how many connections one attempt of
+    the account makes, and how long until all are deferred."""
+    server = DownServer()
+    try:
+        outbox.run_cli("account", "add", "down", "--from", benchlib.SENDER,
+                       "--smtp", f"smtp+insecure://127.0.0.1:{server.port}")
+        # No second attempt while the figure is taken.
+        outbox.run_cli("account", "update", "down", "--retry-first", "3600")
+        count = settings["storm_messages"]
+        options = {"account": GLib.Variant("s", "down"), "hold": GLib.Variant("b", True)}
+        parameters = [GLib.Variant("(aya{sv})", (message, options))
+                      for message in messages(0, count)]
+        ids = [reply.unpack()[0] for reply in outbox.pipelined("SubmitData", parameters)]
+        started = time.monotonic()
+        outbox.release(ids)
+
+        def all_deferred():
+            replies = outbox.pipelined("Get", [GLib.Variant("(s)", (i,)) for i in ids])
+            return all(r.unpack()[0].get("state") == "deferred" for r in replies)
+        benchlib.wait_until(all_deferred, 120, f"all {count} deferred", interval=0.1)
+        result.update({"messages": count, "connections": server.count,
+                       "seconds_until_all_deferred": round(time.monotonic() - started, 3)})
+    finally:
+        server.stop()
+
+
 PHASES = {
+    "storm": phase_storm,
     "submit-drain": phase_submit_drain,
     "per-process": phase_per_process,
     "memory": phase_memory,

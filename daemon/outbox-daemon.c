@@ -19,6 +19,12 @@
 /* Sent messages stay visible for a week, then leave the spool. */
 #define KEEP_SENT_SECONDS (7 * 24 * 3600)
 #define PRUNE_INTERVAL_SECONDS 3600
+/* A new index is written when this many changes have been made since the
+ * last one (or messages read from their files at start), checked every
+ * CHECKPOINT_INTERVAL_SECONDS: after a crash, a start reads the files of
+ * about that many messages, not of the whole queue. */
+#define CHECKPOINT_CHANGES 1000
+#define CHECKPOINT_INTERVAL_SECONDS 300
 
 struct _OutboxDaemon
 {
@@ -34,6 +40,8 @@ struct _OutboxDaemon
   OutboxSentCopy *sent_copy;        /* (owned) */
   OutboxCredentials *credentials;   /* (owned) */
   gulong loaded_handler;
+  guint checkpoint_id;
+  gboolean checkpointing;  /* an index is being written in a worker thread */
 };
 
 /* The bus name keeps two daemons of one session apart; the lock keeps apart
@@ -111,24 +119,68 @@ outbox_daemon_new (guint lock_wait_ms, GError **error)
   return g_steal_pointer (&self);
 }
 
+static GPtrArray *
+queued_ids (GPtrArray *records)
+{
+  GPtrArray *ids = g_ptr_array_sized_new (records->len);
+
+  for (guint i = 0; i < records->len; i++)
+    g_ptr_array_add (ids, ((OutboxSpoolRecord *) g_ptr_array_index (records, i))->id);
+  return ids;
+}
+
 /* The next start reads one file instead of one per message. */
 static void
 write_index (OutboxDaemon *self)
 {
   g_autoptr (GPtrArray) records = outbox_queue_list (self->queue);
-  g_autoptr (GPtrArray) ids = g_ptr_array_sized_new (records->len);
+  g_autoptr (GPtrArray) ids = queued_ids (records);
   g_autoptr (GError) error = NULL;
 
-  for (guint i = 0; i < records->len; i++)
-    g_ptr_array_add (ids, ((OutboxSpoolRecord *) g_ptr_array_index (records, i))->id);
   if (!outbox_spool_write_index (self->spool, ids, &error))
     g_warning ("%s; the next start reads every record file instead", error->message);
+}
+
+static void
+on_checkpoint_written (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  OutboxDaemon *self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  self->checkpointing = FALSE;
+  if (!outbox_spool_write_index_finish (OUTBOX_SPOOL (source), result, &error))
+    g_warning ("%s; a start after a crash reads the record files changed since the last one", error->message);
+}
+
+static void
+write_checkpoint (OutboxDaemon *self)
+{
+  g_autoptr (GPtrArray) records = NULL;
+  g_autoptr (GPtrArray) ids = NULL;
+
+  if (self->checkpointing)
+    return;
+  records = outbox_queue_list (self->queue);
+  ids = queued_ids (records);
+  self->checkpointing = TRUE;
+  outbox_spool_write_index_async (self->spool, ids, NULL, on_checkpoint_written, self);
+}
+
+static gboolean
+checkpoint_if_changed (gpointer user_data)
+{
+  OutboxDaemon *self = user_data;
+
+  if (outbox_spool_get_changes_since_index (self->spool) >= CHECKPOINT_CHANGES)
+    write_checkpoint (self);
+  return G_SOURCE_CONTINUE;
 }
 
 void
 outbox_daemon_free (OutboxDaemon *self)
 {
   g_clear_handle_id (&self->prune_id, g_source_remove);
+  g_clear_handle_id (&self->checkpoint_id, g_source_remove);
   if (self->queue != NULL)
     g_clear_signal_handler (&self->loaded_handler, self->queue);
   if (self->queue_service != NULL)
@@ -157,6 +209,8 @@ outbox_daemon_free (OutboxDaemon *self)
       while (g_main_context_iteration (NULL, FALSE))
         ;
     }
+  while (self->checkpointing)
+    g_main_context_iteration (NULL, TRUE);
   if (self->queue != NULL && outbox_queue_is_loaded (self->queue))
     write_index (self);
   g_clear_object (&self->queue);
@@ -197,6 +251,9 @@ start_whole_queue_work (OutboxDaemon *self)
   prune_sent (self);
   self->prune_id = g_timeout_add_seconds (PRUNE_INTERVAL_SECONDS, prune_sent, self);
   outbox_sent_copy_schedule (self->sent_copy);
+  if (outbox_queue_get_loaded_from_files (self->queue) >= CHECKPOINT_CHANGES)
+    write_checkpoint (self);
+  self->checkpoint_id = g_timeout_add_seconds (CHECKPOINT_INTERVAL_SECONDS, checkpoint_if_changed, self);
 }
 
 static void

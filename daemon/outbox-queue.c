@@ -30,6 +30,7 @@ struct _OutboxQueue
   guint added_since_trim;
   OutboxSpoolLoader *loader; /* (owned) (nullable) while records are still being read */
   guint load_id;             /* the source reading them */
+  guint loaded_from_files;   /* how many of them came from their files */
 };
 
 enum
@@ -234,7 +235,7 @@ outbox_queue_next_work (OutboxQueue *queue, OutboxQueueWork work, const char *ac
 /* Loading
  *
  * The records are read in the main loop a slice at a time (from the
- * index a clean stop left, else from the files): between two slices the
+ * spool's index where it still holds, else from the files): between two slices the
  * daemon answers calls and delivers what is already known.  A slice stops
  * after LOAD_SLICE_USEC, so that no caller waits longer than that for the
  * loader; nothing in the queue waits for the load except what needs the
@@ -274,6 +275,7 @@ load_finished (OutboxQueue *self)
     g_warning ("Spool entry %s was set aside in %s/quarantine (the reason is logged above); "
                "nothing of it was sent",
                (const char *) g_ptr_array_index (quarantined, i), outbox_spool_get_path (self->spool));
+  self->loaded_from_files = outbox_spool_loader_get_from_files (self->loader);
   g_info ("Queue loaded: %u messages, %u of them from the index", g_hash_table_size (self->records),
           outbox_spool_loader_get_from_index (self->loader));
   g_clear_pointer (&self->loader, outbox_spool_loader_free);
@@ -333,6 +335,12 @@ gboolean
 outbox_queue_is_loaded (OutboxQueue *queue)
 {
   return queue->loader == NULL;
+}
+
+guint
+outbox_queue_get_loaded_from_files (OutboxQueue *queue)
+{
+  return queue->loaded_from_files;
 }
 
 OutboxSpoolRecord *

@@ -31,6 +31,9 @@ G_DECLARE_FINAL_TYPE (OutboxQueue, outbox_queue, OUTBOX, QUEUE, GObject)
  * what was added since.  "due" is emitted as records come in. */
 OutboxQueue *outbox_queue_new (OutboxSpool *spool, GError **error);
 gboolean outbox_queue_is_loaded (OutboxQueue *queue);
+/* Once loaded: how many messages were read from their own files, not the
+ * spool's index. */
+guint outbox_queue_get_loaded_from_files (OutboxQueue *queue);
 /* (transfer full) a copy of the record of @id, read from the spool when
  * the loader has not reached it yet; NO_SUCH_MESSAGE when there is none. */
 OutboxSpoolRecord *outbox_queue_peek (OutboxQueue *queue, const char *id, GError **error);

@@ -1587,34 +1587,149 @@ find_record (GPtrArray *records,
   return NULL;
 }
 
+/* Waits until the file system's clock has moved past the stamps of every
+ * file changed so far: an index begun after that has entries for them. */
 static void
-test_index_is_read_then_removed (Fixture *fixture,
-                                 gconstpointer data)
+wait_for_next_tick (Fixture *fixture)
+{
+  g_autofree char *probe = g_build_filename (fixture->path, "tick-probe", NULL);
+  struct stat first, now;
+
+  set_file_contents (probe, "", 0);
+  g_assert_cmpint (stat (probe, &first), ==, 0);
+  do
+    {
+      g_usleep (1000);
+      g_assert_cmpint (utimensat (AT_FDCWD, probe, NULL, 0), ==, 0);
+      g_assert_cmpint (stat (probe, &now), ==, 0);
+    }
+  while (now.st_ctim.tv_sec == first.st_ctim.tv_sec && now.st_ctim.tv_nsec == first.st_ctim.tv_nsec);
+  g_assert_cmpint (g_unlink (probe), ==, 0);
+}
+
+static void
+save_state (Fixture *fixture,
+            OutboxSpoolRecord *record,
+            OutboxMessageState state)
+{
+  g_autoptr(GError) error = NULL;
+
+  record->state = state;
+  record->attempts++;
+  outbox_spool_save (fixture->spool, record, &error);
+  g_assert_no_error (error);
+}
+
+/* The index stays through changes and a crash: each load takes what it
+ * says of the messages whose files are as it says, and reads the others
+ * from their files. */
+static void
+test_index_is_read_then_kept (Fixture *fixture,
+                              gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) a = commit_message (fixture, message_data, 0);
+  g_autoptr(OutboxSpoolRecord) b = commit_big_record (fixture);
+  g_autoptr(OutboxSpoolRecord) c = commit_message (fixture, message_data, 0);
+  const OutboxSpoolRecord *all[] = { a, b, c };
+  g_autoptr(GPtrArray) first = NULL;
+  g_autoptr(GPtrArray) second = NULL;
+  g_autoptr(GPtrArray) third = NULL;
+  g_autofree char *index = g_build_filename (fixture->path, "index", NULL);
+
+  wait_for_next_tick (fixture);
+  write_index (fixture, all, 3);
+  g_assert_true (g_file_test (index, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (loaded_from_index (fixture, &first), ==, 3);
+  g_assert_cmpuint (first->len, ==, 3);
+  assert_records_equal (find_record (first, a->id), a);
+  assert_records_equal (find_record (first, b->id), b);
+  assert_records_equal (find_record (first, c->id), c);
+
+  /* In place, in its slot (the size of its file is the same), and in its
+   * own record file. */
+  save_state (fixture, a, OUTBOX_MESSAGE_STATE_DEFERRED);
+  save_state (fixture, b, OUTBOX_MESSAGE_STATE_FAILED);
+  g_assert_true (g_file_test (index, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (loaded_from_index (fixture, &second), ==, 1);
+  g_assert_cmpuint (second->len, ==, 3);
+  assert_records_equal (find_record (second, a->id), a);
+  assert_records_equal (find_record (second, b->id), b);
+  assert_records_equal (find_record (second, c->id), c);
+  /* Still there for the next start. */
+  g_assert_cmpuint (loaded_from_index (fixture, &third), ==, 1);
+  g_assert_cmpuint (third->len, ==, 3);
+}
+
+static void
+on_index_written (GObject *source,
+                  GAsyncResult *result,
+                  gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (outbox_spool_write_index_finish (OUTBOX_SPOOL (source), result, &error));
+  g_assert_no_error (error);
+  *(gboolean *) user_data = TRUE;
+}
+
+/* An index written while changes go on (a checkpoint): a message saved
+ * again and again, in place, while the index is being written; the load
+ * after it gives the last state saved every round. */
+static void
+test_index_written_during_changes (Fixture *fixture,
+                                   gconstpointer data)
+{
+  for (guint round = 0; round < 30; round++)
+    {
+      g_autoptr(OutboxSpoolRecord) record = commit_message (fixture, message_data, 0);
+      g_autoptr(GPtrArray) ids = g_ptr_array_new ();
+      g_autoptr(GPtrArray) records = NULL;
+      g_autoptr(GError) error = NULL;
+      gboolean written = FALSE;
+
+      g_ptr_array_add (ids, record->id);
+      outbox_spool_write_index_async (fixture->spool, ids, NULL, on_index_written, &written);
+      do
+        {
+          save_state (fixture, record, record->attempts % 2 ? OUTBOX_MESSAGE_STATE_DEFERRED
+                                                            : OUTBOX_MESSAGE_STATE_QUEUED);
+          g_main_context_iteration (NULL, FALSE);
+        }
+      while (!written);
+      loaded_from_index (fixture, &records);
+      g_assert_cmpuint (records->len, ==, 1);
+      assert_records_equal (find_record (records, record->id), record);
+      outbox_spool_remove (fixture->spool, record->id, &error);
+      g_assert_no_error (error);
+    }
+}
+
+/* Files changed in the clock tick the index was begun in could change
+ * again within that tick with their stamps unmoved: they get no entry. */
+static void
+test_index_skips_files_of_its_tick (Fixture *fixture,
+                                    gconstpointer data)
 {
   g_autoptr(OutboxSpoolRecord) a = commit_message (fixture, message_data, 0);
   g_autoptr(OutboxSpoolRecord) b = commit_big_record (fixture);
   const OutboxSpoolRecord *both[] = { a, b };
-  g_autoptr(GPtrArray) first = NULL;
-  g_autoptr(GPtrArray) second = NULL;
   g_autofree char *index = g_build_filename (fixture->path, "index", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
 
+  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_INDEX_TICK);
   write_index (fixture, both, 2);
-  g_assert_true (g_file_test (index, G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (loaded_from_index (fixture, &first), ==, 2);
-  g_assert_cmpuint (first->len, ==, 2);
-  assert_records_equal (find_record (first, a->id), a);
-  assert_records_equal (find_record (first, b->id), b);
-  /* Gone as soon as it was read: the next load reads the files. */
-  g_assert_false (g_file_test (index, G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (loaded_from_index (fixture, &second), ==, 0);
-  g_assert_cmpuint (second->len, ==, 2);
+  outbox_spool_set_fault (fixture->spool, OUTBOX_SPOOL_FAULT_NONE);
+  g_file_get_contents (index, &contents, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_suffix (contents, "\nend 0\n"));
+  g_assert_cmpuint (loaded_from_index (fixture, &records), ==, 0);
+  g_assert_cmpuint (records->len, ==, 2);
 }
 
-/* An index put back after the files changed (as a removal that never
- * reached the disk would leave it): what the files say wins.  The change
- * here gives the message a record file of its own, and the other message
- * leaves: file times may not move within a clock tick, which files and
- * sizes always show. */
+/* What the files say wins wherever they differ from the index: here a
+ * message that got a record file of its own and one that left. */
 static void
 test_index_loses_to_changed_files (Fixture *fixture,
                                    gconstpointer data)
@@ -1623,15 +1738,11 @@ test_index_loses_to_changed_files (Fixture *fixture,
   g_autoptr(OutboxSpoolRecord) changed = commit_message (fixture, message_data, 0);
   g_autoptr(OutboxSpoolRecord) removed = commit_message (fixture, message_data, 0);
   const OutboxSpoolRecord *all[] = { kept, changed, removed };
-  g_autofree char *index = g_build_filename (fixture->path, "index", NULL);
-  g_autofree char *copy = NULL;
   g_autoptr(GPtrArray) records = NULL;
   g_autoptr(GError) error = NULL;
-  gsize len;
 
+  wait_for_next_tick (fixture);
   write_index (fixture, all, 3);
-  g_file_get_contents (index, &copy, &len, &error);
-  g_assert_no_error (error);
   changed->state = OUTBOX_MESSAGE_STATE_FAILED;
   g_free (changed->subject);
   changed->subject = g_strnfill (5000, 's');
@@ -1639,14 +1750,43 @@ test_index_loses_to_changed_files (Fixture *fixture,
   g_assert_no_error (error);
   outbox_spool_remove (fixture->spool, removed->id, &error);
   g_assert_no_error (error);
-  g_assert_false (g_file_test (index, G_FILE_TEST_EXISTS));
-  set_file_contents (index, copy, len);
 
   g_assert_cmpuint (loaded_from_index (fixture, &records), ==, 1);
   g_assert_cmpuint (records->len, ==, 2);
   assert_records_equal (find_record (records, kept->id), kept);
   assert_records_equal (find_record (records, changed->id), changed);
   g_assert_null (find_record (records, removed->id));
+}
+
+/* An index begun later than the clock now says (the clock was set back
+ * since) is not read: a change since could have the stamps it recorded. */
+static void
+test_index_from_the_future_is_not_read (Fixture *fixture,
+                                        gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) a = commit_message (fixture, message_data, 0);
+  const OutboxSpoolRecord *one[] = { a };
+  g_autofree char *index = g_build_filename (fixture->path, "index", NULL);
+  g_autofree char *contents = NULL;
+  g_autofree char *moved = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+  char *line_end;
+
+  wait_for_next_tick (fixture);
+  write_index (fixture, one, 1);
+  g_file_get_contents (index, &contents, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (contents, "outbox-index 2 "));
+  line_end = strchr (contents, '\n');
+  g_assert_nonnull (line_end);
+  moved = g_strdup_printf ("outbox-index 2 %" G_GINT64_FORMAT " 0%s", g_get_real_time () / G_USEC_PER_SEC + 3600,
+                           line_end);
+  set_file_contents (index, moved, -1);
+
+  g_assert_cmpuint (loaded_from_index (fixture, &records), ==, 0);
+  g_assert_cmpuint (records->len, ==, 1);
+  assert_records_equal (find_record (records, a->id), a);
 }
 
 int
@@ -1660,8 +1800,11 @@ main (int argc,
   add_fixture_test ("/spool/open/refuses-open-subdir", NULL, test_open_refuses_open_subdir);
   add_fixture_test ("/spool/open/cleans-tmp", NULL, test_open_cleans_tmp);
 
-  add_fixture_test ("/spool/index/read-then-removed", NULL, test_index_is_read_then_removed);
+  add_fixture_test ("/spool/index/read-then-kept", NULL, test_index_is_read_then_kept);
+  add_fixture_test ("/spool/index/skips-files-of-its-tick", NULL, test_index_skips_files_of_its_tick);
+  add_fixture_test ("/spool/index/written-during-changes", NULL, test_index_written_during_changes);
   add_fixture_test ("/spool/index/loses-to-changed-files", NULL, test_index_loses_to_changed_files);
+  add_fixture_test ("/spool/index/from-the-future-not-read", NULL, test_index_from_the_future_is_not_read);
 
   add_fixture_test ("/spool/draft/commit", NULL, test_draft_commit);
   add_fixture_test ("/spool/draft/commit-big-record", NULL, test_draft_commit_big_record);

@@ -1123,7 +1123,9 @@ struct _OutboxSpool
   guint64 tmp_serial;      /* names the records being replaced in tmp/ */
   GHashTable *committing;  /* (element-type utf8) main thread only: the ids of
                             * asynchronous commits not completed yet */
-  gboolean index_dropped;  /* main thread only: see drop_index() */
+  guint64 changes;         /* main thread only: changes asked for since the
+                            * index was last written (see below) */
+  GMutex index_lock;       /* one index written at a time */
 };
 
 G_DEFINE_FINAL_TYPE (OutboxSpool, outbox_spool, G_TYPE_OBJECT)
@@ -1152,6 +1154,7 @@ outbox_spool_finalize (GObject *object)
   g_ptr_array_unref (spool->waiting);
   g_hash_table_unref (spool->committing);
   g_mutex_clear (&spool->commit_lock);
+  g_mutex_clear (&spool->index_lock);
   g_cond_clear (&spool->batch_done);
 
   G_OBJECT_CLASS (outbox_spool_parent_class)->finalize (object);
@@ -1171,6 +1174,7 @@ outbox_spool_init (OutboxSpool *spool)
   spool->queue_fd = -1;
   spool->quarantine_fd = -1;
   g_mutex_init (&spool->commit_lock);
+  g_mutex_init (&spool->index_lock);
   g_cond_init (&spool->batch_done);
   spool->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) job_free);
   spool->committing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
@@ -1959,26 +1963,11 @@ complete_jobs (OutboxSpool *spool,
 static void start_batch (OutboxSpool *spool);
 
 /* The index (see outbox_spool_write_index()) is a copy of queue/ as it was
- * when it was written: it goes, durably, before the first change made
- * after that.  Should its removal not reach the disk, what it says of a
- * message is still checked against that message's files. */
+ * when it was written.  It stays through later changes: a loader takes an
+ * entry only while the message's files are as the entry says, and an entry
+ * is written only for files that had not changed in the clock tick the
+ * index was begun in, so that any later change shows in their stamps. */
 #define INDEX_NAME "index"
-
-static void
-drop_index (OutboxSpool *spool)
-{
-  if (spool->index_dropped)
-    return;
-  spool->index_dropped = TRUE;
-  if (unlinkat (spool->root_fd, INDEX_NAME, 0) < 0)
-    {
-      if (errno != ENOENT)
-        g_warning ("Cannot remove the spool index: %s", g_strerror (errno));
-      return;
-    }
-  if (fsync (spool->root_fd) < 0)
-    g_warning ("Cannot save the spool directory after removing its index: %s", g_strerror (errno));
-}
 
 static void
 batch_thread (GTask *task,
@@ -2035,7 +2024,7 @@ submit_job (OutboxSpool *spool,
             Job *job,
             GTask *task)
 {
-  drop_index (spool);
+  spool->changes++;
   job->task = task;
   if (job->kind == JOB_COMMIT)
     g_hash_table_add (spool->committing, g_strdup (job->id));
@@ -2077,7 +2066,7 @@ run_jobs_now (OutboxSpool *spool,
   g_autoptr(GPtrArray) jobs = NULL;
   gboolean ok = TRUE;
 
-  drop_index (spool);
+  spool->changes++;
   g_mutex_lock (&spool->commit_lock);
   while (spool->batch_running)
     g_cond_wait (&spool->batch_done, &spool->commit_lock);
@@ -2730,7 +2719,7 @@ message_files (OutboxSpool *spool,
 
 /* The index
  *
- *   outbox-index 1
+ *   outbox-index 2 SEC NSEC                                 when it was begun
  *   entry ID FILES RSIZE RSEC RNSEC DSIZE DSEC DNSEC LEN    one per message:
  *   RECORD                                                  its files, their
  *                                                           stamps, and its
@@ -2738,15 +2727,42 @@ message_files (OutboxSpool *spool,
  *                                                           and a newline)
  *   end COUNT
  *
- * Each record carries its own checksum, and an index without its end line
- * is not read at all. */
+ * SEC NSEC is the file system's time when the index was begun: every
+ * stamp in it is older, so that a file changed since has a newer one.  An
+ * index begun later than the clock says it is now (the clock was set
+ * back) is not read, nor one without its end line.  Each record carries
+ * its own checksum. */
 
-#define INDEX_MAGIC "outbox-index 1\n"
+#define INDEX_MAGIC "outbox-index 2 "
+
+static gboolean
+stamp_is_older (gint64 sec,
+                gint64 nsec,
+                gint64 than_sec,
+                gint64 than_nsec)
+{
+  return sec < than_sec || (sec == than_sec && nsec < than_nsec);
+}
+
+/* Whether @map ends with the end line (looked for in its last octets
+ * only: the records before it may hold anything). */
+static gboolean
+has_end_line (const char *map,
+              gsize len)
+{
+  gsize tail = MIN (len, 32);
+
+  return g_strrstr_len (map + len - tail, tail, "\nend ") != NULL && map[len - 1] == '\n';
+}
 
 static void
 open_index (OutboxSpoolLoader *loader)
 {
   int fd = openat (loader->spool->root_fd, INDEX_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  gint64 now = g_get_real_time ();
+  const char *header_end;
+  gint64 begun_sec, begun_nsec;
+  int consumed = 0;
   struct stat st;
   void *map;
 
@@ -2764,13 +2780,23 @@ open_index (OutboxSpoolLoader *loader)
   madvise (map, st.st_size, MADV_SEQUENTIAL);
   loader->index = map;
   loader->index_len = st.st_size;
-  loader->index_pos = strlen (INDEX_MAGIC);
-  if (memcmp (map, INDEX_MAGIC, strlen (INDEX_MAGIC)) != 0
-      || !g_str_has_prefix (g_strrstr_len (map, st.st_size, "\nend ") ?: "", "\nend "))
+  loader->index_pos = loader->index_len;
+  header_end = memchr (map, '\n', MIN ((gsize) st.st_size, 64));
+  if (memcmp (map, INDEX_MAGIC, strlen (INDEX_MAGIC)) != 0 || header_end == NULL
+      || sscanf ((const char *) map + strlen (INDEX_MAGIC),
+                 "%" G_GINT64_MODIFIER "d %" G_GINT64_MODIFIER "d\n%n", &begun_sec, &begun_nsec, &consumed) != 2
+      || (const char *) map + strlen (INDEX_MAGIC) + consumed != header_end + 1
+      || !has_end_line (map, st.st_size))
     {
       g_message ("The spool index is incomplete or unknown; reading every record file");
-      loader->index_pos = loader->index_len;
+      return;
     }
+  if (stamp_is_older (now / G_USEC_PER_SEC, (now % G_USEC_PER_SEC) * 1000, begun_sec, begun_nsec))
+    {
+      g_message ("The spool index was written later than the clock now says; reading every record file");
+      return;
+    }
+  loader->index_pos = header_end + 1 - (const char *) map;
 }
 
 static void
@@ -3000,9 +3026,7 @@ outbox_spool_loader_new (OutboxSpool *spool,
   loader->seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   loader->quarantined = g_ptr_array_new_with_free_func (g_free);
   loader->buffer = g_byte_array_sized_new (2 * SLOT_ALIGN);
-  /* Read (mapped) before it goes: nothing changes queue/ before that. */
   open_index (loader);
-  drop_index (spool);
   if (!open_dir (loader, error))
     return NULL;
   return g_steal_pointer (&loader);
@@ -3018,6 +3042,12 @@ guint
 outbox_spool_loader_get_from_index (OutboxSpoolLoader *loader)
 {
   return loader->from_index;
+}
+
+guint
+outbox_spool_loader_get_from_files (OutboxSpoolLoader *loader)
+{
+  return loader->from_files;
 }
 
 GPtrArray *
@@ -3137,18 +3167,27 @@ append_index_entry (GString *out,
 static gboolean
 write_index_file (OutboxSpool *spool,
                   int fd,
+                  const struct timespec *begun,
                   GPtrArray *ids)
 {
   g_autoptr(GByteArray) buffer = g_byte_array_sized_new (2 * SLOT_ALIGN);
   g_autoptr(GString) out = g_string_sized_new (1024 * 1024);
   guint count = 0;
 
-  g_string_append (out, INDEX_MAGIC);
+  g_string_append_printf (out, INDEX_MAGIC "%" G_GINT64_FORMAT " %" G_GINT64_FORMAT "\n",
+                          (gint64) begun->tv_sec, (gint64) begun->tv_nsec);
   for (guint i = 0; i < ids->len; i++)
     {
       IndexEntry entry = { { 0 }, };
 
-      if (current_record_bytes (spool, g_ptr_array_index (ids, i), &entry, buffer))
+      /* Files changed in the tick the index was begun in could change
+       * again within it, their stamps unmoved: those are read at the next
+       * start (so are files changed since). */
+      if (current_record_bytes (spool, g_ptr_array_index (ids, i), &entry, buffer)
+          && stamp_is_older (entry.record_stamp.ctime_sec, entry.record_stamp.ctime_nsec, begun->tv_sec,
+                             begun->tv_nsec)
+          && stamp_is_older (entry.data_stamp.ctime_sec, entry.data_stamp.ctime_nsec, begun->tv_sec,
+                             begun->tv_nsec))
         {
           append_index_entry (out, g_ptr_array_index (ids, i), &entry);
           count++;
@@ -3164,21 +3203,28 @@ write_index_file (OutboxSpool *spool,
   return write_all (spool, fd, (const guint8 *) out->str, out->len);
 }
 
-gboolean
-outbox_spool_write_index (OutboxSpool *spool,
-                          GPtrArray *ids,
-                          GError **error)
+/* Any thread; one index at a time. */
+static gboolean
+write_index (OutboxSpool *spool,
+             GPtrArray *ids,
+             GError **error)
 {
+  g_autoptr(GMutexLocker) locker = g_mutex_locker_new (&spool->index_lock);
+  struct stat st;
+  gboolean ok;
   int fd;
 
-  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
-
-  /* Every change asked for is on disk before the copy is made. */
-  run_jobs_now (spool, NULL, NULL);
-  fd = openat (spool->tmp_fd, INDEX_NAME, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  /* A new file: its change time is the file system's time now, older
+   * than any change that comes after. */
+  if (unlinkat (spool->tmp_fd, INDEX_NAME, 0) < 0 && errno != ENOENT)
+    return errno_error (error, errno, "Cannot create the spool index");
+  fd = openat (spool->tmp_fd, INDEX_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0)
     return errno_error (error, errno, "Cannot create the spool index");
-  if (!write_index_file (spool, fd, ids) || fsync (fd) < 0)
+  ok = fstat (fd, &st) == 0;
+  if (spool->fault == OUTBOX_SPOOL_FAULT_INDEX_TICK)
+    st.st_ctim.tv_sec = st.st_ctim.tv_nsec = 0;
+  if (!ok || !write_index_file (spool, fd, &st.st_ctim, ids) || fsync (fd) < 0)
     {
       errno_error (error, errno, "Cannot write the spool index");
       close (fd);
@@ -3192,9 +3238,72 @@ outbox_spool_write_index (OutboxSpool *spool,
       unlinkat (spool->tmp_fd, INDEX_NAME, 0);
       return FALSE;
     }
-  /* Any later change removes it again. */
-  spool->index_dropped = FALSE;
   return TRUE;
+}
+
+gboolean
+outbox_spool_write_index (OutboxSpool *spool,
+                          GPtrArray *ids,
+                          GError **error)
+{
+  g_return_val_if_fail (OUTBOX_IS_SPOOL (spool), FALSE);
+
+  /* Every change asked for is on disk before the copy is made. */
+  run_jobs_now (spool, NULL, NULL);
+  spool->changes = 0;
+  return write_index (spool, ids, error);
+}
+
+static void
+write_index_thread (GTask *task,
+                    gpointer source_object,
+                    gpointer task_data,
+                    GCancellable *cancellable)
+{
+  GError *error = NULL;
+
+  if (write_index (source_object, task_data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+outbox_spool_write_index_async (OutboxSpool *spool,
+                                GPtrArray *ids,
+                                GCancellable *cancellable,
+                                GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  GPtrArray *copy;
+
+  g_return_if_fail (OUTBOX_IS_SPOOL (spool));
+
+  copy = g_ptr_array_new_full (ids->len, g_free);
+  for (guint i = 0; i < ids->len; i++)
+    g_ptr_array_add (copy, g_strdup (g_ptr_array_index (ids, i)));
+  spool->changes = 0;
+  task = g_task_new (spool, cancellable, callback, user_data);
+  g_task_set_source_tag (task, outbox_spool_write_index_async);
+  g_task_set_task_data (task, copy, (GDestroyNotify) g_ptr_array_unref);
+  g_task_run_in_thread (task, write_index_thread);
+}
+
+gboolean
+outbox_spool_write_index_finish (OutboxSpool *spool,
+                                 GAsyncResult *result,
+                                 GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, spool), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+guint64
+outbox_spool_get_changes_since_index (OutboxSpool *spool)
+{
+  return spool->changes;
 }
 
 OutboxSpoolRecord *

@@ -218,7 +218,7 @@ GPtrArray *outbox_spool_load (OutboxSpool *spool, GPtrArray **out_quarantined, G
  * next() gives up to @max more records (transfer full, compacted, in no
  * particular order) and sets aside what does not validate, as
  * outbox_spool_load() does, until is_done().  Records come from the index
- * a clean stop left (see outbox_spool_write_index()) where the message's
+ * (see outbox_spool_write_index()) where the message's
  * files are still as it says, from the files otherwise.  @known
  * (nullable) tells the ids the caller has already (submitted since the
  * load began): the loader leaves those alone, and those whose commit is
@@ -235,6 +235,8 @@ GPtrArray *outbox_spool_loader_next (OutboxSpoolLoader *loader, guint max);
 gboolean outbox_spool_loader_is_done (OutboxSpoolLoader *loader);
 /* How many of the records given out came from the index. */
 guint outbox_spool_loader_get_from_index (OutboxSpoolLoader *loader);
+/* How many were read from their files. */
+guint outbox_spool_loader_get_from_files (OutboxSpoolLoader *loader);
 /* (transfer none) (element-type utf8) the ids set aside so far */
 GPtrArray *outbox_spool_loader_get_quarantined (OutboxSpoolLoader *loader);
 void outbox_spool_loader_free (OutboxSpoolLoader *loader);
@@ -242,13 +244,26 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxSpoolLoader, outbox_spool_loader_free)
 
 /* Writes $spool/index, blocking: for each of @ids (in that order) its
  * current record as its files hold it, which of its files exist, and their
- * sizes and change times; file fsync, rename, directory fsync.  For a
- * daemon that stops, after its last change: the next load reads one file
- * instead of one per message.  The first change made afterwards removes
- * the index (durably) before it is made, so that an index never outlives
- * the state it copies; and a loader takes an entry only when the files
- * are still as it says, so that the files win wherever the two differ. */
+ * sizes and change times; file fsync, rename, directory fsync.  The next
+ * load reads one file instead of one per message.  The index stays
+ * through later changes and a crash: a loader takes an entry only when the
+ * files are still as it says, so that the files win wherever the two
+ * differ, and files that changed in the clock tick the index was begun in
+ * get no entry (a change within that tick might not move their stamps).
+ * Asked for every change already asked for reaching the disk first: for a
+ * daemon that stops, after its last change. */
 gboolean outbox_spool_write_index (OutboxSpool *spool, GPtrArray *ids, GError **error);
+/* The same in a worker thread, while changes go on (those show in the
+ * stamps): a checkpoint, so that a start after a crash reads the files of
+ * what changed since, not of every message.  @ids is copied. */
+void outbox_spool_write_index_async (OutboxSpool *spool,
+                                     GPtrArray *ids,
+                                     GCancellable *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer user_data);
+gboolean outbox_spool_write_index_finish (OutboxSpool *spool, GAsyncResult *result, GError **error);
+/* Changes asked for since an index was last begun. */
+guint64 outbox_spool_get_changes_since_index (OutboxSpool *spool);
 
 /* Reads the record of one message straight from queue/, for a question
  * about a message the loader has not reached yet; sets nothing aside.
@@ -274,7 +289,9 @@ gboolean outbox_spool_id_is_valid (const char *id);
 
 /* For tests only: makes one step of a draft commit or a save fail (EIO, or
  * ENOSPC for the write) as a failing or full disk would, until it is set
- * back to NONE. */
+ * back to NONE.  INDEX_TICK makes an index see every file as changed in
+ * the clock tick it was begun in (as a file system with a coarse clock
+ * can; Linux's multigrain time stamps since 6.13 make it rare). */
 typedef enum
 {
   OUTBOX_SPOOL_FAULT_NONE,
@@ -282,6 +299,7 @@ typedef enum
   OUTBOX_SPOOL_FAULT_FSYNC_RECORD,
   OUTBOX_SPOOL_FAULT_WRITE_RECORD,
   OUTBOX_SPOOL_FAULT_FSYNC_DIR,
+  OUTBOX_SPOOL_FAULT_INDEX_TICK,
 } OutboxSpoolFault;
 
 void outbox_spool_set_fault (OutboxSpool *spool, OutboxSpoolFault fault);

@@ -68,14 +68,19 @@ def session_log_size():
         return 0
 
 
-def problems_logged_since(offset):
-    """The session log from the first problem after offset on, or ""."""
+def session_log_since(offset):
+    """What the session log got after offset (see session_log_size())."""
     try:
         with open(SESSION_LOG, "rb") as log:
             log.seek(offset)
-            text = log.read().decode("utf-8", "replace")
+            return log.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
+
+
+def problems_logged_since(offset):
+    """The session log from the first problem after offset on, or ""."""
+    text = session_log_since(offset)
     found = PROBLEM.search(text)
     if not found:
         return ""

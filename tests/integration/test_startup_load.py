@@ -13,13 +13,16 @@ call made as soon as the daemon owns its name finds the load going on; the
 tests check that it did (SubmitData answered before List)."""
 
 import os
+import pathlib
+import re
 import signal
 
 import outboxtest
 import spoolfill
 from gi.repository import Gio, GLib
 from outboxtest import (BUS_NAME, OBJECT_PATH, QUEUE_IFACE, Outbox, OutboxTestCase,
-                        call_outbox, free_port, make_message, wait_until)
+                        call_outbox, free_port, make_message, session_log_since,
+                        session_log_size, start_daemon_with_args, wait_until)
 
 ACCOUNT = "load"
 SENDER = "alice@example.org"
@@ -181,6 +184,39 @@ class StartupLoadTest(OutboxTestCase):
         ids = {m["id"] for m in list_all()}
         self.assertNotIn(victim, ids, "a cancelled message came back after a kill")
         self.assertTrue(self.expected_ids() <= ids, "a message was lost")
+
+    def test_4_a_start_after_a_kill_reads_the_checkpoint(self):
+        """No clean stop, no index: the load reads every file, and writes
+        an index after it (a checkpoint).  After a kill, the next start
+        takes from it every message whose files did not change since, and
+        reads the one that did from its files."""
+        self.outbox.stop_daemon()
+        index = pathlib.Path(spool_dir()) / "index"
+        index.unlink()
+        self.outbox.start_daemon()
+        list_all()  # loaded
+        wait_until(index.exists, 60, "the checkpoint index after the load")
+        victim = self.filled[len(self.filled) // 3]
+        call_outbox(QUEUE_IFACE, "Cancel", GLib.Variant("(s)", (victim,)), timeout=60)
+        self.cancelled.add(victim)
+        os.kill(self.outbox.daemon.pid, signal.SIGKILL)
+        self.outbox.daemon.wait()
+        self.outbox.daemon = None
+        wait_until(lambda: self.outbox.daemon_pid() is None, 20, "the bus name to be released")
+
+        log_start = session_log_size()
+        start_daemon_with_args(self.outbox, extra_env={"G_MESSAGES_DEBUG": "outbox"})
+        self.addCleanup(self.outbox.stop_daemon)
+        ids = {m["id"] for m in list_all()}
+        self.assertNotIn(victim, ids, "a cancelled message came back after a kill")
+        self.assertTrue(self.expected_ids() <= ids, "a message was lost")
+        loaded = re.search(r"Queue loaded: (\d+) messages, (\d+) of them from the index",
+                           session_log_since(log_start))
+        self.assertIsNotNone(loaded, "no load line in the log")
+        total, from_index = int(loaded.group(1)), int(loaded.group(2))
+        self.assertEqual(total, len(ids))
+        # Only what changed after the checkpoint came from the files.
+        self.assertGreaterEqual(from_index, total - 5, loaded.group(0))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ copy (no Sent folder, IMAP down, login refused, given up), the message
 reaches the sink exactly once."""
 
 import imaplib
+import socket
 import ssl
+import threading
+import time
 
 from outboxtest import (Dovecot, MessageChangedRecorder, OutboxTestCase, make_message, main,
                         replies_of, set_password, update_account, wait_sink_messages,
@@ -18,6 +21,55 @@ from outboxtest import (Dovecot, MessageChangedRecorder, OutboxTestCase, make_me
 SENDER = "alice@example.org"
 # Copies are retried after 1 s, then every 2 s.
 FAST_RETRY = {"retry-first": 1, "retry-max": 2}
+
+
+class SlowProxy:
+    """Forwards each connection to 127.0.0.1:port after holding it for
+    delay seconds, so that what goes through it cannot finish sooner."""
+
+    def __init__(self, port, delay):
+        self.target, self.delay = port, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        time.sleep(self.delay)
+        try:
+            server = socket.create_connection(("127.0.0.1", self.target))
+        except OSError:
+            client.close()
+            return
+        self.sockets.append(server)
+        threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+        self._pump(client, server)
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for s in (source, sink):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        for s in self.sockets:
+            s.close()
 
 
 class SentCopyTestCase(OutboxTestCase):
@@ -37,7 +89,7 @@ class SentCopyTestCase(OutboxTestCase):
                 "--smtp", smtp or dovecot.url("submission"),
                 "--tls-ca-file", str(dovecot.ca_file)]
         if imap:
-            args += ["--imap", dovecot.url(imap)]
+            args += ["--imap", imap if "://" in imap else dovecot.url(imap)]
         if pop3:
             args += ["--pop3", dovecot.url(pop3)]
         self.outbox.check(*args)
@@ -110,9 +162,15 @@ class SentCopyTest(SentCopyTestCase):
     def test_pending_in_the_write_that_marks_sent(self):
         sink = self.start_sink()
         dovecot = self.start_dovecot(sink)
+        # MessageChanged tells a message's changes of 50 ms at once: the
+        # copy must take longer than that for "sent" to be told before
+        # "saved".
+        proxy = SlowProxy(dovecot.ports["imaps"], 1.0)
+        self.addCleanup(proxy.close)
         recorder = MessageChangedRecorder()
         self.addCleanup(recorder.close)
-        queue_id = self.submit(self.add_account(dovecot), "<first-write@example.org>")
+        account = self.add_account(dovecot, imap=f"imaps://{Dovecot.USER}@127.0.0.1:{proxy.port}")
+        queue_id = self.submit(account, "<first-write@example.org>")
         self.wait_copy(queue_id, "saved")
         recorder.wait_state(queue_id, "sent")
         sent = [details for id_, state, details in recorder.signals

@@ -115,7 +115,6 @@ typedef struct
 {
   const char *member;       /* (unowned) */
   gboolean empty;           /* no element yet, nor the head */
-  JsonGenerator *generator; /* (owned) */
   GString *text;            /* (owned) */
 } OutboxCliJsonList;
 void      outbox_cli_json_list_begin    (OutboxCliJsonList *list,

@@ -232,15 +232,16 @@ schedule_memory_trim (OutboxQueueService *self)
 #endif
 }
 
-/* The listing List and ListSerialized answer with, or NULL with the call
- * answered with an error. */
-static GVariant *
+/* The listing List and ListSerialized answer with (aa{sv}, serialised), or
+ * NULL with the call answered with an error.  Written straight into one
+ * buffer (see outbox-variant-writer.h): a page of 5,000 messages is one
+ * allocation, not a tree of a hundred thousand values. */
+static GBytes *
 build_listing (OutboxQueueService *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
+  g_autoptr (OutboxVariantWriter) writer = NULL;
   ListOptions options = { 0 };
-  GVariantBuilder builder;
   GError *error = NULL;
-  gsize reply_size = 0;
   guint listed = 0;
 
   if (!parse_list_options (arg_options, &options, &error))
@@ -248,24 +249,19 @@ build_listing (OutboxQueueService *self, GDBusMethodInvocation *invocation, GVar
       outbox_dbus_return_error (invocation, error);
       return NULL;
     }
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
+  writer = outbox_variant_writer_new ();
+  outbox_variant_writer_begin_array (writer);
   for (GSequenceIter *iter = outbox_queue_iter_after (self->queue, options.after_created, options.after_id);
        !g_sequence_iter_is_end (iter) && (options.limit == 0 || listed < options.limit);
        iter = g_sequence_iter_next (iter))
     {
       const OutboxSpoolRecord *record = g_sequence_get (iter);
-      g_autoptr (GVariant) entry = NULL;
 
       if (!options.all && !outbox_message_state_is_pending (record->state))
         continue;
-      /* Serialised at once: its compact form replaces the tree of small
-       * values, so that the reply never holds a tree per message. */
-      entry = g_variant_ref_sink (outbox_queue_record_to_variant (record));
-      g_variant_get_data (entry);
-      reply_size += g_variant_get_size (entry);
-      if (reply_size > LIST_REPLY_BUDGET)
+      outbox_queue_write_record (writer, record);
+      if (outbox_variant_writer_get_size (writer) > LIST_REPLY_BUDGET)
         {
-          g_variant_builder_clear (&builder);
           return_error (invocation, OUTBOX_ERROR_INVALID_ARGS,
                         "More messages than one reply can carry; list them in pages with the "
                         "options “limit” (u) and “after” ((xs): the created time and id of the "
@@ -273,21 +269,22 @@ build_listing (OutboxQueueService *self, GDBusMethodInvocation *invocation, GVar
           schedule_memory_trim (self);
           return NULL;
         }
-      g_variant_builder_add_value (&builder, entry);
       listed++;
     }
+  outbox_variant_writer_end_array (writer);
   if (listed >= 1000)
     schedule_memory_trim (self);
-  return g_variant_builder_end (&builder);
+  return outbox_variant_writer_steal_bytes (writer);
 }
 
 static gboolean
 handle_list (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
-  GVariant *listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
+  g_autoptr (GBytes) listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
 
   if (listing != NULL)
-    outbox_dbus_queue_complete_list (object, invocation, listing);
+    outbox_dbus_queue_complete_list (object, invocation,
+                                     g_variant_new_from_bytes (G_VARIANT_TYPE ("aa{sv}"), listing, TRUE));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -296,15 +293,11 @@ handle_list_serialized (OutboxDbusQueue *object,
                         GDBusMethodInvocation *invocation,
                         GVariant *arg_options)
 {
-  g_autoptr (GVariant) listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
-  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (GBytes) listing = build_listing (OUTBOX_QUEUE_SERVICE (object), invocation, arg_options);
 
-  if (listing == NULL)
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-  g_variant_ref_sink (listing);
-  bytes = g_variant_get_data_as_bytes (listing);
-  outbox_dbus_queue_complete_list_serialized (
-      object, invocation, g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE));
+  if (listing != NULL)
+    outbox_dbus_queue_complete_list_serialized (
+        object, invocation, g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, listing, TRUE));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

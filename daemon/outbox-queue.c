@@ -629,78 +629,78 @@ outbox_recipient_is_pending (const OutboxRecipient *rcpt)
 }
 
 /* A message's dictionary is built at every change of it, for the
- * MessageChanged signal: its entries are made directly, not through a
- * format string that would be parsed each time. */
+ * MessageChanged signal, and for every message of a listing: written
+ * straight in its serialised form (see outbox-variant-writer.h). */
 static void
-add_entry (GVariantBuilder *builder, const char *key, GVariant *value)
-{
-  g_variant_builder_add_value (builder, g_variant_new_dict_entry (g_variant_new_string (key),
-                                                                  g_variant_new_variant (value)));
-}
-
-static void
-add_string (GVariantBuilder *builder, const char *key, const char *value)
+add_string (OutboxVariantWriter *writer, const char *key, const char *value)
 {
   if (value != NULL)
-    add_entry (builder, key, g_variant_new_string (value));
+    outbox_variant_writer_add_string (writer, key, value);
 }
 
 static void
-add_time (GVariantBuilder *builder, const char *key, gint64 value)
+add_time (OutboxVariantWriter *writer, const char *key, gint64 value)
 {
   if (value != 0)
-    add_entry (builder, key, g_variant_new_int64 (value));
+    outbox_variant_writer_add_int64 (writer, key, value);
 }
 
-static GVariant *
-recipients_to_variant (const OutboxSpoolRecord *record)
+static void
+write_recipients (OutboxVariantWriter *writer, const OutboxSpoolRecord *record)
 {
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
+  outbox_variant_writer_begin_dict_array (writer, "recipients");
   for (guint i = 0; i < record->n_recipients; i++)
     {
       const OutboxRecipient *rcpt = &record->recipients[i];
 
-      g_variant_builder_open (&builder, G_VARIANT_TYPE_VARDICT);
-      add_string (&builder, "address", rcpt->address);
-      add_string (&builder, "state", outbox_recipient_state_to_string (rcpt->state));
+      outbox_variant_writer_begin_dict (writer);
+      add_string (writer, "address", rcpt->address);
+      add_string (writer, "state", outbox_recipient_state_to_string (rcpt->state));
       if (rcpt->reply_code != 0)
-        add_entry (&builder, "reply-code", g_variant_new_uint32 (rcpt->reply_code));
-      add_string (&builder, "reply", rcpt->reply);
-      g_variant_builder_close (&builder);
+        outbox_variant_writer_add_uint32 (writer, "reply-code", rcpt->reply_code);
+      add_string (writer, "reply", rcpt->reply);
+      outbox_variant_writer_end_dict (writer);
     }
-  return g_variant_builder_end (&builder);
+  outbox_variant_writer_end_array (writer);
+}
+
+void
+outbox_queue_write_record (OutboxVariantWriter *writer, const OutboxSpoolRecord *record)
+{
+  outbox_variant_writer_begin_dict (writer);
+  add_string (writer, "id", record->id);
+  add_string (writer, "state", outbox_message_state_to_string (record->state));
+  add_string (writer, "account", record->account);
+  add_string (writer, "from", record->from);
+  outbox_variant_writer_add_uint64 (writer, "size", record->size);
+  add_time (writer, "created", record->created);
+  add_time (writer, "send-at", record->send_at);
+  add_time (writer, "next-attempt", record->next_attempt);
+  outbox_variant_writer_add_uint32 (writer, "attempts", record->attempts);
+  add_string (writer, "message-id", record->message_id);
+  add_string (writer, "subject", record->subject);
+  add_string (writer, "last-reply", record->last_reply);
+  if (record->unknown_outcome)
+    outbox_variant_writer_add_boolean (writer, "unknown-outcome", TRUE);
+  add_string (writer, "sent-copy", outbox_sent_copy_state_to_string (record->sent_copy));
+  add_string (writer, "sent-copy-reply", record->sent_copy_reply);
+  if (record->sent_copy != OUTBOX_SENT_COPY_NONE)
+    outbox_variant_writer_add_uint32 (writer, "sent-copy-attempts", record->sent_copy_attempts);
+  if (record->sent_copy == OUTBOX_SENT_COPY_PENDING)
+    add_time (writer, "sent-copy-next", record->sent_copy_next);
+  write_recipients (writer, record);
+  outbox_variant_writer_end_dict (writer);
 }
 
 GVariant *
 outbox_queue_record_to_variant (const OutboxSpoolRecord *record)
 {
-  GVariantBuilder builder;
+  g_autoptr (OutboxVariantWriter) writer = outbox_variant_writer_new ();
+  g_autoptr (GBytes) bytes = NULL;
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
-  add_string (&builder, "id", record->id);
-  add_string (&builder, "state", outbox_message_state_to_string (record->state));
-  add_string (&builder, "account", record->account);
-  add_string (&builder, "from", record->from);
-  add_entry (&builder, "size", g_variant_new_uint64 (record->size));
-  add_time (&builder, "created", record->created);
-  add_time (&builder, "send-at", record->send_at);
-  add_time (&builder, "next-attempt", record->next_attempt);
-  add_entry (&builder, "attempts", g_variant_new_uint32 (record->attempts));
-  add_string (&builder, "message-id", record->message_id);
-  add_string (&builder, "subject", record->subject);
-  add_string (&builder, "last-reply", record->last_reply);
-  if (record->unknown_outcome)
-    add_entry (&builder, "unknown-outcome", g_variant_new_boolean (TRUE));
-  add_string (&builder, "sent-copy", outbox_sent_copy_state_to_string (record->sent_copy));
-  add_string (&builder, "sent-copy-reply", record->sent_copy_reply);
-  if (record->sent_copy != OUTBOX_SENT_COPY_NONE)
-    add_entry (&builder, "sent-copy-attempts", g_variant_new_uint32 (record->sent_copy_attempts));
-  if (record->sent_copy == OUTBOX_SENT_COPY_PENDING)
-    add_time (&builder, "sent-copy-next", record->sent_copy_next);
-  add_entry (&builder, "recipients", recipients_to_variant (record));
-  return g_variant_builder_end (&builder);
+  outbox_queue_write_record (writer, record);
+  bytes = outbox_variant_writer_steal_bytes (writer);
+  return g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, TRUE);
 }
 
 /* State changes */

@@ -6,6 +6,7 @@
 
 #include "outbox-retry.h"
 #include "outbox-spool.h"
+#include "outbox-variant-writer.h"
 
 G_BEGIN_DECLS
 
@@ -190,6 +191,8 @@ void outbox_queue_fail_copy (OutboxQueue *queue, OutboxSpoolRecord *record, cons
 
 /* The a{sv} of org.outbox.Outbox1.Queue.Get. */
 GVariant *outbox_queue_record_to_variant (const OutboxSpoolRecord *record);
+/* The same dictionary, written as the next value of @writer. */
+void outbox_queue_write_record (OutboxVariantWriter *writer, const OutboxSpoolRecord *record);
 gboolean outbox_message_state_is_pending (OutboxMessageState state);
 /* Whether the recipient still waits for delivery (queued or deferred). */
 gboolean outbox_recipient_is_pending (const OutboxRecipient *rcpt);

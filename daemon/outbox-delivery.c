@@ -111,7 +111,7 @@ static void lane_next (Lane *lane);
 static void lane_start (Lane *lane, OutboxSpoolRecord *record);
 static gboolean smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b);
 static OutboxSpoolRecord *find_due_for_account (OutboxDelivery *self, const char *account, gint64 now);
-static gboolean account_is_resting (OutboxDelivery *self, const char *account_name, gint64 now, gint64 *out_until);
+static gboolean defer_while_resting (OutboxDelivery *self, const char *account_name, gint64 now, gint64 *out_until);
 
 /* The end of a message, held back
  *
@@ -448,18 +448,24 @@ lane_drop_session (Lane *lane)
   g_clear_pointer (&lane->account, outbox_account_free);
 }
 
-/* The message's attempt is over: write its outcome, then go on. */
+static gboolean
+recipient_has_failed (const OutboxRecipient *rcpt)
+{
+  return rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED;
+}
+
+/* How many of the message's recipients @test holds for. */
 static guint
-count_failed (const OutboxSpoolRecord *record)
+count_recipients (const OutboxSpoolRecord *record, gboolean (*test) (const OutboxRecipient *rcpt))
 {
   guint n = 0;
 
   for (guint i = 0; i < record->n_recipients; i++)
-    if (outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i)->state
-        == OUTBOX_RECIPIENT_STATE_FAILED)
-      n++;
+    n += test (outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i)) ? 1 : 0;
   return n;
 }
+
+/* The message's attempt is over: write its outcome, then go on. */
 
 /* Tells the user which recipients failed, and why, in one notification. */
 static void
@@ -507,7 +513,7 @@ outcome_saved (GObject *source, GAsyncResult *result, gpointer user_data)
       record = outbox_queue_lookup (delivery->queue, outcome->id);
       if (record != NULL)
         {
-          if (count_failed (record) > outcome->failed_at_start)
+          if (count_recipients (record, recipient_has_failed) > outcome->failed_at_start)
             notify_failure (record);
           g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
                   record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
@@ -532,7 +538,7 @@ lane_next_overlapping (Lane *lane)
   gint64 until;
 
   if (!self->online || account_is_blocked (self, lane->account_name) || account == NULL
-      || account_is_resting (self, lane->account_name, now_seconds (), &until)
+      || defer_while_resting (self, lane->account_name, now_seconds (), &until)
       || lane->session == NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session))
       || !smtp_settings_equal (lane->account, account))
     return NULL;
@@ -922,16 +928,6 @@ set_recipient_later (OutboxRecipient *rcpt, const OutboxSmtpReply *reply)
   set_recipient (rcpt, OUTBOX_RECIPIENT_STATE_QUEUED, reply->code, text);
 }
 
-static guint
-count_pending (const OutboxSpoolRecord *record)
-{
-  guint n = 0;
-
-  for (guint i = 0; i < record->n_recipients; i++)
-    n += outbox_recipient_is_pending (outbox_spool_record_get_recipient ((OutboxSpoolRecord *) record, i));
-  return n;
-}
-
 static void lane_send (Lane *lane);
 
 /* Whether recipient @i waits for a transaction of this attempt. */
@@ -969,7 +965,7 @@ batch_saved (GObject *source, GAsyncResult *result, gpointer user_data)
 static gboolean
 lane_goes_on_with_message (Lane *lane, OutboxSpoolRecord *record, guint pending_before)
 {
-  guint pending = count_pending (record);
+  guint pending = count_recipients (record, outbox_recipient_is_pending);
   gboolean wanted = FALSE;
 
   for (guint i = 0; i < record->n_recipients && !wanted; i++)
@@ -1001,7 +997,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
       return;
     }
   summary = result_summary (result);
-  pending_before = count_pending (record);
+  pending_before = count_recipients (record, outbox_recipient_is_pending);
 
   for (guint j = 0; j < lane->batch->len; j++)
     {
@@ -1295,7 +1291,7 @@ lane_start (Lane *lane, OutboxSpoolRecord *record)
   lane->message_id = g_strdup (record->id);
   lane->token_retried = FALSE;
   lane->had_secret = FALSE;
-  lane->failed_at_start = count_failed (record);
+  lane->failed_at_start = count_recipients (record, recipient_has_failed);
   g_clear_pointer (&lane->tried, g_byte_array_unref);
   if (lane->batch == NULL)
     lane->batch = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -1353,7 +1349,7 @@ lane_next (Lane *lane)
   gint64 until;
 
   if (lane->delivery->online && !account_is_blocked (lane->delivery, lane->account_name)
-      && !account_is_resting (lane->delivery, lane->account_name, now_seconds (), &until))
+      && !defer_while_resting (lane->delivery, lane->account_name, now_seconds (), &until))
     next = find_due_for_account (lane->delivery, lane->account_name, now_seconds ());
   if (next != NULL)
     {
@@ -1390,22 +1386,31 @@ arm_timer (OutboxDelivery *self, gint64 wake_at, gint64 now)
                                                timer_fired, self, NULL);
 }
 
-/* Gives each account's due messages to its idle lanes, oldest due first;
- * a message going out leaves the index (it is "sending"), so the next one
- * comes up. */
-/* An account whose server failed is not tried again before its next
- * attempt: what becomes due meanwhile is deferred to it at once. */
-static gboolean
-account_is_resting (OutboxDelivery *self, const char *account_name, gint64 now, gint64 *out_until)
+/* When the account whose server failed is tried again, or 0 when it may
+ * be tried now. */
+static gint64
+account_rests_until (OutboxDelivery *self, const char *account_name, gint64 now)
 {
   AccountFailure *failure = g_hash_table_lookup (self->failing, account_name);
 
-  if (failure == NULL || now >= failure->next_attempt)
+  return failure != NULL && now < failure->next_attempt ? failure->next_attempt : 0;
+}
+
+/* An account whose server failed is not tried again before its next
+ * attempt: what becomes due meanwhile is deferred to it at once.  Returns
+ * whether the account rests, and until when in @out_until. */
+static gboolean
+defer_while_resting (OutboxDelivery *self, const char *account_name, gint64 now, gint64 *out_until)
+{
+  gint64 until = account_rests_until (self, account_name, now);
+  AccountFailure *failure;
+
+  if (until == 0)
     return FALSE;
-  *out_until = failure->next_attempt;
+  *out_until = until;
+  failure = g_hash_table_lookup (self->failing, account_name);
   if (find_due_for_account (self, account_name, now) != NULL)
-    defer_due_messages (self, account_name, failure->error, 0, failure->next_attempt,
-                        failure->network, FALSE);
+    defer_due_messages (self, account_name, failure->error, 0, until, failure->network, FALSE);
   return TRUE;
 }
 
@@ -1420,7 +1425,7 @@ schedule_account (OutboxDelivery *self, const char *account_name, gint64 now)
   OutboxSpoolRecord *record;
   gint64 due;
 
-  if (account_is_resting (self, account_name, now, &due))
+  if (defer_while_resting (self, account_name, now, &due))
     return due;
   while ((record = outbox_queue_next_work (self->queue, OUTBOX_QUEUE_WORK_DELIVERY, account_name, &due))
          != NULL)

@@ -176,7 +176,11 @@ typedef enum
 } OutboxQueueDue;
 
 /* Makes such deferred messages of @account (NULL: of every account) due
- * now, in memory: the next attempt writes them. */
+ * now, in memory: the next attempt writes them.  It walks the whole queue
+ * (those waiting for the user are in no work index), which it does only
+ * when a person or the network asks: a flush, a password given, the
+ * network back; a pass over 100,000 records in memory is well under the
+ * time of one connection. */
 void outbox_queue_make_due (OutboxQueue *queue, const char *account, OutboxQueueDue which);
 
 /* Ends a Sent copy attempt: saved when @error is NULL, else pending after

@@ -17,7 +17,6 @@ import base64
 import hashlib
 import http.server
 import json
-import os
 import queue
 import secrets
 import subprocess

@@ -10,7 +10,6 @@ says what to do, and nothing queued is lost.  No secret reaches the log,
 the spool or the configuration."""
 
 import base64
-import os
 import pathlib
 import shlex
 import stat
@@ -19,7 +18,7 @@ import tempfile
 import outboxtest
 from outboxtest import (Dovecot, OutboxTestCase, SmtpSink, account_settings, config_dir,
                         make_message, session_log_size, spool_dir, start_daemon_with_args,
-                        update_account, wait_until)
+                        wait_until)
 
 SENDER = "alice@example.org"
 

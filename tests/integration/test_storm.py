@@ -8,64 +8,18 @@ for its lines about the account; a second account on a working server is
 delivered meanwhile."""
 
 import re
-import socket
-import threading
 import time
 
 from gi.repository import Gio, GLib
 
 import outboxtest
+from servers.down_server import DownServer
 from outboxtest import (BUS_NAME, OBJECT_PATH, QUEUE_IFACE, session_bus, EngineTestCase, SESSION_LOG, account_settings,
                         call_outbox, make_message, parse_time, session_log_size, wait_until)
 
 MESSAGES = 200
 RETRY_FIRST = 2
 RETRY_MAX = 8
-
-
-class DownServer:
-    """Counts the connections it accepts on 127.0.0.1; "close" closes each
-    at once, "421" says 421 and closes, "silent" keeps it open without a
-    word."""
-
-    def __init__(self, mode):
-        self.mode = mode
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = []  # monotonic times
-        self.held = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.accepted.append(time.monotonic())
-            if self.mode == "silent":
-                self.held.append(conn)
-                continue
-            if self.mode == "421":
-                conn.sendall(b"421 4.3.2 Service not available, try later\r\n")
-            conn.close()
-
-    def connections(self):
-        with self.lock:
-            return len(self.accepted)
-
-    def stop(self):
-        self.sock.close()
-        for conn in self.held:
-            conn.close()
-
-    def url(self):
-        return f"smtp+insecure://127.0.0.1:{self.port}"
 
 
 def submit_held(account, count):

@@ -12,16 +12,17 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 from gi.repository import Gio, GLib
 
 import benchlib
 from benchlib import BenchError
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "integration"))
+from servers.down_server import DownServer  # noqa: E402
 
 BUS_NAME = "org.outbox.Outbox1"
 OBJECT_PATH = "/org/outbox/Outbox1"
@@ -374,32 +375,6 @@ def phase_scale(outbox, sink, settings, result):
             break
 
 
-class DownServer:
-    """A listener on 127.0.0.1 that counts the connections it accepts and
-    closes each at once: a server that is down."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.count = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.count += 1
-            conn.close()
-
-    def stop(self):
-        self.sock.close()
-
-
 def phase_storm(outbox, sink, settings, result):
     """(f) The storm: storm_messages held messages of an account whose
     server is down, released at once; how many connections one attempt of
@@ -422,7 +397,7 @@ def phase_storm(outbox, sink, settings, result):
             replies = outbox.pipelined("Get", [GLib.Variant("(s)", (i,)) for i in ids])
             return all(r.unpack()[0].get("state") == "deferred" for r in replies)
         benchlib.wait_until(all_deferred, 120, f"all {count} deferred", interval=0.1)
-        result.update({"messages": count, "connections": server.count,
+        result.update({"messages": count, "connections": server.connections(),
                        "seconds_until_all_deferred": round(time.monotonic() - started, 3)})
     finally:
         server.stop()

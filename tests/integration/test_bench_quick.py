@@ -32,7 +32,8 @@ PER_PROCESS_KEYS = ("tool", "messages", "submitted_per_second", "end_to_end_per_
 MEMORY_KEYS = ("idle_rss_bytes", "idle_pss_bytes", "idle_hwm_bytes")
 STORM_KEYS = ("messages", "connections", "seconds_until_all_deferred")
 SCALE_ENTRY_KEYS = ("queued", "rss_queued_bytes", "queue_json_median_seconds",
-                    "startup_median_seconds")
+                    "startup_median_seconds", "startup_after_kill_first_submit_seconds",
+                    "startup_after_kill_seconds")
 ROW_KEYS = ("figure", "unit", "better", "outbox", "peer", "peer_value", "ratio")
 
 

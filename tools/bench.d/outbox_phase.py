@@ -113,6 +113,13 @@ class Outbox:
             raise BenchError(f"List gave {count} messages after start-up, not {expect + 1}")
         return first_answer, time.monotonic() - started
 
+    def kill(self):
+        """SIGKILL: what a crash or an OOM kill leaves."""
+        if self.daemon:
+            self.daemon.kill()
+            self.daemon.wait()
+            self.daemon = None
+
     def stop(self):
         if self.daemon:
             status = benchlib.stop_process(self.daemon, timeout=60)
@@ -337,8 +344,8 @@ def phase_scale(outbox, sink, settings, result):
     """(e) and the queued part of (d): held messages are added as fast as
     one client can (SubmitData in flight) up to each size; at each size,
     the daemon's RSS, `outbox queue --json`, and start-up (after a clean
-    stop) until a SubmitData is answered and until List() has answered
-    every message.  Submitting stops at a time budget: a size
+    stop, then once after a SIGKILL) until a SubmitData is answered and
+    until List() has answered every message.  Submitting stops at a time budget: a size
     not reached by then is measured at the count reached."""
     reps, queued = settings["reps"], 0
     deadline = time.monotonic() + settings["scale_budget_seconds"]
@@ -360,6 +367,13 @@ def phase_scale(outbox, sink, settings, result):
             entry["startup_first_submit_seconds"].append(first_answer)
             entry["startup_seconds"].append(full_list)
             entry["rss_after_startup_bytes"].append(outbox.memory())
+        # A kill leaves the index of the last clean stop (or checkpoint):
+        # what changed since is read from its files.
+        outbox.kill()
+        first_answer, full_list = outbox.start_until_submit(expect=queued)
+        queued += 1
+        entry["startup_after_kill_first_submit_seconds"] = first_answer
+        entry["startup_after_kill_seconds"] = full_list
         entry["queue_json_median_seconds"] = benchlib.median(entry["queue_json_seconds"])
         entry["startup_median_seconds"] = benchlib.median(entry["startup_seconds"])
         entry["startup_first_submit_median_seconds"] = benchlib.median(

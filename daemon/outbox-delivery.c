@@ -111,7 +111,7 @@ static void lane_next (Lane *lane);
 static void lane_start (Lane *lane, OutboxSpoolRecord *record);
 static gboolean smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b);
 static OutboxSpoolRecord *find_due_for_account (OutboxDelivery *self, const char *account, gint64 now);
-static gboolean defer_while_resting (OutboxDelivery *self, const char *account_name, gint64 now, gint64 *out_until);
+static gint64 account_rests_until (OutboxDelivery *self, const char *account_name, gint64 now);
 
 /* The end of a message, held back
  *
@@ -535,14 +535,15 @@ lane_next_overlapping (Lane *lane)
   OutboxDelivery *self = lane->delivery;
   const OutboxAccount *account = lane_get_account (lane);
 
-  gint64 until;
+  gint64 now = now_seconds ();
 
+  /* A resting account's due messages are deferred by the scheduler. */
   if (!self->online || account_is_blocked (self, lane->account_name) || account == NULL
-      || defer_while_resting (self, lane->account_name, now_seconds (), &until)
+      || account_rests_until (self, lane->account_name, now) != 0
       || lane->session == NULL || !outbox_session_is_open (OUTBOX_SESSION (lane->session))
       || !smtp_settings_equal (lane->account, account))
     return NULL;
-  return find_due_for_account (self, lane->account_name, now_seconds ());
+  return find_due_for_account (self, lane->account_name, now);
 }
 
 /* The outcome is on disk before the connection is used for anything but
@@ -1346,11 +1347,12 @@ static void
 lane_next (Lane *lane)
 {
   OutboxSpoolRecord *next = NULL;
-  gint64 until;
+  gint64 now = now_seconds ();
 
+  /* A resting account's due messages are deferred by the scheduler. */
   if (lane->delivery->online && !account_is_blocked (lane->delivery, lane->account_name)
-      && !defer_while_resting (lane->delivery, lane->account_name, now_seconds (), &until))
-    next = find_due_for_account (lane->delivery, lane->account_name, now_seconds ());
+      && account_rests_until (lane->delivery, lane->account_name, now) == 0)
+    next = find_due_for_account (lane->delivery, lane->account_name, now);
   if (next != NULL)
     {
       lane_start (lane, next);

@@ -75,7 +75,7 @@ lock_spool (const char *spool_path, guint wait_ms, GError **error)
 }
 
 static gboolean
-must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation)
+must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation, gboolean others_wait)
 {
   return g_str_equal (g_dbus_method_invocation_get_method_name (invocation), "Remove");
 }

@@ -77,7 +77,8 @@ on_authorize_method (GDBusInterfaceSkeleton *skeleton,
 {
   Gate *gate = user_data;
 
-  if (outbox_queue_is_loaded (gate->queue) || !gate->must_wait (gate->queue, invocation))
+  if (outbox_queue_is_loaded (gate->queue)
+      || !gate->must_wait (gate->queue, invocation, gate->held.length > 0))
     return TRUE;
   g_queue_push_tail (&gate->held, g_object_ref (invocation));
   return FALSE;

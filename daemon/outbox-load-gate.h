@@ -9,8 +9,13 @@
 G_BEGIN_DECLS
 
 /* Whether a call, made while @queue is still loading, must wait for the
- * whole queue (a listing, a count, a change to a message not read yet). */
-typedef gboolean (*OutboxLoadGateFunc) (OutboxQueue *queue, GDBusMethodInvocation *invocation);
+ * whole queue (a listing, a count, a change to a message not read yet).
+ * @others_wait says whether calls that came before it wait: a call that
+ * changes a message waits behind them then, so that no change is answered
+ * (or made) before a listing that was asked for first. */
+typedef gboolean (*OutboxLoadGateFunc) (OutboxQueue *queue,
+                                        GDBusMethodInvocation *invocation,
+                                        gboolean others_wait);
 
 /* Holds the calls to @skeleton for which @must_wait says so, unanswered,
  * until @queue is loaded, then dispatches them as if they had just

@@ -321,10 +321,12 @@ handle_get (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const ch
  *
  * List, ListSerialized and Flush want the whole queue; Cancel, Hold, Release and Retry of
  * a message not read yet want its record in memory, where its changes are
- * made.  They wait until the queue is loaded (see outbox-load-gate.h), in
- * the order they came; everything else is answered at once. */
+ * made, and so does any of these while a call before it waits (a Cancel
+ * after a List must not change what the List shows).  They wait until the
+ * queue is loaded (see outbox-load-gate.h), in the order they came;
+ * everything else is answered at once. */
 static gboolean
-must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation)
+must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation, gboolean others_wait)
 {
   static const char *const whole_queue[] = { "List", "ListSerialized", "Flush", NULL };
   static const char *const steering[] = { "Cancel", "Hold", "Release", "Retry", NULL };
@@ -337,7 +339,7 @@ must_wait_for_load (OutboxQueue *queue, GDBusMethodInvocation *invocation)
   if (!g_strv_contains (steering, method) || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(s)")))
     return FALSE;
   g_variant_get (parameters, "(&s)", &id);
-  return outbox_queue_lookup (queue, id) == NULL;
+  return others_wait || outbox_queue_lookup (queue, id) == NULL;
 }
 
 /* Steering: the queue checks and makes the change (outbox-queue.h says

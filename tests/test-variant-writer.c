@@ -83,7 +83,7 @@ write_dict (OutboxVariantWriter *writer, GVariantBuilder *builder, GRand *rand, 
           }
         case 3:
           {
-            gint64 value = ((gint64) g_rand_int (rand) << 32) | g_rand_int (rand);
+            gint64 value = (gint64) (((guint64) g_rand_int (rand) << 32) | g_rand_int (rand));
 
             outbox_variant_writer_add_int64 (writer, key, value);
             add_entry (builder, key, g_variant_new_int64 (value));

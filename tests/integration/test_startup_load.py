@@ -4,8 +4,9 @@
 queue, and what it answers then is right.  SubmitData and Get (of any
 message, read or not yet) are answered at once; List waits for the whole
 queue and answers it whole; Cancel of a message not read yet waits and
-then cancels it.  A SIGKILL during the load loses nothing, and the index a
-clean stop leaves never brings back a message cancelled after it.
+then cancels it, and so does any Cancel that comes while a List waits.  A
+SIGKILL during the load loses nothing, and the index a clean stop leaves
+never brings back a message cancelled after it.
 
 The load is made long by the size of the queue alone: tens of thousands of
 held messages written straight into the spool (spoolfill.py), so that a
@@ -144,6 +145,27 @@ class StartupLoadTest(OutboxTestCase):
         self.assertEqual(listed_ids, [m["id"] for m in sorted(listed, key=lambda m: (m["created"], m["id"]))])
         with self.assertRaisesRegex(GLib.Error, "NoSuchMessage"):
             call_outbox(QUEUE_IFACE, "Get", GLib.Variant("(s)", (doomed,)))
+
+    def test_1b_a_change_waits_behind_a_listing_asked_for_first(self):
+        # A message submitted during the load is in memory at once, so a
+        # Cancel of it need not wait for the load; but a List asked for
+        # before the Cancel waits, and must not show the queue after it.
+        # (CI once saw a Cancel overtake the List this way.)
+        self.restart()
+        calls = Calls()
+        calls.start("list", "List", GLib.Variant("(a{sv})", ({"limit": GLib.Variant("u", 0)},)))
+        calls.start("submit", "SubmitData", submit_parameters("cancelled behind a List"))
+        calls.wait("submit")
+        self.assertNotIn("list", calls.order, "the load was over before the Cancel")
+        [submitted] = calls.answer("submit")
+        calls.start("cancel", "Cancel", GLib.Variant("(s)", (submitted,)))
+        calls.wait("list", "cancel")
+        self.assertEqual(calls.order, ["submit", "list", "cancel"])
+        calls.answer("cancel")
+        [listed] = calls.answer("list")
+        self.assertIn(submitted, [m["id"] for m in listed])
+        with self.assertRaisesRegex(GLib.Error, "NoSuchMessage"):
+            call_outbox(QUEUE_IFACE, "Get", GLib.Variant("(s)", (submitted,)))
 
     def test_2_a_kill_during_the_load_loses_nothing(self):
         # A clean stop first: this start reads the index it left.

@@ -33,7 +33,7 @@ MEMORY_KEYS = ("idle_rss_bytes", "idle_pss_bytes", "idle_hwm_bytes")
 STORM_KEYS = ("messages", "connections", "seconds_until_all_deferred")
 SCALE_ENTRY_KEYS = ("queued", "rss_queued_bytes", "queue_json_median_seconds",
                     "startup_median_seconds", "startup_after_kill_first_submit_seconds",
-                    "startup_after_kill_seconds")
+                    "startup_after_kill_seconds", "list_plain_seconds")
 ROW_KEYS = ("figure", "unit", "better", "outbox", "peer", "peer_value", "ratio")
 
 

@@ -273,9 +273,11 @@ def rows(results, settings):
         for key, label in (("queue_json_median_seconds", "outbox queue --json"),
                            ("startup_first_submit_median_seconds",
                             "start-up until SubmitData answered"),
-                           ("startup_median_seconds", "start-up until the full List"),
+                           ("startup_median_seconds",
+                            "start-up until the whole queue is listed (ListSerialized)"),
                            ("startup_after_kill_seconds",
-                            "start-up after a SIGKILL until the full List")):
+                            "start-up after a SIGKILL until the whole queue is listed"),
+                           ("list_plain_seconds", "List (a{sv}) of the whole queue, loaded")):
             for entry in sizes:
                 if key not in entry:
                     continue

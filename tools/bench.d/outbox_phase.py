@@ -51,20 +51,28 @@ class Outbox:
                                   GLib.VariantType(reply_type) if reply_type else None,
                                   Gio.DBusCallFlags.NO_AUTO_START, timeout * 1000, None)
 
-    def list_count(self):
-        """How many pending messages List() returns, in pages as a big
+    def list_count(self, serialized=True):
+        """How many pending messages the listing returns, in pages as a big
         queue needs, or None when nobody answers; the replies are counted,
-        not unpacked."""
+        not unpacked.  ListSerialized (what outbox queue uses) by default;
+        List when not serialized, whose a{sv} the bus takes apart value by
+        value at both ends."""
         count, after = 0, None
         while True:
             options = {"limit": GLib.Variant("u", LIST_PAGE)}
             if after is not None:
                 options["after"] = after
+            parameters = GLib.Variant("(a{sv})", (options,))
             try:
-                reply = self.call("List", GLib.Variant("(a{sv})", (options,)), "(aa{sv})")
+                if serialized:
+                    reply = self.call("ListSerialized", parameters, "(ay)")
+                    page = GLib.Variant.new_from_bytes(
+                        GLib.VariantType("aa{sv}"),
+                        reply.get_child_value(0).get_data_as_bytes(), False)
+                else:
+                    page = self.call("List", parameters, "(aa{sv})").get_child_value(0)
             except GLib.Error:
                 return None
-            page = reply.get_child_value(0)
             count += page.n_children()
             if page.n_children() < LIST_PAGE:
                 return count
@@ -343,9 +351,10 @@ def submit_held_until(outbox, queued, size, deadline, rates):
 def phase_scale(outbox, sink, settings, result):
     """(e) and the queued part of (d): held messages are added as fast as
     one client can (SubmitData in flight) up to each size; at each size,
-    the daemon's RSS, `outbox queue --json`, and start-up (after a clean
+    the daemon's RSS, `outbox queue --json`, start-up (after a clean
     stop, then once after a SIGKILL) until a SubmitData is answered and
-    until List() has answered every message.  Submitting stops at a time budget: a size
+    until ListSerialized has given every message, and then List (the
+    a{sv} form) of every message.  Submitting stops at a time budget: a size
     not reached by then is measured at the count reached."""
     reps, queued = settings["reps"], 0
     deadline = time.monotonic() + settings["scale_budget_seconds"]
@@ -374,6 +383,12 @@ def phase_scale(outbox, sink, settings, result):
         queued += 1
         entry["startup_after_kill_first_submit_seconds"] = first_answer
         entry["startup_after_kill_seconds"] = full_list
+        # The same listing through List, the queue loaded.
+        started = time.monotonic()
+        listed = outbox.list_count(serialized=False)
+        entry["list_plain_seconds"] = time.monotonic() - started
+        if listed != queued:
+            raise BenchError(f"List gave {listed} messages, not {queued}")
         entry["queue_json_median_seconds"] = benchlib.median(entry["queue_json_seconds"])
         entry["startup_median_seconds"] = benchlib.median(entry["startup_seconds"])
         entry["startup_first_submit_median_seconds"] = benchlib.median(

@@ -8,6 +8,7 @@ and Postfix relaying through a private instance."""
 import os
 import pathlib
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -163,8 +164,13 @@ biff = no
             raise BenchError(f"{POSTFIX} is not installed (Debian package postfix)")
         self.top = pathlib.Path(tempfile.mkdtemp(prefix="bench-postfix-"))
         # Postfix's daemons run as postfix and its sendmail as postdrop:
-        # they must reach the queue below it.
+        # they must reach the queue below it, through every folder above.
         self.top.chmod(0o755)
+        for folder in self.top.parents:
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                raise BenchError(f"Postfix's own users cannot enter {folder} (mode "
+                                 f"{stat.S_IMODE(folder.stat().st_mode):o}): "
+                                 f"chmod o+x {folder}, or give another TMPDIR")
         self.config = self.top / "config"
         self.queue = self.top / "queue"
         self._write_config()
@@ -185,13 +191,13 @@ biff = no
         """The master and its live children."""
         master = self.master_pid()
         pids = [master]
-        for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        for stat_file in pathlib.Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
+                fields = stat_file.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             if int(fields[1]) == master and fields[0] != "Z":
-                pids.append(int(stat.parent.name))
+                pids.append(int(stat_file.parent.name))
         return pids
 
     def memory(self):

@@ -161,6 +161,7 @@ typedef struct
   OutboxServerUrl *url;
   OutboxSmtpConfig config;
   OutboxSmtpSession *session;
+  const OutboxDsnRequest *dsn; /* (nullable) what the transactions ask */
 } Fixture;
 
 static void
@@ -226,8 +227,8 @@ send_body_stream (Fixture *f,
 {
   g_autoptr (GAsyncResult) result = NULL;
 
-  outbox_smtp_session_send_async (f->session, "a@example.org", rcpts, body, size, flags, NULL,
-                                  store_result, &result);
+  outbox_smtp_session_send_async (f->session, "a@example.org", rcpts, body, size, flags, f->dsn,
+                                  NULL, store_result, &result);
   return outbox_smtp_session_send_finish (f->session, wait_for (&result));
 }
 
@@ -552,6 +553,204 @@ test_size_over_limit (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   g_assert_false (fake_server_received (&f->server, "MAIL"));
+}
+
+/* Delivery status notifications (RFC 3461) ---------------------------- */
+
+#define EHLO_WITH_DSN "250-fake.test\r\n250 DSN\r\n"
+
+static void
+test_dsn_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", "c+tag@example.org", NULL };
+  static const char *const expected[] = {
+    "EHLO [127.0.0.1]",
+    "MAIL FROM:<a@example.org> RET=HDRS ENVID=X+2B1+20y",
+    "RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.org",
+    "RCPT TO:<c+tag@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Btag@example.org",
+    "DATA",
+    NULL
+  };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_SUCCESS | OUTBOX_DSN_NOTIFY_FAILURE,
+                                 OUTBOX_DSN_RET_HDRS, "X+1 y", FALSE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = EHLO_WITH_DSN;
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+  g_assert_false (result->dsn_not_offered);
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
+static void
+test_dsn_never_alone (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const expected[] = {
+    "EHLO [127.0.0.1]",
+    "MAIL FROM:<a@example.org>",
+    "RCPT TO:<b@example.org> NOTIFY=NEVER ORCPT=rfc822;b@example.org",
+    "DATA",
+    NULL
+  };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_NEVER, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = EHLO_WITH_DSN;
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
+/* A server that does not offer DSN gets the transaction without it, and
+ * the result says so. */
+static void
+test_dsn_not_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const expected[] = {
+    "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>", "DATA", NULL
+  };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_FULL, "id", FALSE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+  g_assert_true (result->dsn_not_offered);
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
+/* Required and not offered: nothing is sent, and the session stays open
+ * for the next message. */
+static void
+test_dsn_required_not_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const expected[] = { "EHLO [127.0.0.1]", "QUIT", NULL };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, TRUE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  g_autoptr (GError) error = NULL;
+
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED);
+  g_assert_nonnull (strstr (result->error->message, "127.0.0.1 does not offer DSN"));
+  g_assert_false (result->dsn_not_offered);
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+  quit_session (f, &error);
+  g_assert_no_error (error);
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
+/* Requiring DSN without asking anything of it changes nothing. */
+static void
+test_dsn_required_alone (Fixture *f, gconstpointer data)
+{
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_DEFAULT, OUTBOX_DSN_RET_DEFAULT, NULL, TRUE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_false (result->dsn_not_offered);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, "RCPT TO:<b@example.org>");
+}
+
+/* A non-ASCII recipient's ORCPT is of type utf-8, in the ASCII form of
+ * RFC 6533. */
+static void
+test_dsn_utf8_orcpt (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "jos\xc3\xa9@example.org", NULL };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = "250-fake.test\r\n250-SMTPUTF8\r\n250 DSN\r\n";
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
+                   "MAIL FROM:<a@example.org> SMTPUTF8");
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==,
+                   "RCPT TO:<jos\xc3\xa9@example.org> NOTIFY=FAILURE "
+                   "ORCPT=utf-8;jos\\x{E9}@example.org");
+}
+
+/* An ORCPT longer than servers keep is left out; NOTIFY stays. */
+static void
+test_dsn_long_orcpt_left_out (Fixture *f, gconstpointer data)
+{
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
+  g_autoptr (GString) rcpt = g_string_new ("x@");
+  g_autoptr (GString) expected = NULL;
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  const char *rcpts[] = { NULL, NULL };
+
+  /* Four labels of 20 CJK characters: 80 characters of 8 in ORCPT. */
+  for (guint label = 0; label < 4; label++)
+    {
+      for (guint i = 0; i < 20; i++)
+        g_string_append (rcpt, "\xe7\x94\xb0");
+      g_string_append_c (rcpt, '.');
+    }
+  g_string_append (rcpt, "jp");
+  rcpts[0] = rcpt->str;
+  expected = g_string_new (NULL);
+  g_string_printf (expected, "RCPT TO:<%s> NOTIFY=FAILURE", rcpt->str);
+  f->smtp.ehlo = "250-fake.test\r\n250-SMTPUTF8\r\n250 DSN\r\n";
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, expected->str);
+}
+
+/* A server that offers DSN and then refuses its parameters: the refusal
+ * is the recipient's, as any other. */
+static void
+test_dsn_rcpt_parameters_refused (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const replies[] = { "555 5.5.4 Unsupported option: NOTIFY\r\n", NULL };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = EHLO_WITH_DSN;
+  f->smtp.rcpt = replies;
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 555);
+  g_assert_null (result->final_reply);
+
+  end_conversation (f);
+  g_assert_false (fake_server_received (&f->server, "DATA"));
 }
 
 static void
@@ -1074,6 +1273,14 @@ main (int argc, char **argv)
   ADD ("/smtp/session/smtputf8-not-offered", test_smtputf8_not_offered);
   ADD ("/smtp/session/size-param", test_size_param);
   ADD ("/smtp/session/size-over-limit", test_size_over_limit);
+  ADD ("/smtp/session/dsn/offered", test_dsn_offered);
+  ADD ("/smtp/session/dsn/never-alone", test_dsn_never_alone);
+  ADD ("/smtp/session/dsn/not-offered", test_dsn_not_offered);
+  ADD ("/smtp/session/dsn/required-not-offered", test_dsn_required_not_offered);
+  ADD ("/smtp/session/dsn/required-alone", test_dsn_required_alone);
+  ADD ("/smtp/session/dsn/utf8-orcpt", test_dsn_utf8_orcpt);
+  ADD ("/smtp/session/dsn/long-orcpt-left-out", test_dsn_long_orcpt_left_out);
+  ADD ("/smtp/session/dsn/rcpt-parameters-refused", test_dsn_rcpt_parameters_refused);
   ADD ("/smtp/session/address-injection", test_address_injection);
   ADD ("/smtp/session/body-several-blocks", test_body_several_blocks);
   ADD ("/smtp/session/body-read-error", test_body_read_error);

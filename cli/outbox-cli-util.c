@@ -439,6 +439,65 @@ outbox_cli_parse_send_at (const char  *when,
   return TRUE;
 }
 
+/* Delivery status notifications */
+
+void
+outbox_cli_dsn_clear (OutboxCliDsn *dsn)
+{
+  g_clear_pointer (&dsn->envid, g_free);
+}
+
+static gboolean
+dsn_usage_error (const char *flag, GError *local_error, GError **error)
+{
+  g_autofree char *message = outbox_cli_sanitize (local_error->message);
+
+  g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE, "%s: %s", flag, message);
+  g_error_free (local_error);
+  return FALSE;
+}
+
+gboolean
+outbox_cli_dsn_parse (const char *const flags[3],
+                      const char   *notify,
+                      const char   *ret,
+                      const char   *envid,
+                      OutboxCliDsn *out,
+                      GError      **error)
+{
+  GError *local_error = NULL;
+
+  if (notify != NULL && !outbox_dsn_notify_parse (notify, &out->notify, &local_error))
+    return dsn_usage_error (flags[0], local_error, error);
+  if (ret != NULL && !outbox_dsn_ret_parse (ret, &out->ret, &local_error))
+    return dsn_usage_error (flags[1], local_error, error);
+  if (envid != NULL && !outbox_dsn_envid_validate (envid, &local_error))
+    return dsn_usage_error (flags[2], local_error, error);
+  if (envid != NULL)
+    {
+      g_free (out->envid);
+      out->envid = g_strdup (envid);
+    }
+  return TRUE;
+}
+
+void
+outbox_cli_dsn_insert (const OutboxCliDsn *dsn,
+                       GVariantDict       *options)
+{
+  if (dsn->notify != OUTBOX_DSN_NOTIFY_DEFAULT)
+    {
+      g_auto(GStrv) words = outbox_dsn_notify_to_words (dsn->notify);
+
+      g_variant_dict_insert_value (options, "notify",
+                                   g_variant_new_strv ((const char *const *) words, -1));
+    }
+  if (dsn->ret != OUTBOX_DSN_RET_DEFAULT)
+    g_variant_dict_insert (options, "ret", "s", outbox_dsn_ret_to_string (dsn->ret));
+  if (dsn->envid != NULL)
+    g_variant_dict_insert (options, "envid", "s", dsn->envid);
+}
+
 guint
 outbox_cli_terminal_width (void)
 {

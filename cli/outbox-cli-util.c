@@ -931,7 +931,7 @@ json_list_print_head (OutboxCliJsonList *list)
  * form json_generator_new_pretty() gives (a listing of 100,000 messages is
  * 2.5 million values: through JSON nodes and a generator it took seconds).
  * What a message dictionary does not hold (anything but strings, numbers,
- * booleans, a{sv} and aa{sv}) goes through json-glib. */
+ * booleans, arrays of strings, a{sv} and aa{sv}) goes through json-glib. */
 
 static void
 json_indent (GString *out, guint level)
@@ -998,6 +998,31 @@ json_write_vardicts (GString *out, GVariant *vardicts, guint level)
   g_string_append_c (out, ']');
 }
 
+/* An array of strings (a message's notify), laid out as the arrays above. */
+static void
+json_write_strv (GString *out, GVariant *strv, guint level)
+{
+  gsize n = g_variant_n_children (strv);
+
+  if (n == 0)
+    {
+      g_string_append_len (out, "[]", 2);
+      return;
+    }
+  g_string_append_len (out, "[\n", 2);
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *text = NULL;
+
+      g_variant_get_child (strv, i, "&s", &text);
+      json_indent (out, level + 1);
+      json_write_string (out, text);
+      g_string_append (out, i + 1 < n ? ",\n" : "\n");
+    }
+  json_indent (out, level);
+  g_string_append_c (out, ']');
+}
+
 static void
 json_write_value (GString *out, const char *key, GVariant *value, guint level)
 {
@@ -1027,6 +1052,8 @@ json_write_value (GString *out, const char *key, GVariant *value, guint level)
     json_write_vardict (out, value, level);
   else if (g_variant_type_equal (type, G_VARIANT_TYPE ("aa{sv}")))
     json_write_vardicts (out, value, level);
+  else if (g_variant_type_equal (type, G_VARIANT_TYPE_STRING_ARRAY))
+    json_write_strv (out, value, level);
   else
     {
       g_autoptr(JsonNode) node = value_to_json (key, value);

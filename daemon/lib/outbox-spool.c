@@ -686,6 +686,23 @@ parse_number (const char *value,
   return g_ascii_string_to_signed (value, 10, min, max, out, NULL);
 }
 
+/* A boolean or a tristate, into its one octet. */
+static gboolean
+parse_octet (const char *value,
+             gint64 min,
+             gint64 max,
+             gpointer member)
+{
+  gint64 number;
+  gint8 octet;
+
+  if (!parse_number (value, min, max, &number))
+    return FALSE;
+  octet = (gint8) number;
+  memcpy (member, &octet, 1);
+  return TRUE;
+}
+
 /* What a message asks of DSN, checked as Submit checks it. */
 static gboolean
 parse_dsn_value (const RecordField *field,
@@ -746,15 +763,9 @@ parse_field_value (const RecordField *field,
       *(guint64 *) member = unsigned_value;
       return TRUE;
     case FIELD_BOOLEAN:
-      if (!parse_number (value, 0, 1, &number))
-        return FALSE;
-      *(guint8 *) member = (guint8) number;
-      return TRUE;
+      return parse_octet (value, 0, 1, member);
     case FIELD_TRISTATE:
-      if (!parse_number (value, -1, 1, &number))
-        return FALSE;
-      *(gint8 *) member = (gint8) number;
-      return TRUE;
+      return parse_octet (value, -1, 1, member);
     case FIELD_MESSAGE_STATE:
       if (!state_from_string (message_state_names, G_N_ELEMENTS (message_state_names), value, &state))
         return FALSE;
@@ -769,15 +780,10 @@ parse_field_value (const RecordField *field,
       return TRUE;
     case FIELD_FLAG:
       /* Only a set flag is written. */
-      if (!parse_number (value, 1, 1, &number))
-        return FALSE;
-      *(guint8 *) member = 1;
-      return TRUE;
+      return parse_octet (value, 1, 1, member);
     case FIELD_OPTIONAL_TRISTATE:
-      if (!parse_number (value, 0, 1, &number))
-        return FALSE;
-      *(gint8 *) member = (gint8) number;
-      return TRUE;
+      /* -1 is never written: it is what an absent field means. */
+      return parse_octet (value, 0, 1, member);
     default:
       return parse_dsn_value (field, value, member);
     }

@@ -975,10 +975,12 @@ json_write_string (GString *out, const char *text)
 
 static void json_write_vardict (GString *out, GVariant *vardict, guint level);
 
+/* An array of dictionaries (a message's recipients) or of strings (its
+ * notify). */
 static void
-json_write_vardicts (GString *out, GVariant *vardicts, guint level)
+json_write_array (GString *out, GVariant *array, guint level)
 {
-  gsize n = g_variant_n_children (vardicts);
+  gsize n = g_variant_n_children (array);
 
   if (n == 0)
     {
@@ -988,35 +990,13 @@ json_write_vardicts (GString *out, GVariant *vardicts, guint level)
   g_string_append_len (out, "[\n", 2);
   for (gsize i = 0; i < n; i++)
     {
-      g_autoptr(GVariant) vardict = g_variant_get_child_value (vardicts, i);
+      g_autoptr(GVariant) element = g_variant_get_child_value (array, i);
 
       json_indent (out, level + 1);
-      json_write_vardict (out, vardict, level + 1);
-      g_string_append (out, i + 1 < n ? ",\n" : "\n");
-    }
-  json_indent (out, level);
-  g_string_append_c (out, ']');
-}
-
-/* An array of strings (a message's notify), laid out as the arrays above. */
-static void
-json_write_strv (GString *out, GVariant *strv, guint level)
-{
-  gsize n = g_variant_n_children (strv);
-
-  if (n == 0)
-    {
-      g_string_append_len (out, "[]", 2);
-      return;
-    }
-  g_string_append_len (out, "[\n", 2);
-  for (gsize i = 0; i < n; i++)
-    {
-      const char *text = NULL;
-
-      g_variant_get_child (strv, i, "&s", &text);
-      json_indent (out, level + 1);
-      json_write_string (out, text);
+      if (g_variant_is_of_type (element, G_VARIANT_TYPE_STRING))
+        json_write_string (out, g_variant_get_string (element, NULL));
+      else
+        json_write_vardict (out, element, level + 1);
       g_string_append (out, i + 1 < n ? ",\n" : "\n");
     }
   json_indent (out, level);
@@ -1050,10 +1030,9 @@ json_write_value (GString *out, const char *key, GVariant *value, guint level)
     }
   else if (g_variant_type_equal (type, G_VARIANT_TYPE_VARDICT))
     json_write_vardict (out, value, level);
-  else if (g_variant_type_equal (type, G_VARIANT_TYPE ("aa{sv}")))
-    json_write_vardicts (out, value, level);
-  else if (g_variant_type_equal (type, G_VARIANT_TYPE_STRING_ARRAY))
-    json_write_strv (out, value, level);
+  else if (g_variant_type_equal (type, G_VARIANT_TYPE ("aa{sv}"))
+           || g_variant_type_equal (type, G_VARIANT_TYPE_STRING_ARRAY))
+    json_write_array (out, value, level);
   else
     {
       g_autoptr(JsonNode) node = value_to_json (key, value);

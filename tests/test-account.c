@@ -372,17 +372,23 @@ test_write_failure_changes_nothing (Fixture *f, gconstpointer data)
   g_assert_null (outbox_account_store_lookup (f->store, "work"));
 }
 
+/* A file as a hand would write it. */
+static void
+write_accounts_file (Fixture *f, const char *contents)
+{
+  g_autofree char *dir = g_path_get_dirname (f->path);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (f->path, contents, -1, NULL));
+}
+
 static void
 test_bad_file_refused (Fixture *f, gconstpointer data)
 {
   g_autoptr (OutboxAccountStore) store = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_path_get_dirname (f->path);
 
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-  g_assert_true (g_file_set_contents (f->path,
-                                      "[account x]\nfrom=me@example.org\nsmtp=ftp://host\n", -1,
-                                      NULL));
+  write_accounts_file (f, "[account x]\nfrom=me@example.org\nsmtp=ftp://host\n");
   store = outbox_account_store_load (f->path, &error);
   g_assert_null (store);
   g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT);
@@ -490,13 +496,9 @@ test_dsn_notify_from_file (Fixture *f, gconstpointer data)
 {
   g_autoptr (OutboxAccountStore) store = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_path_get_dirname (f->path);
 
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-  g_assert_true (g_file_set_contents (f->path,
-                                      "[account x]\nfrom=me@example.org\n"
-                                      "smtp=smtps://mail.example.org\ndsn-notify=success,failure\n",
-                                      -1, NULL));
+  write_accounts_file (f, "[account x]\nfrom=me@example.org\n"
+                          "smtp=smtps://mail.example.org\ndsn-notify=success,failure\n");
   store = outbox_account_store_load (f->path, &error);
   g_assert_no_error (error);
   g_assert_cmpint (outbox_account_store_lookup (store, "x")->dsn_notify, ==,

@@ -474,24 +474,33 @@ test_reuse_without_reset (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->server.commands->len, ==, 7);
 }
 
+/* A transaction refused before MAIL, with @code: the session stays open
+ * for the next message, and the server saw only EHLO and QUIT. */
 static void
-test_8bit_not_offered (Fixture *f, gconstpointer data)
+assert_refused_before_mail (Fixture *f, const OutboxSmtpSendResult *result, gint code)
 {
-  static const char *const rcpts[] = { "b@example.org", NULL };
   static const char *const expected[] = { "EHLO [127.0.0.1]", "QUIT", NULL };
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->smtp.ehlo = "250 fake.test\r\n";
-  open_plain_session (f);
-  result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
-  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, code);
   g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
   quit_session (f, &error);
   g_assert_no_error (error);
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
+}
+
+static void
+test_8bit_not_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = "250 fake.test\r\n";
+  open_plain_session (f);
+  result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
+  assert_refused_before_mail (f, result, OUTBOX_SMTP_ERROR_UNSUPPORTED);
 }
 
 static void
@@ -558,80 +567,94 @@ test_size_over_limit (Fixture *f, gconstpointer data)
 /* Delivery status notifications (RFC 3461) ---------------------------- */
 
 #define EHLO_WITH_DSN "250-fake.test\r\n250 DSN\r\n"
+#define EHLO_WITH_UTF8_AND_DSN "250-fake.test\r\n250-SMTPUTF8\r\n250 DSN\r\n"
 
-static void
-test_dsn_offered (Fixture *f, gconstpointer data)
+/* Sends "x" to @rcpts, asking @dsn of a server whose EHLO is @ehlo (NULL:
+ * the default, without DSN). */
+static OutboxSmtpSendResult *
+send_asking_dsn (Fixture *f,
+                 const char *ehlo,
+                 const OutboxDsnRequest *dsn,
+                 const char *const *rcpts)
 {
-  static const char *const rcpts[] = { "b@example.org", "c+tag@example.org", NULL };
-  static const char *const expected[] = {
-    "EHLO [127.0.0.1]",
+  f->smtp.ehlo = ehlo;
+  f->dsn = dsn;
+  open_plain_session (f);
+  return send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+}
+
+/* The same, for a transaction that must go through, with @expected the
+ * commands the server saw. */
+static void
+assert_dsn_commands (Fixture *f,
+                     const char *ehlo,
+                     const OutboxDsnRequest *dsn,
+                     const char *const *rcpts,
+                     const char *const *expected)
+{
+  g_autoptr (OutboxSmtpSendResult) result = send_asking_dsn (f, ehlo, dsn, rcpts);
+
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+  g_assert_cmpint (result->dsn_not_offered, ==, ehlo == NULL);
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
+/* Transactions that go through, and the exact lines the server sees. */
+typedef struct
+{
+  const char *ehlo; /* (nullable) NULL: the default, without DSN */
+  OutboxDsnRequest dsn;
+  const char *rcpts[3];
+  const char *expected[6];
+} DsnCase;
+
+static const DsnCase dsn_offered = {
+  EHLO_WITH_DSN,
+  { OUTBOX_DSN_NOTIFY_SUCCESS | OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_HDRS, "X+1 y", FALSE },
+  { "b@example.org", "c+tag@example.org", NULL },
+  { "EHLO [127.0.0.1]",
     "MAIL FROM:<a@example.org> RET=HDRS ENVID=X+2B1+20y",
     "RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.org",
     "RCPT TO:<c+tag@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Btag@example.org",
-    "DATA",
-    NULL
-  };
-  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_SUCCESS | OUTBOX_DSN_NOTIFY_FAILURE,
-                                 OUTBOX_DSN_RET_HDRS, "X+1 y", FALSE };
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
+    "DATA", NULL },
+};
 
-  f->smtp.ehlo = EHLO_WITH_DSN;
-  f->dsn = &dsn;
-  open_plain_session (f);
-  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
-  g_assert_no_error (result->error);
-  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
-  g_assert_false (result->dsn_not_offered);
-
-  end_conversation (f);
-  fake_server_assert_commands (&f->server, expected);
-}
-
-static void
-test_dsn_never_alone (Fixture *f, gconstpointer data)
-{
-  static const char *const rcpts[] = { "b@example.org", NULL };
-  static const char *const expected[] = {
-    "EHLO [127.0.0.1]",
-    "MAIL FROM:<a@example.org>",
-    "RCPT TO:<b@example.org> NOTIFY=NEVER ORCPT=rfc822;b@example.org",
-    "DATA",
-    NULL
-  };
-  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_NEVER, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
-
-  f->smtp.ehlo = EHLO_WITH_DSN;
-  f->dsn = &dsn;
-  open_plain_session (f);
-  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
-  g_assert_no_error (result->error);
-
-  end_conversation (f);
-  fake_server_assert_commands (&f->server, expected);
-}
+static const DsnCase dsn_never_alone = {
+  EHLO_WITH_DSN,
+  { OUTBOX_DSN_NOTIFY_NEVER, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE },
+  { "b@example.org", NULL },
+  { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>",
+    "RCPT TO:<b@example.org> NOTIFY=NEVER ORCPT=rfc822;b@example.org", "DATA", NULL },
+};
 
 /* A server that does not offer DSN gets the transaction without it, and
  * the result says so. */
+static const DsnCase dsn_not_offered = {
+  NULL,
+  { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_FULL, "id", FALSE },
+  { "b@example.org", NULL },
+  { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>", "DATA", NULL },
+};
+
+/* A non-ASCII recipient's ORCPT is of type utf-8, in the ASCII form of
+ * RFC 6533. */
+static const DsnCase dsn_utf8_orcpt = {
+  EHLO_WITH_UTF8_AND_DSN,
+  { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE },
+  { "jos\xc3\xa9@example.org", NULL },
+  { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org> SMTPUTF8",
+    "RCPT TO:<jos\xc3\xa9@example.org> NOTIFY=FAILURE ORCPT=utf-8;jos\\x{E9}@example.org",
+    "DATA", NULL },
+};
+
 static void
-test_dsn_not_offered (Fixture *f, gconstpointer data)
+test_dsn_commands (Fixture *f, gconstpointer data)
 {
-  static const char *const rcpts[] = { "b@example.org", NULL };
-  static const char *const expected[] = {
-    "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>", "DATA", NULL
-  };
-  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_FULL, "id", FALSE };
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  const DsnCase *dsn_case = data;
 
-  f->dsn = &dsn;
-  open_plain_session (f);
-  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
-  g_assert_no_error (result->error);
-  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
-  g_assert_true (result->dsn_not_offered);
-
-  end_conversation (f);
-  fake_server_assert_commands (&f->server, expected);
+  assert_dsn_commands (f, dsn_case->ehlo, &dsn_case->dsn, dsn_case->rcpts, dsn_case->expected);
 }
 
 /* Required and not offered: nothing is sent, and the session stays open
@@ -640,23 +663,12 @@ static void
 test_dsn_required_not_offered (Fixture *f, gconstpointer data)
 {
   static const char *const rcpts[] = { "b@example.org", NULL };
-  static const char *const expected[] = { "EHLO [127.0.0.1]", "QUIT", NULL };
   const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, TRUE };
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
-  g_autoptr (GError) error = NULL;
+  g_autoptr (OutboxSmtpSendResult) result = send_asking_dsn (f, NULL, &dsn, rcpts);
 
-  f->dsn = &dsn;
-  open_plain_session (f);
-  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
-  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED);
-  g_assert_nonnull (strstr (result->error->message, "127.0.0.1 does not offer DSN"));
   g_assert_false (result->dsn_not_offered);
-  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
-  quit_session (f, &error);
-  g_assert_no_error (error);
-
-  end_conversation (f);
-  fake_server_assert_commands (&f->server, expected);
+  g_assert_nonnull (strstr (result->error->message, "127.0.0.1 does not offer DSN"));
+  assert_refused_before_mail (f, result, OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED);
 }
 
 /* Requiring DSN without asking anything of it changes nothing. */
@@ -676,38 +688,17 @@ test_dsn_required_alone (Fixture *f, gconstpointer data)
   g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, "RCPT TO:<b@example.org>");
 }
 
-/* A non-ASCII recipient's ORCPT is of type utf-8, in the ASCII form of
- * RFC 6533. */
-static void
-test_dsn_utf8_orcpt (Fixture *f, gconstpointer data)
-{
-  static const char *const rcpts[] = { "jos\xc3\xa9@example.org", NULL };
-  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
-
-  f->smtp.ehlo = "250-fake.test\r\n250-SMTPUTF8\r\n250 DSN\r\n";
-  f->dsn = &dsn;
-  open_plain_session (f);
-  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
-  g_assert_no_error (result->error);
-
-  end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 1), ==,
-                   "MAIL FROM:<a@example.org> SMTPUTF8");
-  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==,
-                   "RCPT TO:<jos\xc3\xa9@example.org> NOTIFY=FAILURE "
-                   "ORCPT=utf-8;jos\\x{E9}@example.org");
-}
-
 /* An ORCPT longer than servers keep is left out; NOTIFY stays. */
 static void
 test_dsn_long_orcpt_left_out (Fixture *f, gconstpointer data)
 {
   const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
   g_autoptr (GString) rcpt = g_string_new ("x@");
-  g_autoptr (GString) expected = NULL;
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  g_autoptr (GString) rcpt_line = g_string_new (NULL);
   const char *rcpts[] = { NULL, NULL };
+  const char *expected[] = {
+    "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org> SMTPUTF8", NULL, "DATA", NULL
+  };
 
   /* Four labels of 20 CJK characters: 80 characters of 8 in ORCPT. */
   for (guint label = 0; label < 4; label++)
@@ -718,16 +709,9 @@ test_dsn_long_orcpt_left_out (Fixture *f, gconstpointer data)
     }
   g_string_append (rcpt, "jp");
   rcpts[0] = rcpt->str;
-  expected = g_string_new (NULL);
-  g_string_printf (expected, "RCPT TO:<%s> NOTIFY=FAILURE", rcpt->str);
-  f->smtp.ehlo = "250-fake.test\r\n250-SMTPUTF8\r\n250 DSN\r\n";
-  f->dsn = &dsn;
-  open_plain_session (f);
-  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
-  g_assert_no_error (result->error);
-
-  end_conversation (f);
-  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, expected->str);
+  g_string_printf (rcpt_line, "RCPT TO:<%s> NOTIFY=FAILURE", rcpt->str);
+  expected[2] = rcpt_line->str;
+  assert_dsn_commands (f, EHLO_WITH_UTF8_AND_DSN, &dsn, rcpts, expected);
 }
 
 /* A server that offers DSN and then refuses its parameters: the refusal
@@ -740,11 +724,8 @@ test_dsn_rcpt_parameters_refused (Fixture *f, gconstpointer data)
   const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
-  f->smtp.ehlo = EHLO_WITH_DSN;
   f->smtp.rcpt = replies;
-  f->dsn = &dsn;
-  open_plain_session (f);
-  result = send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+  result = send_asking_dsn (f, EHLO_WITH_DSN, &dsn, rcpts);
   g_assert_no_error (result->error);
   g_assert_cmpuint (rcpt_code (result, 0), ==, 555);
   g_assert_null (result->final_reply);
@@ -1249,6 +1230,8 @@ test_certificate_fingerprint (void)
 }
 
 #define ADD(name, func) g_test_add (name, Fixture, NULL, fixture_setup, func, fixture_teardown)
+#define ADD_CASE(name, data, func)                                                                 \
+  g_test_add (name, Fixture, data, fixture_setup, func, fixture_teardown)
 
 int
 main (int argc, char **argv)
@@ -1273,12 +1256,12 @@ main (int argc, char **argv)
   ADD ("/smtp/session/smtputf8-not-offered", test_smtputf8_not_offered);
   ADD ("/smtp/session/size-param", test_size_param);
   ADD ("/smtp/session/size-over-limit", test_size_over_limit);
-  ADD ("/smtp/session/dsn/offered", test_dsn_offered);
-  ADD ("/smtp/session/dsn/never-alone", test_dsn_never_alone);
-  ADD ("/smtp/session/dsn/not-offered", test_dsn_not_offered);
+  ADD_CASE ("/smtp/session/dsn/offered", &dsn_offered, test_dsn_commands);
+  ADD_CASE ("/smtp/session/dsn/never-alone", &dsn_never_alone, test_dsn_commands);
+  ADD_CASE ("/smtp/session/dsn/not-offered", &dsn_not_offered, test_dsn_commands);
   ADD ("/smtp/session/dsn/required-not-offered", test_dsn_required_not_offered);
   ADD ("/smtp/session/dsn/required-alone", test_dsn_required_alone);
-  ADD ("/smtp/session/dsn/utf8-orcpt", test_dsn_utf8_orcpt);
+  ADD_CASE ("/smtp/session/dsn/utf8-orcpt", &dsn_utf8_orcpt, test_dsn_commands);
   ADD ("/smtp/session/dsn/long-orcpt-left-out", test_dsn_long_orcpt_left_out);
   ADD ("/smtp/session/dsn/rcpt-parameters-refused", test_dsn_rcpt_parameters_refused);
   ADD ("/smtp/session/address-injection", test_address_injection);

@@ -439,6 +439,65 @@ outbox_cli_parse_send_at (const char  *when,
   return TRUE;
 }
 
+/* Delivery status notifications */
+
+void
+outbox_cli_dsn_clear (OutboxCliDsn *dsn)
+{
+  g_clear_pointer (&dsn->envid, g_free);
+}
+
+static gboolean
+dsn_usage_error (const char *flag, GError *local_error, GError **error)
+{
+  g_autofree char *message = outbox_cli_sanitize (local_error->message);
+
+  g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE, "%s: %s", flag, message);
+  g_error_free (local_error);
+  return FALSE;
+}
+
+gboolean
+outbox_cli_dsn_parse (const char *const flags[3],
+                      const char   *notify,
+                      const char   *ret,
+                      const char   *envid,
+                      OutboxCliDsn *out,
+                      GError      **error)
+{
+  GError *local_error = NULL;
+
+  if (notify != NULL && !outbox_dsn_notify_parse (notify, &out->notify, &local_error))
+    return dsn_usage_error (flags[0], local_error, error);
+  if (ret != NULL && !outbox_dsn_ret_parse (ret, &out->ret, &local_error))
+    return dsn_usage_error (flags[1], local_error, error);
+  if (envid != NULL && !outbox_dsn_envid_validate (envid, &local_error))
+    return dsn_usage_error (flags[2], local_error, error);
+  if (envid != NULL)
+    {
+      g_free (out->envid);
+      out->envid = g_strdup (envid);
+    }
+  return TRUE;
+}
+
+void
+outbox_cli_dsn_insert (const OutboxCliDsn *dsn,
+                       GVariantDict       *options)
+{
+  if (dsn->notify != OUTBOX_DSN_NOTIFY_DEFAULT)
+    {
+      g_auto(GStrv) words = outbox_dsn_notify_to_words (dsn->notify);
+
+      g_variant_dict_insert_value (options, "notify",
+                                   g_variant_new_strv ((const char *const *) words, -1));
+    }
+  if (dsn->ret != OUTBOX_DSN_RET_DEFAULT)
+    g_variant_dict_insert (options, "ret", "s", outbox_dsn_ret_to_string (dsn->ret));
+  if (dsn->envid != NULL)
+    g_variant_dict_insert (options, "envid", "s", dsn->envid);
+}
+
 guint
 outbox_cli_terminal_width (void)
 {
@@ -872,7 +931,7 @@ json_list_print_head (OutboxCliJsonList *list)
  * form json_generator_new_pretty() gives (a listing of 100,000 messages is
  * 2.5 million values: through JSON nodes and a generator it took seconds).
  * What a message dictionary does not hold (anything but strings, numbers,
- * booleans, a{sv} and aa{sv}) goes through json-glib. */
+ * booleans, arrays of strings, a{sv} and aa{sv}) goes through json-glib. */
 
 static void
 json_indent (GString *out, guint level)
@@ -916,10 +975,12 @@ json_write_string (GString *out, const char *text)
 
 static void json_write_vardict (GString *out, GVariant *vardict, guint level);
 
+/* An array of dictionaries (a message's recipients) or of strings (its
+ * notify). */
 static void
-json_write_vardicts (GString *out, GVariant *vardicts, guint level)
+json_write_array (GString *out, GVariant *array, guint level)
 {
-  gsize n = g_variant_n_children (vardicts);
+  gsize n = g_variant_n_children (array);
 
   if (n == 0)
     {
@@ -929,10 +990,13 @@ json_write_vardicts (GString *out, GVariant *vardicts, guint level)
   g_string_append_len (out, "[\n", 2);
   for (gsize i = 0; i < n; i++)
     {
-      g_autoptr(GVariant) vardict = g_variant_get_child_value (vardicts, i);
+      g_autoptr(GVariant) element = g_variant_get_child_value (array, i);
 
       json_indent (out, level + 1);
-      json_write_vardict (out, vardict, level + 1);
+      if (g_variant_is_of_type (element, G_VARIANT_TYPE_STRING))
+        json_write_string (out, g_variant_get_string (element, NULL));
+      else
+        json_write_vardict (out, element, level + 1);
       g_string_append (out, i + 1 < n ? ",\n" : "\n");
     }
   json_indent (out, level);
@@ -966,8 +1030,9 @@ json_write_value (GString *out, const char *key, GVariant *value, guint level)
     }
   else if (g_variant_type_equal (type, G_VARIANT_TYPE_VARDICT))
     json_write_vardict (out, value, level);
-  else if (g_variant_type_equal (type, G_VARIANT_TYPE ("aa{sv}")))
-    json_write_vardicts (out, value, level);
+  else if (g_variant_type_equal (type, G_VARIANT_TYPE ("aa{sv}"))
+           || g_variant_type_equal (type, G_VARIANT_TYPE_STRING_ARRAY))
+    json_write_array (out, value, level);
   else
     {
       g_autoptr(JsonNode) node = value_to_json (key, value);

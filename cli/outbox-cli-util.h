@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "outbox-dbus.h"
+#include "outbox-smtp-dsn.h"
 
 G_BEGIN_DECLS
 
@@ -62,6 +63,31 @@ gboolean  outbox_cli_parse_send_at      (const char   *when,
                                          GDateTime    *now,
                                          gint64       *out_unix_time,
                                          GError      **error);
+
+/* What a message asks of delivery status notifications, as outbox send
+ * (--notify, --ret, --envid) and outbox-sendmail (-N, -R, -V) take it,
+ * checked by the parser the daemon uses (outbox-smtp-dsn.h). */
+typedef struct
+{
+  OutboxDsnNotify notify;
+  OutboxDsnRet ret;
+  char *envid;              /* (owned) (nullable) */
+} OutboxCliDsn;
+
+void      outbox_cli_dsn_clear          (OutboxCliDsn *dsn);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxCliDsn, outbox_cli_dsn_clear)
+/* Each of @notify, @ret and @envid is nullable (not given); @flags names
+ * them (such as {"-N", "-R", "-V"}) in the OUTBOX_CLI_ERROR_USAGE about a
+ * bad one. */
+gboolean  outbox_cli_dsn_parse          (const char *const flags[3],
+                                         const char   *notify,
+                                         const char   *ret,
+                                         const char   *envid,
+                                         OutboxCliDsn *out,
+                                         GError      **error);
+/* Adds the Submit options "notify", "ret" and "envid" that @dsn gives. */
+void      outbox_cli_dsn_insert         (const OutboxCliDsn *dsn,
+                                         GVariantDict       *options);
 
 /* Text for a terminal. */
 guint     outbox_cli_terminal_width     (void);

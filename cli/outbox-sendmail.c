@@ -40,8 +40,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (InternetAddressList, g_object_unref)
 
 #define USAGE_HINT "see outbox-sendmail --help"
 #define COPY_BUFFER_SIZE 65536
-/* RFC 5321 section 4.5.3.1.4, with room for the CRLF and the NUL. */
-#define SMTP_COMMAND_BUFFER_SIZE (512 + 3)
+/* RFC 5321 section 4.5.3.1.4, and the 500 octets RFC 3461 section 4 lets
+ * NOTIFY and ORCPT add to a RCPT line, with room for the CRLF and the NUL. */
+#define SMTP_COMMAND_BUFFER_SIZE (512 + 500 + 3)
 /* DATA lines are streamed in pieces of at most this size. */
 #define SMTP_DATA_BUFFER_SIZE 4096
 
@@ -61,7 +62,12 @@ typedef struct
   char *from;                /* -f, -r: envelope sender; "" for <> */
   char *full_name;           /* -F */
   GPtrArray *recipients;     /* (element-type utf8) from the arguments */
+  char *dsn_args[3];         /* -N, -R, -V as given */
+  OutboxCliDsn dsn;          /* what they ask, checked */
 } SendmailOptions;
+
+/* Postfix's flags for delivery status notifications. */
+static const char *const dsn_flags[3] = { "-N", "-R", "-V" };
 
 static void
 sendmail_options_clear (SendmailOptions *options)
@@ -69,6 +75,9 @@ sendmail_options_clear (SendmailOptions *options)
   g_clear_pointer (&options->from, g_free);
   g_clear_pointer (&options->full_name, g_free);
   g_clear_pointer (&options->recipients, g_ptr_array_unref);
+  for (gsize i = 0; i < G_N_ELEMENTS (options->dsn_args); i++)
+    g_clear_pointer (&options->dsn_args[i], g_free);
+  outbox_cli_dsn_clear (&options->dsn);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SendmailOptions, sendmail_options_clear)
@@ -185,6 +194,16 @@ take_value (int          argc,
   return TRUE;
 }
 
+/* Which of -N, -R and -V @letter is, or -1. */
+static int
+dsn_flag_index (char letter)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (dsn_flags); i++)
+    if (letter == dsn_flags[i][1])
+      return (int) i;
+  return -1;
+}
+
 static gboolean
 parse_flag (SendmailOptions  *options,
             int               argc,
@@ -210,6 +229,8 @@ parse_flag (SendmailOptions  *options,
     return take_value (argc, argv, index, &options->from, error);
   else if (g_str_has_prefix (flag, "-F"))
     return take_value (argc, argv, index, &options->full_name, error);
+  else if (flag[0] == '-' && dsn_flag_index (flag[1]) >= 0)
+    return take_value (argc, argv, index, &options->dsn_args[dsn_flag_index (flag[1])], error);
   else
     {
       g_autofree char *clean_flag = outbox_cli_sanitize (flag);
@@ -250,19 +271,25 @@ parse_command_line (SendmailOptions  *options,
       g_free (options->from);
       options->from = g_steal_pointer (&from);
     }
-  return TRUE;
+  return outbox_cli_dsn_parse (dsn_flags, options->dsn_args[0], options->dsn_args[1],
+                               options->dsn_args[2], &options->dsn, error);
 }
 
 static void
 print_help (void)
 {
   g_print ("Usage:\n"
-           "  %s [-t] [-i] [-f FROM] [-F NAME] [-v] [--] [RECIPIENT…] < MESSAGE\n"
+           "  %s [-t] [-i] [-f FROM] [-F NAME] [-N DSN] [-R RET] [-V ENVID] [-v] [--]\n"
+           "     [RECIPIENT…] < MESSAGE\n"
            "  %s -bp | -q | -bs\n\n"
            "Hands a message to Outbox, like sendmail.\n\n"
            "  -t         Take recipients from To, Cc and Bcc (added to the arguments)\n"
            "  -f, -r ADDR  Envelope sender; also the From when the message has none\n"
            "  -F NAME    Display name of the From added when the message has none\n"
+           "  -N DSN     Delivery status notifications: never, or a comma list of\n"
+           "             success, failure, delay (asked of servers that offer DSN)\n"
+           "  -R RET     What a notification returns: full or hdrs\n"
+           "  -V ENVID   The envelope ID notifications carry\n"
            "  -bp        List the queue (like mailq)\n"
            "  -q         Try every queued and deferred message now\n"
            "  -bs        Speak SMTP on standard input and output\n"
@@ -482,6 +509,7 @@ typedef struct
   GPtrArray *recipients;  /* (element-type utf8) */
   char *from_field;       /* (nullable) a From field to add */
   gboolean rewrite;       /* the header block must change */
+  OutboxCliDsn dsn;       /* what the message asks of DSN */
 } Envelope;
 
 static void
@@ -490,6 +518,16 @@ envelope_clear (Envelope *envelope)
   g_clear_pointer (&envelope->from, g_free);
   g_clear_pointer (&envelope->recipients, g_ptr_array_unref);
   g_clear_pointer (&envelope->from_field, g_free);
+  outbox_cli_dsn_clear (&envelope->dsn);
+}
+
+static void
+dsn_copy (const OutboxCliDsn *from,
+          OutboxCliDsn       *to)
+{
+  outbox_cli_dsn_clear (to);
+  *to = *from;
+  to->envid = g_strdup (from->envid);
 }
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Envelope, envelope_clear)
@@ -567,6 +605,7 @@ build_envelope (const SendmailOptions  *options,
     return FALSE;
 
   envelope->from = g_strdup (options->from);
+  dsn_copy (&options->dsn, &envelope->dsn);
   envelope->from_field = from_field_to_add (options, info, crlf);
   envelope->rewrite = info->has_bcc || envelope->from_field != NULL;
   return TRUE;
@@ -584,6 +623,7 @@ envelope_to_options (const Envelope *envelope)
                                g_variant_new_strv ((const char *const *) envelope->recipients->pdata,
                                                    -1));
   g_ptr_array_remove_index (envelope->recipients, envelope->recipients->len - 1);
+  outbox_cli_dsn_insert (&envelope->dsn, options);
   return g_variant_ref_sink (g_variant_dict_end (options));
 }
 
@@ -660,24 +700,33 @@ append_escaped (GString    *line,
     }
 }
 
+/* "KEY VALUE\n", unless @value is NULL. */
+static void
+append_envelope_line (GString    *text,
+                      const char *key,
+                      const char *value)
+{
+  if (value == NULL)
+    return;
+  g_string_append_printf (text, "%s ", key);
+  append_escaped (text, value);
+  g_string_append_c (text, '\n');
+}
+
 static GString *
-format_envelope (const char *from,
-                 GPtrArray  *recipients)
+format_envelope (const Envelope *envelope)
 {
   GString *text = g_string_new (OUTBOX_MAILDROP_MAGIC "\n");
+  g_autofree char *notify = NULL;
 
-  if (from != NULL)
-    {
-      g_string_append (text, "from ");
-      append_escaped (text, from);
-      g_string_append_c (text, '\n');
-    }
-  for (guint i = 0; i < recipients->len; i++)
-    {
-      g_string_append (text, "recipient ");
-      append_escaped (text, g_ptr_array_index (recipients, i));
-      g_string_append_c (text, '\n');
-    }
+  append_envelope_line (text, "from", envelope->from);
+  for (guint i = 0; i < envelope->recipients->len; i++)
+    append_envelope_line (text, "recipient", g_ptr_array_index (envelope->recipients, i));
+  if (envelope->dsn.notify != OUTBOX_DSN_NOTIFY_DEFAULT)
+    notify = outbox_dsn_notify_to_string (envelope->dsn.notify, FALSE);
+  append_envelope_line (text, "notify", notify);
+  append_envelope_line (text, "ret", outbox_dsn_ret_to_string (envelope->dsn.ret));
+  append_envelope_line (text, "envid", envelope->dsn.envid);
   g_string_append_c (text, '\n');
   return text;
 }
@@ -693,13 +742,12 @@ make_private_directory (const char  *path,
 
 /* Creates maildrop/tmp/NAME (0600, O_EXCL) holding the envelope. */
 static Draft *
-draft_new (const char  *from,
-           GPtrArray   *recipients,
-           GError     **error)
+draft_new (const Envelope  *from_envelope,
+           GError         **error)
 {
   g_autoptr(Draft) draft = g_new0 (Draft, 1);
   g_autofree char *tmp_dir = NULL;
-  g_autoptr(GString) envelope = format_envelope (from, recipients);
+  g_autoptr(GString) envelope = format_envelope (from_envelope);
 
   draft->fd = -1;
   draft->committed = TRUE;
@@ -938,7 +986,7 @@ submit_through_draft (const SendmailOptions *options,
                       GDBusConnection       *bus)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(Draft) draft = draft_new (envelope->from, envelope->recipients, &error);
+  g_autoptr(Draft) draft = draft_new (envelope, &error);
   g_autofree char *id = NULL;
 
   if (draft == NULL ||
@@ -1026,6 +1074,10 @@ typedef struct
   gboolean in_transaction;
   char *from;
   GPtrArray *recipients;  /* (element-type utf8) */
+  const OutboxCliDsn *dsn_defaults; /* (unowned) -N, -R, -V */
+  OutboxCliDsn dsn;       /* the transaction's: RET and ENVID of MAIL, the
+                           * NOTIFY of its RCPTs, else the defaults */
+  gboolean notify_taken;  /* a RCPT set dsn.notify */
 } SmtpServer;
 
 static void
@@ -1060,6 +1112,8 @@ smtp_reset (SmtpServer *server)
   server->in_transaction = FALSE;
   g_clear_pointer (&server->from, g_free);
   g_ptr_array_set_size (server->recipients, 0);
+  outbox_cli_dsn_clear (&server->dsn);
+  server->notify_taken = FALSE;
 }
 
 /* "<address>" followed by nothing or by " PARAMETERS"; returns the address
@@ -1093,7 +1147,39 @@ mail_parameter_is_known (const char *parameter)
   return digits[0] != '\0' && strspn (digits, "0123456789") == strlen (digits);
 }
 
-/* MAIL FROM:<address> [BODY=… SIZE=… SMTPUTF8]; returns the reply. */
+/* RET= and ENVID= (RFC 3461 sections 4.3 and 4.4) into @dsn.  FALSE when
+ * @parameter is neither; else *out_reply is the refusal of a bad one, or
+ * NULL. */
+static gboolean
+take_mail_dsn_parameter (const char    *parameter,
+                         OutboxCliDsn  *dsn,
+                         const char   **out_reply)
+{
+  g_autofree char *envid = NULL;
+
+  *out_reply = NULL;
+  if (g_ascii_strncasecmp (parameter, "RET=", 4) == 0)
+    {
+      if (!outbox_dsn_ret_parse (parameter + 4, &dsn->ret, NULL))
+        *out_reply = "501 5.5.4 Bad RET parameter: give RET=FULL or RET=HDRS";
+      return TRUE;
+    }
+  if (g_ascii_strncasecmp (parameter, "ENVID=", 6) != 0)
+    return FALSE;
+  envid = outbox_xtext_decode (parameter + 6);
+  if (envid == NULL || !outbox_dsn_envid_validate (envid, NULL))
+    {
+      *out_reply = "501 5.5.4 Bad ENVID parameter: give 1 to 100 printable ASCII characters, "
+                   "xtext-encoded";
+      return TRUE;
+    }
+  g_free (dsn->envid);
+  dsn->envid = g_steal_pointer (&envid);
+  return TRUE;
+}
+
+/* MAIL FROM:<address> [BODY=… SIZE=… SMTPUTF8 RET=… ENVID=…]; returns the
+ * reply. */
 static const char *
 smtp_mail (SmtpServer *server,
            const char *argument)
@@ -1101,6 +1187,7 @@ smtp_mail (SmtpServer *server,
   const char *parameters = NULL;
   g_autofree char *address = NULL;
   g_auto(GStrv) words = NULL;
+  g_auto(OutboxCliDsn) dsn = { 0, };
 
   if (!server->greeted)
     return "503 5.5.1 Send HELO or EHLO first";
@@ -1112,16 +1199,87 @@ smtp_mail (SmtpServer *server,
   if (!outbox_address_validate (address, TRUE, NULL))
     return "553 5.1.7 Invalid sender address";
 
+  dsn_copy (server->dsn_defaults, &dsn);
   words = g_strsplit (parameters, " ", -1);
   for (char **word = words; *word != NULL; word++)
     {
-      if ((*word)[0] != '\0' && !mail_parameter_is_known (*word))
+      const char *refusal = NULL;
+
+      if ((*word)[0] == '\0' || mail_parameter_is_known (*word))
+        continue;
+      if (!take_mail_dsn_parameter (*word, &dsn, &refusal))
         return "555 5.5.4 Unsupported MAIL parameter";
+      if (refusal != NULL)
+        return refusal;
     }
 
   server->in_transaction = TRUE;
   server->from = g_steal_pointer (&address);
+  dsn_copy (&dsn, &server->dsn);
+  server->notify_taken = FALSE;
   return "250 2.1.0 Ok";
+}
+
+/* "TYPE;VALUE" with an atom for TYPE (RFC 3461 section 4.2).  Outbox names
+ * each recipient in its own ORCPT: the client's is checked and left. */
+static gboolean
+orcpt_is_valid (const char *value)
+{
+  const char *semicolon = strchr (value, ';');
+
+  if (semicolon == NULL || semicolon == value || semicolon[1] == '\0')
+    return FALSE;
+  for (const char *p = value; p < semicolon; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-')
+      return FALSE;
+  return TRUE;
+}
+
+/* NOTIFY= and ORCPT= (RFC 3461 sections 4.1 and 4.2); the reply that
+ * refuses them, or NULL with *out_notify the recipient's (the default when
+ * the client gives none). */
+static const char *
+take_rcpt_dsn_parameters (SmtpServer      *server,
+                          const char      *parameters,
+                          OutboxDsnNotify *out_notify)
+{
+  g_auto(GStrv) words = g_strsplit (parameters, " ", -1);
+
+  *out_notify = server->dsn_defaults->notify;
+  for (char **word = words; *word != NULL; word++)
+    {
+      if ((*word)[0] == '\0')
+        continue;
+      if (g_ascii_strncasecmp (*word, "NOTIFY=", 7) == 0)
+        {
+          if (!outbox_dsn_notify_parse (*word + 7, out_notify, NULL))
+            return "501 5.5.4 Bad NOTIFY parameter: give NEVER, or any of SUCCESS, FAILURE and "
+                   "DELAY separated by commas";
+        }
+      else if (g_ascii_strncasecmp (*word, "ORCPT=", 6) == 0)
+        {
+          if (!orcpt_is_valid (*word + 6))
+            return "501 5.5.4 Bad ORCPT parameter: give ORCPT=rfc822;ADDRESS (xtext)";
+        }
+      else
+        return "555 5.5.4 Unsupported RCPT parameter";
+    }
+  return NULL;
+}
+
+/* Outbox asks one NOTIFY for all the recipients of a message: a recipient
+ * that wants another is for another transaction, which a client that gets
+ * 452 makes (RFC 5321 section 4.5.3.1.10). */
+static const char *
+take_rcpt_notify (SmtpServer      *server,
+                  OutboxDsnNotify  notify)
+{
+  if (server->notify_taken && notify != server->dsn.notify)
+    return "452 4.5.3 One NOTIFY for all the recipients of a message: send this one in "
+           "another transaction";
+  server->dsn.notify = notify;
+  server->notify_taken = TRUE;
+  return NULL;
 }
 
 static const char *
@@ -1130,18 +1288,22 @@ smtp_rcpt (SmtpServer *server,
 {
   const char *parameters = NULL;
   g_autofree char *address = NULL;
+  OutboxDsnNotify notify;
+  const char *refusal;
 
   if (!server->in_transaction)
     return "503 5.5.1 Need MAIL command first";
   if (g_ascii_strncasecmp (argument, "TO:", 3) != 0 ||
       (address = parse_path (argument + 3, &parameters)) == NULL)
     return "501 5.5.4 Syntax: RCPT TO:<address>";
-  if (parameters[0] != '\0')
-    return "555 5.5.4 Unsupported RCPT parameter";
+  if ((refusal = take_rcpt_dsn_parameters (server, parameters, &notify)) != NULL)
+    return refusal;
   if (!outbox_address_validate (address, FALSE, NULL))
     return "553 5.1.3 Invalid recipient address";
   if (server->recipients->len >= OUTBOX_MESSAGE_MAX_RECIPIENTS)
     return "452 4.5.3 Too many recipients";
+  if ((refusal = take_rcpt_notify (server, notify)) != NULL)
+    return refusal;
 
   add_unique_address (server->recipients, address);
   return "250 2.1.5 Ok";
@@ -1237,7 +1399,8 @@ smtp_take_message (SmtpServer *server)
 
   envelope.from = g_strdup (server->from);
   envelope.recipients = g_ptr_array_ref (server->recipients);
-  draft = draft_new (envelope.from, envelope.recipients, &error);
+  dsn_copy (&server->dsn, &envelope.dsn);
+  draft = draft_new (&envelope, &error);
   smtp_reply (server, "354 End data with <CR><LF>.<CR><LF>");
   if (!smtp_receive_data (server, draft, &error))
     return NULL;
@@ -1297,6 +1460,7 @@ smtp_hello (SmtpServer *server,
   smtp_reply_printf (server, "250-%s", g_get_host_name ());
   smtp_reply (server, "250-8BITMIME");
   smtp_reply (server, "250-SMTPUTF8");
+  smtp_reply (server, "250-DSN");
   smtp_reply (server, "250 ENHANCEDSTATUSCODES");
 }
 
@@ -1385,12 +1549,13 @@ smtp_read_command (SmtpServer *server,
 }
 
 static int
-run_smtp (void)
+run_smtp (const SendmailOptions *options)
 {
   SmtpServer server = { NULL, };
   char line[SMTP_COMMAND_BUFFER_SIZE];
   gboolean too_long;
 
+  server.dsn_defaults = &options->dsn;
   server.bus = connect_to_daemon (NULL);
   server.in = stdin;
   server.out = stdout;
@@ -1442,7 +1607,7 @@ run (int    argc,
     case MODE_FLUSH:
       return run_flush ();
     case MODE_SMTP:
-      return run_smtp ();
+      return run_smtp (&options);
     case MODE_DELIVER:
     default:
       return run_deliver (&options);

@@ -48,6 +48,8 @@ typedef enum
   FIELD_SECONDS,
   FIELD_YES_NO,
   FIELD_WORDS,
+  FIELD_LIST,         /* words, separated by commas */
+  FIELD_DSN_OUTCOME,  /* whether the servers did what the message asked of DSN */
 } OutboxFieldKind;
 
 typedef struct
@@ -61,15 +63,49 @@ typedef struct
 /* A list of words, such as a server's capabilities; NULL when empty. */
 static char *
 format_words_field (GVariant   *dict,
-                    const char *key)
+                    const char *key,
+                    const char *separator)
 {
   g_autofree const char **words = NULL;
   g_autofree char *joined = NULL;
 
   if (!g_variant_lookup (dict, key, "^a&s", &words) || words[0] == NULL)
     return NULL;
-  joined = g_strjoinv (" ", (char **) words);
+  joined = g_strjoinv (separator, (char **) words);
   return outbox_cli_sanitize (joined);
+}
+
+static gboolean
+any_recipient_sent (GVariant *message)
+{
+  g_autoptr(GVariant) recipients = outbox_cli_lookup_vardicts (message, "recipients");
+  gsize n = recipients != NULL ? g_variant_n_children (recipients) : 0;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) recipient = g_variant_get_child_value (recipients, i);
+
+      if (g_strcmp0 (outbox_cli_lookup_text (recipient, "state"), "sent") == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Whether the servers were asked what the message asks of DSN; NULL
+ * while nothing was sent, or nothing asked. */
+static char *
+format_dsn_outcome (GVariant *message)
+{
+  gboolean flag;
+
+  if (g_variant_lookup (message, "dsn-not-offered", "b", &flag) && flag)
+    return g_strdup ("the server does not offer it: sent without NOTIFY, RET and ENVID");
+  if (!g_variant_lookup (message, "notify", "as", NULL) && outbox_cli_lookup_text (message, "ret") == NULL
+      && outbox_cli_lookup_text (message, "envid") == NULL)
+    return NULL;
+  if (!any_recipient_sent (message))
+    return NULL;
+  return g_strdup ("asked of the server, which offers it");
 }
 
 static char *
@@ -132,7 +168,11 @@ format_field (GVariant          *dict,
     case FIELD_YES_NO:
       return format_flag_field (dict, field->key, "yes", "no");
     case FIELD_WORDS:
-      return format_words_field (dict, field->key);
+      return format_words_field (dict, field->key, " ");
+    case FIELD_LIST:
+      return format_words_field (dict, field->key, ", ");
+    case FIELD_DSN_OUTCOME:
+      return format_dsn_outcome (dict);
     default:
       g_assert_not_reached ();
     }
@@ -196,6 +236,8 @@ submit_stdin (GVariant *options)
   return EXIT_SUCCESS;
 }
 
+static const char *const dsn_flags[3] = { "--notify", "--ret", "--envid" };
+
 static int
 command_send (int    argc,
               char **argv)
@@ -206,6 +248,12 @@ command_send (int    argc,
   gboolean hold = FALSE;
   gboolean save_to_sent = FALSE;
   gboolean no_save_to_sent = FALSE;
+  g_autofree char *notify = NULL;
+  g_autofree char *ret = NULL;
+  g_autofree char *envid = NULL;
+  gboolean dsn_required = FALSE;
+  gboolean no_dsn_required = FALSE;
+  g_auto(OutboxCliDsn) dsn = { 0, };
   g_auto(GStrv) recipients = NULL;
   GOptionEntry entries[] = {
     { "account", 'a', 0, G_OPTION_ARG_STRING, &account, "Send through ACCOUNT", "ACCOUNT" },
@@ -214,6 +262,11 @@ command_send (int    argc,
     { "hold", 0, 0, G_OPTION_ARG_NONE, &hold, "Queue the message held until outbox release", NULL },
     { "save-to-sent", 0, 0, G_OPTION_ARG_NONE, &save_to_sent, "File a copy in the IMAP Sent folder", NULL },
     { "no-save-to-sent", 0, 0, G_OPTION_ARG_NONE, &no_save_to_sent, "Do not file a copy in the IMAP Sent folder", NULL },
+    { "notify", 0, 0, G_OPTION_ARG_STRING, &notify, "Ask for delivery status notifications: never, or any of success, failure, delay (default: the account's dsn-notify)", "LIST" },
+    { "ret", 0, 0, G_OPTION_ARG_STRING, &ret, "What a notification returns: full (the message) or hdrs (its header)", "full|hdrs" },
+    { "envid", 0, 0, G_OPTION_ARG_STRING, &envid, "The envelope ID notifications carry (1 to 100 printable ASCII characters)", "ID" },
+    { "dsn-required", 0, 0, G_OPTION_ARG_NONE, &dsn_required, "Wait for a server that offers DSN rather than send without it", NULL },
+    { "no-dsn-required", 0, 0, G_OPTION_ARG_NONE, &no_dsn_required, "Send without DSN where the server does not offer it, whatever the account says", NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &recipients, NULL, NULL },
     G_OPTION_ENTRY_NULL
   };
@@ -230,6 +283,10 @@ command_send (int    argc,
 
   if (save_to_sent && no_save_to_sent)
     return outbox_cli_usage_error ("send", "--save-to-sent and --no-save-to-sent exclude each other");
+  if (dsn_required && no_dsn_required)
+    return outbox_cli_usage_error ("send", "--dsn-required and --no-dsn-required exclude each other");
+  if (!outbox_cli_dsn_parse (dsn_flags, notify, ret, envid, &dsn, &error))
+    return outbox_cli_report_usage ("send", error);
   if (at != NULL && !outbox_cli_parse_send_at (at, now, &send_at, &error))
     return outbox_cli_report_usage ("send", error);
   if (isatty (STDIN_FILENO))
@@ -252,6 +309,9 @@ command_send (int    argc,
     g_variant_dict_insert (options, "hold", "b", TRUE);
   if (save_to_sent || no_save_to_sent)
     g_variant_dict_insert (options, "save-to-sent", "b", save_to_sent);
+  outbox_cli_dsn_insert (&dsn, options);
+  if (dsn_required || no_dsn_required)
+    g_variant_dict_insert (options, "dsn-required", "b", dsn_required);
 
   return submit_stdin (g_variant_dict_end (options));
 }
@@ -352,6 +412,11 @@ static const OutboxField message_fields[] = {
   { "sent-copy", "Sent copy", FIELD_TEXT, NULL },
   { "sent-copy-reply", "Sent copy reply", FIELD_TEXT, NULL },
   { "sent-copy-next", "Next copy attempt", FIELD_TIME, NULL },
+  { "notify", "Notify", FIELD_LIST, NULL },
+  { "ret", "Return", FIELD_TEXT, NULL },
+  { "envid", "Envelope ID", FIELD_TEXT, NULL },
+  { "dsn-required", "DSN required", FIELD_YES_NO, NULL },
+  { "dsn-not-offered", "DSN", FIELD_DSN_OUTCOME, NULL },
 };
 
 enum
@@ -1035,6 +1100,9 @@ typedef struct
   gboolean no_save_to_sent;
   gboolean pop_before_smtp;
   gboolean no_pop_before_smtp;
+  char *dsn_notify;
+  gboolean dsn_required;
+  gboolean no_dsn_required;
   gboolean no_aliases;
   gboolean make_default;
   gboolean password_stdin;
@@ -1054,6 +1122,7 @@ outbox_account_options_clear (OutboxAccountOptions *options)
   g_clear_pointer (&options->tls_fingerprint, g_free);
   g_clear_pointer (&options->auth, g_free);
   g_clear_pointer (&options->sent_folder, g_free);
+  g_clear_pointer (&options->dsn_notify, g_free);
   for (gsize i = 0; i < N_SIGN_IN_SETTINGS; i++)
     g_clear_pointer (&options->sign_in[i], g_free);
   for (gsize i = 0; i < N_COMMAND_SETTINGS; i++)
@@ -1063,7 +1132,7 @@ outbox_account_options_clear (OutboxAccountOptions *options)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (OutboxAccountOptions, outbox_account_options_clear)
 
-#define ACCOUNT_OPTION_COUNT 35
+#define ACCOUNT_OPTION_COUNT 38
 
 /* The options of account add and account update, writing into @options. */
 static void
@@ -1100,6 +1169,9 @@ init_account_entries (OutboxAccountOptions *options,
     { "sent-folder", 0, 0, G_OPTION_ARG_STRING, &options->sent_folder, "The Sent folder when the server marks none", "NAME" },
     { "pop-before-smtp", 0, 0, G_OPTION_ARG_NONE, &options->pop_before_smtp, "Log in to POP3 before each SMTP session", NULL },
     { "no-pop-before-smtp", 0, 0, G_OPTION_ARG_NONE, &options->no_pop_before_smtp, "Stop logging in to POP3 first", NULL },
+    { "dsn-notify", 0, 0, G_OPTION_ARG_STRING, &options->dsn_notify, "Delivery status notifications a message asks for when outbox send --notify gives none: never, or any of success, failure, delay ('' for none)", "LIST" },
+    { "dsn-required", 0, 0, G_OPTION_ARG_NONE, &options->dsn_required, "Defer a message that asks for DSN where the server does not offer it", NULL },
+    { "no-dsn-required", 0, 0, G_OPTION_ARG_NONE, &options->no_dsn_required, "Send such a message without DSN (the default)", NULL },
     { "password-stdin", 0, 0, G_OPTION_ARG_NONE, &options->password_stdin, "Read the password from the first line of standard input", NULL },
     { "client-secret-stdin", 0, 0, G_OPTION_ARG_NONE, &options->client_secret_stdin, "Read the OAuth2 client secret from the first line of standard input", NULL },
     { "default", 0, 0, G_OPTION_ARG_NONE, &options->make_default, "Make this the default account", NULL },
@@ -1219,6 +1291,35 @@ insert_aliases (GVariantDict               *settings,
   return TRUE;
 }
 
+/* --dsn-notify '' asks for nothing again. */
+static gboolean
+insert_dsn_settings (GVariantDict               *settings,
+                     const OutboxAccountOptions *options,
+                     GError                    **error)
+{
+  static const char *const flags[3] = { "--dsn-notify", NULL, NULL };
+  g_auto(OutboxCliDsn) dsn = { 0, };
+  g_auto(GStrv) words = NULL;
+
+  if (options->dsn_required && options->no_dsn_required)
+    {
+      g_set_error (error, OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
+                   "--dsn-required and --no-dsn-required exclude each other");
+      return FALSE;
+    }
+  if (options->dsn_required || options->no_dsn_required)
+    g_variant_dict_insert (settings, "dsn-required", "b", options->dsn_required);
+  if (options->dsn_notify == NULL)
+    return TRUE;
+  if (options->dsn_notify[0] != '\0' &&
+      !outbox_cli_dsn_parse (flags, options->dsn_notify, NULL, NULL, &dsn, error))
+    return FALSE;
+  words = outbox_dsn_notify_to_words (dsn.notify);
+  g_variant_dict_insert_value (settings, "dsn-notify",
+                               g_variant_new_strv ((const char *const *) words, -1));
+  return TRUE;
+}
+
 static gboolean
 build_account_settings (const OutboxAccountOptions  *options,
                         GVariant                   **out_settings,
@@ -1230,7 +1331,8 @@ build_account_settings (const OutboxAccountOptions  *options,
   if (!resolve_ca_file (options->tls_ca_file, &ca_file, error) ||
       !insert_numeric_settings (settings, options, error) ||
       !insert_command_settings (settings, options, error) ||
-      !insert_aliases (settings, options, error))
+      !insert_aliases (settings, options, error) ||
+      !insert_dsn_settings (settings, options, error))
     return FALSE;
 
   for (gsize i = 0; i < N_SIGN_IN_SETTINGS; i++)
@@ -1757,6 +1859,8 @@ static const OutboxField account_fields[] = {
   { "save-to-sent", "Copy to Sent", FIELD_YES_NO, "imap" },
   { "sent-folder", "Sent folder", FIELD_TEXT, NULL },
   { "pop-before-smtp", "POP before SMTP", FIELD_YES_NO, "pop3" },
+  { "dsn-notify", "DSN notify", FIELD_LIST, NULL },
+  { "dsn-required", "DSN required", FIELD_YES_NO, NULL },
   { "timeout", "Command timeout", FIELD_SECONDS, NULL },
   { "retry-first", "First retry after", FIELD_SECONDS, NULL },
   { "retry-max", "Longest retry delay", FIELD_SECONDS, NULL },

@@ -159,6 +159,7 @@ smtp_capabilities (const OutboxSmtpCaps *caps)
     { OUTBOX_SMTP_CAP_STARTTLS, "STARTTLS" },
     { OUTBOX_SMTP_CAP_ENHANCEDSTATUSCODES, "ENHANCEDSTATUSCODES" },
     { OUTBOX_SMTP_CAP_CHUNKING, "CHUNKING" },
+    { OUTBOX_SMTP_CAP_DSN, "DSN" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (names); i++)

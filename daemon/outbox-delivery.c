@@ -979,6 +979,29 @@ lane_goes_on_with_message (Lane *lane, OutboxSpoolRecord *record, guint pending_
   return TRUE;
 }
 
+/* The message requires DSN and the server does not offer it: nothing was
+ * sent, and every pending recipient waits, with what the user can do. */
+static void
+lane_wait_for_dsn (Lane *lane, OutboxSpoolRecord *record, const GError *error)
+{
+  g_autofree char *why = NULL;
+
+  if (record->dsn_required > 0)
+    why = g_strdup_printf ("%s; the message asks for dsn-required, so it was not sent and is "
+                           "tried again later, in case the server comes to offer DSN; to send "
+                           "it without DSN, cancel it (outbox cancel %s) and send it again "
+                           "without --dsn-required",
+                           error->message, record->id);
+  else
+    why = g_strdup_printf ("%s; account %s asks for dsn-required, so the message was not sent; "
+                           "to send it without DSN: outbox account update %s --no-dsn-required, "
+                           "then outbox retry %s",
+                           error->message, lane->account_name, lane->account_name, record->id);
+  record_fail_pending (record, OUTBOX_RECIPIENT_STATE_DEFERRED, 0, why);
+  record->network_deferred = FALSE;
+  lane_finish_message (lane, record, OUTBOX_QUEUE_RETRY_BACKOFF);
+}
+
 static void
 send_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -997,6 +1020,15 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
       lane_quarantine (lane, record, result->error->message);
       return;
     }
+  if (g_error_matches (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED))
+    {
+      /* The server answered: it can be reached, and the session goes on. */
+      g_hash_table_remove (delivery->failing, lane->account_name);
+      lane_wait_for_dsn (lane, record, result->error);
+      return;
+    }
+  if (result->dsn_not_offered)
+    record->dsn_not_offered = TRUE;
   summary = result_summary (result);
   pending_before = count_recipients (record, outbox_recipient_is_pending);
 
@@ -1055,10 +1087,25 @@ pending_addresses (Lane *lane, OutboxSpoolRecord *record, guint limit)
   return rcpts;
 }
 
+/* What the message asks of the server.  Whether it waits rather than go
+ * without DSN where none is offered is its own choice, else its
+ * account's as it is now: an update of the account reaches what is
+ * queued. */
+static OutboxDsnRequest
+dsn_request_for (const OutboxSpoolRecord *record, const OutboxAccount *account)
+{
+  OutboxDsnRequest dsn = { record->dsn_notify, record->dsn_ret, record->dsn_envid, FALSE };
+
+  dsn.required = record->dsn_required >= 0 ? record->dsn_required != 0
+                                           : account != NULL && account->dsn_required;
+  return dsn;
+}
+
 static void
 lane_send (Lane *lane)
 {
   OutboxSpoolRecord *record = lane_record (lane);
+  OutboxDsnRequest dsn;
   g_autoptr (GInputStream) body = NULL;
   g_autoptr (GPtrArray) rcpts = NULL;
   g_autoptr (GError) error = NULL;
@@ -1091,10 +1138,11 @@ lane_send (Lane *lane)
   if (record->smtputf8)
     flags |= OUTBOX_SMTP_SEND_SMTPUTF8;
   account = lane_get_account (lane);
+  dsn = dsn_request_for (record, account);
   rcpts = pending_addresses (lane, record, account != NULL ? account->max_recipients : 0);
   outbox_smtp_session_send_async (lane->session, record->from, (const char *const *) rcpts->pdata,
-                                  body, record->size, flags, lane->delivery->cancellable, send_done,
-                                  lane_hold (lane));
+                                  body, record->size, flags, &dsn, lane->delivery->cancellable,
+                                  send_done, lane_hold (lane));
 }
 
 static void

@@ -39,6 +39,22 @@ struct _OutboxMaildrop
 
 G_DEFINE_TYPE (OutboxMaildrop, outbox_maildrop, G_TYPE_OBJECT)
 
+/* The envelope lines that are Submit options of delivery status
+ * notifications, checked by the submission as any caller's. */
+enum
+{
+  DSN_NOTIFY,
+  DSN_RET,
+  DSN_ENVID,
+  N_DSN_LINES
+};
+
+static const char *const dsn_lines[N_DSN_LINES] = {
+  [DSN_NOTIFY] = "notify",
+  [DSN_RET] = "ret",
+  [DSN_ENVID] = "envid",
+};
+
 /* One claimed file on its way into the queue.  Disposing the maildrop
  * cancels it: each callback checks for that before it looks at the
  * maildrop. */
@@ -51,6 +67,7 @@ typedef struct
   gboolean seen_magic;
   char *from;                   /* (nullable) */
   GPtrArray *recipients;        /* (element-type utf8) */
+  char *dsn[N_DSN_LINES];       /* (nullable) the values of the DSN lines */
 } MaildropJob;
 
 static void
@@ -61,6 +78,8 @@ maildrop_job_free (MaildropJob *job)
   g_clear_object (&job->in);
   g_free (job->from);
   g_ptr_array_unref (job->recipients);
+  for (gsize i = 0; i < N_DSN_LINES; i++)
+    g_free (job->dsn[i]);
   g_free (job);
 }
 
@@ -204,6 +223,16 @@ job_options (MaildropJob *job)
           g_variant_new_strv ((const char *const *) job->recipients->pdata, -1));
       g_ptr_array_remove_index (job->recipients, job->recipients->len - 1);
     }
+  if (job->dsn[DSN_NOTIFY] != NULL)
+    {
+      const char *const list[] = { job->dsn[DSN_NOTIFY], NULL };
+
+      g_variant_dict_insert_value (options, "notify", g_variant_new_strv (list, -1));
+    }
+  if (job->dsn[DSN_RET] != NULL)
+    g_variant_dict_insert (options, "ret", "s", job->dsn[DSN_RET]);
+  if (job->dsn[DSN_ENVID] != NULL)
+    g_variant_dict_insert (options, "envid", "s", job->dsn[DSN_ENVID]);
   return g_variant_dict_end (options);
 }
 
@@ -233,6 +262,24 @@ unescape_value (const char *value)
   return g_steal_pointer (&text);
 }
 
+/* "notify LIST", "ret WORD" or "envid ID", each at most once. */
+static const char *
+take_dsn_line (MaildropJob *job, const char *line)
+{
+  for (gsize i = 0; i < N_DSN_LINES; i++)
+    {
+      gsize length = strlen (dsn_lines[i]);
+
+      if (strncmp (line, dsn_lines[i], length) != 0 || line[length] != ' ')
+        continue;
+      if (job->dsn[i] != NULL)
+        return "The envelope has a DSN line twice";
+      job->dsn[i] = unescape_value (line + length + 1);
+      return job->dsn[i] != NULL ? NULL : "The envelope has a badly escaped DSN line";
+    }
+  return "The envelope has an unknown line";
+}
+
 /* Takes one envelope line; returns the reason it is wrong, or NULL. */
 static const char *
 take_envelope_line (MaildropJob *job, const char *line)
@@ -254,7 +301,7 @@ take_envelope_line (MaildropJob *job, const char *line)
       return job->from != NULL ? NULL : "The envelope's sender is badly escaped";
     }
   if (!g_str_has_prefix (line, "recipient "))
-    return "The envelope has an unknown line";
+    return take_dsn_line (job, line);
   if (job->recipients->len >= OUTBOX_MESSAGE_MAX_RECIPIENTS)
     return "The envelope has too many recipients";
   value = unescape_value (line + strlen ("recipient "));

@@ -30,6 +30,11 @@ G_BEGIN_DECLS
  *   recipient VALUE\n     zero or more, at most 1000; none: the recipients
  *                         are the message's To, Cc and Bcc, and Bcc is
  *                         removed from what is sent
+ *   notify VALUE\n        at most once each: the Submit options of
+ *   ret VALUE\n           delivery status notifications (notify as one
+ *   envid VALUE\n         list, "failure,delay"); checked as Submit
+ *                         checks them.  A daemon older than them sets
+ *                         such a file aside in rejected/, whole.
  *   \n
  *   MESSAGE
  *

@@ -6,6 +6,7 @@
 
 #include "outbox-error.h"
 #include "outbox-queue.h"
+#include "outbox-smtp-dsn.h"
 
 /* A burst of submissions leaves the heaps (the main one and the bus and
  * spool threads' arenas) full of freed message buffers between the records
@@ -664,6 +665,24 @@ write_recipients (OutboxVariantWriter *writer, const OutboxSpoolRecord *record)
   outbox_variant_writer_end_array (writer);
 }
 
+/* What the message asked of DSN, and whether a server could not do it. */
+static void
+write_dsn (OutboxVariantWriter *writer, const OutboxSpoolRecord *record)
+{
+  if (record->dsn_notify != OUTBOX_DSN_NOTIFY_DEFAULT)
+    {
+      g_auto (GStrv) words = outbox_dsn_notify_to_words (record->dsn_notify);
+
+      outbox_variant_writer_add_strv (writer, "notify", (const char *const *) words);
+    }
+  add_string (writer, "ret", outbox_dsn_ret_to_string (record->dsn_ret));
+  add_string (writer, "envid", record->dsn_envid);
+  if (record->dsn_required >= 0)
+    outbox_variant_writer_add_boolean (writer, "dsn-required", record->dsn_required != 0);
+  if (record->dsn_not_offered)
+    outbox_variant_writer_add_boolean (writer, "dsn-not-offered", TRUE);
+}
+
 void
 outbox_queue_write_record (OutboxVariantWriter *writer, const OutboxSpoolRecord *record)
 {
@@ -688,6 +707,7 @@ outbox_queue_write_record (OutboxVariantWriter *writer, const OutboxSpoolRecord 
     outbox_variant_writer_add_uint32 (writer, "sent-copy-attempts", record->sent_copy_attempts);
   if (record->sent_copy == OUTBOX_SENT_COPY_PENDING)
     add_time (writer, "sent-copy-next", record->sent_copy_next);
+  write_dsn (writer, record);
   write_recipients (writer, record);
   outbox_variant_writer_end_dict (writer);
 }

@@ -6,6 +6,7 @@
 #include "outbox-error.h"
 #include "outbox-message.h"
 #include "outbox-options.h"
+#include "outbox-smtp-dsn.h"
 #include "outbox-submit.h"
 
 typedef struct
@@ -16,6 +17,10 @@ typedef struct
   gint64 send_at;
   gboolean hold;
   int save_to_sent;  /* -1: the account decides */
+  OutboxDsnNotify notify; /* DEFAULT: the account's dsn-notify */
+  OutboxDsnRet ret;
+  char *envid;       /* (nullable) */
+  int dsn_required;  /* -1: the account decides, when the message is sent */
 } SubmitOptions;
 
 typedef struct
@@ -41,6 +46,7 @@ submit_data_free (SubmitData *data)
   g_free (data->options.account);
   g_free (data->options.from);
   g_clear_pointer (&data->options.recipients, g_ptr_array_unref);
+  g_free (data->options.envid);
   g_clear_pointer (&data->import, outbox_message_import_free);
   g_clear_pointer (&data->draft, outbox_spool_draft_free);
   g_clear_pointer (&data->account, outbox_account_free);
@@ -82,6 +88,46 @@ check_sender (const char *key, GVariant *value, GError **error)
   return outbox_address_validate (g_variant_get_string (value, NULL), TRUE, error);
 }
 
+/* The DSN module says what is wrong; the option is named in front. */
+static gboolean
+option_refused (const char *key, GError *local_error, GError **error)
+{
+  g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS, "Option “%s”: %s", key,
+               local_error->message);
+  g_error_free (local_error);
+  return FALSE;
+}
+
+static gboolean
+check_notify (const char *key, GVariant *value, GError **error)
+{
+  g_autofree const char **words = g_variant_get_strv (value, NULL);
+  OutboxDsnNotify notify;
+  GError *local_error = NULL;
+
+  return outbox_dsn_notify_from_words (words, &notify, &local_error)
+         || option_refused (key, local_error, error);
+}
+
+static gboolean
+check_ret (const char *key, GVariant *value, GError **error)
+{
+  OutboxDsnRet ret;
+  GError *local_error = NULL;
+
+  return outbox_dsn_ret_parse (g_variant_get_string (value, NULL), &ret, &local_error)
+         || option_refused (key, local_error, error);
+}
+
+static gboolean
+check_envid (const char *key, GVariant *value, GError **error)
+{
+  GError *local_error = NULL;
+
+  return outbox_dsn_envid_validate (g_variant_get_string (value, NULL), &local_error)
+         || option_refused (key, local_error, error);
+}
+
 enum
 {
   OPTION_ACCOUNT,
@@ -90,6 +136,10 @@ enum
   OPTION_SEND_AT,
   OPTION_HOLD,
   OPTION_SAVE_TO_SENT,
+  OPTION_NOTIFY,
+  OPTION_RET,
+  OPTION_ENVID,
+  OPTION_DSN_REQUIRED,
   N_OPTIONS
 };
 
@@ -100,7 +150,29 @@ static const OutboxOption submit_options[N_OPTIONS] = {
   [OPTION_SEND_AT] = { "send-at", "x", NULL },
   [OPTION_HOLD] = { "hold", "b", NULL },
   [OPTION_SAVE_TO_SENT] = { "save-to-sent", "b", NULL },
+  [OPTION_NOTIFY] = { "notify", "as", check_notify },
+  [OPTION_RET] = { "ret", "s", check_ret },
+  [OPTION_ENVID] = { "envid", "s", check_envid },
+  [OPTION_DSN_REQUIRED] = { "dsn-required", "b", NULL },
 };
+
+/* The values were checked by the table. */
+static void
+parse_dsn_options (GVariant **values, SubmitOptions *out)
+{
+  if (values[OPTION_NOTIFY] != NULL)
+    {
+      g_autofree const char **words = g_variant_get_strv (values[OPTION_NOTIFY], NULL);
+
+      outbox_dsn_notify_from_words (words, &out->notify, NULL);
+    }
+  if (values[OPTION_RET] != NULL)
+    outbox_dsn_ret_parse (g_variant_get_string (values[OPTION_RET], NULL), &out->ret, NULL);
+  if (values[OPTION_ENVID] != NULL)
+    out->envid = g_variant_dup_string (values[OPTION_ENVID], NULL);
+  if (values[OPTION_DSN_REQUIRED] != NULL)
+    out->dsn_required = g_variant_get_boolean (values[OPTION_DSN_REQUIRED]);
+}
 
 static gboolean
 parse_options (GVariant *options, SubmitOptions *out, GError **error)
@@ -108,6 +180,7 @@ parse_options (GVariant *options, SubmitOptions *out, GError **error)
   GVariant *values[N_OPTIONS];
 
   out->save_to_sent = -1;
+  out->dsn_required = -1;
   if (!outbox_options_check (options, submit_options, N_OPTIONS, "Submit", values, error))
     return FALSE;
   if (values[OPTION_ACCOUNT] != NULL)
@@ -128,6 +201,7 @@ parse_options (GVariant *options, SubmitOptions *out, GError **error)
     out->hold = g_variant_get_boolean (values[OPTION_HOLD]);
   if (values[OPTION_SAVE_TO_SENT] != NULL)
     out->save_to_sent = g_variant_get_boolean (values[OPTION_SAVE_TO_SENT]);
+  parse_dsn_options (values, out);
   outbox_options_clear (values, N_OPTIONS);
   return TRUE;
 }
@@ -246,6 +320,13 @@ build_record (SubmitData *data, const OutboxMessageWritten *written)
   record->smtputf8 = any_non_ascii (data);
   record->save_to_sent = data->options.save_to_sent;
   record->origin = g_strdup (data->origin);
+  /* The message records what it asks: the account's dsn-notify as it is
+   * now, when the call gives none. */
+  record->dsn_notify = data->options.notify != OUTBOX_DSN_NOTIFY_DEFAULT ? data->options.notify
+                                                                          : data->account->dsn_notify;
+  record->dsn_ret = data->options.ret;
+  record->dsn_envid = g_strdup (data->options.envid);
+  record->dsn_required = (gint8) data->options.dsn_required;
   return record;
 }
 

@@ -372,17 +372,23 @@ test_write_failure_changes_nothing (Fixture *f, gconstpointer data)
   g_assert_null (outbox_account_store_lookup (f->store, "work"));
 }
 
+/* A file as a hand would write it. */
+static void
+write_accounts_file (Fixture *f, const char *contents)
+{
+  g_autofree char *dir = g_path_get_dirname (f->path);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (f->path, contents, -1, NULL));
+}
+
 static void
 test_bad_file_refused (Fixture *f, gconstpointer data)
 {
   g_autoptr (OutboxAccountStore) store = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *dir = g_path_get_dirname (f->path);
 
-  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
-  g_assert_true (g_file_set_contents (f->path,
-                                      "[account x]\nfrom=me@example.org\nsmtp=ftp://host\n", -1,
-                                      NULL));
+  write_accounts_file (f, "[account x]\nfrom=me@example.org\nsmtp=ftp://host\n");
   store = outbox_account_store_load (f->path, &error);
   g_assert_null (store);
   g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT);
@@ -438,6 +444,82 @@ test_numeric_settings (Fixture *f, gconstpointer data)
   g_assert_cmpuint (outbox_account_store_lookup (f->store, "work")->retry_first, ==, 60);
 }
 
+/* dsn-notify and dsn-required: set, shown, kept in the file, cleared. */
+static void
+test_dsn_settings (Fixture *f, gconstpointer data)
+{
+  const char *const notify[] = { "delay", "failure", NULL };
+  const char *const none[] = { NULL };
+  const char *const expected[] = { "failure", "delay", NULL };
+  g_autoptr (GVariant) set_notify = one_setting ("dsn-notify", g_variant_new_strv (notify, -1));
+  g_autoptr (GVariant) clear_notify = one_setting ("dsn-notify", g_variant_new_strv (none, -1));
+  g_autoptr (GVariant) required = one_setting ("dsn-required", g_variant_new_boolean (TRUE));
+  g_autoptr (OutboxAccountStore) reloaded = NULL;
+  g_autoptr (GVariant) listed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree const char **shown = NULL;
+  const OutboxAccount *account;
+  gboolean flag = FALSE;
+
+  add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
+  account = outbox_account_store_lookup (f->store, "work");
+  g_assert_cmpint (account->dsn_notify, ==, OUTBOX_DSN_NOTIFY_DEFAULT);
+  g_assert_false (account->dsn_required);
+  g_assert_true (outbox_account_store_update (f->store, "work", set_notify, &error));
+  g_assert_true (outbox_account_store_update (f->store, "work", required, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (g_file_get_contents (f->path, &contents, NULL, NULL));
+  g_assert_nonnull (strstr (contents, "dsn-notify=failure;delay;"));
+  g_assert_nonnull (strstr (contents, "dsn-required=true"));
+  reloaded = outbox_account_store_load (f->path, &error);
+  g_assert_no_error (error);
+  account = outbox_account_store_lookup (reloaded, "work");
+  g_assert_cmpint (account->dsn_notify, ==, OUTBOX_DSN_NOTIFY_FAILURE | OUTBOX_DSN_NOTIFY_DELAY);
+  g_assert_true (account->dsn_required);
+  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  g_assert_true (g_variant_lookup (listed, "dsn-notify", "^a&s", &shown));
+  g_assert_cmpstrv (shown, expected);
+  g_assert_true (g_variant_lookup (listed, "dsn-required", "b", &flag));
+  g_assert_true (flag);
+
+  g_assert_true (outbox_account_store_update (f->store, "work", clear_notify, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (outbox_account_store_lookup (f->store, "work")->dsn_notify, ==,
+                   OUTBOX_DSN_NOTIFY_DEFAULT);
+}
+
+/* A hand-written list with commas reads as the API's words would. */
+static void
+test_dsn_notify_from_file (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxAccountStore) store = NULL;
+  g_autoptr (GError) error = NULL;
+
+  write_accounts_file (f, "[account x]\nfrom=me@example.org\n"
+                          "smtp=smtps://mail.example.org\ndsn-notify=success,failure\n");
+  store = outbox_account_store_load (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (outbox_account_store_lookup (store, "x")->dsn_notify, ==,
+                   OUTBOX_DSN_NOTIFY_SUCCESS | OUTBOX_DSN_NOTIFY_FAILURE);
+}
+
+static void
+test_dsn_notify_refused (Fixture *f, gconstpointer data)
+{
+  const char *const bad[] = { "never", "delay", NULL };
+  g_autoptr (GVariant) s = one_setting ("dsn-notify", g_variant_new_strv (bad, -1));
+  g_autoptr (GError) error = NULL;
+
+  add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
+  g_assert_false (outbox_account_store_update (f->store, "work", s, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT);
+  g_assert_nonnull (strstr (error->message, "Setting “dsn-notify”: never cannot go with"));
+  g_assert_cmpint (outbox_account_store_lookup (f->store, "work")->dsn_notify, ==,
+                   OUTBOX_DSN_NOTIFY_DEFAULT);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -458,6 +540,9 @@ main (int argc, char **argv)
   ADD ("/account/store/unknown-account", test_unknown_account);
   ADD ("/account/store/write-failure-changes-nothing", test_write_failure_changes_nothing);
   ADD ("/account/store/bad-file-refused", test_bad_file_refused);
+  ADD ("/account/store/dsn-settings", test_dsn_settings);
+  ADD ("/account/store/dsn-notify-from-file", test_dsn_notify_from_file);
+  ADD ("/account/store/dsn-notify-refused", test_dsn_notify_refused);
   ADD ("/account/store/timeout-caps-defaults", test_timeout_caps_defaults);
   ADD ("/account/store/numeric-settings", test_numeric_settings);
 #undef ADD

@@ -399,6 +399,7 @@ test_caps_keywords (void)
     { "250 STARTTLS", OUTBOX_SMTP_CAP_STARTTLS },
     { "250 ENHANCEDSTATUSCODES", OUTBOX_SMTP_CAP_ENHANCEDSTATUSCODES },
     { "250 CHUNKING", OUTBOX_SMTP_CAP_CHUNKING },
+    { "250 dsn", OUTBOX_SMTP_CAP_DSN },
     { "250 SIZE", OUTBOX_SMTP_CAP_SIZE },
     { "250 AUTH PLAIN", OUTBOX_SMTP_CAP_AUTH },
     { "250 X-UNKNOWN PIPELINING", 0 },
@@ -567,7 +568,7 @@ test_caps_full_reply (void)
                     OUTBOX_SMTP_CAP_PIPELINING | OUTBOX_SMTP_CAP_SIZE | OUTBOX_SMTP_CAP_STARTTLS |
                       OUTBOX_SMTP_CAP_AUTH | OUTBOX_SMTP_CAP_ENHANCEDSTATUSCODES |
                       OUTBOX_SMTP_CAP_8BITMIME | OUTBOX_SMTP_CAP_SMTPUTF8 |
-                      OUTBOX_SMTP_CAP_CHUNKING);
+                      OUTBOX_SMTP_CAP_CHUNKING | OUTBOX_SMTP_CAP_DSN);
   g_assert_cmpuint (caps.size_limit, ==, 10240000);
   g_assert_cmpuint (caps.auth_mechs, ==, OUTBOX_SMTP_AUTH_PLAIN | OUTBOX_SMTP_AUTH_LOGIN);
 }

@@ -161,6 +161,7 @@ typedef struct
   OutboxServerUrl *url;
   OutboxSmtpConfig config;
   OutboxSmtpSession *session;
+  const OutboxDsnRequest *dsn; /* (nullable) what the transactions ask */
 } Fixture;
 
 static void
@@ -226,8 +227,8 @@ send_body_stream (Fixture *f,
 {
   g_autoptr (GAsyncResult) result = NULL;
 
-  outbox_smtp_session_send_async (f->session, "a@example.org", rcpts, body, size, flags, NULL,
-                                  store_result, &result);
+  outbox_smtp_session_send_async (f->session, "a@example.org", rcpts, body, size, flags, f->dsn,
+                                  NULL, store_result, &result);
   return outbox_smtp_session_send_finish (f->session, wait_for (&result));
 }
 
@@ -473,24 +474,33 @@ test_reuse_without_reset (Fixture *f, gconstpointer data)
   g_assert_cmpuint (f->server.commands->len, ==, 7);
 }
 
+/* A transaction refused before MAIL, with @code: the session stays open
+ * for the next message, and the server saw only EHLO and QUIT. */
 static void
-test_8bit_not_offered (Fixture *f, gconstpointer data)
+assert_refused_before_mail (Fixture *f, const OutboxSmtpSendResult *result, gint code)
 {
-  static const char *const rcpts[] = { "b@example.org", NULL };
   static const char *const expected[] = { "EHLO [127.0.0.1]", "QUIT", NULL };
-  g_autoptr (OutboxSmtpSendResult) result = NULL;
   g_autoptr (GError) error = NULL;
 
-  f->smtp.ehlo = "250 fake.test\r\n";
-  open_plain_session (f);
-  result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
-  g_assert_error (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_UNSUPPORTED);
+  g_assert_error (result->error, OUTBOX_SMTP_ERROR, code);
   g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
   quit_session (f, &error);
   g_assert_no_error (error);
 
   end_conversation (f);
   fake_server_assert_commands (&f->server, expected);
+}
+
+static void
+test_8bit_not_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = "250 fake.test\r\n";
+  open_plain_session (f);
+  result = send_message (f, rcpts, "caf\xc3\xa9\n", OUTBOX_SMTP_SEND_8BITMIME);
+  assert_refused_before_mail (f, result, OUTBOX_SMTP_ERROR_UNSUPPORTED);
 }
 
 static void
@@ -552,6 +562,176 @@ test_size_over_limit (Fixture *f, gconstpointer data)
 
   end_conversation (f);
   g_assert_false (fake_server_received (&f->server, "MAIL"));
+}
+
+/* Delivery status notifications (RFC 3461) ---------------------------- */
+
+#define EHLO_WITH_DSN "250-fake.test\r\n250 DSN\r\n"
+#define EHLO_WITH_UTF8_AND_DSN "250-fake.test\r\n250-SMTPUTF8\r\n250 DSN\r\n"
+
+/* Sends "x" to @rcpts, asking @dsn of a server whose EHLO is @ehlo (NULL:
+ * the default, without DSN). */
+static OutboxSmtpSendResult *
+send_asking_dsn (Fixture *f,
+                 const char *ehlo,
+                 const OutboxDsnRequest *dsn,
+                 const char *const *rcpts)
+{
+  f->smtp.ehlo = ehlo;
+  f->dsn = dsn;
+  open_plain_session (f);
+  return send_message (f, rcpts, "x\n", OUTBOX_SMTP_SEND_FLAGS_NONE);
+}
+
+/* The same, for a transaction that must go through, with @expected the
+ * commands the server saw. */
+static void
+assert_dsn_commands (Fixture *f,
+                     const char *ehlo,
+                     const OutboxDsnRequest *dsn,
+                     const char *const *rcpts,
+                     const char *const *expected)
+{
+  g_autoptr (OutboxSmtpSendResult) result = send_asking_dsn (f, ehlo, dsn, rcpts);
+
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+  g_assert_cmpint (result->dsn_not_offered, ==, ehlo == NULL);
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+}
+
+/* Transactions that go through, and the exact lines the server sees. */
+typedef struct
+{
+  const char *ehlo; /* (nullable) NULL: the default, without DSN */
+  OutboxDsnRequest dsn;
+  const char *rcpts[3];
+  const char *expected[6];
+} DsnCase;
+
+static const DsnCase dsn_offered = {
+  EHLO_WITH_DSN,
+  { OUTBOX_DSN_NOTIFY_SUCCESS | OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_HDRS, "X+1 y", FALSE },
+  { "b@example.org", "c+tag@example.org", NULL },
+  { "EHLO [127.0.0.1]",
+    "MAIL FROM:<a@example.org> RET=HDRS ENVID=X+2B1+20y",
+    "RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.org",
+    "RCPT TO:<c+tag@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;c+2Btag@example.org",
+    "DATA", NULL },
+};
+
+static const DsnCase dsn_never_alone = {
+  EHLO_WITH_DSN,
+  { OUTBOX_DSN_NOTIFY_NEVER, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE },
+  { "b@example.org", NULL },
+  { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>",
+    "RCPT TO:<b@example.org> NOTIFY=NEVER ORCPT=rfc822;b@example.org", "DATA", NULL },
+};
+
+/* A server that does not offer DSN gets the transaction without it, and
+ * the result says so. */
+static const DsnCase dsn_not_offered = {
+  NULL,
+  { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_FULL, "id", FALSE },
+  { "b@example.org", NULL },
+  { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>", "DATA", NULL },
+};
+
+/* A non-ASCII recipient's ORCPT is of type utf-8, in the ASCII form of
+ * RFC 6533. */
+static const DsnCase dsn_utf8_orcpt = {
+  EHLO_WITH_UTF8_AND_DSN,
+  { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE },
+  { "jos\xc3\xa9@example.org", NULL },
+  { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org> SMTPUTF8",
+    "RCPT TO:<jos\xc3\xa9@example.org> NOTIFY=FAILURE ORCPT=utf-8;jos\\x{E9}@example.org",
+    "DATA", NULL },
+};
+
+static void
+test_dsn_commands (Fixture *f, gconstpointer data)
+{
+  const DsnCase *dsn_case = data;
+
+  assert_dsn_commands (f, dsn_case->ehlo, &dsn_case->dsn, dsn_case->rcpts, dsn_case->expected);
+}
+
+/* Required and not offered: nothing is sent, and the session stays open
+ * for the next message. */
+static void
+test_dsn_required_not_offered (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, TRUE };
+  g_autoptr (OutboxSmtpSendResult) result = send_asking_dsn (f, NULL, &dsn, rcpts);
+
+  g_assert_false (result->dsn_not_offered);
+  g_assert_nonnull (strstr (result->error->message, "127.0.0.1 does not offer DSN"));
+  assert_refused_before_mail (f, result, OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED);
+}
+
+/* Requiring DSN without asking anything of it changes nothing. */
+static void
+test_dsn_required_alone (Fixture *f, gconstpointer data)
+{
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_DEFAULT, OUTBOX_DSN_RET_DEFAULT, NULL, TRUE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->dsn = &dsn;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_false (result->dsn_not_offered);
+
+  end_conversation (f);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, 2), ==, "RCPT TO:<b@example.org>");
+}
+
+/* An ORCPT longer than servers keep is left out; NOTIFY stays. */
+static void
+test_dsn_long_orcpt_left_out (Fixture *f, gconstpointer data)
+{
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
+  g_autoptr (GString) rcpt = g_string_new ("x@");
+  g_autoptr (GString) rcpt_line = g_string_new (NULL);
+  const char *rcpts[] = { NULL, NULL };
+  const char *expected[] = {
+    "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org> SMTPUTF8", NULL, "DATA", NULL
+  };
+
+  /* Four labels of 20 CJK characters: 80 characters of 8 in ORCPT. */
+  for (guint label = 0; label < 4; label++)
+    {
+      for (guint i = 0; i < 20; i++)
+        g_string_append (rcpt, "\xe7\x94\xb0");
+      g_string_append_c (rcpt, '.');
+    }
+  g_string_append (rcpt, "jp");
+  rcpts[0] = rcpt->str;
+  g_string_printf (rcpt_line, "RCPT TO:<%s> NOTIFY=FAILURE", rcpt->str);
+  expected[2] = rcpt_line->str;
+  assert_dsn_commands (f, EHLO_WITH_UTF8_AND_DSN, &dsn, rcpts, expected);
+}
+
+/* A server that offers DSN and then refuses its parameters: the refusal
+ * is the recipient's, as any other. */
+static void
+test_dsn_rcpt_parameters_refused (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const replies[] = { "555 5.5.4 Unsupported option: NOTIFY\r\n", NULL };
+  const OutboxDsnRequest dsn = { OUTBOX_DSN_NOTIFY_FAILURE, OUTBOX_DSN_RET_DEFAULT, NULL, FALSE };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.rcpt = replies;
+  result = send_asking_dsn (f, EHLO_WITH_DSN, &dsn, rcpts);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 555);
+  g_assert_null (result->final_reply);
+
+  end_conversation (f);
+  g_assert_false (fake_server_received (&f->server, "DATA"));
 }
 
 static void
@@ -1050,6 +1230,8 @@ test_certificate_fingerprint (void)
 }
 
 #define ADD(name, func) g_test_add (name, Fixture, NULL, fixture_setup, func, fixture_teardown)
+#define ADD_CASE(name, data, func)                                                                 \
+  g_test_add (name, Fixture, data, fixture_setup, func, fixture_teardown)
 
 int
 main (int argc, char **argv)
@@ -1074,6 +1256,14 @@ main (int argc, char **argv)
   ADD ("/smtp/session/smtputf8-not-offered", test_smtputf8_not_offered);
   ADD ("/smtp/session/size-param", test_size_param);
   ADD ("/smtp/session/size-over-limit", test_size_over_limit);
+  ADD_CASE ("/smtp/session/dsn/offered", &dsn_offered, test_dsn_commands);
+  ADD_CASE ("/smtp/session/dsn/never-alone", &dsn_never_alone, test_dsn_commands);
+  ADD_CASE ("/smtp/session/dsn/not-offered", &dsn_not_offered, test_dsn_commands);
+  ADD ("/smtp/session/dsn/required-not-offered", test_dsn_required_not_offered);
+  ADD ("/smtp/session/dsn/required-alone", test_dsn_required_alone);
+  ADD_CASE ("/smtp/session/dsn/utf8-orcpt", &dsn_utf8_orcpt, test_dsn_commands);
+  ADD ("/smtp/session/dsn/long-orcpt-left-out", test_dsn_long_orcpt_left_out);
+  ADD ("/smtp/session/dsn/rcpt-parameters-refused", test_dsn_rcpt_parameters_refused);
   ADD ("/smtp/session/address-injection", test_address_injection);
   ADD ("/smtp/session/body-several-blocks", test_body_several_blocks);
   ADD ("/smtp/session/body-read-error", test_body_read_error);

@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 
 #include "outbox-error.h"
+#include "outbox-smtp-dsn.h"
 #include "outbox-spool.h"
 
 static const char message_data[] = "From: a@example.org\r\nSubject: hi\r\n\r\nHello\r\n";
@@ -159,6 +160,20 @@ new_full_record (const char *id)
   return record;
 }
 
+/* The same, asking for delivery status notifications. */
+static OutboxSpoolRecord *
+new_dsn_record (const char *id)
+{
+  OutboxSpoolRecord *record = new_full_record (id);
+
+  record->dsn_notify = OUTBOX_DSN_NOTIFY_SUCCESS | OUTBOX_DSN_NOTIFY_FAILURE;
+  record->dsn_ret = OUTBOX_DSN_RET_HDRS;
+  record->dsn_envid = g_strdup ("env \"42\" = x+y");
+  record->dsn_required = 1;
+  record->dsn_not_offered = TRUE;
+  return record;
+}
+
 static void
 assert_records_equal (const OutboxSpoolRecord *a,
                       const OutboxSpoolRecord *b)
@@ -188,6 +203,11 @@ assert_records_equal (const OutboxSpoolRecord *a,
   g_assert_cmpint (a->sent_copy_next, ==, b->sent_copy_next);
   g_assert_cmpstr (a->origin, ==, b->origin);
   g_assert_cmpint (a->save_to_sent, ==, b->save_to_sent);
+  g_assert_cmpuint (a->dsn_notify, ==, b->dsn_notify);
+  g_assert_cmpuint (a->dsn_ret, ==, b->dsn_ret);
+  g_assert_cmpstr (a->dsn_envid, ==, b->dsn_envid);
+  g_assert_cmpint (a->dsn_required, ==, b->dsn_required);
+  g_assert_cmpuint (a->dsn_not_offered, ==, b->dsn_not_offered);
   g_assert_cmpuint (a->n_recipients, ==, b->n_recipients);
   for (guint i = 0; i < a->n_recipients; i++)
     {
@@ -816,16 +836,17 @@ parse_altered (const OutboxSpoolRecord *record,
   return outbox_spool_record_parse (record->id, (const guint8 *) altered->str, altered->len, error);
 }
 
+/* Every field, those about DSN too, is checked. */
 static void
 test_record_refuses (gconstpointer data)
 {
   const char * const *change = data;
-  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(OutboxSpoolRecord) record = new_dsn_record ("0123abc");
   g_autoptr(OutboxSpoolRecord) parsed = NULL;
   g_autoptr(GError) error = NULL;
 
   parsed = parse_altered (record, change[0], change[1], &error);
-  g_assert_nonnull (error);
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_STORAGE_FAILED);
   g_assert_null (parsed);
 }
 
@@ -1456,6 +1477,11 @@ static const char * const duplicate_field[] = { "attempts 3\n", "attempts 3\natt
 static const char * const bad_number[] = { "attempts 3", "attempts -3" };
 static const char * const bad_version[] = { "outbox-record 1", "outbox-record 2" };
 static const char * const long_data_checksum[] = { "data-sha256 ", "data-sha256 0" };
+static const char * const bad_dsn_notify[] = { "dsn-notify success,failure", "dsn-notify never,failure" };
+static const char * const bad_dsn_ret[] = { "dsn-ret hdrs", "dsn-ret headers" };
+static const char * const bad_dsn_envid[] = { "dsn-envid env", "dsn-envid \\303\\251nv" };
+static const char * const bad_dsn_required[] = { "dsn-required 1", "dsn-required -1" };
+static const char * const bad_dsn_not_offered[] = { "dsn-not-offered 1", "dsn-not-offered 0" };
 
 #define WRITTEN_FORM \
   "outbox-record 1\n" \
@@ -1507,6 +1533,83 @@ test_record_written_form (void)
   if (g_getenv ("OUTBOX_PRINT_RECORD") != NULL)
     g_printerr ("%s", text);
   g_assert_cmpstr (text, ==, WRITTEN_FORM);
+}
+
+/* A record written before DSN reads as asking nothing of it, and is
+ * written back byte for byte. */
+static void
+test_record_older_form_reads (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  record = outbox_spool_record_parse ("0123abc", (const guint8 *) WRITTEN_FORM,
+                                      strlen (WRITTEN_FORM), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (record->dsn_notify, ==, OUTBOX_DSN_NOTIFY_DEFAULT);
+  g_assert_cmpuint (record->dsn_ret, ==, OUTBOX_DSN_RET_DEFAULT);
+  g_assert_null (record->dsn_envid);
+  g_assert_cmpint (record->dsn_required, ==, -1);
+  g_assert_false (record->dsn_not_offered);
+  g_assert_cmpuint (record->n_recipients, ==, 3);
+  bytes = outbox_spool_record_serialize (record);
+  g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), WRITTEN_FORM,
+                   strlen (WRITTEN_FORM));
+}
+
+/* What a message asks of DSN is written after the older fields, and read
+ * back, kept by compacting and copying. */
+static void
+test_record_dsn_round_trip (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_dsn_record ("0123abc");
+  g_autoptr(OutboxSpoolRecord) parsed = NULL;
+  g_autoptr(OutboxSpoolRecord) compact = NULL;
+  g_autoptr(OutboxSpoolRecord) copy = NULL;
+  g_autoptr(GBytes) bytes = outbox_spool_record_serialize (record);
+  g_autoptr(GBytes) compact_bytes = NULL;
+  g_autofree char *text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (strstr (text, "sent-copy-next 1700000200\n"
+                                  "dsn-notify success,failure\n"
+                                  "dsn-ret hdrs\n"
+                                  "dsn-envid env \\\"42\\\" = x+y\n"
+                                  "dsn-required 1\n"
+                                  "dsn-not-offered 1\n"
+                                  "recipient "));
+  parsed = outbox_spool_record_parse ("0123abc", g_bytes_get_data (bytes, NULL),
+                                      g_bytes_get_size (bytes), &error);
+  g_assert_no_error (error);
+  assert_records_equal (record, parsed);
+
+  compact = outbox_spool_record_compact (g_steal_pointer (&parsed));
+  assert_records_equal (record, compact);
+  compact_bytes = outbox_spool_record_serialize (compact);
+  g_assert_true (g_bytes_equal (compact_bytes, bytes));
+  copy = outbox_spool_record_copy (compact);
+  assert_records_equal (record, copy);
+}
+
+/* "Not required" is written too: it overrides the account's setting. */
+static void
+test_record_dsn_not_required (void)
+{
+  g_autoptr(OutboxSpoolRecord) record = new_full_record ("0123abc");
+  g_autoptr(OutboxSpoolRecord) parsed = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  record->dsn_required = 0;
+  bytes = outbox_spool_record_serialize (record);
+  g_assert_nonnull (g_strstr_len (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes),
+                                  "\ndsn-required 0\n"));
+  parsed = outbox_spool_record_parse ("0123abc", g_bytes_get_data (bytes, NULL),
+                                      g_bytes_get_size (bytes), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (parsed->dsn_required, ==, 0);
+  g_assert_cmpuint (parsed->dsn_notify, ==, OUTBOX_DSN_NOTIFY_DEFAULT);
 }
 
 /* The data's checksum is kept as 32 octets and written as 64 hex digits. */
@@ -1618,6 +1721,26 @@ save_state (Fixture *fixture,
   record->attempts++;
   outbox_spool_save (fixture->spool, record, &error);
   g_assert_no_error (error);
+}
+
+/* What a message asks of DSN comes back from the index as from its files. */
+static void
+test_index_keeps_dsn (Fixture *fixture,
+                      gconstpointer data)
+{
+  g_autoptr(OutboxSpoolRecord) committed = commit_message (fixture, message_data, 0);
+  g_autoptr(OutboxSpoolRecord) record = new_dsn_record (committed->id);
+  const OutboxSpoolRecord *all[] = { record };
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+
+  outbox_spool_save (fixture->spool, record, &error);
+  g_assert_no_error (error);
+  wait_for_next_tick (fixture);
+  write_index (fixture, all, 1);
+  g_assert_cmpuint (loaded_from_index (fixture, &records), ==, 1);
+  g_assert_cmpuint (records->len, ==, 1);
+  assert_records_equal (record, g_ptr_array_index (records, 0));
 }
 
 /* The index stays through changes and a crash: each load takes what it
@@ -1801,6 +1924,7 @@ main (int argc,
   add_fixture_test ("/spool/open/cleans-tmp", NULL, test_open_cleans_tmp);
 
   add_fixture_test ("/spool/index/read-then-kept", NULL, test_index_is_read_then_kept);
+  add_fixture_test ("/spool/index/keeps-dsn", NULL, test_index_keeps_dsn);
   add_fixture_test ("/spool/index/skips-files-of-its-tick", NULL, test_index_skips_files_of_its_tick);
   add_fixture_test ("/spool/index/written-during-changes", NULL, test_index_written_during_changes);
   add_fixture_test ("/spool/index/loses-to-changed-files", NULL, test_index_loses_to_changed_files);
@@ -1839,6 +1963,14 @@ main (int argc,
   g_test_add_data_func ("/spool/record/refuses/long-data-checksum", long_data_checksum, test_record_refuses);
   g_test_add_func ("/spool/record/sha256-hex", test_record_sha256_hex);
   g_test_add_func ("/spool/record/written-form", test_record_written_form);
+  g_test_add_func ("/spool/record/older-form-reads", test_record_older_form_reads);
+  g_test_add_func ("/spool/record/dsn/round-trip", test_record_dsn_round_trip);
+  g_test_add_func ("/spool/record/dsn/not-required", test_record_dsn_not_required);
+  g_test_add_data_func ("/spool/record/dsn/refuses/notify", bad_dsn_notify, test_record_refuses);
+  g_test_add_data_func ("/spool/record/dsn/refuses/ret", bad_dsn_ret, test_record_refuses);
+  g_test_add_data_func ("/spool/record/dsn/refuses/envid", bad_dsn_envid, test_record_refuses);
+  g_test_add_data_func ("/spool/record/dsn/refuses/required", bad_dsn_required, test_record_refuses);
+  g_test_add_data_func ("/spool/record/dsn/refuses/not-offered", bad_dsn_not_offered, test_record_refuses);
 
   add_fixture_test ("/spool/save/round-trip", NULL, test_save_load_round_trip);
   add_fixture_test ("/spool/save/fault", NULL, test_save_fault);

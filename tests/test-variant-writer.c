@@ -55,7 +55,7 @@ write_dict (OutboxVariantWriter *writer, GVariantBuilder *builder, GRand *rand, 
     {
       g_autofree char *key = random_text (rand, 12);
 
-      switch (g_rand_int_range (rand, 0, depth < 3 ? 6 : 5))
+      switch (g_rand_int_range (rand, 0, depth < 3 ? 7 : 6))
         {
         case 0:
           {
@@ -95,6 +95,18 @@ write_dict (OutboxVariantWriter *writer, GVariantBuilder *builder, GRand *rand, 
 
             outbox_variant_writer_add_uint64 (writer, key, value);
             add_entry (builder, key, g_variant_new_uint64 (value));
+            break;
+          }
+        case 5:
+          {
+            g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func (g_free);
+            guint n_texts = g_rand_int_range (rand, 0, 6);
+
+            for (guint t = 0; t < n_texts; t++)
+              g_ptr_array_add (texts, random_text (rand, max_text));
+            g_ptr_array_add (texts, NULL);
+            outbox_variant_writer_add_strv (writer, key, (const char *const *) texts->pdata);
+            add_entry (builder, key, g_variant_new_strv ((const char *const *) texts->pdata, -1));
             break;
           }
         default:

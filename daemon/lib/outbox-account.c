@@ -225,6 +225,15 @@ outbox_account_to_variant (const OutboxAccount *account)
   g_variant_builder_add (&builder, "{sv}", "save-to-sent", g_variant_new_boolean (account->save_to_sent));
   g_variant_builder_add (&builder, "{sv}", "pop-before-smtp",
                          g_variant_new_boolean (account->pop_before_smtp));
+  if (account->dsn_notify != OUTBOX_DSN_NOTIFY_DEFAULT)
+    {
+      g_auto (GStrv) words = outbox_dsn_notify_to_words (account->dsn_notify);
+
+      g_variant_builder_add (&builder, "{sv}", "dsn-notify",
+                             g_variant_new_strv ((const char *const *) words, -1));
+    }
+  g_variant_builder_add (&builder, "{sv}", "dsn-required",
+                         g_variant_new_boolean (account->dsn_required));
   for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
     {
       guint value = *numeric_slot ((OutboxAccount *) account, &numeric_settings[i]);
@@ -374,6 +383,27 @@ set_aliases (OutboxAccount *account, GVariant *value, GError **error)
   return TRUE;
 }
 
+/* An empty list (or one of empty words) goes back to asking nothing. */
+static gboolean
+set_dsn_notify (OutboxAccount *account, GVariant *value, GError **error)
+{
+  g_autofree const char **words = g_variant_get_strv (value, NULL);
+  g_autoptr (GError) local_error = NULL;
+  OutboxDsnNotify notify = OUTBOX_DSN_NOTIFY_DEFAULT;
+  gboolean empty = TRUE;
+
+  for (gsize i = 0; words[i] != NULL; i++)
+    empty = empty && *words[i] == '\0';
+  if (!empty && !outbox_dsn_notify_from_words (words, &notify, &local_error))
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT, "Setting “dsn-notify”: %s",
+                   local_error->message);
+      return FALSE;
+    }
+  account->dsn_notify = notify;
+  return TRUE;
+}
+
 static gboolean
 set_ca_file (OutboxAccount *account, const char *value, GError **error)
 {
@@ -491,6 +521,8 @@ boolean_slot (OutboxAccount *account, const char *key)
     return &account->save_to_sent;
   if (g_str_equal (key, "pop-before-smtp"))
     return &account->pop_before_smtp;
+  if (g_str_equal (key, "dsn-required"))
+    return &account->dsn_required;
   return NULL;
 }
 
@@ -512,6 +544,8 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
     return set_command (account, find_command_setting (key), value, error);
   if (g_str_equal (key, "aliases"))
     return set_aliases (account, value, error);
+  if (g_str_equal (key, "dsn-notify"))
+    return set_dsn_notify (account, value, error);
   const char *str = g_variant_get_string (value, NULL);
   if (g_str_equal (key, "from"))
     return set_from (account, str, error);
@@ -538,7 +572,8 @@ account_apply_setting (OutboxAccount *account, const char *key, GVariant *value,
 
 /* The account settings as declared options: the keys of the tables above
  * and those with a setter of their own, each with its type. */
-static const char *const boolean_keys[] = { "default", "save-to-sent", "pop-before-smtp" };
+static const char *const boolean_keys[] = { "default", "save-to-sent", "pop-before-smtp",
+                                            "dsn-required" };
 static const char *const own_string_keys[] = {
   "from", "smtp", "imap", "pop3", "tls-ca-file", "tls-fingerprint", "auth", "oauth2",
 };
@@ -567,6 +602,7 @@ build_setting_options (void)
   for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
     add_options (options, "as", command_settings[i].key);
   add_options (options, "as", "aliases");
+  add_options (options, "as", "dsn-notify");
   return options;
 }
 
@@ -747,12 +783,13 @@ static GVariant *
 keyfile_value (GKeyFile *keyfile, const char *group, const char *key, GError **error)
 {
   if (g_str_equal (key, "default") || g_str_equal (key, "save-to-sent")
-      || g_str_equal (key, "pop-before-smtp"))
+      || g_str_equal (key, "pop-before-smtp") || g_str_equal (key, "dsn-required"))
     {
       gboolean b = g_key_file_get_boolean (keyfile, group, key, error);
       return (error && *error) ? NULL : g_variant_new_boolean (b);
     }
-  if (find_command_setting (key) != NULL || g_str_equal (key, "aliases"))
+  if (find_command_setting (key) != NULL || g_str_equal (key, "aliases")
+      || g_str_equal (key, "dsn-notify"))
     {
       g_auto (GStrv) argv = g_key_file_get_string_list (keyfile, group, key, NULL, error);
       return argv != NULL ? g_variant_new_strv ((const char *const *) argv, -1) : NULL;
@@ -889,6 +926,20 @@ keyfile_set_optional (GKeyFile *keyfile, const char *group, const char *key, con
     g_key_file_set_string (keyfile, group, key, value);
 }
 
+static void
+keyfile_set_dsn (GKeyFile *keyfile, const char *group, const OutboxAccount *account)
+{
+  if (account->dsn_notify != OUTBOX_DSN_NOTIFY_DEFAULT)
+    {
+      g_auto (GStrv) words = outbox_dsn_notify_to_words (account->dsn_notify);
+
+      g_key_file_set_string_list (keyfile, group, "dsn-notify", (const char *const *) words,
+                                  g_strv_length (words));
+    }
+  if (account->dsn_required)
+    g_key_file_set_boolean (keyfile, group, "dsn-required", TRUE);
+}
+
 static GKeyFile *
 accounts_to_keyfile (GPtrArray *accounts)
 {
@@ -933,6 +984,7 @@ accounts_to_keyfile (GPtrArray *accounts)
         g_key_file_set_boolean (keyfile, group, "save-to-sent", FALSE);
       if (account->pop_before_smtp)
         g_key_file_set_boolean (keyfile, group, "pop-before-smtp", TRUE);
+      keyfile_set_dsn (keyfile, group, account);
     }
   return keyfile;
 }

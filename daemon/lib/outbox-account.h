@@ -5,6 +5,7 @@
 #include <gio/gio.h>
 
 #include "outbox-oauth2-provider.h"
+#include "outbox-smtp-dsn.h"
 #include "outbox-smtp-session.h"
 #include "outbox-url.h"
 
@@ -43,6 +44,9 @@ typedef struct
   guint give_up_after;         /* seconds of deferral before failing (5 days) */
   guint max_connections;       /* SMTP connections at once (2) */
   guint max_recipients;        /* RCPTs per transaction (0: no limit of our own) */
+  OutboxDsnNotify dsn_notify;  /* what a message asks when its Submit gives no notify */
+  gboolean dsn_required;       /* a message that asks for DSN waits for a server that
+                                * offers it, unless it says otherwise */
   OutboxSmtpTimeouts timeouts; /* derived from timeout */
 } OutboxAccount;
 

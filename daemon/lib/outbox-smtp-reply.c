@@ -272,6 +272,7 @@ static const struct
   { "STARTTLS", OUTBOX_SMTP_CAP_STARTTLS },
   { "ENHANCEDSTATUSCODES", OUTBOX_SMTP_CAP_ENHANCEDSTATUSCODES },
   { "CHUNKING", OUTBOX_SMTP_CAP_CHUNKING },
+  { "DSN", OUTBOX_SMTP_CAP_DSN },
 };
 
 /* Splits at runs of spaces; a line that starts with a space keeps an empty

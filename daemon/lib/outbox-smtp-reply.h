@@ -14,6 +14,10 @@ GQuark outbox_smtp_error_quark (void);
 typedef enum
 {
   OUTBOX_SMTP_ERROR_UNSUPPORTED, /* message needs 8BITMIME/SMTPUTF8/SIZE */
+  /* The message requires DSN (dsn-required), which the server does not
+   * offer: nothing was sent, and another server, or the same one later,
+   * may do. */
+  OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED,
 } OutboxSmtpError;
 
 /* Limits a reply must respect (RFC 5321 section 4.5.3.1.5 allows 512 octets
@@ -73,6 +77,7 @@ typedef enum
   OUTBOX_SMTP_CAP_AUTH = 1 << 5,
   OUTBOX_SMTP_CAP_ENHANCEDSTATUSCODES = 1 << 6,
   OUTBOX_SMTP_CAP_CHUNKING = 1 << 7,
+  OUTBOX_SMTP_CAP_DSN = 1 << 8, /* RFC 3461 */
 } OutboxSmtpCapFlags;
 
 /* The SASL mechanisms of the AUTH keyword that Outbox knows (see

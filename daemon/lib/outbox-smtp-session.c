@@ -13,6 +13,12 @@
 /* RFC 5321 section 4.5.3.1.4: a command line is at most 512 octets,
  * CR LF included. */
 #define COMMAND_MAX_LINE 512
+/* RFC 3461 section 4: its parameters make a MAIL line up to 100 octets
+ * longer and a RCPT line up to 500; an ORCPT value is at most 500
+ * characters (OpenSMTPD keeps no more). */
+#define DSN_MAIL_EXTRA 100
+#define DSN_RCPT_EXTRA 500
+#define DSN_ORCPT_MAX 500
 /* The message body is read and written in blocks of this size, so memory
  * stays bounded whatever the size of the message. */
 #define BODY_CHUNK (64 * 1024)
@@ -1015,11 +1021,41 @@ check_extensions (OutboxSmtpSession *self,
   return TRUE;
 }
 
+/* What the message asks of a server that may not offer DSN: the request
+ * to put in the commands (NULL for none), a refusal when it is required
+ * and not offered, or none and *out_not_offered. */
+static gboolean
+choose_dsn (OutboxSmtpSession *self,
+            const OutboxDsnRequest *dsn,
+            const OutboxDsnRequest **out_used,
+            gboolean *out_not_offered,
+            GError **error)
+{
+  *out_used = NULL;
+  if (!outbox_dsn_request_asks (dsn))
+    return TRUE;
+  if (self->caps.flags & OUTBOX_SMTP_CAP_DSN)
+    {
+      *out_used = dsn;
+      return TRUE;
+    }
+  if (dsn->required)
+    {
+      g_set_error (error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED,
+                   "%s does not offer DSN (delivery status notifications)",
+                   session_url (self)->host);
+      return FALSE;
+    }
+  *out_not_offered = TRUE;
+  return TRUE;
+}
+
 static char *
 format_mail_command (OutboxSmtpSession *self,
                      const char *from,
                      guint64 body_size,
-                     OutboxSmtpSendFlags flags)
+                     OutboxSmtpSendFlags flags,
+                     const OutboxDsnRequest *dsn)
 {
   GString *line = g_string_new (NULL);
 
@@ -1030,19 +1066,75 @@ format_mail_command (OutboxSmtpSession *self,
     g_string_append (line, " BODY=8BITMIME");
   if (flags & OUTBOX_SMTP_SEND_SMTPUTF8)
     g_string_append (line, " SMTPUTF8");
+  if (dsn != NULL && dsn->ret != OUTBOX_DSN_RET_DEFAULT)
+    {
+      g_autofree char *ret = g_ascii_strup (outbox_dsn_ret_to_string (dsn->ret), -1);
+
+      g_string_append_printf (line, " RET=%s", ret);
+    }
+  if (dsn != NULL && dsn->envid != NULL)
+    {
+      g_autofree char *envid = outbox_xtext_encode (dsn->envid);
+
+      g_string_append_printf (line, " ENVID=%s", envid);
+    }
+  return g_string_free (line, FALSE);
+}
+
+/* ORCPT names the recipient a notification is about (RFC 3461 section
+ * 4.2): "rfc822;" and the xtext of an ASCII address; for one that is not
+ * (the transaction then uses SMTPUTF8), "utf-8;" and the utf-8-addr-xtext
+ * form of RFC 6533, which is ASCII and fits any server that offers DSN. */
+static char *
+format_orcpt (const char *rcpt)
+{
+  g_autofree char *encoded = NULL;
+
+  if (outbox_address_is_ascii (rcpt))
+    {
+      encoded = outbox_xtext_encode (rcpt);
+      return g_strconcat ("rfc822;", encoded, NULL);
+    }
+  encoded = outbox_utf8_addr_xtext_encode (rcpt);
+  return g_strconcat ("utf-8;", encoded, NULL);
+}
+
+static char *
+format_rcpt_command (const char *rcpt, const OutboxDsnRequest *dsn)
+{
+  GString *line = g_string_new (NULL);
+  g_autofree char *orcpt = NULL;
+
+  g_string_append_printf (line, "RCPT TO:<%s>", rcpt);
+  if (dsn == NULL)
+    return g_string_free (line, FALSE);
+  if (dsn->notify != OUTBOX_DSN_NOTIFY_DEFAULT)
+    {
+      g_autofree char *notify = outbox_dsn_notify_to_string (dsn->notify, TRUE);
+
+      g_string_append_printf (line, " NOTIFY=%s", notify);
+    }
+  /* ORCPT is optional: one longer than servers keep is left out. */
+  orcpt = format_orcpt (rcpt);
+  if (strlen (orcpt) <= DSN_ORCPT_MAX)
+    g_string_append_printf (line, " ORCPT=%s", orcpt);
   return g_string_free (line, FALSE);
 }
 
 static gboolean
-check_command_lengths (GPtrArray *commands, GError **error)
+check_command_lengths (GPtrArray *commands, gboolean with_dsn, GError **error)
 {
   for (guint i = 0; i < commands->len; i++)
     {
       const char *line = g_ptr_array_index (commands, i);
-      if (strlen (line) + 2 > COMMAND_MAX_LINE)
+      gsize limit = COMMAND_MAX_LINE;
+
+      if (with_dsn)
+        limit += i == 0 ? DSN_MAIL_EXTRA : DSN_RCPT_EXTRA;
+      if (strlen (line) + 2 > limit)
         {
           g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ADDRESS,
-                       "An SMTP command would be longer than %u octets", COMMAND_MAX_LINE);
+                       "An SMTP command would be longer than %" G_GSIZE_FORMAT " octets", limit);
           return FALSE;
         }
     }
@@ -1058,23 +1150,29 @@ prepare_envelope (OutboxSmtpSession *self,
                   const char *const *rcpts,
                   guint64 body_size,
                   OutboxSmtpSendFlags flags,
+                  const OutboxDsnRequest *dsn,
+                  gboolean *out_dsn_not_offered,
                   GError **error)
 {
   g_autoptr (GPtrArray) commands = g_ptr_array_new_with_free_func (g_free);
+  const OutboxDsnRequest *used = NULL;
   gboolean ascii = TRUE;
+  gboolean not_offered = FALSE;
 
   if (!validate_envelope (from, rcpts, &ascii, error))
     return NULL;
   if (!ascii)
     flags |= OUTBOX_SMTP_SEND_SMTPUTF8;
-  if (!check_extensions (self, body_size, flags, error))
+  if (!check_extensions (self, body_size, flags, error)
+      || !choose_dsn (self, dsn, &used, &not_offered, error))
     return NULL;
 
-  g_ptr_array_add (commands, format_mail_command (self, from, body_size, flags));
+  g_ptr_array_add (commands, format_mail_command (self, from, body_size, flags, used));
   for (gsize i = 0; rcpts[i] != NULL; i++)
-    g_ptr_array_add (commands, g_strdup_printf ("RCPT TO:<%s>", rcpts[i]));
-  if (!check_command_lengths (commands, error))
+    g_ptr_array_add (commands, format_rcpt_command (rcpts[i], used));
+  if (!check_command_lengths (commands, used != NULL, error))
     return NULL;
+  *out_dsn_not_offered = not_offered;
   return g_steal_pointer (&commands);
 }
 
@@ -1095,6 +1193,7 @@ outbox_smtp_session_send_async (OutboxSmtpSession *session,
                                 GInputStream *body,
                                 guint64 body_size,
                                 OutboxSmtpSendFlags flags,
+                                const OutboxDsnRequest *dsn,
                                 GCancellable *cancellable,
                                 GAsyncReadyCallback callback,
                                 gpointer user_data)
@@ -1122,7 +1221,8 @@ outbox_smtp_session_send_async (OutboxSmtpSession *session,
       send_advance (task);
       return;
     }
-  data->commands = prepare_envelope (session, from, rcpts, body_size, flags, &data->result->error);
+  data->commands = prepare_envelope (session, from, rcpts, body_size, flags, dsn,
+                                     &data->result->dsn_not_offered, &data->result->error);
   data->state = data->commands == NULL ? SEND_DONE
                 : session->needs_reset ? SEND_RSET
                                        : SEND_ENVELOPE;

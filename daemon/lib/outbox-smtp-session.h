@@ -4,6 +4,7 @@
 
 #include <gio/gio.h>
 
+#include "outbox-smtp-dsn.h"
 #include "outbox-smtp-reply.h"
 #include "outbox-url.h"
 
@@ -56,7 +57,10 @@ typedef enum
  * transaction did not run to its end for a reason other than a reply (lost
  * connection, timeout, protocol violation, TLS, unreadable body...): then
  * the session is closed.  unknown_outcome is TRUE when the final dot was
- * sent but no reply was read: the server may have taken the message. */
+ * sent but no reply was read: the server may have taken the message.
+ * dsn_not_offered is TRUE when the transaction was asked for delivery
+ * status notifications that the server does not offer, and went without
+ * them. */
 typedef struct
 {
   GPtrArray *rcpt_replies;     /* (element-type OutboxSmtpReply) (nullable elements) */
@@ -64,6 +68,7 @@ typedef struct
   OutboxSmtpReply *final_reply; /* (nullable) */
   GError *error;               /* (nullable) */
   gboolean unknown_outcome;
+  gboolean dsn_not_offered;
 } OutboxSmtpSendResult;
 
 void outbox_smtp_send_result_free (OutboxSmtpSendResult *result);
@@ -90,13 +95,20 @@ OutboxSmtpSession *outbox_smtp_session_new (const OutboxSmtpConfig *config);
  * body read from @body to its end, normalised and dot-stuffed, and the final
  * dot.  A body read error aborts the connection without sending the final
  * dot.  Resets the previous transaction first when it was left unfinished.
- * Never fails: everything is in the result. */
+ *
+ * @dsn (nullable) asks for delivery status notifications (RFC 3461): where
+ * the server offers DSN, RET= and ENVID= go on MAIL, NOTIFY= and ORCPT= on
+ * every RCPT.  Where it does not, the transaction goes without them and
+ * the result says so, unless @dsn is required: then nothing is sent and
+ * the result's error is OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED.  @dsn is not
+ * kept after the call.  Never fails: everything is in the result. */
 void outbox_smtp_session_send_async (OutboxSmtpSession *session,
                                      const char *from,
                                      const char *const *rcpts,
                                      GInputStream *body,
                                      guint64 body_size,
                                      OutboxSmtpSendFlags flags,
+                                     const OutboxDsnRequest *dsn,
                                      GCancellable *cancellable,
                                      GAsyncReadyCallback callback,
                                      gpointer user_data);

@@ -15,6 +15,7 @@
 
 #include "outbox-address.h"
 #include "outbox-error.h"
+#include "outbox-smtp-dsn.h"
 #include "outbox-spool.h"
 
 #define RECORD_MAGIC "outbox-record 1"
@@ -134,6 +135,7 @@ outbox_spool_record_new (void)
   OutboxSpoolRecord *record = g_new0 (OutboxSpoolRecord, 1);
 
   record->save_to_sent = -1;
+  record->dsn_required = -1;
   return record;
 }
 
@@ -154,6 +156,7 @@ outbox_spool_record_copy (const OutboxSpoolRecord *record)
   copy->last_reply = g_strdup (record->last_reply);
   copy->origin = g_strdup (record->origin);
   copy->sent_copy_reply = g_strdup (record->sent_copy_reply);
+  copy->dsn_envid = g_strdup (record->dsn_envid);
   copy->recipients = NULL;
   copy->n_recipients = 0;
   for (guint i = 0; i < record->n_recipients; i++)
@@ -186,6 +189,7 @@ outbox_spool_record_free (OutboxSpoolRecord *record)
       g_free (record->message_id);
       g_free (record->subject);
       g_free (record->origin);
+      g_free (record->dsn_envid);
     }
   g_free (record->last_reply);
   g_free (record->sent_copy_reply);
@@ -200,6 +204,7 @@ static const gsize packed_strings[] = {
   G_STRUCT_OFFSET (OutboxSpoolRecord, message_id),
   G_STRUCT_OFFSET (OutboxSpoolRecord, subject),
   G_STRUCT_OFFSET (OutboxSpoolRecord, origin),
+  G_STRUCT_OFFSET (OutboxSpoolRecord, dsn_envid),
 };
 
 static char *
@@ -307,6 +312,13 @@ typedef enum
   FIELD_MESSAGE_STATE,
   FIELD_SENT_COPY_STATE, /* absent: none */
   FIELD_DIGEST,     /* a SHA-256, in hex */
+  /* The fields below came after the first records: written only when they
+   * say something, so that a record without them reads as it always did. */
+  FIELD_FLAG,              /* a boolean; absent: 0 */
+  FIELD_OPTIONAL_TRISTATE, /* absent: -1 */
+  FIELD_DSN_NOTIFY,        /* "success,failure"; absent: none asked */
+  FIELD_DSN_RET,           /* "full" or "hdrs"; absent: none asked */
+  FIELD_DSN_ENVID,         /* a valid envelope ID; absent: none */
 } FieldKind;
 
 typedef struct
@@ -342,7 +354,19 @@ static const RecordField record_fields[] = {
   { "sent-copy-reply", FIELD_NULLABLE_STRING, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_reply) },
   { "sent-copy-attempts", FIELD_UINT, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_attempts) },
   { "sent-copy-next", FIELD_TIME, G_STRUCT_OFFSET (OutboxSpoolRecord, sent_copy_next) },
+  { "dsn-notify", FIELD_DSN_NOTIFY, G_STRUCT_OFFSET (OutboxSpoolRecord, dsn_notify) },
+  { "dsn-ret", FIELD_DSN_RET, G_STRUCT_OFFSET (OutboxSpoolRecord, dsn_ret) },
+  { "dsn-envid", FIELD_DSN_ENVID, G_STRUCT_OFFSET (OutboxSpoolRecord, dsn_envid) },
+  { "dsn-required", FIELD_OPTIONAL_TRISTATE, G_STRUCT_OFFSET (OutboxSpoolRecord, dsn_required) },
+  { "dsn-not-offered", FIELD_FLAG, G_STRUCT_OFFSET (OutboxSpoolRecord, dsn_not_offered) },
 };
+
+/* Whether a record may lack the field: the older records do. */
+static gboolean
+field_is_optional (FieldKind kind)
+{
+  return kind == FIELD_NULLABLE_STRING || kind == FIELD_SENT_COPY_STATE || kind >= FIELD_FLAG;
+}
 
 /* A record is written at every change of its message, twice for each
  * message a drain sends: its lines are put together without printf. */
@@ -439,6 +463,19 @@ append_string (GString *out,
 }
 
 static void
+append_dsn_notify (GString *out,
+                   const char *key,
+                   OutboxDsnNotify notify)
+{
+  g_autofree char *words = NULL;
+
+  if (notify == OUTBOX_DSN_NOTIFY_DEFAULT)
+    return;
+  words = outbox_dsn_notify_to_string (notify, FALSE);
+  append_string (out, key, words);
+}
+
+static void
 append_field (GString *out,
               const RecordField *field,
               const OutboxSpoolRecord *record)
@@ -488,6 +525,25 @@ append_field (GString *out,
       if (*(const OutboxSentCopyState *) member != OUTBOX_SENT_COPY_NONE)
         append_string (out, field->key,
                        outbox_sent_copy_state_to_string (*(const OutboxSentCopyState *) member));
+      break;
+    case FIELD_FLAG:
+      if (*(const guint8 *) member)
+        append_unsigned_line (out, field->key, 1);
+      break;
+    case FIELD_OPTIONAL_TRISTATE:
+      if (*(const gint8 *) member >= 0)
+        append_signed_line (out, field->key, MIN (*(const gint8 *) member, 1));
+      break;
+    case FIELD_DSN_NOTIFY:
+      append_dsn_notify (out, field->key, *(const guint8 *) member);
+      break;
+    case FIELD_DSN_RET:
+      if (*(const guint8 *) member != OUTBOX_DSN_RET_DEFAULT)
+        append_string (out, field->key, outbox_dsn_ret_to_string (*(const guint8 *) member));
+      break;
+    case FIELD_DSN_ENVID:
+      if (*(char * const *) member != NULL)
+        append_string (out, field->key, *(char * const *) member);
       break;
     default:
       g_assert_not_reached ();
@@ -630,6 +686,52 @@ parse_number (const char *value,
   return g_ascii_string_to_signed (value, 10, min, max, out, NULL);
 }
 
+/* A boolean or a tristate, into its one octet. */
+static gboolean
+parse_octet (const char *value,
+             gint64 min,
+             gint64 max,
+             gpointer member)
+{
+  gint64 number;
+  gint8 octet;
+
+  if (!parse_number (value, min, max, &number))
+    return FALSE;
+  octet = (gint8) number;
+  memcpy (member, &octet, 1);
+  return TRUE;
+}
+
+/* What a message asks of DSN, checked as Submit checks it. */
+static gboolean
+parse_dsn_value (const RecordField *field,
+                 const char *value,
+                 gpointer member)
+{
+  OutboxDsnNotify notify;
+  OutboxDsnRet ret;
+
+  switch (field->kind)
+    {
+    case FIELD_DSN_NOTIFY:
+      if (!outbox_dsn_notify_parse (value, &notify, NULL))
+        return FALSE;
+      *(guint8 *) member = (guint8) notify;
+      return TRUE;
+    case FIELD_DSN_RET:
+      if (!outbox_dsn_ret_parse (value, &ret, NULL))
+        return FALSE;
+      *(guint8 *) member = (guint8) ret;
+      return TRUE;
+    case FIELD_DSN_ENVID:
+      *(char **) member = unescape_value (value);
+      return *(char **) member != NULL && outbox_dsn_envid_validate (*(char **) member, NULL);
+    default:
+      g_assert_not_reached ();
+    }
+}
+
 static gboolean
 parse_field_value (const RecordField *field,
                    const char *value,
@@ -661,15 +763,9 @@ parse_field_value (const RecordField *field,
       *(guint64 *) member = unsigned_value;
       return TRUE;
     case FIELD_BOOLEAN:
-      if (!parse_number (value, 0, 1, &number))
-        return FALSE;
-      *(guint8 *) member = (guint8) number;
-      return TRUE;
+      return parse_octet (value, 0, 1, member);
     case FIELD_TRISTATE:
-      if (!parse_number (value, -1, 1, &number))
-        return FALSE;
-      *(gint8 *) member = (gint8) number;
-      return TRUE;
+      return parse_octet (value, -1, 1, member);
     case FIELD_MESSAGE_STATE:
       if (!state_from_string (message_state_names, G_N_ELEMENTS (message_state_names), value, &state))
         return FALSE;
@@ -682,8 +778,14 @@ parse_field_value (const RecordField *field,
         return FALSE;
       *(OutboxSentCopyState *) member = state;
       return TRUE;
+    case FIELD_FLAG:
+      /* Only a set flag is written. */
+      return parse_octet (value, 1, 1, member);
+    case FIELD_OPTIONAL_TRISTATE:
+      /* -1 is never written: it is what an absent field means. */
+      return parse_octet (value, 0, 1, member);
     default:
-      g_assert_not_reached ();
+      return parse_dsn_value (field, value, member);
     }
 }
 
@@ -827,8 +929,7 @@ check_record_fields (const char *id,
 {
   for (guint i = 0; i < G_N_ELEMENTS (record_fields); i++)
     {
-      if (!seen[i] && record_fields[i].kind != FIELD_NULLABLE_STRING
-          && record_fields[i].kind != FIELD_SENT_COPY_STATE)
+      if (!seen[i] && !field_is_optional (record_fields[i].kind))
         return record_error (error, "field %s is missing", record_fields[i].key);
     }
   if (!outbox_spool_id_is_valid (record->id))

@@ -75,6 +75,7 @@ typedef struct
   char *origin;               /* (nullable) (owned) where it came from, such as
                                * "maildrop:NAME", so that a source is taken once */
   char *sent_copy_reply;      /* (nullable) (owned) why the last copy failed */
+  char *dsn_envid;            /* (nullable) (owned) the DSN envelope ID (RFC 3461 ENVID) */
   gint64 sent_copy_next;      /* 0: now, when pending */
   guint sent_copy_attempts;
   guint attempts;
@@ -84,6 +85,11 @@ typedef struct
   guint8 smtputf8;            /* (boolean) an address is not ASCII */
   guint8 unknown_outcome;     /* (boolean) a previous attempt may have delivered it */
   guint8 network_deferred;    /* (boolean) deferred because the server was unreachable */
+  guint8 dsn_notify;          /* OutboxDsnNotify: 0 asks nothing */
+  guint8 dsn_ret;             /* OutboxDsnRet: 0 asks nothing */
+  gint8 dsn_required;         /* -1 account default, 0 no, 1 yes */
+  guint8 dsn_not_offered;     /* (boolean) DSN was asked for, and a transaction went
+                               * without it: the server does not offer it */
   guint8 compact;             /* (private) see outbox_spool_record_compact() */
 } OutboxSpoolRecord;
 
@@ -92,7 +98,7 @@ OutboxSpoolRecord *outbox_spool_record_copy (const OutboxSpoolRecord *record);
 void outbox_spool_record_free (OutboxSpoolRecord *record);
 /* (transfer full) @record, in the form a record kept for long takes: the
  * struct, its recipients and the strings that never change (id, account,
- * from, message_id, subject, origin, the addresses) in one block.
+ * from, message_id, subject, origin, dsn_envid, the addresses) in one block.
  * Takes @record.  Such a record may have its other fields changed as any
  * other, but no recipient added and none of those strings replaced.  A
  * queue of 100,000 messages saves about a third of its memory by it. */

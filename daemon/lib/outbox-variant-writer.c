@@ -185,21 +185,54 @@ add_fixed (OutboxVariantWriter *writer, const char *key, const char *type, const
   end_entry (writer, entry_start, key_end, type);
 }
 
-void
-outbox_variant_writer_add_string (OutboxVariantWriter *writer, const char *key, const char *value)
+/* A string and its NUL.  The reader trusts what it gets: a string is
+ * UTF-8, whatever the caller had (U+FFFD for what is not). */
+static void
+append_string_value (OutboxVariantWriter *writer, const char *value)
 {
   gsize len = strlen (value);
   g_autofree char *valid = NULL;
 
-  /* The reader trusts what it gets: a string is UTF-8, whatever the
-   * caller had (U+FFFD for what is not). */
   if (!g_utf8_validate_len (value, len, NULL))
     {
       valid = g_utf8_make_valid (value, len);
       value = valid;
       len = strlen (valid);
     }
-  add_fixed (writer, key, "s", value, len + 1);
+  g_byte_array_append (writer->out, (const guint8 *) value, len + 1);
+}
+
+void
+outbox_variant_writer_add_string (OutboxVariantWriter *writer, const char *key, const char *value)
+{
+  gsize key_end;
+  gsize entry_start = begin_entry (writer, key, &key_end);
+
+  append_string_value (writer, value);
+  end_entry (writer, entry_start, key_end, "s");
+}
+
+/* as: the strings one after the other, then where each ends. */
+void
+outbox_variant_writer_add_strv (OutboxVariantWriter *writer,
+                                const char *key,
+                                const char *const *values)
+{
+  gsize key_end;
+  gsize entry_start = begin_entry (writer, key, &key_end);
+  gsize start = writer->out->len;
+  g_autoptr (GArray) ends = g_array_new (FALSE, FALSE, sizeof (gsize));
+
+  for (gsize i = 0; values[i] != NULL; i++)
+    {
+      gsize end;
+
+      append_string_value (writer, values[i]);
+      end = writer->out->len - start;
+      g_array_append_val (ends, end);
+    }
+  append_offsets (writer, start, (const gsize *) ends->data, ends->len);
+  end_entry (writer, entry_start, key_end, "as");
 }
 
 void

@@ -14,7 +14,7 @@ G_BEGIN_DECLS
  * costs the daemon seconds of allocations and locks.
  *
  * The values a dictionary can hold are the ones Outbox puts in its
- * messages: s, b, u, x, t, and a nested aa{sv} (for instance a message's
+ * messages: s, b, u, x, t, as, and a nested aa{sv} (for instance a message's
  * recipients); what is not UTF-8 in a string is written as U+FFFD.
  * Calls nest as the value does:
  *
@@ -47,6 +47,10 @@ void outbox_variant_writer_add_boolean (OutboxVariantWriter *writer, const char 
 void outbox_variant_writer_add_uint32 (OutboxVariantWriter *writer, const char *key, guint32 value);
 void outbox_variant_writer_add_int64 (OutboxVariantWriter *writer, const char *key, gint64 value);
 void outbox_variant_writer_add_uint64 (OutboxVariantWriter *writer, const char *key, guint64 value);
+/* An array of strings (as); @values is NULL-terminated. */
+void outbox_variant_writer_add_strv (OutboxVariantWriter *writer,
+                                     const char *key,
+                                     const char *const *values);
 
 /* The octets written so far. */
 gsize outbox_variant_writer_get_size (OutboxVariantWriter *writer);

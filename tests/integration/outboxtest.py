@@ -164,11 +164,18 @@ def make_message(headers, body=b"Hello.\r\n"):
 
 
 class SinkMessage:
-    def __init__(self, sender, recipients, data, path):
+    def __init__(self, sender, recipients, data, path, mail_args="", rcpt_args=()):
         self.sender = sender
         self.recipients = recipients
         self.data = data  # LF line ends: smtp-sink writes lines, not bytes
         self.path = path
+        # The parameters after the address: "SIZE=10 RET=HDRS", and one
+        # such string per recipient, in the order of recipients.
+        self.mail_args = mail_args
+        self.rcpt_args = list(rcpt_args)
+
+    def rcpt_args_of(self, address):
+        return self.rcpt_args[self.recipients.index(address)]
 
     def header_block(self):
         return self.data.split(b"\n\n", 1)[0]
@@ -189,8 +196,14 @@ class SinkMessage:
 
 def _address_of(args):
     """'<a@b> SIZE=10' -> 'a@b'"""
-    first = args.split(" ", 1)[0] if args else ""
-    return first[1:-1] if first.startswith("<") and first.endswith(">") else first
+    return _split_args(args)[0]
+
+
+def _split_args(args):
+    """'<a@b> SIZE=10 RET=HDRS' -> ('a@b', 'SIZE=10 RET=HDRS')"""
+    first, _, rest = (args or "").partition(" ")
+    address = first[1:-1] if first.startswith("<") and first.endswith(">") else first
+    return address, rest
 
 
 def parse_sink_dump(path):
@@ -198,16 +211,18 @@ def parse_sink_dump(path):
     header, the message as received (dot-unstuffed, one line per line) and an
     empty line that smtp-sink appends."""
     raw = pathlib.Path(path).read_bytes()
-    sender, recipients = None, []
+    sender, recipients, mail_args, rcpt_args = None, [], "", []
     position = 0
     while True:
         end = raw.index(b"\n", position)
         line = raw[position:end].decode("utf-8", "replace")
         position = end + 1
         if line.startswith("X-Mail-Args: "):
-            sender = _address_of(line[len("X-Mail-Args: "):])
+            sender, mail_args = _split_args(line[len("X-Mail-Args: "):])
         elif line.startswith("X-Rcpt-Args: "):
-            recipients.append(_address_of(line[len("X-Rcpt-Args: "):]))
+            address, args = _split_args(line[len("X-Rcpt-Args: "):])
+            recipients.append(address)
+            rcpt_args.append(args)
         elif line.startswith("Received: "):
             break
     for _ in range(2):
@@ -215,7 +230,7 @@ def parse_sink_dump(path):
     data = raw[position:]
     if data.endswith(b"\n\n"):
         data = data[:-1]
-    return SinkMessage(sender, recipients, data, path)
+    return SinkMessage(sender, recipients, data, path, mail_args, rcpt_args)
 
 
 class SmtpSink:
@@ -684,11 +699,16 @@ class ScriptedSmtpServer:
     all sessions) gets the Nth reply, the last one repeating.
     drop_after_dot: drop the connection without a reply after the final
     dot of that many first messages.
-    max_rcpt: recipients taken per transaction, the next ones get 452."""
+    max_rcpt: recipients taken per transaction, the next ones get 452.
+    dsn: offer DSN (RFC 3461) and take its parameters; rcpt_dsn_reply:
+    offer it, and answer every RCPT with NOTIFY= or ORCPT= with this."""
 
-    def __init__(self, rcpt=None, drop_after_dot=0, port=None, max_rcpt=0):
+    def __init__(self, rcpt=None, drop_after_dot=0, port=None, max_rcpt=0, dsn=False,
+                 rcpt_dsn_reply=None):
         self.port = port or free_port()
         self.max_rcpt = max_rcpt
+        self.dsn = dsn
+        self.rcpt_dsn_reply = rcpt_dsn_reply
         self.rcpt = rcpt or {}
         self.drop_after_dot = drop_after_dot
         self.process = None
@@ -702,6 +722,10 @@ class ScriptedSmtpServer:
                    "--max-rcpt", str(self.max_rcpt)]
         for address, replies in self.rcpt.items():
             command += ["--rcpt", f"{address}={';'.join(replies)}"]
+        if self.dsn:
+            command.append("--dsn")
+        if self.rcpt_dsn_reply:
+            command += ["--rcpt-dsn-reply", self.rcpt_dsn_reply]
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()

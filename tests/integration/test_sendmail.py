@@ -120,6 +120,70 @@ class SendmailTest(OutboxTestCase):
         self.assertEqual(len(result.stderr.strip().splitlines()), 1, result)
         self.assertIn("-X", result.stderr)
 
+    def test_dsn_flags_as_mutt_gives_them(self):
+        # mutt with dsn_notify and dsn_return set: -oi -N LIST -R RET -- RCPT
+        sink = self.add_sink_account()
+        message = make_message([("From", self.sender), ("To", "mutt@example.org"),
+                                ("Subject", "dsn from mutt")])
+        self.check_sendmail("-oi", "-N", "failure,delay", "-R", "hdrs", "-V", "mutt-1",
+                            "--", "mutt@example.org", input=message)
+        [received] = wait_sink_messages(sink, 1)
+        self.assertEqual(received.mail_args, "RET=HDRS ENVID=mutt-1")
+        self.assertEqual(received.rcpt_args_of("mutt@example.org"),
+                         "NOTIFY=FAILURE,DELAY ORCPT=rfc822;mutt@example.org")
+
+    def test_dsn_flags_attached_and_with_t(self):
+        sink = self.add_sink_account()
+        message = make_message([("From", self.sender), ("To", "to@example.org"),
+                                ("Subject", "attached")])
+        self.check_sendmail("-t", "-Nnever", "-Rfull", input=message)
+        [received] = wait_sink_messages(sink, 1)
+        self.assertEqual(received.mail_args, "RET=FULL")
+        self.assertEqual(received.rcpt_args_of("to@example.org"),
+                         "NOTIFY=NEVER ORCPT=rfc822;to@example.org")
+
+    def test_bad_dsn_values_are_usage_errors(self):
+        message = make_message([("From", self.sender), ("To", "to@example.org"),
+                                ("Subject", "bad dsn")])
+        cases = [
+            (["-N", "bogus", "to@example.org"],
+             "-N: “bogus” is not a condition to notify of: give never, or one or more of "
+             "success, failure and delay"),
+            (["-N", "never,success", "to@example.org"],
+             "-N: never cannot go with success, failure or delay"),
+            (["-R", "headers", "to@example.org"],
+             "-R: “headers” is not what a notification can return: give full (the whole "
+             "message) or hdrs"),
+            (["-V", "x" * 101, "to@example.org"],
+             "-V: the envelope ID is 101 characters; give 1 to 100"),
+            (["to@example.org", "-N"], "option -N needs a value"),
+        ]
+        for args, says in cases:
+            with self.subTest(args=args[:2]):
+                result = sendmail(*args, input=message)
+                self.assertEqual(result.rc, EX_USAGE, result)
+                self.assertEqual(len(result.stderr.strip().splitlines()), 1, result)
+                self.assertIn(says, result.stderr)
+
+    def test_maildrop_keeps_dsn_flags(self):
+        sink = self.add_sink_account()
+        self.outbox.stop_daemon()
+        message = make_message([("From", self.sender), ("To", "cron@example.org"),
+                                ("Subject", "dsn from cron")])
+        result = sendmail("-t", "-N", "success", "-R", "hdrs", "-V", "nightly 3",
+                          input=message, env=environment_without_bus())
+        self.assertEqual(result.rc, 0, result)
+        [name] = maildrop_files()
+        envelope = (maildrop_dir() / name).read_bytes().split(b"\n\n", 1)[0]
+        self.assertIn(b"\nnotify success\nret hdrs\nenvid nightly%203", envelope)
+
+        self.outbox.start_daemon()
+        self.addCleanup(self.outbox.stop_daemon)
+        [received] = wait_sink_messages(sink, 1)
+        self.assertEqual(received.mail_args, "RET=HDRS ENVID=nightly+203")
+        self.assertEqual(received.rcpt_args_of("cron@example.org"),
+                         "NOTIFY=SUCCESS ORCPT=rfc822;cron@example.org")
+
     def test_no_recipient_is_a_usage_error(self):
         result = sendmail(input=make_message([("From", self.sender), ("Subject", "nobody")]))
         self.assertEqual(result.rc, EX_USAGE, result)
@@ -159,6 +223,33 @@ class SendmailTest(OutboxTestCase):
         self.assertEqual(received[0].recipients, ["one@example.org"])
         self.assertIn(b"\n.starts with a dot\n", received[0].data)
         self.assertEqual(sorted(received[1].recipients), ["three@example.org", "two@example.org"])
+
+    def test_bs_offers_and_takes_dsn(self):
+        sink = self.add_sink_account()
+        dialogue = ("EHLO client.example.org\r\n"
+                    f"MAIL FROM:<{self.sender}> RET=HDRS ENVID=job+2B7\r\n"
+                    "RCPT TO:<one@example.org> NOTIFY=SUCCESS,FAILURE "
+                    "ORCPT=rfc822;one@example.org\r\n"
+                    "RCPT TO:<two@example.org> NOTIFY=NEVER\r\n"
+                    "RCPT TO:<three@example.org> NOTIFY=FAILURE,SUCCESS\r\n"
+                    "RCPT TO:<four@example.org> NOTIFY=SOMETIMES\r\n"
+                    "RCPT TO:<five@example.org> ORCPT=rfc822\r\n"
+                    "DATA\r\n"
+                    f"From: {self.sender}\r\nTo: one@example.org\r\nSubject: dsn\r\n\r\n"
+                    "body\r\n.\r\n"
+                    f"MAIL FROM:<{self.sender}> ENVID=caf\u00e9\r\n"
+                    "QUIT\r\n")
+        result = self.check_sendmail("-bs", input=dialogue)
+        lines = [line for line in result.stdout.split("\r\n") if line]
+        self.assertIn("250-DSN", lines)
+        codes = [line[:3] for line in lines if line[3] == " "]
+        self.assertEqual(codes, ["220", "250", "250", "250", "452", "250", "501", "501",
+                                 "354", "250", "501", "221"], result.stdout)
+        [received] = wait_sink_messages(sink, 1)
+        self.assertEqual(sorted(received.recipients), ["one@example.org", "three@example.org"])
+        self.assertEqual(received.mail_args, "RET=HDRS ENVID=job+2B7")
+        self.assertEqual(received.rcpt_args_of("three@example.org"),
+                         "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;three@example.org")
 
     def test_bs_removes_bcc_and_still_delivers_to_it(self):
         sink = self.add_sink_account()

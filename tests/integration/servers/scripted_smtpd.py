@@ -16,6 +16,14 @@ addresses without a script get "250 2.1.5 OK".  --drop-after-dot N closes
 the connection without a reply after the final dot of each of the first N
 messages (after logging them): the client cannot know whether the server
 took the message.
+
+Every MAIL command is logged ("mail", with its arguments after "FROM:"
+as received) and every "rcpt" event carries the arguments of its RCPT
+after "TO:".  --dsn offers DSN (RFC 3461) in EHLO and takes RET=, ENVID=,
+NOTIFY= and ORCPT=; with --rcpt-dsn-reply REPLY it offers DSN and then
+answers every RCPT that carries NOTIFY= or ORCPT= with REPLY (a server
+that advertises what it does not do).  Without --dsn, EHLO offers no DSN
+and aiosmtpd refuses those parameters with 555.
 """
 
 import argparse
@@ -59,7 +67,7 @@ class ScriptedHandler:
             reply = "452 4.5.3 Too many recipients"
         else:
             reply = self.reply_for(address)
-        self.recorder.write("rcpt", address=address, reply=reply)
+        self.recorder.write("rcpt", address=address, reply=reply, args=server.rcpt_args)
         if reply.startswith("2"):
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
@@ -79,10 +87,65 @@ class ScriptedHandler:
         return "250 2.0.0 OK queued"
 
 
+class DsnHandler(ScriptedHandler):
+    """Offers DSN; rcpt_dsn_reply (nullable) answers a RCPT with DSN
+    parameters."""
+
+    def __init__(self, *args, rcpt_dsn_reply=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rcpt_dsn_reply = rcpt_dsn_reply
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + ["250-DSN", responses[-1]]
+
+
+DSN_MAIL_PARAMETERS = ("RET=", "ENVID=")
+DSN_RCPT_PARAMETERS = ("NOTIFY=", "ORCPT=")
+
+
+def without_parameters(arg, prefixes):
+    """arg without the parameters that start with one of prefixes, and
+    whether it had any."""
+    words = arg.split(" ")
+    kept = [word for word in words if not word.upper().startswith(prefixes)]
+    return " ".join(kept), len(kept) != len(words)
+
+
+def arguments_after(keyword, arg):
+    """What follows "FROM:" or "TO:" in a MAIL or RCPT argument."""
+    return arg[len(keyword):].lstrip() if arg.upper().startswith(keyword) else arg
+
+
 class RecordingSMTP(SMTP):
+    rcpt_args = None
+
     def connection_made(self, transport):
         self.event_handler.recorder.write("connect")
         super().connection_made(transport)
+
+    @property
+    def offers_dsn(self):
+        return isinstance(self.event_handler, DsnHandler)
+
+    async def smtp_MAIL(self, arg):
+        if arg is not None:
+            self.event_handler.recorder.write("mail", args=arguments_after("FROM:", arg))
+            if self.offers_dsn:
+                arg, _ = without_parameters(arg, DSN_MAIL_PARAMETERS)
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        self.rcpt_args = arguments_after("TO:", arg) if arg is not None else None
+        if arg is not None and self.offers_dsn:
+            arg, had_dsn = without_parameters(arg, DSN_RCPT_PARAMETERS)
+            reply = self.event_handler.rcpt_dsn_reply
+            if had_dsn and reply:
+                self.event_handler.recorder.write("rcpt", address=self._getaddr(
+                    arguments_after("TO:", arg))[0], reply=reply, args=self.rcpt_args)
+                await self.push(reply)
+                return
+        await super().smtp_RCPT(arg)
 
 
 def parse_rcpt_scripts(values):
@@ -100,12 +163,18 @@ def parse_args():
     parser.add_argument("--rcpt", action="append", default=[])
     parser.add_argument("--drop-after-dot", type=int, default=0)
     parser.add_argument("--max-rcpt", type=int, default=0)
+    parser.add_argument("--dsn", action="store_true")
+    parser.add_argument("--rcpt-dsn-reply")
     return parser.parse_args()
 
 
 async def serve(args):
-    handler = ScriptedHandler(Recorder(args.log), parse_rcpt_scripts(args.rcpt),
-                              args.drop_after_dot, args.max_rcpt)
+    handler_args = (Recorder(args.log), parse_rcpt_scripts(args.rcpt), args.drop_after_dot,
+                    args.max_rcpt)
+    if args.dsn or args.rcpt_dsn_reply:
+        handler = DsnHandler(*handler_args, rcpt_dsn_reply=args.rcpt_dsn_reply)
+    else:
+        handler = ScriptedHandler(*handler_args)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: RecordingSMTP(handler, hostname="localhost", data_size_limit=None),

@@ -7,7 +7,9 @@ directories and an unlocked, empty keyring) with OUTBOX_BUILD_DIR naming the
 build tree.  The harness drives the real `outbox` command and the real
 outboxd against real peers: Postfix's smtp-sink, aiosmtpd servers
 (servers/recording_smtpd.py), a private Dovecot and the OAuth 2.0
-introspection endpoint its oauth2 passdb asks (servers/oauth2_introspection.py).
+introspection endpoint its oauth2 passdb asks (servers/oauth2_introspection.py),
+and private Postfix, Exim and OpenSMTPD submission servers
+(servers/submission_servers.py).
 """
 
 import base64

@@ -7,7 +7,9 @@ directories and an unlocked, empty keyring) with OUTBOX_BUILD_DIR naming the
 build tree.  The harness drives the real `outbox` command and the real
 outboxd against real peers: Postfix's smtp-sink, aiosmtpd servers
 (servers/recording_smtpd.py), a private Dovecot and the OAuth 2.0
-introspection endpoint its oauth2 passdb asks (servers/oauth2_introspection.py).
+introspection endpoint its oauth2 passdb asks (servers/oauth2_introspection.py),
+and private Postfix, Exim and OpenSMTPD submission servers
+(servers/submission_servers.py).
 """
 
 import base64
@@ -1204,7 +1206,11 @@ class Dovecot:
     to introspection.valid_tokens to make it valid for USER.  The auth
     cache is off, so a changed token or password counts at once.  A failed
     login is answered after auth_failure_delay (2 s), but without the
-    growing per-IP penalty of a real server unless auth_penalty=True."""
+    growing per-IP penalty of a real server unless auth_penalty=True.
+
+    auth_socket_user: the auth service also listens for auth clients at
+    auth_socket (a unix socket in the server's directory that only this
+    user may use), as Postfix's smtpd_sasl_type = dovecot expects."""
 
     USER = "alice"
     PASSWORD = "pw-Dv3c0t-9Kq2-secret"
@@ -1223,7 +1229,8 @@ class Dovecot:
     OAUTH2_MECHANISMS = ("oauthbearer", "xoauth2")
 
     def __init__(self, relay_port=None, certificates=None, sent_folder=True,
-                 scram=False, password_schemes=None, oauth2=False, auth_penalty=False):
+                 scram=False, password_schemes=None, oauth2=False, auth_penalty=False,
+                 auth_socket_user=None):
         # Every listener on a port of its own, and none on the relay's.
         *ports, spare, introspection_port = free_ports(len(self.LISTENERS) + 2)
         self.relay_port = relay_port or spare
@@ -1231,6 +1238,7 @@ class Dovecot:
         self.sent_folder = sent_folder
         self.scram = scram
         self.auth_penalty = auth_penalty
+        self.auth_socket_user = auth_socket_user
         if password_schemes is None:
             password_schemes = ("SCRAM-SHA-256", "SCRAM-SHA-1") if scram else ("PLAIN",)
         if not password_schemes or not set(password_schemes) <= {
@@ -1248,6 +1256,14 @@ class Dovecot:
     @property
     def ca_file(self):
         return self.certificates.ca_cert
+
+    @property
+    def auth_socket(self):
+        """The auth-client socket for auth_socket_user (None without one,
+        or before the first start())."""
+        if self.auth_socket_user is None or self.dir is None:
+            return None
+        return self.dir / "auth-client"
 
     def url(self, service, user=USER):
         """The Outbox server URL of a service ("imaps", "submission"...)."""
@@ -1278,6 +1294,9 @@ class Dovecot:
                       "    path = anvil-auth-penalty-unused", "  }"]
         if anvil:
             lines += ["service anvil {"] + anvil + ["}"]
+        if self.auth_socket_user is not None:
+            lines += ["service auth {", f"  unix_listener {self.auth_socket} {{",
+                      "    mode = 0600", f"    user = {self.auth_socket_user}", "  }", "}"]
         for login in ("imap-login", "pop3-login", "submission-login"):
             lines.append(f"service {login} {{")
             lines += unconfined

@@ -6,6 +6,7 @@
 
 #include "outbox-account-check.h"
 #include "outbox-accounts-service.h"
+#include "outbox-load-gate.h"
 #include "outbox-goa.h"
 #include "outbox-helper.h"
 #include "outbox-dbus-error.h"
@@ -645,10 +646,20 @@ outbox_accounts_service_finalize (GObject *object)
   G_OBJECT_CLASS (outbox_accounts_service_parent_class)->finalize (object);
 }
 
+/* Calls go through the load gate (outbox-load-gate.h). */
+static GDBusInterfaceVTable *
+outbox_accounts_service_get_vtable (GDBusInterfaceSkeleton *skeleton)
+{
+  GDBusInterfaceSkeletonClass *parent = G_DBUS_INTERFACE_SKELETON_CLASS (outbox_accounts_service_parent_class);
+
+  return outbox_load_gate_get_vtable (skeleton, parent->get_vtable (skeleton));
+}
+
 static void
 outbox_accounts_service_class_init (OutboxAccountsServiceClass *klass)
 {
   G_OBJECT_CLASS (klass)->finalize = outbox_accounts_service_finalize;
+  G_DBUS_INTERFACE_SKELETON_CLASS (klass)->get_vtable = outbox_accounts_service_get_vtable;
 }
 
 static void

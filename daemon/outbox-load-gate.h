@@ -20,9 +20,16 @@ typedef gboolean (*OutboxLoadGateFunc) (OutboxQueue *queue,
 /* Holds the calls to @skeleton for which @must_wait says so, unanswered,
  * until @queue is loaded, then dispatches them as if they had just
  * arrived, in the order they came.  The other calls go on at once.  Lives
- * as long as @skeleton. */
+ * as long as @skeleton.  Attach before @skeleton is exported, and have
+ * its class's get_vtable return outbox_load_gate_get_vtable(). */
 void outbox_load_gate_attach (GDBusInterfaceSkeleton *skeleton,
                               OutboxQueue *queue,
                               OutboxLoadGateFunc must_wait);
+
+/* For the get_vtable of a skeleton class: @parent (the parent class's
+ * vtable), with every method call going through @skeleton's gate first,
+ * in the main context; @parent itself when @skeleton has no gate. */
+GDBusInterfaceVTable *outbox_load_gate_get_vtable (GDBusInterfaceSkeleton *skeleton,
+                                                   GDBusInterfaceVTable *parent);
 
 G_END_DECLS

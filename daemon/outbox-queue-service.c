@@ -591,6 +591,15 @@ outbox_queue_service_finalize (GObject *object)
   G_OBJECT_CLASS (outbox_queue_service_parent_class)->finalize (object);
 }
 
+/* Calls go through the load gate (outbox-load-gate.h). */
+static GDBusInterfaceVTable *
+outbox_queue_service_get_vtable (GDBusInterfaceSkeleton *skeleton)
+{
+  GDBusInterfaceSkeletonClass *parent = G_DBUS_INTERFACE_SKELETON_CLASS (outbox_queue_service_parent_class);
+
+  return outbox_load_gate_get_vtable (skeleton, parent->get_vtable (skeleton));
+}
+
 static void
 outbox_queue_service_class_init (OutboxQueueServiceClass *klass)
 {
@@ -598,6 +607,7 @@ outbox_queue_service_class_init (OutboxQueueServiceClass *klass)
 
   object_class->dispose = outbox_queue_service_dispose;
   object_class->finalize = outbox_queue_service_finalize;
+  G_DBUS_INTERFACE_SKELETON_CLASS (klass)->get_vtable = outbox_queue_service_get_vtable;
 }
 
 static void

@@ -104,6 +104,29 @@ class StartupLoadTest(OutboxTestCase):
         self.outbox.start_daemon()
         self.addCleanup(self.outbox.stop_daemon)
 
+    def assertListed(self, listed_ids, expected, **named):
+        """The listing holds exactly the expected ids; when not, says of
+        each id in only one of the two what it is (one of named, or a
+        filled message) and what its files and Get say now."""
+        listed = set(listed_ids)
+        if listed == expected:
+            return
+        names = {v: k for k, v in named.items()}
+        queue = pathlib.Path(spool_dir()) / "queue"
+        lines = []
+        for side, ids in (("missing from the listing", expected - listed),
+                          ("listed but not expected", listed - expected)):
+            for message_id in sorted(ids):
+                files = sorted(p.name for p in queue.glob(message_id + ".*"))
+                try:
+                    [got] = call_outbox(QUEUE_IFACE, "Get", GLib.Variant("(s)", (message_id,)))
+                    now = got["state"]
+                except GLib.Error as error:
+                    now = error.message
+                kind = names.get(message_id, "filled" if message_id in self.filled else "other")
+                lines.append(f"{side}: {message_id} ({kind}; files {files}; Get: {now})")
+        self.fail(f"{len(listed)} listed, {len(expected)} expected:\n" + "\n".join(lines[:20]))
+
     def expected_ids(self, extra=()):
         return (set(self.filled) | set(extra)) - self.cancelled
 
@@ -140,7 +163,8 @@ class StartupLoadTest(OutboxTestCase):
         # The List was asked for before the Cancel: it waits, and is answered
         # before it too.
         self.assertLess(calls.order.index("list"), calls.order.index("cancel"))
-        self.assertEqual(set(listed_ids), self.expected_ids([submitted]) | {doomed})
+        self.assertListed(listed_ids, self.expected_ids([submitted]) | {doomed},
+                          submitted=submitted, doomed=doomed)
         self.assertEqual(len(listed_ids), len(set(listed_ids)), "a message was listed twice")
         self.assertEqual(listed_ids, [m["id"] for m in sorted(listed, key=lambda m: (m["created"], m["id"]))])
         with self.assertRaisesRegex(GLib.Error, "NoSuchMessage"):

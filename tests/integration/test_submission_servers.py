@@ -10,7 +10,9 @@ Through each, a plain message and one of about 1 MB with lines that start
 with "." and an 8-bit body must end `sent` in Outbox and reach the sink
 with their bodies intact; Postfix's and Exim's logs must show that the
 session used STARTTLS and AUTH.  The EHLO keywords each offers are checked
-too (DSN and CHUNKING are what Outbox will use next), and printed."""
+too, and printed.  A message that asks for delivery status notifications
+(RET, ENVID, NOTIFY, ORCPT) must reach the sink with them, relayed by
+each server from what Outbox asked."""
 
 import contextlib
 import uuid
@@ -137,6 +139,38 @@ class DeliveryThroughServer:
                 expected = body.replace(b"\r\n", b"\n")
                 self.assertTrue(arrived.body() == expected,
                                 f"{message_id}: {first_difference(expected, arrived.body())}")
+
+    def test_dsn_parameters_reach_the_next_hop(self):
+        # Outbox asks the server for notifications (RFC 3461); a server
+        # that offers DSN relays what was asked to the next hop, the sink,
+        # which shows it.
+        sink = self.start_sink()
+        server = self.start_server(sink)
+        with showing_log(server):
+            account = f"dsn-{server.NAME.lower()}"
+            self.outbox.add_account(account, SENDER, server.url(), password=server.PASSWORD,
+                                    tls_ca_file=str(server.ca_file) if server.ca_file else None)
+            envid = f"{server.NAME}+{uuid.uuid4().hex[:8]}"
+            message_id = f"<dsn.{uuid.uuid4().hex[:12]}@example.org>"
+            message = make_message([("From", SENDER), ("To", RECIPIENT),
+                                    ("Subject", f"DSN through {server.NAME}"),
+                                    ("Message-ID", message_id)])
+            queue_id = self.outbox.check("send", "-a", account, "--notify", "success,failure",
+                                         "--ret", "hdrs", "--envid", envid,
+                                         input=message).stdout.strip()
+            state = self.outbox.wait_final(queue_id, timeout=TIMEOUT)
+            self.assertEqual(state["state"], "sent", state)
+            self.assertNotIn("dsn_not_offered", state, "the server offers DSN")
+            self.check_sessions(server, [message_id])
+            [arrived] = sink.wait_messages(1, timeout=TIMEOUT)
+            mail_args = arrived.mail_args.split()
+            rcpt_args = arrived.rcpt_args_of(RECIPIENT).split()
+            print(f"{server.NAME} relayed MAIL {mail_args}, RCPT {rcpt_args}")
+            self.assertIn("RET=HDRS", mail_args)
+            # xtext: "+" is "+2B".
+            self.assertIn(f"ENVID={envid.replace('+', '+2B')}", mail_args)
+            self.assertIn("NOTIFY=SUCCESS,FAILURE", rcpt_args)
+            self.assertIn(f"ORCPT=rfc822;{RECIPIENT}", rcpt_args)
 
 
 class PostfixTest(DeliveryThroughServer, OutboxTestCase):

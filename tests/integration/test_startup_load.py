@@ -127,6 +127,18 @@ class StartupLoadTest(OutboxTestCase):
                 lines.append(f"{side}: {message_id} ({kind}; files {files}; Get: {now})")
         self.fail(f"{len(listed)} listed, {len(expected)} expected:\n" + "\n".join(lines[:20]))
 
+    def list_and_submit(self, limit, subject, too_late):
+        """A List (limit messages; 0: all) then a SubmitData, during the
+        load: the SubmitData answered while the List still waits.  Returns
+        the calls and the submitted id."""
+        calls = Calls()
+        calls.start("list", "List", GLib.Variant("(a{sv})", ({"limit": GLib.Variant("u", limit)},)))
+        calls.start("submit", "SubmitData", submit_parameters(subject))
+        calls.wait("submit")
+        self.assertNotIn("list", calls.order, too_late)
+        [submitted] = calls.answer("submit")
+        return calls, submitted
+
     def expected_ids(self, extra=()):
         return (set(self.filled) | set(extra)) - self.cancelled
 
@@ -176,12 +188,8 @@ class StartupLoadTest(OutboxTestCase):
         # before the Cancel waits, and must not show the queue after it.
         # (CI once saw a Cancel overtake the List this way.)
         self.restart()
-        calls = Calls()
-        calls.start("list", "List", GLib.Variant("(a{sv})", ({"limit": GLib.Variant("u", 0)},)))
-        calls.start("submit", "SubmitData", submit_parameters("cancelled behind a List"))
-        calls.wait("submit")
-        self.assertNotIn("list", calls.order, "the load was over before the Cancel")
-        [submitted] = calls.answer("submit")
+        calls, submitted = self.list_and_submit(0, "cancelled behind a List",
+                                                "the load was over before the Cancel")
         calls.start("cancel", "Cancel", GLib.Variant("(s)", (submitted,)))
         calls.wait("list", "cancel")
         self.assertEqual(calls.order, ["submit", "list", "cancel"])
@@ -195,12 +203,8 @@ class StartupLoadTest(OutboxTestCase):
         # A clean stop first: this start reads the index it left.
         self.outbox.stop_daemon()
         self.outbox.start_daemon()
-        calls = Calls()
-        calls.start("list", "List", GLib.Variant("(a{sv})", ({"limit": GLib.Variant("u", 1)},)))
-        calls.start("submit", "SubmitData", submit_parameters("before the kill"))
-        calls.wait("submit")
-        self.assertNotIn("list", calls.order, "the load was over before the kill")
-        [acknowledged] = calls.answer("submit")
+        calls, acknowledged = self.list_and_submit(1, "before the kill",
+                                                   "the load was over before the kill")
         os.kill(self.outbox.daemon.pid, signal.SIGKILL)
         self.outbox.daemon.wait()
         self.outbox.daemon = None

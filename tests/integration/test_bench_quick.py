@@ -31,6 +31,8 @@ SUBMIT_DRAIN_KEYS = ("messages", "drain_per_second", "submit_data_sequential_per
 PER_PROCESS_KEYS = ("tool", "messages", "submitted_per_second", "end_to_end_per_second")
 MEMORY_KEYS = ("idle_rss_bytes", "idle_pss_bytes", "idle_hwm_bytes")
 STORM_KEYS = ("messages", "connections", "seconds_until_all_deferred")
+CHUNKING_KEYS = ("message_bytes", "bdat_seconds", "bdat_cpu_seconds", "data_seconds",
+                 "data_cpu_seconds")
 SCALE_ENTRY_KEYS = ("queued", "rss_queued_bytes", "queue_json_median_seconds",
                     "startup_median_seconds", "startup_after_kill_first_submit_seconds",
                     "startup_after_kill_seconds", "list_plain_seconds")
@@ -104,6 +106,9 @@ class BenchQuickTest(unittest.TestCase):
     def test_outbox_memory_figures(self):
         self.assertFigures(self.section("outbox", "memory"), MEMORY_KEYS)
         self.assertFigures(self.section("outbox", "storm"), STORM_KEYS)
+
+    def test_outbox_chunking_figures(self):
+        self.assertFigures(self.section("outbox", "chunking"), CHUNKING_KEYS)
 
     def test_outbox_scale_figures_at_1000(self):
         scale = self.section("outbox", "scale")

@@ -27,10 +27,10 @@ MIB = 1024 * 1024
 
 FULL = {"messages": 2000, "per_process": 500, "msmtp": 200,
         "scale": [1000, 10000, 100000], "scale_budget_seconds": 360,
-        "big_message": 1024 * MIB, "storm_messages": 200}
+        "big_message": 1024 * MIB, "storm_messages": 200, "chunking_message": 1024 * MIB}
 QUICK = {"messages": 100, "per_process": 50, "msmtp": 20,
          "scale": [1000], "scale_budget_seconds": 60, "big_message": 0,
-         "storm_messages": 200}
+         "storm_messages": 200, "chunking_message": 8 * MIB}
 # Targets of issue 7 where no peer does the same thing.
 TARGET_IDLE_RSS = 8 * MIB
 TARGET_BIG_MESSAGE_GROWTH = 4 * MIB
@@ -187,6 +187,7 @@ def measure(arguments, settings, workdir):
             phase, arguments.build_dir, phase_settings, workdir, reps))
     for key, phase, what in (("memory", "memory", "Outbox memory"),
                              ("storm", "storm", "Outbox with a server down"),
+                             ("chunking", "chunking", "Outbox with BDAT and with DATA"),
                              ("scale", "scale", "Outbox queue sizes")):
         results["outbox"][key] = guarded(what, lambda phase=phase: outbox_phase(
             phase, arguments.build_dir, phase_settings, workdir))
@@ -259,6 +260,14 @@ def rows(results, settings):
         table.append((f"connections for one attempt, {storm} due, server down", "connections", "lower",
                       outbox("storm", "connections"), "one per message (before issue 16)",
                       storm))
+    chunked = outbox("chunking", "message_bytes")
+    if chunked:
+        label = f"{chunked / MIB:,.0f} MiB message to Postfix, Submit to sent"
+        table.append((f"{label}, BDAT", "s", "lower", outbox("chunking", "bdat_seconds"),
+                      "same with DATA", outbox("chunking", "data_seconds")))
+        table.append((f"{label}, BDAT, outboxd CPU", "s", "lower",
+                      outbox("chunking", "bdat_cpu_seconds"), "same with DATA",
+                      outbox("chunking", "data_cpu_seconds")))
     sizes = outbox("scale", "sizes") or []
     for entry in sizes:
         table.append((f"RSS, {queued_label(entry)}", "MiB", "lower",

@@ -19,6 +19,7 @@ import time
 from gi.repository import Gio, GLib
 
 import benchlib
+import peers
 from benchlib import BenchError
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tests" / "integration"))
@@ -202,10 +203,10 @@ class Outbox:
     def release(self, ids):
         self.pipelined("Release", [GLib.Variant("(s)", (message_id,)) for message_id in ids])
 
-    def submit_fd(self, path, timeout):
+    def submit_fd(self, path, timeout, account=ACCOUNT):
         with open(path, "rb") as message:
             fds = Gio.UnixFDList.new_from_array([os.dup(message.fileno())])
-            options = {"account": GLib.Variant("s", ACCOUNT)}
+            options = {"account": GLib.Variant("s", account)}
             reply, _ = self.bus.call_with_unix_fd_list_sync(
                 BUS_NAME, OBJECT_PATH, QUEUE_IFACE, "Submit",
                 GLib.Variant("(ha{sv})", (0, options)), GLib.VariantType("(s)"),
@@ -432,7 +433,44 @@ def phase_storm(outbox, sink, settings, result):
         server.stop()
 
 
+def phase_chunking(outbox, sink, settings, result):
+    """(g) One big message sent with BDAT (CHUNKING) and one with DATA to
+    the same private Postfix, whose two listeners differ only in offering
+    CHUNKING, and discard what they queued: the time from Submit to sent
+    and outboxd's CPU seconds for each (the spool copy included, the same
+    for both)."""
+    size = settings.get("chunking_message")
+    if not size:
+        return
+    path = pathlib.Path(os.environ.get("TMPDIR", "/tmp")) / "chunking-message.eml"
+    size = write_big_message(path, size)
+    result["message_bytes"] = size
+    with peers.PrivatePostfix(sink.port, discard_listeners=True) as postfix:
+        postfix.start()
+        try:
+            for name, port in (("bdat", postfix.chunking_port), ("data", postfix.data_port)):
+                outbox.run_cli("account", "add", name, "--from", benchlib.SENDER,
+                               "--smtp", f"smtp+insecure://127.0.0.1:{port}")
+                cpu = outbox.cpu()
+                started = time.monotonic()
+                message_id = outbox.submit_fd(path, timeout=900, account=name)
+
+                def final():
+                    [message] = outbox.call("Get", GLib.Variant("(s)", (message_id,)),
+                                            "(a{sv})").unpack()
+                    return message["state"] in ("sent", "failed") and message
+                message = benchlib.wait_until(final, 1800, f"the {name} message to be sent",
+                                              interval=0.05)
+                if message["state"] != "sent":
+                    raise BenchError(f"the {name} message failed: {message.get('last-reply')}")
+                result[f"{name}_seconds"] = round(time.monotonic() - started, 3)
+                result[f"{name}_cpu_seconds"] = round(outbox.cpu() - cpu, 3)
+        finally:
+            path.unlink()
+
+
 PHASES = {
+    "chunking": phase_chunking,
     "storm": phase_storm,
     "submit-drain": phase_submit_drain,
     "per-process": phase_per_process,

@@ -75,15 +75,20 @@ class PrivatePostfix:
     """A Postfix instance of its own: config, queue and data directories
     under a temp dir, no chroot, logging to a file, relaying everything to
     the sink.  Two smtpd listeners: one accepts mail for delivery, the
-    other puts all it accepts on hold (for the drain figure)."""
+    other puts all it accepts on hold (for the drain figure).  With
+    discard_listeners, two more that take messages of any size and discard
+    them once queued: one offers CHUNKING (chunking_port), the other not
+    (data_port), for comparing BDAT with DATA."""
 
-    def __init__(self, sink_port):
+    def __init__(self, sink_port, discard_listeners=False):
         self.sink_port = sink_port
         self.top = None
         self.config = None
         self.queue = None
         self.port = benchlib.free_port()
         self.hold_port = benchlib.free_port()
+        self.chunking_port = benchlib.free_port() if discard_listeners else None
+        self.data_port = benchlib.free_port() if discard_listeners else None
         self.started = False
 
     def _write_config(self):
@@ -114,6 +119,7 @@ smtpd_tls_security_level = none
 maillog_file_prefixes = {self.top}
 maillog_file = {self.top}/maillog
 biff = no
+message_size_limit = 0
 """)
         services = [
             ("pickup", "unix", "n", "60", "1", "pickup"),
@@ -140,6 +146,12 @@ biff = no
         lines = [f"127.0.0.1:{self.port} inet n - n - - smtpd",
                  f"127.0.0.1:{self.hold_port} inet n - n - - smtpd",
                  "  -o smtpd_client_restrictions=check_client_access,static:HOLD"]
+        if self.chunking_port:
+            lines += [f"127.0.0.1:{self.chunking_port} inet n - n - - smtpd",
+                      "  -o content_filter=discard:",
+                      f"127.0.0.1:{self.data_port} inet n - n - - smtpd",
+                      "  -o content_filter=discard:",
+                      "  -o smtpd_discard_ehlo_keywords=chunking"]
         lines += [f"{name} {kind} {private} - n {wakeup} {limit} {command}"
                   for name, kind, private, wakeup, limit, command in services]
         (self.config / "master.cf").write_text("\n".join(lines) + "\n")
@@ -149,7 +161,8 @@ biff = no
                                    stdin=subprocess.DEVNULL, capture_output=True)
         if completed.returncode != 0:
             raise BenchError(f"postfix {' '.join(args)} exited with {completed.returncode}"
-                             f" (see {self.top}/maillog): {self.maillog_tail()}")
+                             f" (see {self.top}/maillog): {self.maillog_tail()}; "
+                             f"{completed.stderr.decode().strip()}")
 
     def maillog_tail(self):
         try:
@@ -163,6 +176,11 @@ biff = no
         if not os.access(POSTFIX, os.X_OK):
             raise BenchError(f"{POSTFIX} is not installed (Debian package postfix)")
         self.top = pathlib.Path(tempfile.mkdtemp(prefix="bench-postfix-"))
+        # Its unix sockets (queue/private/NAME) must fit in sun_path's 108
+        # octets, which a TMPDIR deep inside test sessions does not leave.
+        if len(str(self.top / "queue" / "private" / "proxywrite")) >= 100:
+            self.top.rmdir()
+            self.top = pathlib.Path(tempfile.mkdtemp(prefix="bench-postfix-", dir="/tmp"))
         # Postfix's daemons run as postfix and its sendmail as postdrop:
         # they must reach the queue below it, through every folder above.
         self.top.chmod(0o755)

@@ -454,6 +454,69 @@ test_long_run (void)
   assert_safe_payload (out);
 }
 
+/* The BDAT form -------------------------------------------------------- */
+
+static GByteArray *
+encode_unstuffed_in_pieces_of (const char *data, gsize len, gsize piece)
+{
+  GByteArray *out = g_byte_array_new ();
+  OutboxSmtpDataEncoder encoder;
+
+  outbox_smtp_data_encoder_init_unstuffed (&encoder);
+  for (gsize pos = 0; pos < len; pos += piece)
+    outbox_smtp_data_encoder_process (&encoder, (const guint8 *) data + pos, MIN (piece, len - pos),
+                                      out);
+  outbox_smtp_data_encoder_finish (&encoder, out);
+  return out;
+}
+
+/* The DATA payload without its terminator and its transparency dots. */
+static GByteArray *
+undo_dot_stuffing (const GByteArray *payload)
+{
+  GByteArray *out = g_byte_array_new ();
+  gboolean at_line_start = TRUE;
+
+  g_assert_cmpuint (payload->len, >=, 3);
+  for (guint i = 0; i < payload->len - 3; i++)
+    {
+      if (!(at_line_start && payload->data[i] == '.'))
+        g_byte_array_append (out, payload->data + i, 1);
+      at_line_start = payload->data[i] == '\n';
+    }
+  return out;
+}
+
+/* Whatever the pieces, the BDAT octets are the DATA payload, normalised
+ * by the same code, without dot-stuffing and terminator. */
+static void
+test_unstuffed_is_data_minus_stuffing (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (chunking_inputs); i++)
+    {
+      const char *data = chunking_inputs[i].data;
+      gsize len = chunking_inputs[i].len;
+      g_autoptr (GByteArray) stuffed = encode (data, len);
+      g_autoptr (GByteArray) expected = undo_dot_stuffing (stuffed);
+
+      for (gsize piece = 1; piece <= len; piece++)
+        {
+          g_autoptr (GByteArray) out = encode_unstuffed_in_pieces_of (data, len, piece);
+
+          g_assert_cmpmem (out->data, out->len, expected->data, expected->len);
+        }
+    }
+}
+
+static void
+test_unstuffed_dot_lines (void)
+{
+  static const char input[] = ".\r\n..x\n.";
+  g_autoptr (GByteArray) out = encode_unstuffed_in_pieces_of (input, sizeof input - 1, 64);
+
+  g_assert_cmpmem (out->data, out->len, ".\r\n..x\r\n.\r\n", 11);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -494,5 +557,8 @@ main (int argc, char **argv)
   g_test_add_func ("/smtp/data/random-input-is-safe", test_random_input_is_safe);
   g_test_add_func ("/smtp/data/long-run", test_long_run);
 
+  g_test_add_func ("/smtp/data/unstuffed/is-data-minus-stuffing",
+                   test_unstuffed_is_data_minus_stuffing);
+  g_test_add_func ("/smtp/data/unstuffed/dot-lines", test_unstuffed_dot_lines);
   return g_test_run ();
 }

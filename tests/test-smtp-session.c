@@ -26,15 +26,18 @@ typedef struct
   const char *const *mail; /* successive replies to MAIL */
   const char *const *rcpt; /* successive replies to RCPT */
   const char *data;
-  const char *final;
-  gboolean drop_after_dot; /* close instead of answering the final dot */
+  const char *final;       /* to the final dot or BDAT LAST */
+  const char *const *bdat; /* successive replies to BDAT, before final's */
+  gboolean drop_after_dot; /* close instead of answering the final dot or BDAT LAST */
 
-  guint auth_i, mail_i, rcpt_i;
+  guint auth_i, mail_i, rcpt_i, bdat_i;
   gboolean in_auth;
 
   /* The record. */
   GString *payload; /* DATA payload as received, dot line included */
+  GString *chunks;  /* the octets of every BDAT chunk, one after the other */
   gboolean dot_seen;
+  gboolean last_seen; /* BDAT LAST */
 } FakeSmtp;
 
 static const char *
@@ -88,6 +91,38 @@ smtp_handle_data (FakeServer *server)
   return TRUE;
 }
 
+/* Reads the chunk's octets whatever the reply, as RFC 3030 asks. */
+static gboolean
+smtp_handle_bdat (FakeServer *server, const char *line)
+{
+  FakeSmtp *smtp = server->script;
+  char *end = NULL;
+  guint64 size = g_ascii_strtoull (line + strlen ("BDAT "), &end, 10);
+  gboolean last = g_str_equal (end, " LAST");
+  g_autofree char *octets = g_malloc (size + 1);
+  gsize got = 0;
+
+  if (!g_input_stream_read_all (G_INPUT_STREAM (server->input), octets, size, &got, NULL, NULL)
+      || got != size)
+    return FALSE;
+  g_string_append_len (smtp->chunks, octets, (gssize) size);
+  if (smtp->bdat != NULL && smtp->bdat[smtp->bdat_i] != NULL)
+    {
+      fake_server_send (server, smtp->bdat[smtp->bdat_i++]);
+      return TRUE;
+    }
+  if (!last)
+    {
+      fake_server_send (server, "250 2.0.0 chunk ok\r\n");
+      return TRUE;
+    }
+  smtp->last_seen = TRUE;
+  if (smtp->drop_after_dot)
+    return FALSE;
+  fake_server_send (server, reply_or (smtp->final, "250 2.0.0 queued\r\n"));
+  return TRUE;
+}
+
 static gboolean
 smtp_handle_auth (FakeServer *server)
 {
@@ -134,6 +169,8 @@ smtp_handle (FakeServer *server, const char *line)
     fake_server_send (server, next_reply (smtp->rcpt, &smtp->rcpt_i, "250 2.1.5 ok\r\n"));
   else if (g_str_equal (verb, "DATA"))
     return smtp_handle_data (server);
+  else if (g_str_equal (verb, "BDAT"))
+    return smtp_handle_bdat (server, line);
   else if (g_str_equal (verb, "RSET"))
     fake_server_send (server, "250 2.0.0 ok\r\n");
   else if (g_str_equal (verb, "QUIT"))
@@ -175,6 +212,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->config.timeouts.data_block = 10;
   f->config.timeouts.data_final = 10;
   f->smtp.payload = g_string_new (NULL);
+  f->smtp.chunks = g_string_new (NULL);
 }
 
 static void
@@ -183,6 +221,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_clear_object (&f->session);
   fake_server_clear (&f->server);
   g_string_free (g_steal_pointer (&f->smtp.payload), TRUE);
+  g_string_free (g_steal_pointer (&f->smtp.chunks), TRUE);
   g_clear_pointer (&f->url, outbox_server_url_free);
 }
 
@@ -774,6 +813,377 @@ test_body_several_blocks (Fixture *f, gconstpointer data)
   g_assert_cmpstr (f->smtp.payload->str, ==, expected->str);
 }
 
+/* CHUNKING ------------------------------------------------------------ */
+
+#define EHLO_CHUNKING "250-fake.test\r\n250 CHUNKING\r\n"
+/* What the session puts in a BDAT chunk before sending it (BDAT_CHUNK). */
+#define TEST_BDAT_CHUNK (256 * 1024)
+
+/* A line starting with "." goes unstuffed, lone LF and CR become CRLF, NUL
+ * is dropped, the last line gets its CRLF: the DATA octets without the
+ * transparency dots and the terminator, in one "BDAT n LAST". */
+static void
+test_bdat_small (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char body[] = "Subject: dots\n\n.hidden\nline\r\n.\nlone\rcr\r\r\nn\0ul\nend";
+  static const char wire[] = "Subject: dots\r\n\r\n.hidden\r\nline\r\n.\r\nlone\r\ncr\r\n\r\nnul\r\nend\r\n";
+  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data (body, sizeof body - 1, NULL);
+  g_autofree char *bdat = g_strdup_printf ("BDAT %zu LAST", strlen (wire));
+  const char *const expected[] = { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>",
+                                   "RCPT TO:<b@example.org>", bdat, NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = EHLO_CHUNKING;
+  open_plain_session (f);
+  result = send_body_stream (f, rcpts, stream, sizeof body - 1, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+  g_assert_false (result->unknown_outcome);
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+  g_assert_cmpstr (f->smtp.chunks->str, ==, wire);
+  g_assert_cmpuint (f->smtp.payload->len, ==, 0);
+}
+
+/* A body of @n_lines lines, some of them starting with ".", in @body as
+ * given and in @wire as BDAT carries it. */
+static void
+make_dotted_body (guint n_lines, GString *body, GString *wire)
+{
+  for (guint i = 0; i < n_lines; i++)
+    {
+      g_string_append_printf (body, "%sline %u\n", i % 7 == 0 ? "." : "", i);
+      g_string_append_printf (wire, "%sline %u\r\n", i % 7 == 0 ? "." : "", i);
+    }
+}
+
+/* Every BDAT line the server saw, checked against the octets it got: each
+ * chunk but the last holds at least TEST_BDAT_CHUNK octets.  Returns how
+ * many chunks there were. */
+static guint
+assert_chunks (Fixture *f, gsize total)
+{
+  guint n_chunks = 0;
+  gsize sum = 0;
+
+  for (guint i = 0; i < f->server.commands->len; i++)
+    {
+      const char *line = g_ptr_array_index (f->server.commands, i);
+      char *end = NULL;
+      guint64 size;
+
+      if (!g_str_has_prefix (line, "BDAT "))
+        continue;
+      size = g_ascii_strtoull (line + 5, &end, 10);
+      if (!g_str_equal (end, " LAST"))
+        g_assert_cmpuint (size, >=, TEST_BDAT_CHUNK);
+      sum += size;
+      n_chunks++;
+    }
+  g_assert_cmpuint (sum, ==, total);
+  return n_chunks;
+}
+
+static void
+test_bdat_several_chunks (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (GString) body = g_string_new (NULL);
+  g_autoptr (GString) wire = g_string_new (NULL);
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  const char *last;
+
+  make_dotted_body (80000, body, wire);
+  f->smtp.ehlo = EHLO_CHUNKING;
+  open_plain_session (f);
+  result = send_message (f, rcpts, body->str, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+
+  end_conversation (f);
+  g_assert_cmpuint (assert_chunks (f, wire->len), >=, 3);
+  last = g_ptr_array_index (f->server.commands, f->server.commands->len - 1);
+  g_assert_true (g_str_has_prefix (last, "BDAT ") && g_str_has_suffix (last, " LAST"));
+  g_assert_cmpuint (f->smtp.chunks->len, ==, wire->len);
+  g_assert_true (memcmp (f->smtp.chunks->str, wire->str, wire->len) == 0);
+  g_assert_false (fake_server_received (&f->server, "DATA"));
+}
+
+/* Data that ends where a chunk ends leaves nothing for the last one. */
+static void
+test_bdat_chunk_boundary (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (GString) body = g_string_new (NULL);
+  g_autofree char *full = g_strdup_printf ("BDAT %u", TEST_BDAT_CHUNK);
+  const char *const expected[] = { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>",
+                                   "RCPT TO:<b@example.org>", full, full, "BDAT 0 LAST", NULL };
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  /* 64-octet lines, CRLF included: 2 * TEST_BDAT_CHUNK octets as they are. */
+  while (body->len < 2 * TEST_BDAT_CHUNK)
+    g_string_append_printf (body, "%062zu\r\n", body->len);
+  g_assert_cmpuint (body->len, ==, 2 * TEST_BDAT_CHUNK);
+  f->smtp.ehlo = EHLO_CHUNKING;
+  open_plain_session (f);
+  result = send_message (f, rcpts, body->str, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+
+  end_conversation (f);
+  fake_server_assert_commands (&f->server, expected);
+  g_assert_cmpstr (f->smtp.chunks->str, ==, body->str);
+}
+
+/* A refused chunk stops the transaction: no chunk after it, RSET, and the
+ * reply is the stop reply, for every recipient RCPT accepted. */
+static void
+test_bdat_middle_chunk_refused (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const bdat[] = { "250 2.0.0 ok\r\n", "554 5.6.0 message refused\r\n", NULL };
+  g_autoptr (GString) body = g_string_new (NULL);
+  g_autoptr (GString) wire = g_string_new (NULL);
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  guint n_bdat = 0;
+
+  make_dotted_body (80000, body, wire);
+  f->smtp.ehlo = EHLO_CHUNKING;
+  f->smtp.bdat = bdat;
+  open_plain_session (f);
+  result = send_message (f, rcpts, body->str, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
+  g_assert_cmpuint (reply_code (result->stop_reply), ==, 554);
+  g_assert_null (result->final_reply);
+  g_assert_false (result->unknown_outcome);
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  for (guint i = 0; i < f->server.commands->len; i++)
+    n_bdat += g_str_has_prefix (g_ptr_array_index (f->server.commands, i), "BDAT ");
+  g_assert_cmpuint (n_bdat, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==, "RSET");
+  g_assert_false (f->smtp.last_seen);
+}
+
+static void
+test_bdat_last_chunk_deferred (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  const char *last;
+
+  f->smtp.ehlo = EHLO_CHUNKING;
+  f->smtp.final = "451 4.3.0 try again later\r\n";
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 451);
+  g_assert_null (result->stop_reply);
+  g_assert_false (result->unknown_outcome);
+  g_assert_true (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  last = g_ptr_array_index (f->server.commands, f->server.commands->len - 2);
+  g_assert_true (g_str_has_suffix (last, " LAST"));
+  g_assert_cmpstr (g_ptr_array_index (f->server.commands, f->server.commands->len - 1), ==, "RSET");
+}
+
+static void
+test_bdat_lost_after_last (Fixture *f, gconstpointer data)
+{
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+
+  f->smtp.ehlo = EHLO_CHUNKING;
+  f->smtp.drop_after_dot = TRUE;
+  open_plain_session (f);
+  result = send_simple (f);
+  g_assert_error (result->error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_CLOSED);
+  g_assert_true (result->unknown_outcome);
+  g_assert_null (result->final_reply);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
+  g_assert_false (outbox_session_is_open (OUTBOX_SESSION (f->session)));
+
+  end_conversation (f);
+  g_assert_true (f->smtp.last_seen);
+}
+
+/* A server that offers CHUNKING and does not know BDAT gets the same
+ * transaction again with DATA, and DATA from then on; a body longer than
+ * the first chunk arrives whole. */
+static void
+test_bdat_refused (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  static const char *const bdat[] = { "502 5.5.1 command not implemented\r\n", NULL };
+  g_autoptr (GString) body = g_string_new (NULL);
+  g_autoptr (GString) wire = g_string_new (NULL);
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  g_autoptr (OutboxSmtpSendResult) second = NULL;
+  static const char *const tail[] = { "RSET", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>",
+                                      "DATA", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>",
+                                      "DATA", NULL };
+  guint n = 0;
+
+  make_dotted_body (80000, body, wire);
+  f->smtp.ehlo = "250-fake.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n";
+  f->smtp.bdat = bdat;
+  log_capture_start ();
+  open_plain_session (f);
+  result = send_message (f, rcpts, body->str, OUTBOX_SMTP_SEND_FLAGS_NONE);
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (rcpt_code (result, 0), ==, 250);
+  g_assert_null (result->stop_reply);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+  second = send_simple (f);
+  g_assert_no_error (second->error);
+  g_assert_cmpuint (reply_code (second->final_reply), ==, 250);
+  g_assert_true (logs_contain ("refused BDAT"));
+  log_capture_stop ();
+
+  end_conversation (f);
+  for (guint i = 0; i < f->server.commands->len; i++)
+    n += g_str_has_prefix (g_ptr_array_index (f->server.commands, i), "BDAT ");
+  g_assert_cmpuint (n, ==, 1);
+  g_assert_cmpuint (f->server.commands->len, ==, 4 + g_strv_length ((char **) tail));
+  for (guint i = 0; tail[i] != NULL; i++)
+    g_assert_cmpstr (g_ptr_array_index (f->server.commands, 4 + i), ==, tail[i]);
+  /* The whole body, dot-stuffed, then the second message. */
+  g_assert_true (g_str_has_prefix (f->smtp.payload->str, "..line 0\r\nline 1\r\n"));
+  g_assert_nonnull (strstr (f->smtp.payload->str, "line 79999\r\n.\r\nSubject: hi\r\n"));
+}
+
+/* A body stream whose end waits until the test releases it, as the
+ * delivery's held-back end does. */
+#define TEST_TYPE_HELD_STREAM (test_held_stream_get_type ())
+G_DECLARE_FINAL_TYPE (TestHeldStream, test_held_stream, TEST, HELD_STREAM, GInputStream)
+
+struct _TestHeldStream
+{
+  GInputStream parent_instance;
+  GInputStream *base; /* (owned) */
+  gboolean open;
+  GTask *waiting; /* (owned) (nullable) the read that reached the end */
+};
+
+G_DEFINE_TYPE (TestHeldStream, test_held_stream, G_TYPE_INPUT_STREAM)
+
+static gssize
+test_held_stream_read (
+    GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable, GError **error)
+{
+  return g_input_stream_read (TEST_HELD_STREAM (stream)->base, buffer, count, cancellable, error);
+}
+
+static void
+test_held_stream_read_async (GInputStream *stream,
+                             void *buffer,
+                             gsize count,
+                             int io_priority,
+                             GCancellable *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  TestHeldStream *self = TEST_HELD_STREAM (stream);
+  g_autoptr (GTask) task = g_task_new (stream, cancellable, callback, user_data);
+  GError *error = NULL;
+  gssize n_read = test_held_stream_read (stream, buffer, count, cancellable, &error);
+
+  if (n_read < 0)
+    g_task_return_error (task, error);
+  else if (n_read == 0 && !self->open)
+    self->waiting = g_steal_pointer (&task);
+  else
+    g_task_return_int (task, n_read);
+}
+
+static gssize
+test_held_stream_read_finish (GInputStream *stream, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_int (G_TASK (result), error);
+}
+
+static void
+test_held_stream_release (TestHeldStream *self)
+{
+  g_autoptr (GTask) waiting = g_steal_pointer (&self->waiting);
+
+  self->open = TRUE;
+  if (waiting != NULL)
+    g_task_return_int (waiting, 0);
+}
+
+static void
+test_held_stream_finalize (GObject *object)
+{
+  TestHeldStream *self = TEST_HELD_STREAM (object);
+
+  g_assert_null (self->waiting);
+  g_clear_object (&self->base);
+  G_OBJECT_CLASS (test_held_stream_parent_class)->finalize (object);
+}
+
+static void
+test_held_stream_class_init (TestHeldStreamClass *klass)
+{
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  G_OBJECT_CLASS (klass)->finalize = test_held_stream_finalize;
+  stream_class->read_fn = test_held_stream_read;
+  stream_class->read_async = test_held_stream_read_async;
+  stream_class->read_finish = test_held_stream_read_finish;
+}
+
+static void
+test_held_stream_init (TestHeldStream *self)
+{
+}
+
+/* The held-back final commit: "BDAT n LAST" waits for the end of the
+ * body; the chunks before it do not. */
+static void
+test_bdat_last_held_back (Fixture *f, gconstpointer data)
+{
+  static const char *const rcpts[] = { "b@example.org", NULL };
+  g_autoptr (GString) body = g_string_new (NULL);
+  g_autoptr (GString) wire = g_string_new (NULL);
+  g_autoptr (TestHeldStream) held = g_object_new (TEST_TYPE_HELD_STREAM, NULL);
+  g_autoptr (GAsyncResult) async_result = NULL;
+  g_autoptr (OutboxSmtpSendResult) result = NULL;
+  const char *last;
+
+  make_dotted_body (40000, body, wire);
+  held->base = g_memory_input_stream_new_from_data (body->str, (gssize) body->len, NULL);
+  f->smtp.ehlo = EHLO_CHUNKING;
+  open_plain_session (f);
+  outbox_smtp_session_send_async (f->session, "a@example.org", rcpts, G_INPUT_STREAM (held),
+                                  body->len, OUTBOX_SMTP_SEND_FLAGS_NONE, NULL, NULL, store_result,
+                                  &async_result);
+  while (held->waiting == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  /* Nothing more happens while the end is held: the first chunk was
+   * answered (the session read on), the last is not sent. */
+  for (guint i = 0; i < 100; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_null (async_result);
+  test_held_stream_release (held);
+  result = outbox_smtp_session_send_finish (f->session, wait_for (&async_result));
+  g_clear_object (&async_result); /* it holds the session */
+  g_assert_no_error (result->error);
+  g_assert_cmpuint (reply_code (result->final_reply), ==, 250);
+
+  end_conversation (f);
+  g_assert_cmpuint (assert_chunks (f, wire->len), ==, 2);
+  last = g_ptr_array_index (f->server.commands, f->server.commands->len - 1);
+  g_assert_true (g_str_has_suffix (last, " LAST"));
+  g_assert_true (f->smtp.chunks->len == wire->len
+                 && memcmp (f->smtp.chunks->str, wire->str, wire->len) == 0);
+}
+
 /* A body stream that yields some data and then fails. */
 #define TEST_TYPE_FAILING_STREAM (test_failing_stream_get_type ())
 G_DECLARE_FINAL_TYPE (TestFailingStream, test_failing_stream, TEST, FAILING_STREAM, GInputStream)
@@ -1239,6 +1649,7 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
+  g_log_set_writer_func (log_capture_writer, NULL, NULL);
   test_certs_make (&certs);
 
   ADD ("/smtp/session/plain-send", test_plain_send);
@@ -1267,6 +1678,14 @@ main (int argc, char **argv)
   ADD ("/smtp/session/address-injection", test_address_injection);
   ADD ("/smtp/session/body-several-blocks", test_body_several_blocks);
   ADD ("/smtp/session/body-read-error", test_body_read_error);
+  ADD ("/smtp/session/bdat/small", test_bdat_small);
+  ADD ("/smtp/session/bdat/several-chunks", test_bdat_several_chunks);
+  ADD ("/smtp/session/bdat/chunk-boundary", test_bdat_chunk_boundary);
+  ADD ("/smtp/session/bdat/middle-chunk-refused", test_bdat_middle_chunk_refused);
+  ADD ("/smtp/session/bdat/last-chunk-deferred", test_bdat_last_chunk_deferred);
+  ADD ("/smtp/session/bdat/lost-after-last", test_bdat_lost_after_last);
+  ADD ("/smtp/session/bdat/refused", test_bdat_refused);
+  ADD ("/smtp/session/bdat/last-held-back", test_bdat_last_held_back);
   ADD ("/smtp/session/lost-after-dot", test_lost_after_dot);
   ADD ("/smtp/session/421-on-rcpt", test_421_on_rcpt);
   ADD ("/smtp/session/not-open", test_not_open);

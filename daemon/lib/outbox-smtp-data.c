@@ -14,7 +14,7 @@
  *   NUL bytes are dropped before anything else looks at the data, so
  *   "CR NUL LF" is one line break, as a server that drops NUL would see it.
  * - at_line_start: the next byte written opens a line, so a '.' there needs
- *   a second '.'.
+ *   a second '.' (for DATA; BDAT chunks are not dot-stuffed).
  *
  * line_length and max_line_length count the message's own octets: the
  * transparency dot is not part of the line (RFC 5321 section 4.5.3.1.6). */
@@ -66,6 +66,14 @@ outbox_smtp_data_encoder_init (OutboxSmtpDataEncoder *encoder)
   memset (encoder, 0, sizeof *encoder);
   encoder->at_line_start = TRUE;
   encoder->empty = TRUE;
+  encoder->dot_stuffing = TRUE;
+}
+
+void
+outbox_smtp_data_encoder_init_unstuffed (OutboxSmtpDataEncoder *encoder)
+{
+  outbox_smtp_data_encoder_init (encoder);
+  encoder->dot_stuffing = FALSE;
 }
 
 static void
@@ -82,7 +90,7 @@ end_line (OutboxSmtpDataEncoder *encoder, GByteArray *out)
 static void
 append_run (OutboxSmtpDataEncoder *encoder, const guint8 *run, gsize run_len, GByteArray *out)
 {
-  if (encoder->at_line_start && run[0] == '.')
+  if (encoder->dot_stuffing && encoder->at_line_start && run[0] == '.')
     g_byte_array_append (out, (const guint8 *) ".", 1);
 
   g_byte_array_append (out, run, run_len);
@@ -149,5 +157,6 @@ outbox_smtp_data_encoder_finish (OutboxSmtpDataEncoder *encoder, GByteArray *out
   if (encoder->pending_cr || !encoder->at_line_start)
     end_line (encoder, out);
 
-  g_byte_array_append (out, (const guint8 *) ".\r\n", 3);
+  if (encoder->dot_stuffing)
+    g_byte_array_append (out, (const guint8 *) ".\r\n", 3);
 }

@@ -22,6 +22,16 @@
 /* The message body is read and written in blocks of this size, so memory
  * stays bounded whatever the size of the message. */
 #define BODY_CHUNK (64 * 1024)
+/* With CHUNKING the normalised body goes in BDAT chunks of at least this
+ * many octets (the last excepted; one may be up to two read blocks
+ * longer), one chunk at a time: each waits for the reply to the one
+ * before (RFC 3030 allows pipelining them, but then a refusal arrives
+ * while more chunks are on their way, which the server must swallow
+ * without a reply; lock-step keeps every reply tied to its chunk).  256 KiB
+ * makes the wait one round trip per 256 KiB (8 MB/s even at 30 ms), and
+ * keeps what a transaction holds in memory under 1 MiB whatever the size
+ * of the message. */
+#define BDAT_CHUNK (256 * 1024)
 /* Pipelined commands are written in groups no larger than this, so that a
  * server that stops reading while its replies pile up cannot deadlock us. */
 #define PIPELINE_BATCH 100
@@ -71,6 +81,7 @@ struct _OutboxSmtpSession
   OutboxSmtpCaps caps;
   OutboxSmtpReply *last_reply; /* (owned) (nullable) */
   gboolean needs_reset;        /* the last transaction stopped half-way: RSET */
+  gboolean bdat_refused;       /* CHUNKING offered, BDAT refused: DATA from now on */
 };
 
 G_DEFINE_TYPE (OutboxSmtpSession, outbox_smtp_session, OUTBOX_TYPE_SESSION)
@@ -585,8 +596,9 @@ outbox_smtp_session_new (const OutboxSmtpConfig *config)
  *                  PIPELINE_BATCH) and the replies are read in order.  A
  *                  refused MAIL becomes the stop reply; the RCPT replies
  *                  already on their way are read and dropped.  Next:
- *                  SEND_DATA when a recipient was accepted, else SEND_DONE
- *                  with the transaction marked for RSET.
+ *                  SEND_DATA when a recipient was accepted (SEND_BODY
+ *                  with CHUNKING), else SEND_DONE with the transaction
+ *                  marked for RSET.
  *   SEND_DATA      DATA, expecting 354 (data_init timeout); anything else
  *                  is the stop reply.  Next: SEND_BODY.
  *   SEND_BODY      reads the body in BODY_CHUNK blocks, normalises and
@@ -595,10 +607,29 @@ outbox_smtp_session_new (const OutboxSmtpConfig *config)
  *                  body read error drops the connection without the dot,
  *                  so the server discards the message.  Next:
  *                  SEND_FINAL_REPLY.
- *   SEND_FINAL_REPLY  the reply to the dot (data_final timeout).  If the
- *                  connection fails here the outcome is unknown: the server
- *                  may have taken the message.
+ *                  With CHUNKING (RFC 3030) there is no DATA: the body is
+ *                  normalised the same way but not dot-stuffed, and goes
+ *                  in BDAT chunks of about BDAT_CHUNK octets, each written
+ *                  with its "BDAT n" line (Next: SEND_CHUNK_REPLY); at the
+ *                  end of the body, "BDAT n LAST" with what is left (n may
+ *                  be 0).  So the last chunk, like the dot, waits for the
+ *                  end of the body stream: a stream that fails there (bad
+ *                  checksum) or holds its end back holds "BDAT n LAST"
+ *                  back too.
+ *   SEND_CHUNK_REPLY  the reply to one BDAT chunk (data_block timeout):
+ *                  250 reads on (SEND_BODY); anything else is the stop
+ *                  reply: no more chunks, SEND_RSET, then SEND_DONE.
+ *   SEND_FINAL_REPLY  the reply to the dot or to BDAT LAST (data_final
+ *                  timeout).  If the connection fails here the outcome is
+ *                  unknown: the server may have taken the message.  A
+ *                  negative reply to BDAT LAST is followed by RSET.
  *   SEND_DONE      the result goes to the caller.
+ *
+ * A server that offers CHUNKING and answers the first BDAT with 500, 501,
+ * 502 or 504 does not know the command after all: the transaction is reset
+ * and run once more with DATA on the same connection (and the session uses
+ * DATA from then on).  Until the first chunk is accepted, the body octets
+ * read are kept, so that DATA can send them again.
  *
  * A 421 at any point is recorded as the stop (or final) reply and closes
  * the session; so do transport errors and timeouts, recorded as the
@@ -609,6 +640,7 @@ typedef enum
   SEND_ENVELOPE,
   SEND_DATA,
   SEND_BODY,
+  SEND_CHUNK_REPLY,
   SEND_FINAL_REPLY,
   SEND_DONE,
 } SendState;
@@ -622,11 +654,17 @@ typedef struct
   guint n_answered; /* replies read so far */
   guint n_accepted; /* recipients accepted */
   gboolean mail_refused;
+  gboolean chunking;  /* the body goes in BDAT chunks */
   GInputStream *body; /* (owned) */
   guint8 *chunk;      /* (owned) BODY_CHUNK bytes */
   OutboxSmtpDataEncoder encoder;
-  gboolean body_finished; /* the block being written ends with the dot */
-  gboolean dot_written;
+  GByteArray *pending; /* (owned) encoded, not yet written */
+  GByteArray *replay;  /* (owned) (nullable) body octets read before the
+                        * first BDAT chunk was accepted */
+  gboolean body_eof;      /* the body stream has reported its end */
+  gboolean body_finished; /* the block being written ends the message */
+  gboolean end_sent;      /* the dot or BDAT LAST is written */
+  gboolean falling_back;  /* BDAT refused: RSET, then DATA */
   gboolean holds_session;       /* this transaction set the session busy */
   OutboxSmtpSendResult *result; /* (owned) */
 } SendData;
@@ -637,6 +675,8 @@ send_data_free (SendData *data)
   g_clear_pointer (&data->commands, g_ptr_array_unref);
   g_clear_object (&data->body);
   g_free (data->chunk);
+  g_clear_pointer (&data->pending, g_byte_array_unref);
+  g_clear_pointer (&data->replay, g_byte_array_unref);
   outbox_smtp_send_result_free (data->result);
   g_free (data);
 }
@@ -652,7 +692,7 @@ send_finish_with_error (GTask *task, GError *error)
   g_debug ("%s: transaction failed: %s", trace_name (self), error->message);
   g_clear_error (&data->result->error);
   data->result->error = error;
-  data->result->unknown_outcome = data->dot_written;
+  data->result->unknown_outcome = data->end_sent && data->result->final_reply == NULL;
   session_abort (self);
   data->state = SEND_DONE;
   send_advance (task);
@@ -745,7 +785,7 @@ state_after_envelope (OutboxSmtpSession *self, SendData *data)
       self->needs_reset = TRUE;
       return SEND_DONE;
     }
-  return SEND_DATA;
+  return data->chunking ? SEND_BODY : SEND_DATA;
 }
 
 /* RCPT replies after a refused MAIL say nothing about the recipients: they
@@ -774,13 +814,55 @@ handle_envelope_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply 
 static void body_block_written (GObject *source, GAsyncResult *result, gpointer user_data);
 
 static void
-send_body_block (GTask *task, GByteArray *encoded, const char *verb)
+prepend_bdat_line (OutboxSmtpSession *self, GByteArray *block, gboolean last)
+{
+  g_autofree char *line = g_strdup_printf ("BDAT %u%s", block->len, last ? " LAST" : "");
+  g_autofree char *wire = g_strconcat (line, "\r\n", NULL);
+
+  trace_client (self, line);
+  g_byte_array_prepend (block, (const guint8 *) wire, (guint) strlen (wire));
+}
+
+/* Writes what is pending: a block of DATA payload, or one BDAT chunk with
+ * its command line. */
+static void
+send_body_block (GTask *task, const char *verb)
 {
   OutboxSmtpSession *self = g_task_get_source_object (task);
-  g_autoptr (GBytes) bytes = g_byte_array_free_to_bytes (encoded);
+  SendData *data = g_task_get_task_data (task);
+  GByteArray *block = g_steal_pointer (&data->pending);
+  g_autoptr (GBytes) bytes = NULL;
 
+  data->pending = g_byte_array_sized_new (BODY_CHUNK + 64);
+  if (data->chunking)
+    prepend_bdat_line (self, block, data->body_finished);
+  bytes = g_byte_array_free_to_bytes (block);
   exchange_async (self, bytes, FALSE, self->timeouts.data_block, verb,
                   g_task_get_cancellable (task), body_block_written, g_object_ref (task));
+}
+
+static void send_read_body (GTask *task);
+
+/* @len octets of the body, or its end when @len is 0. */
+static void
+body_block_ready (GTask *task, const guint8 *in, gsize len)
+{
+  SendData *data = g_task_get_task_data (task);
+
+  if (len == 0)
+    {
+      outbox_smtp_data_encoder_finish (&data->encoder, data->pending);
+      data->body_finished = TRUE;
+      send_body_block (task, data->chunking ? "the last BDAT chunk" : "the end of the message");
+      return;
+    }
+  if (data->chunking && data->replay != NULL)
+    g_byte_array_append (data->replay, in, (guint) len);
+  outbox_smtp_data_encoder_process (&data->encoder, in, len, data->pending);
+  if (data->chunking && data->pending->len < BDAT_CHUNK)
+    send_read_body (task);
+  else
+    send_body_block (task, data->chunking ? "a BDAT chunk" : "message data");
 }
 
 static void
@@ -788,7 +870,6 @@ body_chunk_read (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   SendData *data = g_task_get_task_data (task);
-  GByteArray *encoded;
   GError *error = NULL;
   gssize n_read = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
 
@@ -798,23 +879,33 @@ body_chunk_read (GObject *source, GAsyncResult *result, gpointer user_data)
       send_finish_with_error (task, error);
       return;
     }
-  encoded = g_byte_array_sized_new ((guint) n_read + 64);
   if (n_read == 0)
-    {
-      outbox_smtp_data_encoder_finish (&data->encoder, encoded);
-      data->body_finished = TRUE;
-      send_body_block (task, encoded, "the end of the message");
-      return;
-    }
-  outbox_smtp_data_encoder_process (&data->encoder, data->chunk, (gsize) n_read, encoded);
-  send_body_block (task, encoded, "message data");
+    data->body_eof = TRUE;
+  body_block_ready (task, data->chunk, (gsize) n_read);
 }
 
+/* After a refused BDAT, DATA sends again what BDAT had read, and an end
+ * the stream has already reported is not asked for twice. */
 static void
 send_read_body (GTask *task)
 {
   SendData *data = g_task_get_task_data (task);
 
+  if (!data->chunking && data->replay != NULL)
+    {
+      g_autoptr (GByteArray) raw = g_steal_pointer (&data->replay);
+
+      if (raw->len > 0)
+        {
+          body_block_ready (task, raw->data, raw->len);
+          return;
+        }
+    }
+  if (data->body_eof)
+    {
+      body_block_ready (task, NULL, 0);
+      return;
+    }
   g_input_stream_read_async (data->body, data->chunk, BODY_CHUNK, G_PRIORITY_DEFAULT,
                              g_task_get_cancellable (task), body_chunk_read, g_object_ref (task));
 }
@@ -833,11 +924,18 @@ body_block_written (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (!data->body_finished)
     {
-      send_read_body (task);
+      if (!data->chunking)
+        {
+          send_read_body (task);
+          return;
+        }
+      data->state = SEND_CHUNK_REPLY;
+      send_advance (task);
       return;
     }
-  trace_client (g_task_get_source_object (task), ".");
-  data->dot_written = TRUE;
+  if (!data->chunking)
+    trace_client (g_task_get_source_object (task), ".");
+  data->end_sent = TRUE;
   data->state = SEND_FINAL_REPLY;
   send_advance (task);
 }
@@ -851,7 +949,7 @@ handle_closing_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply *
     g_ptr_array_index (data->result->rcpt_replies, data->n_answered - 1) = reply_copy (reply);
   if (data->state == SEND_FINAL_REPLY)
     data->result->final_reply = reply_copy (reply);
-  else
+  else if (data->result->stop_reply == NULL && data->result->final_reply == NULL)
     data->result->stop_reply = reply_copy (reply);
   g_debug ("%s: the server is closing the connection", trace_name (self));
   session_abort (self);
@@ -863,15 +961,96 @@ handle_closing_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply *
 static void
 handle_reset_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply *reply)
 {
+  gboolean stopped = data->result->stop_reply != NULL || data->result->final_reply != NULL;
+
   if (reply->code == 250)
     {
       self->needs_reset = FALSE;
-      data->state = SEND_ENVELOPE;
+      data->falling_back = FALSE;
+      data->state = stopped ? SEND_DONE : SEND_ENVELOPE;
+      return;
+    }
+  if (data->falling_back)
+    data->result->error = reply_error (OUTBOX_SESSION_ERROR_REPLY,
+                                       "The server offers CHUNKING, refused BDAT, and then "
+                                       "refused RSET: it is out of step; the message will be "
+                                       "tried again",
+                                       reply);
+  else if (!stopped)
+    data->result->stop_reply = reply_copy (reply);
+  session_abort (self);
+  data->state = SEND_DONE;
+}
+
+/* Whether a reply to the first BDAT says that the server does not know
+ * the command, whatever its EHLO said. */
+static gboolean
+bdat_refused_outright (SendData *data, const OutboxSmtpReply *reply)
+{
+  if (!data->chunking || data->replay == NULL)
+    return FALSE;
+  return reply->code == 500 || reply->code == 501 || reply->code == 502 || reply->code == 504;
+}
+
+/* The transaction starts again with DATA, once: RSET, the same envelope,
+ * and the body octets kept in data->replay before the rest of the stream.
+ * A server that did not take the chunk's octets for data reads them as
+ * commands; its first line is a header field, which no server takes for a
+ * command, so the reply after the refusal is then not RSET's 250 and the
+ * connection is dropped instead. */
+static void
+fall_back_to_data (OutboxSmtpSession *self, SendData *data, const OutboxSmtpReply *reply)
+{
+  g_autofree char *text = outbox_smtp_reply_to_string (reply);
+  guint n_rcpts = data->result->rcpt_replies->len;
+
+  g_message ("%s: the server offers CHUNKING but refused BDAT (%s); sending with DATA instead",
+             trace_name (self), text);
+  self->bdat_refused = TRUE;
+  data->chunking = FALSE;
+  outbox_smtp_data_encoder_init (&data->encoder);
+  g_byte_array_set_size (data->pending, 0);
+  data->body_finished = FALSE;
+  data->end_sent = FALSE;
+  data->n_written = data->n_answered = data->n_accepted = 0;
+  data->mail_refused = FALSE;
+  g_ptr_array_set_size (data->result->rcpt_replies, 0);
+  g_ptr_array_set_size (data->result->rcpt_replies, (gint) n_rcpts);
+  data->falling_back = TRUE;
+  data->state = SEND_RSET;
+}
+
+/* RFC 3030 section 2: after a negative reply to a chunk the transaction
+ * has failed; no chunk follows, and RSET leaves no doubt about it. */
+static void
+handle_chunk_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply *reply)
+{
+  if (bdat_refused_outright (data, reply))
+    {
+      fall_back_to_data (self, data, reply);
+      return;
+    }
+  if (outbox_smtp_reply_is_positive (reply))
+    {
+      g_clear_pointer (&data->replay, g_byte_array_unref);
+      data->state = SEND_BODY;
       return;
     }
   data->result->stop_reply = reply_copy (reply);
-  session_abort (self);
-  data->state = SEND_DONE;
+  data->state = SEND_RSET;
+}
+
+static void
+handle_final_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply *reply)
+{
+  if (bdat_refused_outright (data, reply))
+    {
+      fall_back_to_data (self, data, reply);
+      return;
+    }
+  data->result->final_reply = reply_copy (reply);
+  self->needs_reset = FALSE;
+  data->state = data->chunking && !outbox_smtp_reply_is_positive (reply) ? SEND_RSET : SEND_DONE;
 }
 
 static void
@@ -893,10 +1072,11 @@ handle_send_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply *rep
           self->needs_reset = TRUE;
         }
       break;
+    case SEND_CHUNK_REPLY:
+      handle_chunk_reply (self, data, reply);
+      break;
     case SEND_FINAL_REPLY:
-      data->result->final_reply = reply_copy (reply);
-      self->needs_reset = FALSE;
-      data->state = SEND_DONE;
+      handle_final_reply (self, data, reply);
       break;
     case SEND_BODY:
     case SEND_DONE:
@@ -945,6 +1125,9 @@ send_advance (GTask *task)
       break;
     case SEND_BODY:
       send_read_body (task);
+      break;
+    case SEND_CHUNK_REPLY:
+      send_read_reply (task, "a BDAT chunk", self->timeouts.data_block);
       break;
     case SEND_FINAL_REPLY:
       send_read_reply (task, "the end of the message", self->timeouts.data_final);
@@ -1212,7 +1395,15 @@ outbox_smtp_session_send_async (OutboxSmtpSession *session,
   data = g_new0 (SendData, 1);
   data->result = send_result_new (rcpts);
   data->body = g_object_ref (body);
-  outbox_smtp_data_encoder_init (&data->encoder);
+  data->chunking = (session->caps.flags & OUTBOX_SMTP_CAP_CHUNKING) && !session->bdat_refused;
+  if (data->chunking)
+    {
+      outbox_smtp_data_encoder_init_unstuffed (&data->encoder);
+      data->replay = g_byte_array_new ();
+    }
+  else
+    outbox_smtp_data_encoder_init (&data->encoder);
+  data->pending = g_byte_array_sized_new (BODY_CHUNK + 64);
   g_task_set_task_data (task, data, (GDestroyNotify) send_data_free);
 
   if (!outbox_session_begin_operation (SESSION (session), &data->result->error))

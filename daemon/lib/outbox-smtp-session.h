@@ -51,13 +51,14 @@ typedef enum
  * never came (the connection failed first) and for every recipient when MAIL
  * was refused (replies to pipelined RCPTs after a refused MAIL say nothing
  * about the recipient; stop_reply applies).  final_reply is the reply to
- * the terminating dot, or NULL when none came.  When the transaction stopped
- * on a negative reply to MAIL or DATA, that reply is in stop_reply and
+ * the terminating dot (or to BDAT LAST), or NULL when none came.  When the
+ * transaction stopped on a negative reply to MAIL, DATA or a BDAT chunk
+ * before the last, that reply is in stop_reply and
  * applies to every recipient that RCPT accepted.  error is set when the
  * transaction did not run to its end for a reason other than a reply (lost
  * connection, timeout, protocol violation, TLS, unreadable body...): then
- * the session is closed.  unknown_outcome is TRUE when the final dot was
- * sent but no reply was read: the server may have taken the message.
+ * the session is closed.  unknown_outcome is TRUE when the final dot (or
+ * BDAT LAST) was sent but no reply was read: the server may have taken the message.
  * dsn_not_offered is TRUE when the transaction was asked for delivery
  * status notifications that the server does not offer, and went without
  * them. */
@@ -93,8 +94,11 @@ OutboxSmtpSession *outbox_smtp_session_new (const OutboxSmtpConfig *config);
  * SMTPUTF8 as needed and offered), RCPT TO for each recipient (pipelined
  * when PIPELINING is offered), DATA only when a recipient was accepted, the
  * body read from @body to its end, normalised and dot-stuffed, and the final
- * dot.  A body read error aborts the connection without sending the final
- * dot.  Resets the previous transaction first when it was left unfinished.
+ * dot.  Where the server offers CHUNKING, BDAT chunks instead of DATA: the
+ * same normalised octets without dot-stuffing, the last chunk sent only
+ * once @body has reported its end (a server that refuses BDAT outright gets
+ * the transaction again with DATA).  A body read error aborts the
+ * connection without sending the final dot or BDAT LAST.  Resets the previous transaction first when it was left unfinished.
  *
  * @dsn (nullable) asks for delivery status notifications (RFC 3461): where
  * the server offers DSN, RET= and ENVID= go on MAIL, NOTIFY= and ORCPT= on

@@ -1659,12 +1659,17 @@ class RawSmtpServer:
     CRLF "." CRLF that ended it, dot-stuffing included (self.data).
 
     extensions: the EHLO keywords to offer (for example ["8BITMIME"]);
-    nothing else is offered.  Every MAIL, RCPT and DATA gets a 2xx/354."""
+    nothing else is offered.  Every MAIL, RCPT and DATA gets a 2xx/354.
+    With "CHUNKING" among them it takes BDAT (RFC 3030) too: every chunk's
+    size goes to self.chunks ((size, last) pairs) and the octets of the
+    chunks of one message, joined, to self.bdat_messages at BDAT LAST."""
 
     def __init__(self, extensions=()):
         self.extensions = list(extensions)
         self.commands = []
         self.data = []
+        self.chunks = []
+        self.bdat_messages = []
         self.lock = threading.Lock()
         self.sock = None
         self.port = None
@@ -1716,6 +1721,18 @@ class RawSmtpServer:
         connection.settimeout(60)
         buffer = b""
 
+        def read_exactly(size):
+            nonlocal buffer
+            while len(buffer) < size:
+                received = connection.recv(65536)
+                if not received:
+                    return None
+                buffer += received
+            chunk, buffer = buffer[:size], buffer[size:]
+            return chunk
+
+        message_chunks = []
+
         def read_until(terminator, start=0):
             nonlocal buffer
             while True:
@@ -1751,6 +1768,20 @@ class RawSmtpServer:
                     with self.lock:
                         self.data.append(payload[2:])
                     connection.sendall(b"250 2.0.0 queued\r\n")
+                elif verb == b"BDAT" and "CHUNKING" in self.extensions:
+                    words = line.split()
+                    last = len(words) == 3 and words[2].upper() == b"LAST"
+                    octets = read_exactly(int(words[1]))
+                    if octets is None:
+                        return
+                    message_chunks.append(octets)
+                    with self.lock:
+                        self.chunks.append((len(octets), last))
+                        if last:
+                            self.bdat_messages.append(b"".join(message_chunks))
+                    if last:
+                        message_chunks = []
+                    connection.sendall(b"250 2.0.0 chunk OK\r\n")
                 elif verb == b"QUIT":
                     connection.sendall(b"221 2.0.0 bye\r\n")
                     return
@@ -1766,6 +1797,10 @@ class RawSmtpServer:
     def payloads(self):
         with self.lock:
             return list(self.data)
+
+    def wait_bdat_messages(self, count, timeout=30):
+        return wait_until(lambda: len(self.bdat_messages) >= count and list(self.bdat_messages),
+                          timeout, f"{count} message(s) in BDAT chunks at the raw server")
 
     def wait_payloads(self, count, timeout=30):
         return wait_until(lambda: len(self.payloads()) >= count and self.payloads(),

@@ -99,6 +99,20 @@ class SmugglingTest(OutboxTestCase):
                       for m in messages}
         return by_subject, payloads
 
+    def deliver_to_raw_chunking_server(self, bodies):
+        """Returns {subject: message} as the BDAT chunks carried it; fails
+        if DATA was used."""
+        server = RawSmtpServer(extensions=["8BITMIME", "CHUNKING"]).start()
+        self.addCleanup(server.stop)
+        account = self.add_server_account(server.url())
+        for message_id in self.submit_all(account, bodies):
+            self.assertEqual(self.outbox.wait_final(message_id)["state"], "sent")
+        messages = server.wait_bdat_messages(len(bodies))
+        verbs = {command[:4].upper() for command in server.commands}
+        self.assertNotIn(b"DATA", verbs, "DATA used although CHUNKING is offered")
+        self.assertEqual(len([c for c in server.chunks if c[1]]), len(bodies))
+        return {re.search(rb"^Subject: (.*)\r$", m, re.M).group(1).decode(): m for m in messages}
+
     def assertPayloadsSafe(self, payloads):
         for payload in payloads:
             self.assertIsNone(LONE_CR_OR_LF.search(payload),
@@ -125,6 +139,17 @@ class SmugglingTest(OutboxTestCase):
         by_subject, payloads = self.deliver_to_raw_server(bodies)
         self.assertPayloadsSafe(payloads)
         self.assertDeliveredWhole(bodies, by_subject)
+
+    # The same cases over BDAT: no dot-stuffing and no terminator, so the
+    # octets the chunks carry must be the message itself, CRLF-normalised,
+    # and nothing in a body may end a chunk or the message early.
+    def test_end_of_data_variants_over_bdat(self):
+        bodies = variant_bodies()
+        self.assertDeliveredWhole(bodies, self.deliver_to_raw_chunking_server(bodies))
+
+    def test_lone_cr_and_lf_in_every_position_over_bdat(self):
+        bodies = every_position_bodies()
+        self.assertDeliveredWhole(bodies, self.deliver_to_raw_chunking_server(bodies))
 
     def test_smtp_sink_sees_no_early_end_of_data(self):
         # Postfix takes a lone LF for a line end, as many servers do: a

@@ -703,11 +703,17 @@ class ScriptedSmtpServer:
     dot of that many first messages.
     max_rcpt: recipients taken per transaction, the next ones get 452.
     dsn: offer DSN (RFC 3461) and take its parameters; rcpt_dsn_reply:
-    offer it, and answer every RCPT with NOTIFY= or ORCPT= with this."""
+    offer it, and answer every RCPT with NOTIFY= or ORCPT= with this.
+    chunking: offer CHUNKING (RFC 3030) and take BDAT; bdat_replies:
+    {N: reply} for the Nth chunk of each transaction; bdat_refused: offer
+    CHUNKING and answer every BDAT with 502."""
 
     def __init__(self, rcpt=None, drop_after_dot=0, port=None, max_rcpt=0, dsn=False,
-                 rcpt_dsn_reply=None):
+                 rcpt_dsn_reply=None, chunking=False, bdat_replies=None, bdat_refused=False):
         self.port = port or free_port()
+        self.chunking = chunking
+        self.bdat_replies = bdat_replies or {}
+        self.bdat_refused = bdat_refused
         self.max_rcpt = max_rcpt
         self.dsn = dsn
         self.rcpt_dsn_reply = rcpt_dsn_reply
@@ -728,6 +734,12 @@ class ScriptedSmtpServer:
             command.append("--dsn")
         if self.rcpt_dsn_reply:
             command += ["--rcpt-dsn-reply", self.rcpt_dsn_reply]
+        if self.chunking:
+            command.append("--chunking")
+        for number, reply in self.bdat_replies.items():
+            command += ["--bdat-reply", f"{number}={reply}"]
+        if self.bdat_refused:
+            command.append("--bdat-refused")
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()

@@ -24,6 +24,15 @@ NOTIFY= and ORCPT=; with --rcpt-dsn-reply REPLY it offers DSN and then
 answers every RCPT that carries NOTIFY= or ORCPT= with REPLY (a server
 that advertises what it does not do).  Without --dsn, EHLO offers no DSN
 and aiosmtpd refuses those parameters with 555.
+
+--chunking offers CHUNKING (RFC 3030) and takes BDAT: each chunk is
+logged ("bdat", with its size, whether it is the LAST and the reply
+given) and the message of the chunks goes to the log at BDAT LAST like a
+DATA one (--drop-after-dot drops the connection instead of answering BDAT
+LAST).  --bdat-reply 'N=REPLY' answers the Nth chunk of every transaction
+with REPLY (a refusal ends the transaction: later chunks get 503);
+--bdat-refused offers CHUNKING and answers every BDAT with 502, after
+reading its octets.
 """
 
 import argparse
@@ -47,6 +56,8 @@ class Recorder:
 
 
 class ScriptedHandler:
+    keywords = ()
+
     def __init__(self, recorder, rcpt_scripts, drops, max_rcpt=0):
         self.recorder = recorder
         self.max_rcpt = max_rcpt
@@ -86,18 +97,20 @@ class ScriptedHandler:
             server.transport.abort()
         return "250 2.0.0 OK queued"
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return responses[:-1] + [f"250-{k}" for k in self.keywords] + [responses[-1]]
+
 
 class DsnHandler(ScriptedHandler):
     """Offers DSN; rcpt_dsn_reply (nullable) answers a RCPT with DSN
     parameters."""
 
+    keywords = ("DSN",)
+
     def __init__(self, *args, rcpt_dsn_reply=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.rcpt_dsn_reply = rcpt_dsn_reply
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        return responses[:-1] + ["250-DSN", responses[-1]]
 
 
 DSN_MAIL_PARAMETERS = ("RET=", "ENVID=")
@@ -119,6 +132,43 @@ def arguments_after(keyword, arg):
 
 class RecordingSMTP(SMTP):
     rcpt_args = None
+    # Set by serve(): how BDAT is answered.
+    bdat_replies = {}
+    bdat_refused = False
+
+    def _set_post_data_state(self):
+        super()._set_post_data_state()
+        self.chunks = []
+        self.chunk_refused = False
+
+    async def smtp_BDAT(self, arg):
+        """RFC 3030: the chunk's octets are read whatever the answer."""
+        words = (arg or "").split()
+        if "CHUNKING" not in self.event_handler.keywords or not words or not words[0].isdigit():
+            await self.push("500 5.5.1 Error: command not recognized")
+            return
+        last = len(words) > 1 and words[1].upper() == "LAST"
+        octets = await self._reader.readexactly(int(words[0]))
+        self.chunks.append(octets)
+        reply = self.bdat_reply(len(self.chunks), last)
+        self.event_handler.recorder.write("bdat", size=len(octets), last=last, reply=reply)
+        if reply is None:
+            self.envelope.original_content = self.envelope.content = b"".join(self.chunks)
+            reply = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+        elif not reply.startswith("2"):
+            self.chunk_refused = True
+        await self.push(reply)
+
+    def bdat_reply(self, number, last):
+        """The reply to the numberth chunk; None: take the message."""
+        if self.bdat_refused:
+            return "502 5.5.1 Error: BDAT not implemented"
+        if self.chunk_refused or not self.envelope.rcpt_tos:
+            return "503 5.5.1 Error: no transaction"
+        if number in self.bdat_replies:
+            return self.bdat_replies[number]
+        return None if last else "250 2.0.0 chunk OK"
 
     def connection_made(self, transport):
         self.event_handler.recorder.write("connect")
@@ -165,6 +215,9 @@ def parse_args():
     parser.add_argument("--max-rcpt", type=int, default=0)
     parser.add_argument("--dsn", action="store_true")
     parser.add_argument("--rcpt-dsn-reply")
+    parser.add_argument("--chunking", action="store_true")
+    parser.add_argument("--bdat-reply", action="append", default=[])
+    parser.add_argument("--bdat-refused", action="store_true")
     return parser.parse_args()
 
 
@@ -175,6 +228,11 @@ async def serve(args):
         handler = DsnHandler(*handler_args, rcpt_dsn_reply=args.rcpt_dsn_reply)
     else:
         handler = ScriptedHandler(*handler_args)
+    if args.chunking or args.bdat_refused:
+        handler.keywords = handler.keywords + ("CHUNKING",)
+    RecordingSMTP.bdat_refused = args.bdat_refused
+    RecordingSMTP.bdat_replies = {int(n): reply for n, _, reply in
+                                  (value.partition("=") for value in args.bdat_reply)}
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: RecordingSMTP(handler, hostname="localhost", data_size_limit=None),

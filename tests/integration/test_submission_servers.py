@@ -12,13 +12,21 @@ with their bodies intact; Postfix's and Exim's logs must show that the
 session used STARTTLS and AUTH.  The EHLO keywords each offers are checked
 too, and printed.  A message that asks for delivery status notifications
 (RET, ENVID, NOTIFY, ORCPT) must reach the sink with them, relayed by
-each server from what Outbox asked."""
+each server from what Outbox asked.
+
+Where the server offers CHUNKING (Postfix, Exim, Dovecot's submission
+service), the daemon's protocol trace must show the messages going as
+BDAT chunks, none refused by the server, and no DATA; where it does
+not (OpenSMTPD), DATA and no BDAT.  Dovecot's submission service, relaying
+to the sink as well, gets the same plain and big messages."""
 
 import contextlib
+import re
 import uuid
 
 import outboxtest
-from outboxtest import Certificates, OutboxTestCase, make_message, start_dovecot
+from outboxtest import (Certificates, OutboxTestCase, make_message, session_log_size,
+                        start_daemon_with_args, start_dovecot)
 from servers.submission_servers import EximSubmission, OpenSmtpdSubmission, PostfixSubmission
 
 SENDER = "alice@example.org"
@@ -56,8 +64,49 @@ def showing_log(server):
         raise AssertionError(f"{error}\n{server.describe()}") from None
 
 
-class DeliveryThroughServer:
+class TracedDaemon:
+    """Runs the test's own daemon with the protocol trace on."""
+
+    def setUp(self):
+        super().setUp()
+        self.outbox.stop_daemon()
+        self.log_offset = session_log_size()
+        start_daemon_with_args(self.outbox, ["--verbose"], {"G_MESSAGES_DEBUG": "all"})
+        self.addCleanup(self.outbox.stop_daemon)
+
+    def client_trace(self, port):
+        """The trace of the sessions with 127.0.0.1:port or localhost:port:
+        [(direction, line)], direction "C" or "S"."""
+        with open(outboxtest.SESSION_LOG, "rb") as log:
+            log.seek(self.log_offset)
+            text = log.read().decode("utf-8", "replace")
+        return re.findall(rf"smtp (?:127\.0\.0\.1|localhost):{port} ([CS]): (.*)$", text,
+                          re.MULTILINE)
+
+    def assertSentWithBdat(self, port, messages, chunking=True):
+        """The trace shows each message going in BDAT chunks, none refused
+        (chunking), or with DATA and no BDAT."""
+        trace = self.client_trace(port)
+        commands = [line for direction, line in trace if direction == "C"]
+        bdat = [line for line in commands if line.startswith("BDAT ")]
+        data = [line for line in commands if line == "DATA"]
+        if not chunking:
+            self.assertEqual(bdat, [], "BDAT sent to a server that does not offer CHUNKING")
+            self.assertEqual(len(data), messages, commands)
+            return
+        self.assertEqual(data, [], f"DATA sent to a server that offers CHUNKING: {commands}")
+        self.assertEqual(len([line for line in bdat if line.endswith(" LAST")]), messages, bdat)
+        # Lanes may run side by side, their traces interleaved: no reply
+        # can be paired with its command, but none may be a refusal.
+        refusals = [line for direction, line in trace if direction == "S" and line[:1] in "45"]
+        self.assertEqual(refusals, [], trace)
+        print(f"BDAT commands to port {port}: {bdat}")
+
+
+class DeliveryThroughServer(TracedDaemon):
     """One test, run against the server that a subclass starts."""
+
+    OFFERS_CHUNKING = True
 
     # Keywords that must be offered, and keywords that must not be (after
     # STARTTLS where it is offered): what this server version was seen to
@@ -127,6 +176,7 @@ class DeliveryThroughServer:
             # smtp-sink sends once it has closed the dump file: a dump read
             # before then may be a shorter message.
             self.check_sessions(server, list(messages))
+            self.assertSentWithBdat(server.port, len(messages), self.OFFERS_CHUNKING)
 
             received = {m.headers("Message-ID")[0]: m
                         for m in sink.wait_messages(len(messages), timeout=TIMEOUT)}
@@ -224,6 +274,7 @@ class EximTest(DeliveryThroughServer, OutboxTestCase):
 
 
 class OpenSmtpdTest(DeliveryThroughServer, OutboxTestCase):
+    OFFERS_CHUNKING = False
     EXPECTED_KEYWORDS = {"DSN", "8BITMIME", "SIZE", "ENHANCEDSTATUSCODES"}
     # 6.8.0p2 offers neither; STARTTLS and AUTH are not configured.
     ABSENT_KEYWORDS = {"CHUNKING", "PIPELINING", "SMTPUTF8", "STARTTLS", "AUTH"}
@@ -246,6 +297,33 @@ class OpenSmtpdTest(DeliveryThroughServer, OutboxTestCase):
             self.assertEqual(message["proto"], "ESMTP", message)
             self.assertIn('result="Ok"', message["delivery"], message)
         self.assertTrue(server.connected_to_relay(), "no connection to the sink's port")
+
+
+class DovecotSubmissionTest(TracedDaemon, OutboxTestCase):
+    """Dovecot's submission service (STARTTLS, AUTH, CHUNKING) relaying to
+    the sink."""
+
+    def test_big_8bit_message_goes_in_bdat_chunks_and_arrives_intact(self):
+        sink = self.start_sink()
+        dovecot = start_dovecot(self, relay_port=sink.port)
+        url = dovecot.url("submission")
+        self.outbox.add_account("via-dovecot", SENDER, url, password=dovecot.PASSWORD,
+                                tls_ca_file=str(dovecot.ca_file))
+        message_id = f"<big.dovecot.{uuid.uuid4().hex[:12]}@example.org>"
+        body = big_8bit_body()
+        message = make_message([("From", SENDER), ("To", RECIPIENT),
+                                ("Subject", "1 MB through Dovecot"), ("Message-ID", message_id),
+                                ("MIME-Version", "1.0"),
+                                ("Content-Type", "text/plain; charset=utf-8"),
+                                ("Content-Transfer-Encoding", "8bit")], body)
+        queue_id = self.outbox.send(message, account="via-dovecot")
+        state = self.outbox.wait_final(queue_id, timeout=TIMEOUT)
+        self.assertEqual(state["state"], "sent", state)
+        [arrived] = sink.wait_messages(1, timeout=TIMEOUT)
+        self.assertEqual(arrived.headers("Message-ID")[0], message_id)
+        expected = body.replace(b"\r\n", b"\n")
+        self.assertTrue(arrived.body() == expected, first_difference(expected, arrived.body()))
+        self.assertSentWithBdat(dovecot.ports["submission"], 1)
 
 
 if __name__ == "__main__":

@@ -1964,6 +1964,7 @@ static const OutboxField server_check_fields[] = {
   { "tls-fingerprint", "Fingerprint", FIELD_TEXT, NULL },
   { "login", "Login", FIELD_TEXT, NULL },
   { "capabilities", "Offers", FIELD_WORDS, NULL },
+  { "ignored", "Ignored", FIELD_WORDS, NULL },
   { "server-reply", "Server said", FIELD_TEXT, NULL },
   { "error", "Error", FIELD_TEXT, NULL },
 };

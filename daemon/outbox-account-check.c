@@ -100,7 +100,8 @@ describe (GVariantDict *dict,
           const GError *error,
           const char *server_text,
           GTlsCertificate *certificate,
-          const char *const *capabilities)
+          const char *const *capabilities,
+          const char *const *ignored)
 {
   g_autofree char *url_string = outbox_server_url_to_string (url);
   gboolean reached = error == NULL || server_text != NULL || certificate != NULL;
@@ -123,6 +124,8 @@ describe (GVariantDict *dict,
   add_certificate (dict, certificate);
   if (capabilities != NULL)
     g_variant_dict_insert (dict, "capabilities", "^as", (char **) capabilities);
+  if (ignored != NULL && ignored[0] != NULL)
+    g_variant_dict_insert (dict, "ignored", "^as", (char **) ignored);
   if (server_text != NULL)
     g_variant_dict_insert (dict, "server-reply", "s", server_text);
   if (error != NULL)
@@ -190,8 +193,9 @@ smtp_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   caps = smtp_capabilities (outbox_smtp_session_get_caps (session));
   reply_text = reply ? outbox_smtp_reply_to_string (reply) : NULL;
   g_variant_dict_init (&dict, NULL);
-  describe (&dict, check->url, error, reply_text, outbox_session_get_peer_certificate (OUTBOX_SESSION (session)),
-            (const char *const *) caps->pdata);
+  describe (&dict, check->url, error, reply_text,
+            outbox_session_get_peer_certificate (OUTBOX_SESSION (session)),
+            (const char *const *) caps->pdata, outbox_smtp_session_get_ignored_keywords (session));
   if (outbox_session_is_open (OUTBOX_SESSION (session)))
     outbox_session_quit_async (OUTBOX_SESSION (session), NULL, NULL, NULL);
   check_finish_one (check, &dict);
@@ -230,7 +234,7 @@ imap_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_variant_dict_init (&dict, NULL);
   describe (&dict, check->url, error, outbox_imap_session_get_last_server_text (session),
             outbox_session_get_peer_certificate (OUTBOX_SESSION (session)),
-            outbox_imap_session_get_capabilities (session));
+            outbox_imap_session_get_capabilities (session), NULL);
   if (outbox_session_is_open (OUTBOX_SESSION (session)))
     outbox_session_quit_async (OUTBOX_SESSION (session), NULL, NULL, NULL);
   check_finish_one (check, &dict);
@@ -270,7 +274,7 @@ pop3_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_variant_dict_init (&dict, NULL);
   describe (&dict, check->url, error, outbox_pop3_session_get_last_reply (session),
             outbox_session_get_peer_certificate (OUTBOX_SESSION (session)),
-            outbox_pop3_session_get_capabilities (session));
+            outbox_pop3_session_get_capabilities (session), NULL);
   if (outbox_session_is_open (OUTBOX_SESSION (session)))
     outbox_session_quit_async (OUTBOX_SESSION (session), NULL, NULL, NULL);
   check_finish_one (check, &dict);
@@ -333,7 +337,7 @@ secret_done (GObject *source, GAsyncResult *result, gpointer user_data)
       GVariantDict dict;
 
       g_variant_dict_init (&dict, NULL);
-      describe (&dict, check->url, error, NULL, NULL, NULL);
+      describe (&dict, check->url, error, NULL, NULL, NULL, NULL);
       check_finish_one (check, &dict);
       return;
     }

@@ -373,6 +373,23 @@ parse_caps (const char *const *lines, OutboxSmtpCaps *caps)
   outbox_smtp_caps_parse (reply, caps);
 }
 
+/* Every keyword caps_parse() does not know, once, upper-cased, in order;
+ * nothing that is not an ehlo-keyword, so the names are safe to show. */
+static void
+test_caps_ignored_keywords (void)
+{
+  const char *lines[] = { "250-mx.test greets you", "250-PIPELINING", "250-pipeconnect",
+                          "250-X-EXPS GSSAPI NTLM", "250-SIZE 100", "250-AUTH PLAIN",
+                          "250-AUTH=LOGIN", "250-chunking", "250-PIPECONNECT",
+                          "250-BAD\x01WORD", "250- LEADING-SPACE", "250-VRFY", "250 BINARYMIME",
+                          NULL };
+  const char *expected[] = { "PIPECONNECT", "X-EXPS", "VRFY", "BINARYMIME", NULL };
+  g_autoptr (OutboxSmtpReply) reply = parse_lines (lines);
+  g_auto (GStrv) ignored = outbox_smtp_caps_ignored_keywords (reply);
+
+  g_assert_cmpstrv (ignored, expected);
+}
+
 static void
 test_caps_greeting_skipped (void)
 {
@@ -633,6 +650,7 @@ main (int argc, char **argv)
   g_test_add_func ("/smtp/caps/size-malformed", test_caps_size_malformed);
   g_test_add_func ("/smtp/caps/size-huge", test_caps_size_huge);
   g_test_add_func ("/smtp/caps/full-reply", test_caps_full_reply);
+  g_test_add_func ("/smtp/caps/ignored-keywords", test_caps_ignored_keywords);
   g_test_add_func ("/smtp/caps/keyword-prefix-not-matched", test_caps_keyword_prefix_not_matched);
 
   return g_test_run ();

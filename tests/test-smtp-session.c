@@ -1348,6 +1348,23 @@ test_multiline_reply (Fixture *f, gconstpointer data)
   g_assert_cmpuint (caps->size_limit, ==, 1000);
 }
 
+/* What the server offers and Outbox does not use is kept for `outbox
+ * account test`, and what it offered before STARTTLS is forgotten. */
+static void
+test_ignored_keywords (Fixture *f, gconstpointer data)
+{
+  const char *after_tls[] = { "PIPECONNECT", "BINARYMIME", NULL };
+  g_autoptr (GError) error = NULL;
+
+  f->server.certificate = certs.localhost.certificate;
+  f->config.tls_ca_file = certs.localhost.ca_file;
+  f->smtp.ehlo = "250-fake.test\r\n250-VRFY\r\n250 STARTTLS\r\n";
+  f->smtp.ehlo_tls = "250-fake.test\r\n250-PIPECONNECT\r\n250-CHUNKING\r\n250 BINARYMIME\r\n";
+  open_session (f, "smtp://127.0.0.1:%u", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (outbox_smtp_session_get_ignored_keywords (f->session), after_tls);
+}
+
 static void
 test_bad_reply (Fixture *f, gconstpointer data)
 {
@@ -1691,6 +1708,7 @@ main (int argc, char **argv)
   ADD ("/smtp/session/not-open", test_not_open);
   ADD ("/smtp/session/greeting-refused", test_greeting_refused);
   ADD ("/smtp/session/multiline-reply", test_multiline_reply);
+  ADD ("/smtp/session/ignored-keywords", test_ignored_keywords);
   ADD ("/smtp/session/bad-reply", test_bad_reply);
   ADD ("/smtp/session/mixed-codes", test_mixed_codes);
   ADD ("/smtp/session/helo-fallback", test_helo_fallback);

@@ -322,6 +322,58 @@ parse_capability_line (const char *line, OutboxSmtpCaps *caps)
     }
 }
 
+static gboolean
+keyword_is_known (const char *keyword)
+{
+  if (g_ascii_strcasecmp (keyword, "AUTH") == 0 || g_ascii_strncasecmp (keyword, "AUTH=", 5) == 0
+      || g_ascii_strcasecmp (keyword, "SIZE") == 0)
+    return TRUE;
+  for (gsize i = 0; i < G_N_ELEMENTS (simple_caps); i++)
+    {
+      if (g_ascii_strcasecmp (keyword, simple_caps[i].keyword) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+is_ehlo_keyword (const char *word)
+{
+  if (!g_ascii_isalnum (word[0]))
+    return FALSE;
+  for (const char *p = word; *p != '\0'; p++)
+    {
+      if (!g_ascii_isalnum (*p) && *p != '-')
+        return FALSE;
+    }
+  return TRUE;
+}
+
+char **
+outbox_smtp_caps_ignored_keywords (const OutboxSmtpReply *ehlo_reply)
+{
+  g_autoptr (GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (ehlo_reply != NULL, NULL);
+
+  for (char **line = ehlo_reply->lines != NULL && ehlo_reply->lines[0] != NULL
+                         ? ehlo_reply->lines + 1
+                         : NULL;
+       line != NULL && *line != NULL; line++)
+    {
+      g_auto (GStrv) words = split_words (*line);
+      g_autofree char *keyword = NULL;
+
+      if (words[0] == NULL || !is_ehlo_keyword (words[0]) || keyword_is_known (words[0]))
+        continue;
+      keyword = g_ascii_strup (words[0], -1);
+      if (!g_ptr_array_find_with_equal_func (found, keyword, g_str_equal, NULL))
+        g_ptr_array_add (found, g_steal_pointer (&keyword));
+    }
+  g_ptr_array_add (found, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&found), FALSE);
+}
+
 void
 outbox_smtp_caps_parse (const OutboxSmtpReply *ehlo_reply, OutboxSmtpCaps *caps)
 {

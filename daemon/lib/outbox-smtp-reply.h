@@ -105,6 +105,13 @@ typedef struct
  * and is skipped).  Never fails: a malformed keyword line is ignored. */
 void outbox_smtp_caps_parse (const OutboxSmtpReply *ehlo_reply, OutboxSmtpCaps *caps);
 
+/* (transfer full) The keywords of a 250 reply to EHLO that
+ * outbox_smtp_caps_parse() does not know, upper-cased, each once, in the
+ * order offered, such as {"PIPECONNECT", "BINARYMIME", NULL}; a word that
+ * is not an ehlo-keyword (RFC 5321 section 4.1.1.1: letters, digits and
+ * "-") is left out, so every name is safe to show. */
+char **outbox_smtp_caps_ignored_keywords (const OutboxSmtpReply *ehlo_reply);
+
 /* (transfer full) The names of the mechanisms in @mechs, such as
  * {"PLAIN", "SCRAM-SHA-256", NULL}. */
 char **outbox_smtp_auth_mechs_to_strv (OutboxSmtpAuthMechs mechs);

@@ -79,6 +79,7 @@ struct _OutboxSmtpSession
   OutboxSmtpReplyParser *parser; /* (owned) */
 
   OutboxSmtpCaps caps;
+  char **ignored_keywords;     /* (owned) EHLO keywords not in caps */
   OutboxSmtpReply *last_reply; /* (owned) (nullable) */
   gboolean needs_reset;        /* the last transaction stopped half-way: RSET */
   gboolean bdat_refused;       /* CHUNKING offered, BDAT refused: DATA from now on */
@@ -332,12 +333,22 @@ ehlo_refusal_allows_helo (OutboxSmtpSession *self, const OutboxSmtpReply *reply)
     }
 }
 
+/* What a session knows of the server's extensions, forgotten after
+ * STARTTLS and replaced by each EHLO (RFC 3207 section 4.2). */
+static void
+forget_capabilities (OutboxSmtpSession *self)
+{
+  memset (&self->caps, 0, sizeof self->caps);
+  g_strfreev (self->ignored_keywords);
+  self->ignored_keywords = g_new0 (char *, 1);
+}
+
 static gboolean
 judge_helo (OutboxSmtpSession *self, const OutboxSmtpReply *reply, GError **error)
 {
   if (reply->code == 250)
     {
-      memset (&self->caps, 0, sizeof self->caps);
+      forget_capabilities (self);
       return TRUE;
     }
   g_propagate_error (error, reply_error (OUTBOX_SESSION_ERROR_REPLY, "HELO failed", reply));
@@ -360,8 +371,10 @@ ehlo_replied (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (reply->code == 250)
     {
-      memset (&self->caps, 0, sizeof self->caps);
+      forget_capabilities (self);
       outbox_smtp_caps_parse (reply, &self->caps);
+      g_strfreev (self->ignored_keywords);
+      self->ignored_keywords = outbox_smtp_caps_ignored_keywords (reply);
       g_task_return_boolean (step, TRUE);
       return;
     }
@@ -413,7 +426,7 @@ smtp_starttls (OutboxSession *session, GTask *step)
 static void
 smtp_forget_capabilities (OutboxSession *session)
 {
-  memset (&OUTBOX_SMTP_SESSION (session)->caps, 0, sizeof (OutboxSmtpCaps));
+  forget_capabilities (OUTBOX_SMTP_SESSION (session));
 }
 
 /* AUTH */
@@ -545,6 +558,7 @@ outbox_smtp_session_finalize (GObject *object)
   OutboxSmtpSession *self = OUTBOX_SMTP_SESSION (object);
 
   g_free (self->helo_name);
+  g_strfreev (self->ignored_keywords);
   outbox_smtp_reply_parser_free (self->parser);
   outbox_smtp_reply_free (self->last_reply);
 
@@ -555,6 +569,7 @@ static void
 outbox_smtp_session_init (OutboxSmtpSession *self)
 {
   self->parser = outbox_smtp_reply_parser_new ();
+  self->ignored_keywords = g_new0 (char *, 1);
 }
 
 static void
@@ -1442,6 +1457,14 @@ outbox_smtp_session_get_caps (OutboxSmtpSession *session)
   g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), NULL);
 
   return &session->caps;
+}
+
+const char *const *
+outbox_smtp_session_get_ignored_keywords (OutboxSmtpSession *session)
+{
+  g_return_val_if_fail (OUTBOX_IS_SMTP_SESSION (session), NULL);
+
+  return (const char *const *) session->ignored_keywords;
 }
 
 const OutboxSmtpReply *

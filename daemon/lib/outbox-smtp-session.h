@@ -120,6 +120,9 @@ OutboxSmtpSendResult *outbox_smtp_session_send_finish (OutboxSmtpSession *sessio
                                                        GAsyncResult *result);
 
 const OutboxSmtpCaps *outbox_smtp_session_get_caps (OutboxSmtpSession *session);
+/* (transfer none) The EHLO keywords the server offers that Outbox does not
+ * use (see outbox_smtp_caps_ignored_keywords()); empty before EHLO. */
+const char *const *outbox_smtp_session_get_ignored_keywords (OutboxSmtpSession *session);
 /* (nullable) (transfer none) the last reply read from the server. */
 const OutboxSmtpReply *outbox_smtp_session_get_last_reply (OutboxSmtpSession *session);
 

@@ -21,6 +21,7 @@ not (OpenSMTPD), DATA and no BDAT.  Dovecot's submission service, relaying
 to the sink as well, gets the same plain and big messages."""
 
 import contextlib
+import json
 import re
 import uuid
 
@@ -30,6 +31,10 @@ from outboxtest import (Certificates, OutboxTestCase, make_message, session_log_
 from servers.submission_servers import EximSubmission, OpenSmtpdSubmission, PostfixSubmission
 
 SENDER = "alice@example.org"
+# The EHLO keywords Outbox acts on; `outbox account test` lists the others
+# as ignored.
+KNOWN_KEYWORDS = {"PIPELINING", "8BITMIME", "SMTPUTF8", "STARTTLS", "ENHANCEDSTATUSCODES",
+                  "CHUNKING", "DSN", "SIZE", "AUTH"}
 RECIPIENT = "bob@example.org"
 # The sanitizer build's outboxd is slow, and 1 MB goes through two hops.
 TIMEOUT = 240
@@ -141,6 +146,14 @@ class DeliveryThroughServer(TracedDaemon):
             self.assertEqual(plain, keywords)
         return keywords
 
+    def check_account_test(self, account, keywords):
+        """`outbox account test` shows the keywords Outbox ignores."""
+        result = json.loads(self.outbox.check("account", "test", account, "--json").stdout)
+        smtp = result["smtp"] if "smtp" in result else result
+        ignored = set(smtp.get("ignored", []))
+        print(f"{account}: outbox account test says ignored {sorted(ignored)}")
+        self.assertEqual(ignored, keywords - KNOWN_KEYWORDS, smtp)
+
     def messages(self, server):
         """{Message-ID: (message, body)}: a plain one and a big 8-bit one."""
         tag = f"{server.NAME.lower()}.{uuid.uuid4().hex[:12]}"
@@ -162,10 +175,11 @@ class DeliveryThroughServer(TracedDaemon):
         sink = self.start_sink()
         server = self.start_server(sink)
         with showing_log(server):
-            self.check_keywords(server)
+            keywords = self.check_keywords(server)
             account = f"via-{server.NAME.lower()}"
             self.outbox.add_account(account, SENDER, server.url(), password=server.PASSWORD,
                                     tls_ca_file=str(server.ca_file) if server.ca_file else None)
+            self.check_account_test(account, keywords)
             messages = self.messages(server)
             queue_ids = [self.outbox.send(message, account=account)
                          for message, _ in messages.values()]

@@ -828,6 +828,15 @@ handle_envelope_reply (OutboxSmtpSession *self, SendData *data, OutboxSmtpReply 
 
 static void body_block_written (GObject *source, GAsyncResult *result, gpointer user_data);
 
+/* Room for what is encoded before it is written: one read block for DATA,
+ * a chunk and the read block that ends it for BDAT (a lone LF grows to
+ * CRLF, so a block's encoding may be twice its size). */
+static GByteArray *
+pending_new (gboolean chunking)
+{
+  return g_byte_array_sized_new (chunking ? BDAT_CHUNK + 2 * BODY_CHUNK : BODY_CHUNK + 64);
+}
+
 static void
 prepend_bdat_line (OutboxSmtpSession *self, GByteArray *block, gboolean last)
 {
@@ -848,7 +857,7 @@ send_body_block (GTask *task, const char *verb)
   GByteArray *block = g_steal_pointer (&data->pending);
   g_autoptr (GBytes) bytes = NULL;
 
-  data->pending = g_byte_array_sized_new (BODY_CHUNK + 64);
+  data->pending = pending_new (data->chunking);
   if (data->chunking)
     prepend_bdat_line (self, block, data->body_finished);
   bytes = g_byte_array_free_to_bytes (block);
@@ -1418,7 +1427,7 @@ outbox_smtp_session_send_async (OutboxSmtpSession *session,
     }
   else
     outbox_smtp_data_encoder_init (&data->encoder);
-  data->pending = g_byte_array_sized_new (BODY_CHUNK + 64);
+  data->pending = pending_new (data->chunking);
   g_task_set_task_data (task, data, (GDestroyNotify) send_data_free);
 
   if (!outbox_session_begin_operation (SESSION (session), &data->result->error))

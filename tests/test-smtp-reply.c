@@ -378,11 +378,13 @@ parse_caps (const char *const *lines, OutboxSmtpCaps *caps)
 static void
 test_caps_ignored_keywords (void)
 {
-  const char *lines[] = { "250-mx.test greets you", "250-PIPELINING", "250-pipeconnect",
-                          "250-X-EXPS GSSAPI NTLM", "250-SIZE 100", "250-AUTH PLAIN",
-                          "250-AUTH=LOGIN", "250-chunking", "250-PIPECONNECT",
-                          "250-BAD\x01WORD", "250- LEADING-SPACE", "250-VRFY", "250 BINARYMIME",
-                          NULL };
+  const char *lines[] = { "250-mx.test greets you", "250-PIPELINING",
+                          "250-pipeconnect",        "250-X-EXPS GSSAPI NTLM",
+                          "250-SIZE 100",           "250-AUTH PLAIN",
+                          "250-AUTH=LOGIN",         "250-chunking",
+                          "250-PIPECONNECT",        "250-BAD\x01WORD",
+                          "250- LEADING-SPACE",     "250-VRFY",
+                          "250 BINARYMIME",         NULL };
   const char *expected[] = { "PIPECONNECT", "X-EXPS", "VRFY", "BINARYMIME", NULL };
   g_autoptr (OutboxSmtpReply) reply = parse_lines (lines);
   g_auto (GStrv) ignored = outbox_smtp_caps_ignored_keywords (reply);

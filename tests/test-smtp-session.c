@@ -102,8 +102,8 @@ smtp_handle_bdat (FakeServer *server, const char *line)
   g_autofree char *octets = g_malloc (size + 1);
   gsize got = 0;
 
-  if (!g_input_stream_read_all (G_INPUT_STREAM (server->input), octets, size, &got, NULL, NULL)
-      || got != size)
+  if (!g_input_stream_read_all (G_INPUT_STREAM (server->input), octets, size, &got, NULL, NULL) ||
+      got != size)
     return FALSE;
   g_string_append_len (smtp->chunks, octets, (gssize) size);
   if (smtp->bdat != NULL && smtp->bdat[smtp->bdat_i] != NULL)
@@ -827,8 +827,10 @@ test_bdat_small (Fixture *f, gconstpointer data)
 {
   static const char *const rcpts[] = { "b@example.org", NULL };
   static const char body[] = "Subject: dots\n\n.hidden\nline\r\n.\nlone\rcr\r\r\nn\0ul\nend";
-  static const char wire[] = "Subject: dots\r\n\r\n.hidden\r\nline\r\n.\r\nlone\r\ncr\r\n\r\nnul\r\nend\r\n";
-  g_autoptr (GInputStream) stream = g_memory_input_stream_new_from_data (body, sizeof body - 1, NULL);
+  static const char wire[] =
+      "Subject: dots\r\n\r\n.hidden\r\nline\r\n.\r\nlone\r\ncr\r\n\r\nnul\r\nend\r\n";
+  g_autoptr (GInputStream) stream =
+      g_memory_input_stream_new_from_data (body, sizeof body - 1, NULL);
   g_autofree char *bdat = g_strdup_printf ("BDAT %zu LAST", strlen (wire));
   const char *const expected[] = { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>",
                                    "RCPT TO:<b@example.org>", bdat, NULL };
@@ -920,8 +922,13 @@ test_bdat_chunk_boundary (Fixture *f, gconstpointer data)
   static const char *const rcpts[] = { "b@example.org", NULL };
   g_autoptr (GString) body = g_string_new (NULL);
   g_autofree char *full = g_strdup_printf ("BDAT %u", TEST_BDAT_CHUNK);
-  const char *const expected[] = { "EHLO [127.0.0.1]", "MAIL FROM:<a@example.org>",
-                                   "RCPT TO:<b@example.org>", full, full, "BDAT 0 LAST", NULL };
+  const char *const expected[] = { "EHLO [127.0.0.1]",
+                                   "MAIL FROM:<a@example.org>",
+                                   "RCPT TO:<b@example.org>",
+                                   full,
+                                   full,
+                                   "BDAT 0 LAST",
+                                   NULL };
   g_autoptr (OutboxSmtpSendResult) result = NULL;
 
   /* 64-octet lines, CRLF included: 2 * TEST_BDAT_CHUNK octets as they are. */
@@ -1024,9 +1031,14 @@ test_bdat_refused (Fixture *f, gconstpointer data)
   g_autoptr (GString) wire = g_string_new (NULL);
   g_autoptr (OutboxSmtpSendResult) result = NULL;
   g_autoptr (OutboxSmtpSendResult) second = NULL;
-  static const char *const tail[] = { "RSET", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>",
-                                      "DATA", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>",
-                                      "DATA", NULL };
+  static const char *const tail[] = { "RSET",
+                                      "MAIL FROM:<a@example.org>",
+                                      "RCPT TO:<b@example.org>",
+                                      "DATA",
+                                      "MAIL FROM:<a@example.org>",
+                                      "RCPT TO:<b@example.org>",
+                                      "DATA",
+                                      NULL };
   guint n = 0;
 
   make_dotted_body (80000, body, wire);
@@ -1180,8 +1192,8 @@ test_bdat_last_held_back (Fixture *f, gconstpointer data)
   g_assert_cmpuint (assert_chunks (f, wire->len), ==, 2);
   last = g_ptr_array_index (f->server.commands, f->server.commands->len - 1);
   g_assert_true (g_str_has_suffix (last, " LAST"));
-  g_assert_true (f->smtp.chunks->len == wire->len
-                 && memcmp (f->smtp.chunks->str, wire->str, wire->len) == 0);
+  g_assert_true (f->smtp.chunks->len == wire->len &&
+                 memcmp (f->smtp.chunks->str, wire->str, wire->len) == 0);
 }
 
 /* A body stream that yields some data and then fails. */

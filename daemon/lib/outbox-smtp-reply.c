@@ -325,8 +325,8 @@ parse_capability_line (const char *line, OutboxSmtpCaps *caps)
 static gboolean
 keyword_is_known (const char *keyword)
 {
-  if (g_ascii_strcasecmp (keyword, "AUTH") == 0 || g_ascii_strncasecmp (keyword, "AUTH=", 5) == 0
-      || g_ascii_strcasecmp (keyword, "SIZE") == 0)
+  if (g_ascii_strcasecmp (keyword, "AUTH") == 0 || g_ascii_strncasecmp (keyword, "AUTH=", 5) == 0 ||
+      g_ascii_strcasecmp (keyword, "SIZE") == 0)
     return TRUE;
   for (gsize i = 0; i < G_N_ELEMENTS (simple_caps); i++)
     {
@@ -356,9 +356,8 @@ outbox_smtp_caps_ignored_keywords (const OutboxSmtpReply *ehlo_reply)
 
   g_return_val_if_fail (ehlo_reply != NULL, NULL);
 
-  for (char **line = ehlo_reply->lines != NULL && ehlo_reply->lines[0] != NULL
-                         ? ehlo_reply->lines + 1
-                         : NULL;
+  for (char **line =
+           ehlo_reply->lines != NULL && ehlo_reply->lines[0] != NULL ? ehlo_reply->lines + 1 : NULL;
        line != NULL && *line != NULL; line++)
     {
       g_auto (GStrv) words = split_words (*line);

@@ -673,13 +673,13 @@ typedef struct
   GInputStream *body; /* (owned) */
   guint8 *chunk;      /* (owned) BODY_CHUNK bytes */
   OutboxSmtpDataEncoder encoder;
-  GByteArray *pending; /* (owned) encoded, not yet written */
-  GByteArray *replay;  /* (owned) (nullable) body octets read before the
-                        * first BDAT chunk was accepted */
-  gboolean body_eof;      /* the body stream has reported its end */
-  gboolean body_finished; /* the block being written ends the message */
-  gboolean end_sent;      /* the dot or BDAT LAST is written */
-  gboolean falling_back;  /* BDAT refused: RSET, then DATA */
+  GByteArray *pending;          /* (owned) encoded, not yet written */
+  GByteArray *replay;           /* (owned) (nullable) body octets read before the
+                                 * first BDAT chunk was accepted */
+  gboolean body_eof;            /* the body stream has reported its end */
+  gboolean body_finished;       /* the block being written ends the message */
+  gboolean end_sent;            /* the dot or BDAT LAST is written */
+  gboolean falling_back;        /* BDAT refused: RSET, then DATA */
   gboolean holds_session;       /* this transaction set the session busy */
   OutboxSmtpSendResult *result; /* (owned) */
 } SendData;

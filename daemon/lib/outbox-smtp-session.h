@@ -98,7 +98,8 @@ OutboxSmtpSession *outbox_smtp_session_new (const OutboxSmtpConfig *config);
  * same normalised octets without dot-stuffing, the last chunk sent only
  * once @body has reported its end (a server that refuses BDAT outright gets
  * the transaction again with DATA).  A body read error aborts the
- * connection without sending the final dot or BDAT LAST.  Resets the previous transaction first when it was left unfinished.
+ * connection without sending the final dot or BDAT LAST.  Resets the
+ * previous transaction first when it was left unfinished.
  *
  * @dsn (nullable) asks for delivery status notifications (RFC 3461): where
  * the server offers DSN, RET= and ENVID= go on MAIL, NOTIFY= and ORCPT= on

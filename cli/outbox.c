@@ -207,8 +207,29 @@ print_fields (GVariant          *dict,
 
 /* outbox send */
 
+/* A message a delay scheduled (the account's send-delay or --delay) says
+ * on stderr how long is left and how to undo it; stdout stays the id. */
+static void
+tell_undo_window (OutboxDbusQueue *queue,
+                  const char      *id)
+{
+  g_autoptr(GVariant) message = NULL;
+  gint64 send_at;
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  g_autofree char *left = NULL;
+
+  if (!outbox_dbus_queue_call_get_sync (queue, id, &message, NULL, NULL))
+    return;
+  if (g_strcmp0 (outbox_cli_lookup_text (message, "state"), "scheduled") != 0
+      || !g_variant_lookup (message, "send-at", "x", &send_at))
+    return;
+  left = outbox_cli_format_seconds (send_at > now ? (guint64) (send_at - now) : 0, FALSE);
+  g_printerr ("Sending in %s; outbox cancel %s undoes it\n", left, id);
+}
+
 static int
-submit_stdin (GVariant *options)
+submit_stdin (GVariant *options,
+              gboolean  tell_delay)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new ();
@@ -233,6 +254,8 @@ submit_stdin (GVariant *options)
     return outbox_cli_report_error (error, NULL);
 
   g_print ("%s\n", id);
+  if (tell_delay)
+    tell_undo_window (queue, id);
   return EXIT_SUCCESS;
 }
 
@@ -246,6 +269,7 @@ command_send (int    argc,
   g_autofree char *from = NULL;
   g_autofree char *at = NULL;
   gboolean hold = FALSE;
+  gint64 delay = G_MININT64; /* not given */
   gboolean save_to_sent = FALSE;
   gboolean no_save_to_sent = FALSE;
   g_autofree char *notify = NULL;
@@ -260,6 +284,7 @@ command_send (int    argc,
     { "from", 'f', 0, G_OPTION_ARG_STRING, &from, "Envelope sender (default: the account's address)", "ADDRESS" },
     { "at", 0, 0, G_OPTION_ARG_STRING, &at, "Send at WHEN: ISO 8601 (2025-03-01T09:30) or +45s, +30m, +2h, +1d", "WHEN" },
     { "hold", 0, 0, G_OPTION_ARG_NONE, &hold, "Queue the message held until outbox release", NULL },
+    { "delay", 0, 0, G_OPTION_ARG_INT64, &delay, "Wait SECONDS (at most 86400) before sending, so that outbox cancel undoes it (default: the account's send-delay)", "SECONDS" },
     { "save-to-sent", 0, 0, G_OPTION_ARG_NONE, &save_to_sent, "File a copy in the IMAP Sent folder", NULL },
     { "no-save-to-sent", 0, 0, G_OPTION_ARG_NONE, &no_save_to_sent, "Do not file a copy in the IMAP Sent folder", NULL },
     { "notify", 0, 0, G_OPTION_ARG_STRING, &notify, "Ask for delivery status notifications: never, or any of success, failure, delay (default: the account's dsn-notify)", "LIST" },
@@ -289,6 +314,10 @@ command_send (int    argc,
     return outbox_cli_report_usage ("send", error);
   if (at != NULL && !outbox_cli_parse_send_at (at, now, &send_at, &error))
     return outbox_cli_report_usage ("send", error);
+  if (delay != G_MININT64 && (delay < 0 || delay > 86400))
+    return outbox_cli_usage_error ("send", "--delay takes 0 to 86400 seconds; for later, use --at");
+  if (delay != G_MININT64 && at != NULL)
+    return outbox_cli_usage_error ("send", "--delay and --at exclude each other");
   if (isatty (STDIN_FILENO))
     {
       error = g_error_new_literal (OUTBOX_CLI_ERROR, OUTBOX_CLI_ERROR_USAGE,
@@ -307,13 +336,15 @@ command_send (int    argc,
     g_variant_dict_insert (options, "send-at", "x", send_at);
   if (hold)
     g_variant_dict_insert (options, "hold", "b", TRUE);
+  if (delay != G_MININT64)
+    g_variant_dict_insert (options, "delay", "u", (guint32) delay);
   if (save_to_sent || no_save_to_sent)
     g_variant_dict_insert (options, "save-to-sent", "b", save_to_sent);
   outbox_cli_dsn_insert (&dsn, options);
   if (dsn_required || no_dsn_required)
     g_variant_dict_insert (options, "dsn-required", "b", dsn_required);
 
-  return submit_stdin (g_variant_dict_end (options));
+  return submit_stdin (g_variant_dict_end (options), at == NULL && !hold);
 }
 
 /* outbox queue */
@@ -1043,12 +1074,13 @@ enum
   NUMERIC_GIVE_UP_AFTER,
   NUMERIC_MAX_CONNECTIONS,
   NUMERIC_MAX_RECIPIENTS,
+  NUMERIC_SEND_DELAY,
   N_NUMERIC_SETTINGS
 };
 
 static const char *const numeric_keys[N_NUMERIC_SETTINGS] = {
   "timeout", "retry-first", "retry-max", "give-up-after", "max-connections",
-  "max-recipients",
+  "max-recipients", "send-delay",
 };
 
 /* Sign-in settings that are plain text, each set by the option of its name. */
@@ -1164,6 +1196,7 @@ init_account_entries (OutboxAccountOptions *options,
     { "give-up-after", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_GIVE_UP_AFTER], "Fail what is still deferred after this (default 5 days)", "SECONDS" },
     { "max-connections", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_MAX_CONNECTIONS], "SMTP connections at once (default 2)", "N" },
     { "max-recipients", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_MAX_RECIPIENTS], "Recipients per SMTP transaction (default: as many as the server takes)", "N" },
+    { "send-delay", 0, 0, G_OPTION_ARG_INT64, &options->numeric[NUMERIC_SEND_DELAY], "Hold each message this long before it goes, so that outbox cancel undoes it (default 0; at most 86400)", "SECONDS" },
     { "save-to-sent", 0, 0, G_OPTION_ARG_NONE, &options->save_to_sent, "Copy sent mail to the IMAP Sent folder (the default with --imap)", NULL },
     { "no-save-to-sent", 0, 0, G_OPTION_ARG_NONE, &options->no_save_to_sent, "Do not copy sent mail (for providers that file it themselves)", NULL },
     { "sent-folder", 0, 0, G_OPTION_ARG_STRING, &options->sent_folder, "The Sent folder when the server marks none", "NAME" },
@@ -1867,6 +1900,7 @@ static const OutboxField account_fields[] = {
   { "give-up-after", "Give up after", FIELD_SECONDS, NULL },
   { "max-connections", "Max connections", FIELD_COUNT, NULL },
   { "max-recipients", "Recipients per transaction", FIELD_COUNT, NULL },
+  { "send-delay", "Send delay (undo)", FIELD_SECONDS, NULL },
   { "state", "State", FIELD_TEXT, NULL },
   { "state-message", "What to do", FIELD_TEXT, NULL },
   { "failing-since", "Failing since", FIELD_TIME, NULL },

@@ -15,6 +15,8 @@ typedef struct
   char *from;        /* (nullable) */
   GPtrArray *recipients; /* (nullable) (element-type utf8) */
   gint64 send_at;
+  gboolean send_at_given;
+  gint64 delay;      /* -1: the account's send-delay, unless send-at or hold */
   gboolean hold;
   int save_to_sent;  /* -1: the account decides */
   OutboxDsnNotify notify; /* DEFAULT: the account's dsn-notify */
@@ -128,6 +130,20 @@ check_envid (const char *key, GVariant *value, GError **error)
          || option_refused (key, local_error, error);
 }
 
+static gboolean
+check_delay (const char *key, GVariant *value, GError **error)
+{
+  if (g_variant_get_uint32 (value) > OUTBOX_SEND_DELAY_MAX)
+    {
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Option “delay” is %u seconds; at most %d (a day): for later than that "
+                   "give send-at",
+                   g_variant_get_uint32 (value), OUTBOX_SEND_DELAY_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 enum
 {
   OPTION_ACCOUNT,
@@ -135,6 +151,7 @@ enum
   OPTION_RECIPIENTS,
   OPTION_SEND_AT,
   OPTION_HOLD,
+  OPTION_DELAY,
   OPTION_SAVE_TO_SENT,
   OPTION_NOTIFY,
   OPTION_RET,
@@ -149,6 +166,7 @@ static const OutboxOption submit_options[N_OPTIONS] = {
   [OPTION_RECIPIENTS] = { "recipients", "as", check_recipients },
   [OPTION_SEND_AT] = { "send-at", "x", NULL },
   [OPTION_HOLD] = { "hold", "b", NULL },
+  [OPTION_DELAY] = { "delay", "u", check_delay },
   [OPTION_SAVE_TO_SENT] = { "save-to-sent", "b", NULL },
   [OPTION_NOTIFY] = { "notify", "as", check_notify },
   [OPTION_RET] = { "ret", "s", check_ret },
@@ -181,8 +199,16 @@ parse_options (GVariant *options, SubmitOptions *out, GError **error)
 
   out->save_to_sent = -1;
   out->dsn_required = -1;
+  out->delay = -1;
   if (!outbox_options_check (options, submit_options, N_OPTIONS, "Submit", values, error))
     return FALSE;
+  if (values[OPTION_DELAY] != NULL && values[OPTION_SEND_AT] != NULL)
+    {
+      outbox_options_clear (values, N_OPTIONS);
+      g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ARGS,
+                   "Options “delay” and “send-at” exclude each other: give one of them");
+      return FALSE;
+    }
   if (values[OPTION_ACCOUNT] != NULL)
     out->account = g_variant_dup_string (values[OPTION_ACCOUNT], NULL);
   if (values[OPTION_FROM] != NULL)
@@ -196,7 +222,12 @@ parse_options (GVariant *options, SubmitOptions *out, GError **error)
         g_ptr_array_add (out->recipients, g_strdup (strv[i]));
     }
   if (values[OPTION_SEND_AT] != NULL)
-    out->send_at = g_variant_get_int64 (values[OPTION_SEND_AT]);
+    {
+      out->send_at = g_variant_get_int64 (values[OPTION_SEND_AT]);
+      out->send_at_given = TRUE;
+    }
+  if (values[OPTION_DELAY] != NULL)
+    out->delay = g_variant_get_uint32 (values[OPTION_DELAY]);
   if (values[OPTION_HOLD] != NULL)
     out->hold = g_variant_get_boolean (values[OPTION_HOLD]);
   if (values[OPTION_SAVE_TO_SENT] != NULL)
@@ -287,13 +318,32 @@ any_non_ascii (SubmitData *data)
 }
 
 static OutboxMessageState
-initial_state (const SubmitOptions *options)
+initial_state (const SubmitOptions *options, gint64 send_at, gint64 now)
 {
   if (options->hold)
     return OUTBOX_MESSAGE_STATE_HELD;
-  if (options->send_at > g_get_real_time () / G_USEC_PER_SEC)
+  if (send_at > now)
     return OUTBOX_MESSAGE_STATE_SCHEDULED;
   return OUTBOX_MESSAGE_STATE_QUEUED;
+}
+
+/* When the message goes.  A delay (the option's, else the account's
+ * send-delay when the call gives neither send-at nor hold) makes it
+ * scheduled for now + delay, so that Cancel undoes it meanwhile.  Hold wins
+ * over a delay: a held message goes when it is released. */
+static gint64
+choose_send_at (const SubmitData *data, gint64 now)
+{
+  const SubmitOptions *options = &data->options;
+  gint64 delay = options->delay;
+
+  if (options->hold)
+    return options->send_at;
+  if (options->send_at_given)
+    return options->send_at;
+  if (delay < 0)
+    delay = data->account->send_delay;
+  return delay > 0 ? now + delay : 0;
 }
 
 static OutboxSpoolRecord *
@@ -307,9 +357,9 @@ build_record (SubmitData *data, const OutboxMessageWritten *written)
   record->from = g_strdup (data->from);
   for (guint i = 0; i < data->recipients->len; i++)
     outbox_spool_record_add_recipient (record, g_ptr_array_index (data->recipients, i));
-  record->state = initial_state (&data->options);
   record->created = g_get_real_time () / G_USEC_PER_SEC;
-  record->send_at = data->options.send_at;
+  record->send_at = choose_send_at (data, record->created);
+  record->state = initial_state (&data->options, record->send_at, record->created);
   record->size = written->size;
   /* The import made the hex digits itself. */
   checksum_ok = outbox_spool_sha256_from_hex (written->sha256, record->sha256);

@@ -33,6 +33,8 @@ static const NumericSetting numeric_settings[] = {
   { "max-connections", G_STRUCT_OFFSET (OutboxAccount, max_connections), 2, 1, 16 },
   /* 0: as many as the server takes (it says 452 when it has had enough) */
   { "max-recipients", G_STRUCT_OFFSET (OutboxAccount, max_recipients), 0, 1, 100000 },
+  /* 0: a message goes at once; else it waits this long, and Cancel undoes it */
+  { "send-delay", G_STRUCT_OFFSET (OutboxAccount, send_delay), 0, 1, OUTBOX_SEND_DELAY_MAX },
 };
 
 /* The settings that are an optional string and need no check of their own. */

@@ -44,11 +44,16 @@ typedef struct
   guint give_up_after;         /* seconds of deferral before failing (5 days) */
   guint max_connections;       /* SMTP connections at once (2) */
   guint max_recipients;        /* RCPTs per transaction (0: no limit of our own) */
+  guint send_delay;            /* seconds a message submitted without delay, send-at
+                                * or hold waits, so that Cancel undoes it (0) */
   OutboxDsnNotify dsn_notify;  /* what a message asks when its Submit gives no notify */
   gboolean dsn_required;       /* a message that asks for DSN waits for a server that
                                 * offers it, unless it says otherwise */
   OutboxSmtpTimeouts timeouts; /* derived from timeout */
 } OutboxAccount;
+
+/* The longest send-delay and Submit delay: a day. */
+#define OUTBOX_SEND_DELAY_MAX 86400
 
 OutboxAccount *outbox_account_copy (const OutboxAccount *account);
 void outbox_account_free (OutboxAccount *account);

@@ -1178,6 +1178,23 @@ join_recipient_addresses (GVariant *message)
   return g_strjoinv (", ", (char **) addresses->pdata);
 }
 
+/* A scheduled message says how long is left ("scheduled, in 8 s"): what an
+ * undo window or a send-later time leaves to cancel it. */
+static char *
+format_queue_state (GVariant *message,
+                    gint64    now)
+{
+  const char *state = outbox_cli_lookup_text_or (message, "state", "-");
+  gint64 send_at;
+  g_autofree char *left = NULL;
+
+  if (!g_str_equal (state, "scheduled") || !g_variant_lookup (message, "send-at", "x", &send_at)
+      || send_at <= now)
+    return g_strdup (state);
+  left = outbox_cli_format_seconds ((guint64) (send_at - now), FALSE);
+  return g_strdup_printf ("scheduled, in %s", left);
+}
+
 static char **
 queue_row_new (GVariant *message,
                gint64    now)
@@ -1191,7 +1208,7 @@ queue_row_new (GVariant *message,
                     ? outbox_cli_format_size (size) : g_strdup ("-");
   row[QUEUE_AGE] = g_variant_lookup (message, "created", "x", &created)
                    ? outbox_cli_format_duration (now - created) : g_strdup ("-");
-  row[QUEUE_STATE] = g_strdup (outbox_cli_lookup_text_or (message, "state", "-"));
+  row[QUEUE_STATE] = format_queue_state (message, now);
   row[QUEUE_FROM] = g_strdup (outbox_cli_lookup_text_or (message, "from", ""));
   row[QUEUE_RECIPIENTS] = join_recipient_addresses (message);
   row[QUEUE_LAST_REPLY] = g_strdup (outbox_cli_lookup_text_or (message, "last-reply", ""));

@@ -113,7 +113,11 @@ class UndoSendTest(EngineTestCase):
         message_id = result.stdout.strip()
         self.assertIn(f"outbox cancel {message_id} undoes it", result.stderr)
         self.assertScheduledFor(message_id, submitted, DELAY)
-        self.assertIn("scheduled", self.outbox.check("queue").stdout)
+        # The queue and show say how long is left.
+        self.assertRegex(self.outbox.check("queue").stdout,
+                         rf"{message_id} .*scheduled, in [0-9] s")
+        self.assertRegex(self.outbox.check("show", message_id).stdout,
+                         r"Send at: +[-0-9]+ [:0-9]+ \(in [0-9] s\)")
         self.assertCancelUndoes(sink, message_id)
 
     def test_hold_wins_over_send_delay(self):

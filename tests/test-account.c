@@ -490,6 +490,50 @@ test_dsn_settings (Fixture *f, gconstpointer data)
                    OUTBOX_DSN_NOTIFY_DEFAULT);
 }
 
+/* send-delay (undo send): 0 by default, kept in the file and listed,
+ * at most a day, and 0 sends at once again. */
+static void
+test_send_delay (Fixture *f, gconstpointer data)
+{
+  g_autoptr (GVariant) ten = one_setting ("send-delay", g_variant_new_uint32 (10));
+  g_autoptr (GVariant) too_long = one_setting ("send-delay", g_variant_new_uint32 (86401));
+  g_autoptr (GVariant) off = one_setting ("send-delay", g_variant_new_uint32 (0));
+  g_autoptr (OutboxAccountStore) reloaded = NULL;
+  g_autoptr (GVariant) listed = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *contents = NULL;
+  const OutboxAccount *account;
+  guint32 value = 0;
+
+  add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
+  account = outbox_account_store_lookup (f->store, "work");
+  g_assert_cmpuint (account->send_delay, ==, 0);
+  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  g_assert_false (g_variant_lookup (listed, "send-delay", "u", &value));
+  g_clear_pointer (&listed, g_variant_unref);
+
+  g_assert_false (outbox_account_store_update (f->store, "work", too_long, &error));
+  g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT);
+  g_assert_nonnull (strstr (error->message, "send-delay"));
+  g_clear_error (&error);
+
+  g_assert_true (outbox_account_store_update (f->store, "work", ten, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (f->path, &contents, NULL, NULL));
+  g_assert_nonnull (strstr (contents, "send-delay=10"));
+  reloaded = outbox_account_store_load (f->path, &error);
+  g_assert_no_error (error);
+  account = outbox_account_store_lookup (reloaded, "work");
+  g_assert_cmpuint (account->send_delay, ==, 10);
+  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  g_assert_true (g_variant_lookup (listed, "send-delay", "u", &value));
+  g_assert_cmpuint (value, ==, 10);
+
+  g_assert_true (outbox_account_store_update (f->store, "work", off, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (outbox_account_store_lookup (f->store, "work")->send_delay, ==, 0);
+}
+
 /* A hand-written list with commas reads as the API's words would. */
 static void
 test_dsn_notify_from_file (Fixture *f, gconstpointer data)
@@ -545,6 +589,7 @@ main (int argc, char **argv)
   ADD ("/account/store/dsn-notify-refused", test_dsn_notify_refused);
   ADD ("/account/store/timeout-caps-defaults", test_timeout_caps_defaults);
   ADD ("/account/store/numeric-settings", test_numeric_settings);
+  ADD ("/account/store/send-delay", test_send_delay);
 #undef ADD
 
   return g_test_run ();

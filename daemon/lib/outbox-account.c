@@ -505,8 +505,8 @@ set_numeric (OutboxAccount *account, const NumericSetting *setting, GVariant *va
   else if (n < setting->min || n > setting->max)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_ACCOUNT,
-                   "Setting “%s” must be between %u and %u, not %u", setting->key, setting->min,
-                   setting->max, n);
+                   "Setting “%s” must be between %u and %u, or 0 for its default (%u), not %u",
+                   setting->key, setting->min, setting->max, setting->default_value, n);
       return FALSE;
     }
   *numeric_slot (account, setting) = n;

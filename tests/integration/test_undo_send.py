@@ -159,6 +159,7 @@ class UndoSendTest(EngineTestCase):
         result = self.outbox.run("account", "update", account, "--send-delay", "999999")
         self.assertNotEqual(result.rc, 0, result)
         self.assertIn("send-delay", result.stderr, result)
+        self.assertIn("between 1 and 86400, or 0 for its default (0)", result.stderr, result)
 
         for options, words in (({"delay": GLib.Variant("u", 86401)}, "at most 86400"),
                                ({"delay": GLib.Variant("u", 5),

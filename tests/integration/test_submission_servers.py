@@ -131,6 +131,15 @@ class DeliveryThroughServer(TracedDaemon):
     def check_session(self, server, message_id):
         raise NotImplementedError
 
+    def logged_session(self, server, message_id, done_key, what):
+        """What the server's log says of the session that submitted
+        message_id, once it logs done_key for it."""
+        outboxtest.wait_until(lambda: (server.session_of(message_id) or {}).get(done_key),
+                              TIMEOUT, f"{server.NAME} to log that {message_id} was {what}")
+        session = server.session_of(message_id)
+        print(f"{server.NAME} took {message_id}: {session}")
+        return session
+
     def check_keywords(self, server):
         plain = server.ehlo_keywords(starttls=False)
         keywords = server.ehlo_keywords()
@@ -252,10 +261,7 @@ class PostfixTest(DeliveryThroughServer, OutboxTestCase):
         return server
 
     def check_session(self, server, message_id):
-        outboxtest.wait_until(lambda: (server.session_of(message_id) or {}).get("relayed"),
-                              TIMEOUT, f"Postfix to log that {message_id} was relayed")
-        session = server.session_of(message_id)
-        print(f"Postfix took {message_id}: {session}")
+        session = self.logged_session(server, message_id, "relayed", "relayed")
         self.assertEqual(session["sasl_method"], "PLAIN", session)
         self.assertEqual(session["sasl_username"], server.USER, session)
         self.assertIsNotNone(session["tls"], f"no TLS before the submission: {session}")
@@ -277,10 +283,7 @@ class EximTest(DeliveryThroughServer, OutboxTestCase):
         return server
 
     def check_session(self, server, message_id):
-        outboxtest.wait_until(lambda: (server.session_of(message_id) or {}).get("completed"),
-                              TIMEOUT, f"Exim to log that {message_id} was completed")
-        session = server.session_of(message_id)
-        print(f"Exim took {message_id}: {session}")
+        session = self.logged_session(server, message_id, "completed", "completed")
         self.assertEqual(session["protocol"], "esmtpsa", session)
         self.assertRegex(session["tls"] or "", r"^TLS1\.[23]:", session)
         self.assertEqual(session["auth"], f"plain:{server.USER}", session)

@@ -539,7 +539,7 @@ default_account_address (void)
   g_autofree char *path = g_build_filename (g_get_user_config_dir (), "outbox",
                                             "accounts.conf", NULL);
   g_autoptr(OutboxAccountStore) store = outbox_account_store_load (path, NULL);
-  const OutboxAccount *account = store != NULL ? outbox_account_store_get_default (store) : NULL;
+  const OutboxAccountConfig *account = store != NULL ? outbox_account_store_get_default (store) : NULL;
 
   return account != NULL ? g_strdup (account->from) : NULL;
 }

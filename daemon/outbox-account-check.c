@@ -17,7 +17,7 @@
 
 typedef struct
 {
-  OutboxAccount *account; /* (owned) */
+  OutboxAccountConfig *account; /* (owned) */
   OutboxCredentials *credentials; /* (owned) */
   GVariantDict results;   /* service name -> a{sv} */
   guint pending;
@@ -33,7 +33,7 @@ typedef struct
 static void
 check_data_free (CheckData *data)
 {
-  outbox_account_free (data->account);
+  outbox_account_config_free (data->account);
   g_object_unref (data->credentials);
   g_variant_dict_clear (&data->results);
   g_free (data);
@@ -202,7 +202,7 @@ smtp_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-smtp_start (ServerCheck *check, const OutboxAccount *account, const OutboxSecret *secret)
+smtp_start (ServerCheck *check, const OutboxAccountConfig *account, const OutboxSecret *secret)
 {
   OutboxSmtpConfig config = {
     .url = account->smtp,
@@ -241,7 +241,7 @@ imap_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-imap_start (ServerCheck *check, const OutboxAccount *account, const OutboxSecret *secret)
+imap_start (ServerCheck *check, const OutboxAccountConfig *account, const OutboxSecret *secret)
 {
   OutboxImapConfig config = {
     .url = account->imap,
@@ -281,7 +281,7 @@ pop3_open_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-pop3_start (ServerCheck *check, const OutboxAccount *account, const OutboxSecret *secret)
+pop3_start (ServerCheck *check, const OutboxAccountConfig *account, const OutboxSecret *secret)
 {
   OutboxPop3Config config = {
     .url = account->pop3,
@@ -362,7 +362,7 @@ check_server (GTask *task, const OutboxServerUrl *url)
 }
 
 void
-outbox_account_check_async (const OutboxAccount *account,
+outbox_account_check_async (const OutboxAccountConfig *account,
                             OutboxCredentials *credentials,
                             GCancellable *cancellable,
                             GAsyncReadyCallback callback,
@@ -374,7 +374,7 @@ outbox_account_check_async (const OutboxAccount *account,
   guint n = 0;
 
   g_task_set_source_tag (task, outbox_account_check_async);
-  data->account = outbox_account_copy (account);
+  data->account = outbox_account_config_copy (account);
   data->credentials = g_object_ref (credentials);
   g_variant_dict_init (&data->results, NULL);
   g_task_set_task_data (task, data, (GDestroyNotify) check_data_free);

@@ -13,7 +13,7 @@ G_BEGIN_DECLS
  * at once, each with the secret @credentials gives, and returns an a{sv} with one a{sv} per service ("smtp", "imap",
  * "pop3"), as documented for org.outbox.Outbox1.Accounts.Test.  Never fails
  * for a server's sake: each server's failure is in its own entry. */
-void outbox_account_check_async (const OutboxAccount *account,
+void outbox_account_check_async (const OutboxAccountConfig *account,
                                  OutboxCredentials *credentials,
                                  GCancellable *cancellable,
                                  GAsyncReadyCallback callback,

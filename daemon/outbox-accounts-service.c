@@ -44,8 +44,8 @@ handle_list (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation)
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
   for (guint i = 0; i < accounts->len; i++)
     {
-      const OutboxAccount *account = g_ptr_array_index (accounts, i);
-      g_autoptr (GVariant) settings = g_variant_ref_sink (outbox_account_to_variant (account));
+      const OutboxAccountConfig *account = g_ptr_array_index (accounts, i);
+      g_autoptr (GVariant) settings = g_variant_ref_sink (outbox_account_config_to_variant (account));
       const char *message = NULL;
       OutboxAccountState state =
           outbox_delivery_get_account_state (self->delivery, account->name, &message);
@@ -225,7 +225,7 @@ count_pending (OutboxQueue *queue, const char *account)
     {
       const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
       if (g_str_equal (record->account, account)
-          && outbox_message_state_is_pending (record->state))
+          && outbox_spool_state_is_pending (record->state))
         n++;
     }
   return n;
@@ -305,7 +305,7 @@ store_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static const OutboxServerUrl *
-account_url_for_service (const OutboxAccount *account, const char *service)
+account_url_for_service (const OutboxAccountConfig *account, const char *service)
 {
   if (g_str_equal (service, "smtp"))
     return account->smtp;
@@ -324,7 +324,7 @@ service_is_oauth2 (const char *service)
 }
 
 static gboolean
-check_password_args (const OutboxAccount *account,
+check_password_args (const OutboxAccountConfig *account,
                      const char *name,
                      const char *service,
                      const char *secret,
@@ -376,7 +376,7 @@ handle_set_password (OutboxDbusAccounts *object,
                      const char *arg_secret)
 {
   OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
-  const OutboxAccount *account = outbox_account_store_lookup (self->accounts, arg_name);
+  const OutboxAccountConfig *account = outbox_account_store_lookup (self->accounts, arg_name);
   SetPasswordData *data;
   GError *error = NULL;
 
@@ -420,7 +420,7 @@ static gboolean
 handle_test (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation, const char *arg_name)
 {
   OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
-  const OutboxAccount *account = outbox_account_store_lookup (self->accounts, arg_name);
+  const OutboxAccountConfig *account = outbox_account_store_lookup (self->accounts, arg_name);
 
   if (account == NULL)
     {

@@ -52,7 +52,7 @@ typedef struct
 {
   OutboxDelivery *delivery; /* (unowned) owns the lane */
   char *account_name;       /* (owned) */
-  OutboxAccount *account;   /* (owned) (nullable) settings of the open session */
+  OutboxAccountConfig *account;   /* (owned) (nullable) settings of the open session */
   OutboxSmtpSession *session; /* (owned) (nullable) */
   OutboxSecret *secret;     /* (owned) (nullable) for the session being opened */
   OutboxSaslSecretKind secret_kind; /* of the session being opened */
@@ -109,7 +109,7 @@ enum
 
 static void lane_next (Lane *lane);
 static void lane_start (Lane *lane, OutboxSpoolRecord *record);
-static gboolean smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b);
+static gboolean smtp_settings_equal (const OutboxAccountConfig *a, const OutboxAccountConfig *b);
 static OutboxSpoolRecord *find_due_for_account (OutboxDelivery *self, const char *account, gint64 now);
 static gint64 account_rests_until (OutboxDelivery *self, const char *account_name, gint64 now);
 
@@ -277,7 +277,7 @@ static void
 lane_free (Lane *lane)
 {
   g_free (lane->account_name);
-  g_clear_pointer (&lane->account, outbox_account_free);
+  g_clear_pointer (&lane->account, outbox_account_config_free);
   g_clear_object (&lane->session);
   lane_clear_secret (lane);
   g_free (lane->message_id);
@@ -322,7 +322,7 @@ get_idle_lane (OutboxDelivery *self, const char *account_name, guint max_lanes)
   return lane;
 }
 
-static const OutboxAccount *
+static const OutboxAccountConfig *
 lane_get_account (Lane *lane)
 {
   return outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
@@ -445,7 +445,7 @@ static void
 lane_drop_session (Lane *lane)
 {
   g_clear_object (&lane->session);
-  g_clear_pointer (&lane->account, outbox_account_free);
+  g_clear_pointer (&lane->account, outbox_account_config_free);
 }
 
 static gboolean
@@ -515,7 +515,7 @@ outcome_saved (GObject *source, GAsyncResult *result, gpointer user_data)
         {
           if (count_recipients (record, recipient_has_failed) > outcome->failed_at_start)
             notify_failure (record);
-          g_info ("%s: %s%s%s", record->id, outbox_message_state_to_string (record->state),
+          g_info ("%s: %s%s%s", record->id, outbox_spool_state_to_string (record->state),
                   record->last_reply ? ": " : "", record->last_reply ? record->last_reply : "");
         }
       if (outcome->lane_waits)
@@ -533,7 +533,7 @@ static OutboxSpoolRecord *
 lane_next_overlapping (Lane *lane)
 {
   OutboxDelivery *self = lane->delivery;
-  const OutboxAccount *account = lane_get_account (lane);
+  const OutboxAccountConfig *account = lane_get_account (lane);
 
   gint64 now = now_seconds ();
 
@@ -553,13 +553,13 @@ lane_next_overlapping (Lane *lane)
 static void
 lane_finish_message (Lane *lane, OutboxSpoolRecord *record, gint64 retry_at)
 {
-  const OutboxAccount *account = lane_get_account (lane);
+  const OutboxAccountConfig *account = lane_get_account (lane);
   OutboxRetryPolicy policy = outbox_retry_policy_for (account);
   Outcome *outcome = g_new0 (Outcome, 1);
   OutboxSpoolRecord *next;
 
   outbox_queue_settle (lane->delivery->queue, record, &policy, retry_at,
-                       account != NULL && outbox_account_wants_sent_copy (account, record->save_to_sent));
+                       account != NULL && outbox_account_config_wants_sent_copy (account, record->save_to_sent));
   outcome->lane = lane;
   outcome->id = g_strdup (record->id);
   outcome->failed_at_start = lane->failed_at_start;
@@ -614,7 +614,7 @@ error_is_network (const GError *error)
 static char *
 sign_in_advice (Lane *lane, const GError *error, OutboxAccountState *out_state)
 {
-  const OutboxAccount *account = lane->account != NULL ? lane->account : lane_get_account (lane);
+  const OutboxAccountConfig *account = lane->account != NULL ? lane->account : lane_get_account (lane);
   const char *name = lane->account_name;
 
   *out_state = OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD;
@@ -662,7 +662,7 @@ sign_in_advice (Lane *lane, const GError *error, OutboxAccountState *out_state)
                           error->message);
 }
 
-static void lane_connect (Lane *lane, const OutboxAccount *account);
+static void lane_connect (Lane *lane, const OutboxAccountConfig *account);
 
 static void
 deferral_saved (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -727,7 +727,7 @@ error_is_sign_in (const GError *error)
 static gboolean
 lane_retry_with_new_token (Lane *lane, const GError *error)
 {
-  const OutboxAccount *account = lane_get_account (lane);
+  const OutboxAccountConfig *account = lane_get_account (lane);
 
   if (!g_error_matches (error, OUTBOX_SESSION_ERROR, OUTBOX_SESSION_ERROR_AUTH) || account == NULL
       || lane->token_retried || lane->secret_kind != OUTBOX_SASL_SECRET_TOKEN)
@@ -768,7 +768,7 @@ defer_due_messages (OutboxDelivery *self,
       if (attempted)
         record->attempts++;
       outbox_queue_settle (self->queue, record, &policy, retry_at, FALSE);
-      gave_up += record->state == OUTBOX_MESSAGE_STATE_FAILED;
+      gave_up += record->state == OUTBOX_SPOOL_STATE_FAILED;
       deferred++;
       outbox_queue_save_async (self->queue, record, NULL, deferral_saved, NULL);
     }
@@ -1092,7 +1092,7 @@ pending_addresses (Lane *lane, OutboxSpoolRecord *record, guint limit)
  * account's as it is now: an update of the account reaches what is
  * queued. */
 static OutboxDsnRequest
-dsn_request_for (const OutboxSpoolRecord *record, const OutboxAccount *account)
+dsn_request_for (const OutboxSpoolRecord *record, const OutboxAccountConfig *account)
 {
   OutboxDsnRequest dsn = { record->dsn_notify, record->dsn_ret, record->dsn_envid, FALSE };
 
@@ -1110,7 +1110,7 @@ lane_send (Lane *lane)
   g_autoptr (GPtrArray) rcpts = NULL;
   g_autoptr (GError) error = NULL;
   OutboxSmtpSendFlags flags = OUTBOX_SMTP_SEND_FLAGS_NONE;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
 
   body = outbox_spool_open_message (outbox_queue_get_spool (lane->delivery->queue), record, &error);
   if (body == NULL)
@@ -1164,7 +1164,7 @@ open_done (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-lane_open (Lane *lane, const OutboxAccount *account)
+lane_open (Lane *lane, const OutboxAccountConfig *account)
 {
   OutboxSmtpConfig config = {
     .url = account->smtp,
@@ -1178,7 +1178,7 @@ lane_open (Lane *lane, const OutboxAccount *account)
 
   lane_drop_session (lane);
   lane->secret_kind = config.secret_kind;
-  lane->account = outbox_account_copy (account);
+  lane->account = outbox_account_config_copy (account);
   lane->session = outbox_smtp_session_new (&config);
   lane_clear_secret (lane);
   outbox_session_open_async (OUTBOX_SESSION (lane->session), lane->delivery->cancellable, open_done,
@@ -1193,7 +1193,7 @@ secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
   Lane *lane = user_data;
   g_autoptr (OutboxDelivery) delivery = lane->delivery;
   g_autoptr (GError) error = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
   OutboxSecret *secret = outbox_credentials_lookup_finish (OUTBOX_CREDENTIALS (source), res, &error);
 
   if (g_cancellable_is_cancelled (delivery->cancellable))
@@ -1221,7 +1221,7 @@ secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
 /* Whether an open session still matches how the account says to reach its
  * server (the user may have changed it meanwhile). */
 static gboolean
-smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b)
+smtp_settings_equal (const OutboxAccountConfig *a, const OutboxAccountConfig *b)
 {
   g_autofree char *url_a = outbox_server_url_to_string (a->smtp);
   g_autofree char *url_b = outbox_server_url_to_string (b->smtp);
@@ -1233,7 +1233,7 @@ smtp_settings_equal (const OutboxAccount *a, const OutboxAccount *b)
 
 /* A new SMTP session: the password first when the URL names a user. */
 static void
-lane_connect (Lane *lane, const OutboxAccount *account)
+lane_connect (Lane *lane, const OutboxAccountConfig *account)
 {
   if (account->smtp->user == NULL)
     {
@@ -1253,7 +1253,7 @@ pop_quit_done (GObject *source, GAsyncResult *res, gpointer user_data)
   g_autoptr (OutboxDelivery) delivery = lane->delivery;
   g_autoptr (OutboxPop3Session) pop = OUTBOX_POP3_SESSION (source);
   g_autoptr (GError) error = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
 
   if (!outbox_session_quit_finish (OUTBOX_SESSION (pop), res, &error))
     g_debug ("POP3 QUIT: %s", error->message);
@@ -1295,7 +1295,7 @@ pop_secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
   Lane *lane = user_data;
   g_autoptr (OutboxDelivery) delivery = lane->delivery;
   g_autoptr (GError) error = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
   g_autoptr (OutboxSecret) secret =
       outbox_credentials_lookup_finish (OUTBOX_CREDENTIALS (source), res, &error);
   OutboxPop3Config config = { 0 };
@@ -1325,7 +1325,7 @@ pop_secret_done (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-lane_pop_before_smtp (Lane *lane, const OutboxAccount *account)
+lane_pop_before_smtp (Lane *lane, const OutboxAccountConfig *account)
 {
   outbox_credentials_lookup_async (lane->delivery->credentials, account, account->pop3,
                                    lane->delivery->cancellable, pop_secret_done, lane_hold (lane));
@@ -1334,7 +1334,7 @@ lane_pop_before_smtp (Lane *lane, const OutboxAccount *account)
 static void
 lane_start (Lane *lane, OutboxSpoolRecord *record)
 {
-  const OutboxAccount *account =
+  const OutboxAccountConfig *account =
       outbox_account_store_lookup (lane->delivery->accounts, lane->account_name);
 
   lane->message_id = g_strdup (record->id);
@@ -1470,7 +1470,7 @@ defer_while_resting (OutboxDelivery *self, const char *account_name, gint64 now,
 static gint64
 schedule_account (OutboxDelivery *self, const char *account_name, gint64 now)
 {
-  const OutboxAccount *account = outbox_account_store_lookup (self->accounts, account_name);
+  const OutboxAccountConfig *account = outbox_account_store_lookup (self->accounts, account_name);
   guint max_lanes = account ? account->max_connections : 1;
   OutboxSpoolRecord *record;
   gint64 due;
@@ -1566,7 +1566,7 @@ outbox_delivery_is_sending (OutboxDelivery *self, const char *id)
 {
   OutboxSpoolRecord *record = outbox_queue_lookup (self->queue, id);
 
-  return record != NULL && record->state == OUTBOX_MESSAGE_STATE_SENDING;
+  return record != NULL && record->state == OUTBOX_SPOOL_STATE_SENDING;
 }
 
 OutboxAccountState

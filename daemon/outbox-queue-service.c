@@ -257,7 +257,7 @@ build_listing (OutboxQueueService *self, GDBusMethodInvocation *invocation, GVar
     {
       const OutboxSpoolRecord *record = g_sequence_get (iter);
 
-      if (!options.all && !outbox_message_state_is_pending (record->state))
+      if (!options.all && !outbox_spool_state_is_pending (record->state))
         continue;
       outbox_queue_write_record (writer, record);
       if (outbox_variant_writer_get_size (writer) > LIST_REPLY_BUDGET)
@@ -503,7 +503,7 @@ emit_change (OutboxQueueService *self, const Change *change)
   /* A record that left the queue has a change of its own, "removed". */
   g_return_if_fail (record != NULL);
   outbox_dbus_queue_emit_message_changed (object, change->id,
-                                          outbox_message_state_to_string (record->state),
+                                          outbox_spool_state_to_string (record->state),
                                           outbox_queue_record_to_variant (record));
 }
 

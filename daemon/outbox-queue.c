@@ -116,24 +116,24 @@ work_due_time (OutboxQueueWork work, const OutboxSpoolRecord *record, gint64 *ou
   if (work == OUTBOX_QUEUE_WORK_SENT_COPY)
     {
       *out_due = record->sent_copy_next;
-      return record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy == OUTBOX_SENT_COPY_PENDING;
+      return record->state == OUTBOX_SPOOL_STATE_SENT && record->sent_copy == OUTBOX_SENT_COPY_PENDING;
     }
   switch (record->state)
     {
-    case OUTBOX_MESSAGE_STATE_QUEUED:
+    case OUTBOX_SPOOL_STATE_QUEUED:
       *out_due = record->created;
       return TRUE;
-    case OUTBOX_MESSAGE_STATE_SCHEDULED:
+    case OUTBOX_SPOOL_STATE_SCHEDULED:
       *out_due = record->send_at;
       return TRUE;
-    case OUTBOX_MESSAGE_STATE_DEFERRED:
+    case OUTBOX_SPOOL_STATE_DEFERRED:
       /* Without a planned attempt it waits for a password or a flush. */
       *out_due = record->next_attempt;
       return record->next_attempt != 0;
-    case OUTBOX_MESSAGE_STATE_HELD:
-    case OUTBOX_MESSAGE_STATE_SENDING:
-    case OUTBOX_MESSAGE_STATE_SENT:
-    case OUTBOX_MESSAGE_STATE_FAILED:
+    case OUTBOX_SPOOL_STATE_HELD:
+    case OUTBOX_SPOOL_STATE_SENDING:
+    case OUTBOX_SPOOL_STATE_SENT:
+    case OUTBOX_SPOOL_STATE_FAILED:
     default:
       return FALSE;
     }
@@ -440,7 +440,7 @@ outbox_queue_notify (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
   file_record (queue, record);
   /* Whoever wants the dictionary builds it from the record, when needed. */
-  emit_changed (queue, record->id, outbox_message_state_to_string (record->state), NULL);
+  emit_changed (queue, record->id, outbox_spool_state_to_string (record->state), NULL);
 }
 
 void
@@ -600,7 +600,7 @@ outbox_queue_prune_sent (OutboxQueue *queue, gint64 keep_seconds)
       const OutboxSpoolRecord *record = g_ptr_array_index (records, i);
       g_autofree char *id = NULL;
 
-      if (record->state != OUTBOX_MESSAGE_STATE_SENT || now - record->finished < keep_seconds
+      if (record->state != OUTBOX_SPOOL_STATE_SENT || now - record->finished < keep_seconds
           || record->sent_copy == OUTBOX_SENT_COPY_PENDING)
         continue;
       id = g_strdup (record->id);
@@ -617,9 +617,9 @@ outbox_queue_emit_due (OutboxQueue *queue)
 }
 
 gboolean
-outbox_message_state_is_pending (OutboxMessageState state)
+outbox_spool_state_is_pending (OutboxSpoolState state)
 {
-  return state != OUTBOX_MESSAGE_STATE_SENT;
+  return state != OUTBOX_SPOOL_STATE_SENT;
 }
 
 gboolean
@@ -688,7 +688,7 @@ outbox_queue_write_record (OutboxVariantWriter *writer, const OutboxSpoolRecord 
 {
   outbox_variant_writer_begin_dict (writer);
   add_string (writer, "id", record->id);
-  add_string (writer, "state", outbox_message_state_to_string (record->state));
+  add_string (writer, "state", outbox_spool_state_to_string (record->state));
   add_string (writer, "account", record->account);
   add_string (writer, "from", record->from);
   outbox_variant_writer_add_uint64 (writer, "size", record->size);
@@ -735,14 +735,14 @@ static gboolean
 refuse (GError **error, const OutboxSpoolRecord *record, const char *what)
 {
   g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_STATE, "Message %s is %s%s", record->id,
-               outbox_message_state_to_string (record->state), what);
+               outbox_spool_state_to_string (record->state), what);
   return FALSE;
 }
 
 static gboolean
 check_record_change (const OutboxSpoolRecord *record, OutboxQueueChange change, GError **error)
 {
-  if (record->state == OUTBOX_MESSAGE_STATE_SENDING)
+  if (record->state == OUTBOX_SPOOL_STATE_SENDING)
     {
       g_set_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_STATE,
                    "Message %s is being sent right now; try again in a moment", record->id);
@@ -751,17 +751,17 @@ check_record_change (const OutboxSpoolRecord *record, OutboxQueueChange change, 
   switch (change)
     {
     case OUTBOX_QUEUE_CHANGE_HOLD:
-      if (record->state == OUTBOX_MESSAGE_STATE_SENT || record->state == OUTBOX_MESSAGE_STATE_FAILED)
+      if (record->state == OUTBOX_SPOOL_STATE_SENT || record->state == OUTBOX_SPOOL_STATE_FAILED)
         return refuse (error, record, "; nothing to hold");
       return TRUE;
     case OUTBOX_QUEUE_CHANGE_RELEASE:
-      if (record->state != OUTBOX_MESSAGE_STATE_HELD)
+      if (record->state != OUTBOX_SPOOL_STATE_HELD)
         return refuse (error, record, ", not held");
       return TRUE;
     case OUTBOX_QUEUE_CHANGE_RETRY:
-      if (record->state == OUTBOX_MESSAGE_STATE_HELD)
+      if (record->state == OUTBOX_SPOOL_STATE_HELD)
         return refuse (error, record, "; release it instead");
-      if (record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy != OUTBOX_SENT_COPY_FAILED)
+      if (record->state == OUTBOX_SPOOL_STATE_SENT && record->sent_copy != OUTBOX_SENT_COPY_FAILED)
         return refuse (error, record, "; nothing to retry");
       return TRUE;
     case OUTBOX_QUEUE_CHANGE_CANCEL:
@@ -789,7 +789,7 @@ outbox_queue_check_change (OutboxQueue *queue, const char *id, OutboxQueueChange
 static void
 reset_for_retry (OutboxSpoolRecord *record)
 {
-  if (record->state == OUTBOX_MESSAGE_STATE_SENT)
+  if (record->state == OUTBOX_SPOOL_STATE_SENT)
     {
       record->sent_copy = OUTBOX_SENT_COPY_PENDING;
       record->sent_copy_next = 0;
@@ -804,7 +804,7 @@ reset_for_retry (OutboxSpoolRecord *record)
       if (rcpt->state == OUTBOX_RECIPIENT_STATE_FAILED)
         rcpt->state = OUTBOX_RECIPIENT_STATE_QUEUED;
     }
-  record->state = OUTBOX_MESSAGE_STATE_QUEUED;
+  record->state = OUTBOX_SPOOL_STATE_QUEUED;
   record->next_attempt = 0;
   record->first_failure = 0;
   record->finished = 0;
@@ -816,11 +816,11 @@ apply_change (OutboxSpoolRecord *record, OutboxQueueChange change)
   switch (change)
     {
     case OUTBOX_QUEUE_CHANGE_HOLD:
-      record->state = OUTBOX_MESSAGE_STATE_HELD;
+      record->state = OUTBOX_SPOOL_STATE_HELD;
       break;
     case OUTBOX_QUEUE_CHANGE_RELEASE:
-      record->state = record->send_at > now_seconds () ? OUTBOX_MESSAGE_STATE_SCHEDULED
-                                                        : OUTBOX_MESSAGE_STATE_QUEUED;
+      record->state = record->send_at > now_seconds () ? OUTBOX_SPOOL_STATE_SCHEDULED
+                                                        : OUTBOX_SPOOL_STATE_QUEUED;
       break;
     case OUTBOX_QUEUE_CHANGE_RETRY:
       reset_for_retry (record);
@@ -892,10 +892,10 @@ outbox_queue_change_finish (OutboxQueue *queue, GAsyncResult *result, GError **e
 void
 outbox_queue_begin_attempt (OutboxQueue *queue, OutboxSpoolRecord *record)
 {
-  g_return_if_fail (record->state == OUTBOX_MESSAGE_STATE_QUEUED
-                    || record->state == OUTBOX_MESSAGE_STATE_SCHEDULED
-                    || record->state == OUTBOX_MESSAGE_STATE_DEFERRED);
-  record->state = OUTBOX_MESSAGE_STATE_SENDING;
+  g_return_if_fail (record->state == OUTBOX_SPOOL_STATE_QUEUED
+                    || record->state == OUTBOX_SPOOL_STATE_SCHEDULED
+                    || record->state == OUTBOX_SPOOL_STATE_DEFERRED);
+  record->state = OUTBOX_SPOOL_STATE_SENDING;
   record->attempts++;
   outbox_queue_notify (queue, record);
 }
@@ -947,20 +947,20 @@ outbox_queue_settle (OutboxQueue *queue,
   record->next_attempt = 0;
   if (any_pending)
     {
-      record->state = OUTBOX_MESSAGE_STATE_DEFERRED;
+      record->state = OUTBOX_SPOOL_STATE_DEFERRED;
       if (retry_at == OUTBOX_QUEUE_RETRY_BACKOFF)
         record->next_attempt = now + outbox_retry_backoff (policy, record->attempts);
       else
         record->next_attempt = retry_at;
       return;
     }
-  record->state = any_failed ? OUTBOX_MESSAGE_STATE_FAILED : OUTBOX_MESSAGE_STATE_SENT;
+  record->state = any_failed ? OUTBOX_SPOOL_STATE_FAILED : OUTBOX_SPOOL_STATE_SENT;
   record->first_failure = 0;
   record->network_deferred = FALSE;
   record->finished = now;
   /* "sent" and the pending copy are written together: a copy can only ever
    * start from a message already recorded as sent. */
-  if (record->state == OUTBOX_MESSAGE_STATE_SENT && record->sent_copy == OUTBOX_SENT_COPY_NONE
+  if (record->state == OUTBOX_SPOOL_STATE_SENT && record->sent_copy == OUTBOX_SENT_COPY_NONE
       && wants_sent_copy)
     {
       record->sent_copy = OUTBOX_SENT_COPY_PENDING;
@@ -971,7 +971,7 @@ outbox_queue_settle (OutboxQueue *queue,
 void
 outbox_queue_hold_broken (OutboxQueue *queue, OutboxSpoolRecord *record, const char *reason)
 {
-  record->state = OUTBOX_MESSAGE_STATE_HELD;
+  record->state = OUTBOX_SPOOL_STATE_HELD;
   g_free (record->last_reply);
   record->last_reply = g_strdup (reason);
 }
@@ -979,7 +979,7 @@ outbox_queue_hold_broken (OutboxQueue *queue, OutboxSpoolRecord *record, const c
 static gboolean
 is_due_again (const OutboxSpoolRecord *record, OutboxQueueDue which)
 {
-  if (record->state != OUTBOX_MESSAGE_STATE_DEFERRED)
+  if (record->state != OUTBOX_SPOOL_STATE_DEFERRED)
     return FALSE;
   switch (which)
     {

@@ -197,7 +197,7 @@ void outbox_queue_fail_copy (OutboxQueue *queue, OutboxSpoolRecord *record, cons
 GVariant *outbox_queue_record_to_variant (const OutboxSpoolRecord *record);
 /* The same dictionary, written as the next value of @writer. */
 void outbox_queue_write_record (OutboxVariantWriter *writer, const OutboxSpoolRecord *record);
-gboolean outbox_message_state_is_pending (OutboxMessageState state);
+gboolean outbox_spool_state_is_pending (OutboxSpoolState state);
 /* Whether the recipient still waits for delivery (queued or deferred). */
 gboolean outbox_recipient_is_pending (const OutboxRecipient *rcpt);
 

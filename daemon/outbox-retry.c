@@ -5,7 +5,7 @@
 #include "outbox-retry.h"
 
 OutboxRetryPolicy
-outbox_retry_policy_for (const OutboxAccount *account)
+outbox_retry_policy_for (const OutboxAccountConfig *account)
 {
   OutboxRetryPolicy policy = { 60, 3600, 5 * 24 * 3600 };
 

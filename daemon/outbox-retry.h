@@ -21,7 +21,7 @@ typedef struct
 
 /* The account's retry-first, retry-max and give-up-after, or the defaults
  * (one minute, one hour, five days) when @account is NULL (it was removed). */
-OutboxRetryPolicy outbox_retry_policy_for (const OutboxAccount *account);
+OutboxRetryPolicy outbox_retry_policy_for (const OutboxAccountConfig *account);
 /* The wait before the next attempt after @attempts failed ones (at least 1). */
 guint outbox_retry_backoff (const OutboxRetryPolicy *policy, guint attempts);
 /* Whether work failing since @since (Unix time) is to be given up at @now. */

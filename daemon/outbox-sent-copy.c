@@ -30,7 +30,7 @@ typedef struct
 {
   OutboxSentCopy *self;         /* (owned) */
   char *id;                     /* (owned) */
-  OutboxAccount *account;       /* (owned) */
+  OutboxAccountConfig *account;       /* (owned) */
   OutboxImapSession *session;   /* (owned) (nullable) */
   OutboxImapMailbox *mailbox;   /* (owned) (nullable) */
 } CopyJob;
@@ -63,7 +63,7 @@ copy_job_free (CopyJob *job)
   g_hash_table_remove (job->self->busy_accounts, job->account->name);
   g_clear_object (&job->session);
   g_clear_pointer (&job->mailbox, outbox_imap_mailbox_free);
-  outbox_account_free (job->account);
+  outbox_account_config_free (job->account);
   g_free (job->id);
   g_object_unref (job->self);
   g_free (job);
@@ -209,13 +209,13 @@ secret_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-copy_job_start (OutboxSentCopy *self, OutboxSpoolRecord *record, const OutboxAccount *account)
+copy_job_start (OutboxSentCopy *self, OutboxSpoolRecord *record, const OutboxAccountConfig *account)
 {
   CopyJob *job = g_new0 (CopyJob, 1);
 
   job->self = g_object_ref (self);
   job->id = g_strdup (record->id);
-  job->account = outbox_account_copy (account);
+  job->account = outbox_account_config_copy (account);
   g_hash_table_add (self->busy_accounts, g_strdup (account->name));
   if (account->imap->user == NULL)
     {
@@ -255,7 +255,7 @@ outbox_sent_copy_schedule (OutboxSentCopy *self)
   for (guint i = 0; i < accounts->len; i++)
     {
       const char *account_name = g_ptr_array_index (accounts, i);
-      const OutboxAccount *account;
+      const OutboxAccountConfig *account;
       OutboxSpoolRecord *record;
       gint64 due;
 

@@ -33,7 +33,7 @@ typedef struct
   char *origin;                    /* (owned) (nullable) */
   OutboxSpoolDraft *draft;         /* (owned) */
   OutboxMessageImport *import;     /* (owned) */
-  OutboxAccount *account;          /* (owned) a copy: the store may change meanwhile */
+  OutboxAccountConfig *account;          /* (owned) a copy: the store may change meanwhile */
   char *from;                      /* (owned) envelope sender */
   GPtrArray *recipients;           /* (owned) (element-type utf8) */
   const OutboxMessageHeaders *headers; /* (unowned) owned by import */
@@ -51,7 +51,7 @@ submit_data_free (SubmitData *data)
   g_free (data->options.envid);
   g_clear_pointer (&data->import, outbox_message_import_free);
   g_clear_pointer (&data->draft, outbox_spool_draft_free);
-  g_clear_pointer (&data->account, outbox_account_free);
+  g_clear_pointer (&data->account, outbox_account_config_free);
   g_free (data->from);
   g_clear_pointer (&data->recipients, g_ptr_array_unref);
   g_clear_pointer (&data->record, outbox_spool_record_free);
@@ -237,10 +237,10 @@ parse_options (GVariant *options, SubmitOptions *out, GError **error)
   return TRUE;
 }
 
-static const OutboxAccount *
+static const OutboxAccountConfig *
 choose_account (SubmitData *data, GError **error)
 {
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
 
   if (data->options.account != NULL)
     {
@@ -317,14 +317,14 @@ any_non_ascii (SubmitData *data)
   return FALSE;
 }
 
-static OutboxMessageState
+static OutboxSpoolState
 initial_state (const SubmitOptions *options, gint64 send_at, gint64 now)
 {
   if (options->hold)
-    return OUTBOX_MESSAGE_STATE_HELD;
+    return OUTBOX_SPOOL_STATE_HELD;
   if (send_at > now)
-    return OUTBOX_MESSAGE_STATE_SCHEDULED;
-  return OUTBOX_MESSAGE_STATE_QUEUED;
+    return OUTBOX_SPOOL_STATE_SCHEDULED;
+  return OUTBOX_SPOOL_STATE_QUEUED;
 }
 
 /* When the message goes.  A delay (the option's, else the account's
@@ -439,7 +439,7 @@ read_headers_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr (GTask) task = user_data;
   SubmitData *data = g_task_get_task_data (task);
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
   GCancellable *cancellable;
   OutboxMessageWriteFlags flags = OUTBOX_MESSAGE_WRITE_NONE;
   const char *domain;
@@ -457,7 +457,7 @@ read_headers_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, error);
       return;
     }
-  data->account = outbox_account_copy (account);
+  data->account = outbox_account_config_copy (account);
   data->from = g_strdup (data->options.from ? data->options.from : account->from);
   if (data->options.recipients == NULL)
     flags |= OUTBOX_MESSAGE_WRITE_REMOVE_BCC;

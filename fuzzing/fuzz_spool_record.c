@@ -15,7 +15,7 @@ static void
 check_record (const OutboxSpoolRecord *record)
 {
   g_assert_true (outbox_spool_id_is_valid (record->id));
-  g_assert_cmpint (record->state, !=, OUTBOX_MESSAGE_STATE_SENDING);
+  g_assert_cmpint (record->state, !=, OUTBOX_SPOOL_STATE_SENDING);
   g_assert_cmpuint (record->n_recipients, >=, 1);
   g_assert_true (outbox_address_validate (record->from, TRUE, NULL));
   for (guint i = 0; i < record->n_recipients; i++)

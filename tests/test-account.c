@@ -93,7 +93,7 @@ test_add_and_reload (Fixture *f, gconstpointer data)
   g_autoptr (OutboxAccountStore) reloaded = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *contents = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
   struct stat st;
 
   add_ok (f, "work", "me@example.org", "smtps://me@mail.example.org");
@@ -239,7 +239,7 @@ set_aliases_ok (Fixture *f, const char *name, const char *const *aliases)
 static const char *
 account_for (Fixture *f, const char *address)
 {
-  const OutboxAccount *account = outbox_account_store_find_by_address (f->store, address);
+  const OutboxAccountConfig *account = outbox_account_store_find_by_address (f->store, address);
 
   return account != NULL ? account->name : NULL;
 }
@@ -297,7 +297,7 @@ test_aliases_saved_and_cleared (Fixture *f, gconstpointer data)
   g_autoptr (GVariant) listed = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree const char **shown = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
 
   add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
   set_aliases_ok (f, "work", aliases);
@@ -305,7 +305,7 @@ test_aliases_saved_and_cleared (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   account = outbox_account_store_lookup (reloaded, "work");
   g_assert_cmpstrv (account->aliases, aliases);
-  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  listed = g_variant_ref_sink (outbox_account_config_to_variant (account));
   g_assert_true (g_variant_lookup (listed, "aliases", "^a&s", &shown));
   g_assert_cmpstrv (shown, aliases);
 
@@ -400,7 +400,7 @@ test_timeout_caps_defaults (Fixture *f, gconstpointer data)
 {
   g_autoptr (GVariant) cap = one_setting ("timeout", g_variant_new_uint32 (5));
   g_autoptr (GError) error = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
 
   add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
   account = outbox_account_store_lookup (f->store, "work");
@@ -420,7 +420,7 @@ test_numeric_settings (Fixture *f, gconstpointer data)
   g_autoptr (GVariant) back_to_default = one_setting ("retry-first", g_variant_new_uint32 (0));
   g_autoptr (OutboxAccountStore) reloaded = NULL;
   g_autoptr (GError) error = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
 
   add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
   account = outbox_account_store_lookup (f->store, "work");
@@ -459,7 +459,7 @@ test_dsn_settings (Fixture *f, gconstpointer data)
   g_autoptr (GError) error = NULL;
   g_autofree char *contents = NULL;
   g_autofree const char **shown = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
   gboolean flag = FALSE;
 
   add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
@@ -478,7 +478,7 @@ test_dsn_settings (Fixture *f, gconstpointer data)
   account = outbox_account_store_lookup (reloaded, "work");
   g_assert_cmpint (account->dsn_notify, ==, OUTBOX_DSN_NOTIFY_FAILURE | OUTBOX_DSN_NOTIFY_DELAY);
   g_assert_true (account->dsn_required);
-  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  listed = g_variant_ref_sink (outbox_account_config_to_variant (account));
   g_assert_true (g_variant_lookup (listed, "dsn-notify", "^a&s", &shown));
   g_assert_cmpstrv (shown, expected);
   g_assert_true (g_variant_lookup (listed, "dsn-required", "b", &flag));
@@ -502,13 +502,13 @@ test_send_delay (Fixture *f, gconstpointer data)
   g_autoptr (GVariant) listed = NULL;
   g_autoptr (GError) error = NULL;
   g_autofree char *contents = NULL;
-  const OutboxAccount *account;
+  const OutboxAccountConfig *account;
   guint32 value = 0;
 
   add_ok (f, "work", "me@example.org", "smtps://mail.example.org");
   account = outbox_account_store_lookup (f->store, "work");
   g_assert_cmpuint (account->send_delay, ==, 0);
-  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  listed = g_variant_ref_sink (outbox_account_config_to_variant (account));
   g_assert_false (g_variant_lookup (listed, "send-delay", "u", &value));
   g_clear_pointer (&listed, g_variant_unref);
 
@@ -525,7 +525,7 @@ test_send_delay (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   account = outbox_account_store_lookup (reloaded, "work");
   g_assert_cmpuint (account->send_delay, ==, 10);
-  listed = g_variant_ref_sink (outbox_account_to_variant (account));
+  listed = g_variant_ref_sink (outbox_account_config_to_variant (account));
   g_assert_true (g_variant_lookup (listed, "send-delay", "u", &value));
   g_assert_cmpuint (value, ==, 10);
 

@@ -95,7 +95,7 @@ add_message (Fixture *fixture)
   record->id = g_strdup (outbox_spool_draft_get_id (draft));
   record->account = g_strdup ("work");
   record->from = g_strdup ("a@example.org");
-  record->state = OUTBOX_MESSAGE_STATE_HELD;
+  record->state = OUTBOX_SPOOL_STATE_HELD;
   record->created = g_get_real_time () / G_USEC_PER_SEC;
   record->size = strlen (data);
   g_assert_true (outbox_spool_sha256_from_hex (sha256, record->sha256));
@@ -159,7 +159,7 @@ test_ahead_while_saving (Fixture *fixture,
   g_autoptr(GError) error = NULL;
 
   g_assert_false (outbox_queue_is_ahead_of_disk (fixture->queue, record->id));
-  record->state = OUTBOX_MESSAGE_STATE_QUEUED;
+  record->state = OUTBOX_SPOOL_STATE_QUEUED;
   g_assert_true (save (fixture, record, &error));
   g_assert_no_error (error);
   g_assert_false (outbox_queue_is_ahead_of_disk (fixture->queue, record->id));
@@ -174,7 +174,7 @@ test_ahead_after_failed_save (Fixture *fixture,
   g_autofree char *queued = g_strdup_printf ("%s queued", record->id);
   g_autoptr(GError) error = NULL;
 
-  record->state = OUTBOX_MESSAGE_STATE_QUEUED;
+  record->state = OUTBOX_SPOOL_STATE_QUEUED;
   fail_to_save (fixture, record);
   /* Nothing was told, and the record still says more than the disk. */
   assert_told (fixture, NULL);
@@ -196,7 +196,7 @@ test_removed_is_not_ahead (Fixture *fixture,
   g_autofree char *removed = g_strdup_printf ("%s removed", id);
   g_autoptr(GError) error = NULL;
 
-  record->state = OUTBOX_MESSAGE_STATE_QUEUED;
+  record->state = OUTBOX_SPOOL_STATE_QUEUED;
   fail_to_save (fixture, record);
   g_assert_true (outbox_queue_remove (fixture->queue, id, &error));
   g_assert_no_error (error);
@@ -209,45 +209,45 @@ test_removed_is_not_ahead (Fixture *fixture,
 typedef struct
 {
   const char *path;
-  OutboxMessageState from;
+  OutboxSpoolState from;
   OutboxSentCopyState copy;
   OutboxQueueChange change;
   const char *refusal;      /* NULL: allowed */
-  OutboxMessageState to;    /* when allowed (cancel: removed) */
+  OutboxSpoolState to;    /* when allowed (cancel: removed) */
   OutboxSentCopyState copy_to;
 } ChangeCase;
 
 static const ChangeCase change_cases[] = {
-  { "/queue/change/hold/queued", OUTBOX_MESSAGE_STATE_QUEUED, 0, OUTBOX_QUEUE_CHANGE_HOLD, NULL,
-    OUTBOX_MESSAGE_STATE_HELD },
-  { "/queue/change/hold/deferred", OUTBOX_MESSAGE_STATE_DEFERRED, 0, OUTBOX_QUEUE_CHANGE_HOLD, NULL,
-    OUTBOX_MESSAGE_STATE_HELD },
-  { "/queue/change/hold/refused-sent", OUTBOX_MESSAGE_STATE_SENT, 0, OUTBOX_QUEUE_CHANGE_HOLD,
+  { "/queue/change/hold/queued", OUTBOX_SPOOL_STATE_QUEUED, 0, OUTBOX_QUEUE_CHANGE_HOLD, NULL,
+    OUTBOX_SPOOL_STATE_HELD },
+  { "/queue/change/hold/deferred", OUTBOX_SPOOL_STATE_DEFERRED, 0, OUTBOX_QUEUE_CHANGE_HOLD, NULL,
+    OUTBOX_SPOOL_STATE_HELD },
+  { "/queue/change/hold/refused-sent", OUTBOX_SPOOL_STATE_SENT, 0, OUTBOX_QUEUE_CHANGE_HOLD,
     "is sent; nothing to hold" },
-  { "/queue/change/hold/refused-failed", OUTBOX_MESSAGE_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_HOLD,
+  { "/queue/change/hold/refused-failed", OUTBOX_SPOOL_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_HOLD,
     "is failed; nothing to hold" },
-  { "/queue/change/hold/refused-sending", OUTBOX_MESSAGE_STATE_SENDING, 0, OUTBOX_QUEUE_CHANGE_HOLD,
+  { "/queue/change/hold/refused-sending", OUTBOX_SPOOL_STATE_SENDING, 0, OUTBOX_QUEUE_CHANGE_HOLD,
     "is being sent right now; try again in a moment" },
-  { "/queue/change/release/held", OUTBOX_MESSAGE_STATE_HELD, 0, OUTBOX_QUEUE_CHANGE_RELEASE, NULL,
-    OUTBOX_MESSAGE_STATE_QUEUED },
-  { "/queue/change/release/refused-queued", OUTBOX_MESSAGE_STATE_QUEUED, 0,
+  { "/queue/change/release/held", OUTBOX_SPOOL_STATE_HELD, 0, OUTBOX_QUEUE_CHANGE_RELEASE, NULL,
+    OUTBOX_SPOOL_STATE_QUEUED },
+  { "/queue/change/release/refused-queued", OUTBOX_SPOOL_STATE_QUEUED, 0,
     OUTBOX_QUEUE_CHANGE_RELEASE, "is queued, not held" },
-  { "/queue/change/release/refused-deferred", OUTBOX_MESSAGE_STATE_DEFERRED, 0,
+  { "/queue/change/release/refused-deferred", OUTBOX_SPOOL_STATE_DEFERRED, 0,
     OUTBOX_QUEUE_CHANGE_RELEASE, "is deferred, not held" },
-  { "/queue/change/retry/failed", OUTBOX_MESSAGE_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_RETRY, NULL,
-    OUTBOX_MESSAGE_STATE_QUEUED },
-  { "/queue/change/retry/deferred", OUTBOX_MESSAGE_STATE_DEFERRED, 0, OUTBOX_QUEUE_CHANGE_RETRY,
-    NULL, OUTBOX_MESSAGE_STATE_QUEUED },
-  { "/queue/change/retry/sent-copy-failed", OUTBOX_MESSAGE_STATE_SENT, OUTBOX_SENT_COPY_FAILED,
-    OUTBOX_QUEUE_CHANGE_RETRY, NULL, OUTBOX_MESSAGE_STATE_SENT, OUTBOX_SENT_COPY_PENDING },
-  { "/queue/change/retry/refused-sent", OUTBOX_MESSAGE_STATE_SENT, OUTBOX_SENT_COPY_SAVED,
+  { "/queue/change/retry/failed", OUTBOX_SPOOL_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_RETRY, NULL,
+    OUTBOX_SPOOL_STATE_QUEUED },
+  { "/queue/change/retry/deferred", OUTBOX_SPOOL_STATE_DEFERRED, 0, OUTBOX_QUEUE_CHANGE_RETRY,
+    NULL, OUTBOX_SPOOL_STATE_QUEUED },
+  { "/queue/change/retry/sent-copy-failed", OUTBOX_SPOOL_STATE_SENT, OUTBOX_SENT_COPY_FAILED,
+    OUTBOX_QUEUE_CHANGE_RETRY, NULL, OUTBOX_SPOOL_STATE_SENT, OUTBOX_SENT_COPY_PENDING },
+  { "/queue/change/retry/refused-sent", OUTBOX_SPOOL_STATE_SENT, OUTBOX_SENT_COPY_SAVED,
     OUTBOX_QUEUE_CHANGE_RETRY, "is sent; nothing to retry" },
-  { "/queue/change/retry/refused-held", OUTBOX_MESSAGE_STATE_HELD, 0, OUTBOX_QUEUE_CHANGE_RETRY,
+  { "/queue/change/retry/refused-held", OUTBOX_SPOOL_STATE_HELD, 0, OUTBOX_QUEUE_CHANGE_RETRY,
     "is held; release it instead" },
-  { "/queue/change/retry/refused-sending", OUTBOX_MESSAGE_STATE_SENDING, 0,
+  { "/queue/change/retry/refused-sending", OUTBOX_SPOOL_STATE_SENDING, 0,
     OUTBOX_QUEUE_CHANGE_RETRY, "is being sent right now" },
-  { "/queue/change/cancel/failed", OUTBOX_MESSAGE_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_CANCEL, NULL },
-  { "/queue/change/cancel/refused-sending", OUTBOX_MESSAGE_STATE_SENDING, 0,
+  { "/queue/change/cancel/failed", OUTBOX_SPOOL_STATE_FAILED, 0, OUTBOX_QUEUE_CHANGE_CANCEL, NULL },
+  { "/queue/change/cancel/refused-sending", OUTBOX_SPOOL_STATE_SENDING, 0,
     OUTBOX_QUEUE_CHANGE_CANCEL, "is being sent right now" },
 };
 
@@ -289,7 +289,7 @@ test_change (Fixture *fixture,
 
   record->state = c->from;
   record->sent_copy = c->copy;
-  if (c->from != OUTBOX_MESSAGE_STATE_SENDING)
+  if (c->from != OUTBOX_SPOOL_STATE_SENDING)
     g_assert_true (save (fixture, record, &error));
   g_assert_no_error (error);
   done = change (fixture, id, c->change, &error);
@@ -300,8 +300,8 @@ test_change (Fixture *fixture,
       g_assert_error (error, OUTBOX_ERROR, OUTBOX_ERROR_INVALID_STATE);
       g_assert_nonnull (strstr (error->message, c->refusal));
       g_assert_nonnull (record);
-      g_assert_cmpstr (outbox_message_state_to_string (record->state), ==,
-                       outbox_message_state_to_string (c->from));
+      g_assert_cmpstr (outbox_spool_state_to_string (record->state), ==,
+                       outbox_spool_state_to_string (c->from));
       return;
     }
   g_assert_no_error (error);
@@ -313,8 +313,8 @@ test_change (Fixture *fixture,
       return;
     }
   g_assert_nonnull (record);
-  g_assert_cmpstr (outbox_message_state_to_string (record->state), ==,
-                   outbox_message_state_to_string (c->to));
+  g_assert_cmpstr (outbox_spool_state_to_string (record->state), ==,
+                   outbox_spool_state_to_string (c->to));
   g_assert_cmpint (record->sent_copy, ==, c->copy_to ? c->copy_to : c->copy);
 }
 

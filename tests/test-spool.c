@@ -128,7 +128,7 @@ new_full_record (const char *id)
   OutboxSpoolRecord *record = new_record (id, message_data, strlen (message_data));
   OutboxRecipient *recipient;
 
-  record->state = OUTBOX_MESSAGE_STATE_DEFERRED;
+  record->state = OUTBOX_SPOOL_STATE_DEFERRED;
   record->send_at = 1700000000;
   record->next_attempt = 1700000600;
   record->first_failure = 1699999000;
@@ -805,11 +805,11 @@ test_record_sending_saved_as_queued (void)
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GError) error = NULL;
 
-  record->state = OUTBOX_MESSAGE_STATE_SENDING;
+  record->state = OUTBOX_SPOOL_STATE_SENDING;
   bytes = outbox_spool_record_serialize (record);
   parsed = outbox_spool_record_parse ("0123abc", g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), &error);
   g_assert_no_error (error);
-  g_assert_cmpint (parsed->state, ==, OUTBOX_MESSAGE_STATE_QUEUED);
+  g_assert_cmpint (parsed->state, ==, OUTBOX_SPOOL_STATE_QUEUED);
 }
 
 /* Serialises @record, replaces @old by @new in it and checksums it again,
@@ -1236,13 +1236,13 @@ test_load_sending_as_queued (Fixture *fixture,
   g_autoptr(GPtrArray) records = NULL;
   g_autoptr(GError) error = NULL;
 
-  record->state = OUTBOX_MESSAGE_STATE_SENDING;
+  record->state = OUTBOX_SPOOL_STATE_SENDING;
   outbox_spool_save (fixture->spool, record, &error);
   g_assert_no_error (error);
   records = load (fixture, NULL);
   g_assert_cmpuint (records->len, ==, 1);
   g_assert_cmpint (((OutboxSpoolRecord *) g_ptr_array_index (records, 0))->state, ==,
-                   OUTBOX_MESSAGE_STATE_QUEUED);
+                   OUTBOX_SPOOL_STATE_QUEUED);
 }
 
 static void
@@ -1713,7 +1713,7 @@ wait_for_next_tick (Fixture *fixture)
 static void
 save_state (Fixture *fixture,
             OutboxSpoolRecord *record,
-            OutboxMessageState state)
+            OutboxSpoolState state)
 {
   g_autoptr(GError) error = NULL;
 
@@ -1770,8 +1770,8 @@ test_index_is_read_then_kept (Fixture *fixture,
 
   /* In place, in its slot (the size of its file is the same), and in its
    * own record file. */
-  save_state (fixture, a, OUTBOX_MESSAGE_STATE_DEFERRED);
-  save_state (fixture, b, OUTBOX_MESSAGE_STATE_FAILED);
+  save_state (fixture, a, OUTBOX_SPOOL_STATE_DEFERRED);
+  save_state (fixture, b, OUTBOX_SPOOL_STATE_FAILED);
   g_assert_true (g_file_test (index, G_FILE_TEST_EXISTS));
   g_assert_cmpuint (loaded_from_index (fixture, &second), ==, 1);
   g_assert_cmpuint (second->len, ==, 3);
@@ -1814,8 +1814,8 @@ test_index_written_during_changes (Fixture *fixture,
       outbox_spool_write_index_async (fixture->spool, ids, NULL, on_index_written, &written);
       do
         {
-          save_state (fixture, record, record->attempts % 2 ? OUTBOX_MESSAGE_STATE_DEFERRED
-                                                            : OUTBOX_MESSAGE_STATE_QUEUED);
+          save_state (fixture, record, record->attempts % 2 ? OUTBOX_SPOOL_STATE_DEFERRED
+                                                            : OUTBOX_SPOOL_STATE_QUEUED);
           g_main_context_iteration (NULL, FALSE);
         }
       while (!written);
@@ -1866,7 +1866,7 @@ test_index_loses_to_changed_files (Fixture *fixture,
 
   wait_for_next_tick (fixture);
   write_index (fixture, all, 3);
-  changed->state = OUTBOX_MESSAGE_STATE_FAILED;
+  changed->state = OUTBOX_SPOOL_STATE_FAILED;
   g_free (changed->subject);
   changed->subject = g_strnfill (5000, 's');
   outbox_spool_save (fixture->spool, changed, &error);

@@ -26,15 +26,15 @@ typedef struct
 } NumericSetting;
 
 static const NumericSetting numeric_settings[] = {
-  { "timeout", G_STRUCT_OFFSET (OutboxAccount, timeout), 0, 1, 3600 },
-  { "retry-first", G_STRUCT_OFFSET (OutboxAccount, retry_first), 60, 1, 86400 },
-  { "retry-max", G_STRUCT_OFFSET (OutboxAccount, retry_max), 3600, 1, 7 * 86400 },
-  { "give-up-after", G_STRUCT_OFFSET (OutboxAccount, give_up_after), 5 * 86400, 10, 365 * 86400 },
-  { "max-connections", G_STRUCT_OFFSET (OutboxAccount, max_connections), 2, 1, 16 },
+  { "timeout", G_STRUCT_OFFSET (OutboxAccountConfig, timeout), 0, 1, 3600 },
+  { "retry-first", G_STRUCT_OFFSET (OutboxAccountConfig, retry_first), 60, 1, 86400 },
+  { "retry-max", G_STRUCT_OFFSET (OutboxAccountConfig, retry_max), 3600, 1, 7 * 86400 },
+  { "give-up-after", G_STRUCT_OFFSET (OutboxAccountConfig, give_up_after), 5 * 86400, 10, 365 * 86400 },
+  { "max-connections", G_STRUCT_OFFSET (OutboxAccountConfig, max_connections), 2, 1, 16 },
   /* 0: as many as the server takes (it says 452 when it has had enough) */
-  { "max-recipients", G_STRUCT_OFFSET (OutboxAccount, max_recipients), 0, 1, 100000 },
+  { "max-recipients", G_STRUCT_OFFSET (OutboxAccountConfig, max_recipients), 0, 1, 100000 },
   /* 0: a message goes at once; else it waits this long, and Cancel undoes it */
-  { "send-delay", G_STRUCT_OFFSET (OutboxAccount, send_delay), 0, 1, OUTBOX_SEND_DELAY_MAX },
+  { "send-delay", G_STRUCT_OFFSET (OutboxAccountConfig, send_delay), 0, 1, OUTBOX_SEND_DELAY_MAX },
 };
 
 /* The settings that are an optional string and need no check of their own. */
@@ -45,13 +45,13 @@ typedef struct
 } StringSetting;
 
 static const StringSetting string_settings[] = {
-  { "sent-folder", G_STRUCT_OFFSET (OutboxAccount, sent_folder) },
-  { "oauth2-auth-url", G_STRUCT_OFFSET (OutboxAccount, oauth2_auth_url) },
-  { "oauth2-token-url", G_STRUCT_OFFSET (OutboxAccount, oauth2_token_url) },
-  { "oauth2-device-url", G_STRUCT_OFFSET (OutboxAccount, oauth2_device_url) },
-  { "oauth2-scope", G_STRUCT_OFFSET (OutboxAccount, oauth2_scope) },
-  { "client-id", G_STRUCT_OFFSET (OutboxAccount, client_id) },
-  { "goa-id", G_STRUCT_OFFSET (OutboxAccount, goa_id) },
+  { "sent-folder", G_STRUCT_OFFSET (OutboxAccountConfig, sent_folder) },
+  { "oauth2-auth-url", G_STRUCT_OFFSET (OutboxAccountConfig, oauth2_auth_url) },
+  { "oauth2-token-url", G_STRUCT_OFFSET (OutboxAccountConfig, oauth2_token_url) },
+  { "oauth2-device-url", G_STRUCT_OFFSET (OutboxAccountConfig, oauth2_device_url) },
+  { "oauth2-scope", G_STRUCT_OFFSET (OutboxAccountConfig, oauth2_scope) },
+  { "client-id", G_STRUCT_OFFSET (OutboxAccountConfig, client_id) },
+  { "goa-id", G_STRUCT_OFFSET (OutboxAccountConfig, goa_id) },
 };
 
 /* The settings that are a command: an argv, run without a shell. */
@@ -62,18 +62,18 @@ typedef struct
 } CommandSetting;
 
 static const CommandSetting command_settings[] = {
-  { "password-command", G_STRUCT_OFFSET (OutboxAccount, password_command) },
-  { "token-command", G_STRUCT_OFFSET (OutboxAccount, token_command) },
+  { "password-command", G_STRUCT_OFFSET (OutboxAccountConfig, password_command) },
+  { "token-command", G_STRUCT_OFFSET (OutboxAccountConfig, token_command) },
 };
 
 static char **
-string_slot (OutboxAccount *account, const StringSetting *setting)
+string_slot (OutboxAccountConfig *account, const StringSetting *setting)
 {
   return G_STRUCT_MEMBER_P (account, setting->offset);
 }
 
 static char ***
-command_slot (OutboxAccount *account, const CommandSetting *setting)
+command_slot (OutboxAccountConfig *account, const CommandSetting *setting)
 {
   return G_STRUCT_MEMBER_P (account, setting->offset);
 }
@@ -97,7 +97,7 @@ find_command_setting (const char *key)
 }
 
 static guint *
-numeric_slot (OutboxAccount *account, const NumericSetting *setting)
+numeric_slot (OutboxAccountConfig *account, const NumericSetting *setting)
 {
   return G_STRUCT_MEMBER_P (account, setting->offset);
 }
@@ -114,13 +114,13 @@ find_numeric_setting (const char *key)
 struct _OutboxAccountStore
 {
   char *path;          /* (owned) */
-  GPtrArray *accounts; /* (element-type OutboxAccount) (owned) sorted by name */
+  GPtrArray *accounts; /* (element-type OutboxAccountConfig) (owned) sorted by name */
 };
 
-OutboxAccount *
-outbox_account_copy (const OutboxAccount *account)
+OutboxAccountConfig *
+outbox_account_config_copy (const OutboxAccountConfig *account)
 {
-  OutboxAccount *copy = g_new0 (OutboxAccount, 1);
+  OutboxAccountConfig *copy = g_new0 (OutboxAccountConfig, 1);
 
   *copy = *account;
   copy->name = g_strdup (account->name);
@@ -135,15 +135,15 @@ outbox_account_copy (const OutboxAccount *account)
   copy->oauth2 = g_strdup (account->oauth2);
   for (gsize i = 0; i < G_N_ELEMENTS (string_settings); i++)
     *string_slot (copy, &string_settings[i]) =
-        g_strdup (*string_slot ((OutboxAccount *) account, &string_settings[i]));
+        g_strdup (*string_slot ((OutboxAccountConfig *) account, &string_settings[i]));
   for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
     *command_slot (copy, &command_settings[i]) =
-        g_strdupv (*command_slot ((OutboxAccount *) account, &command_settings[i]));
+        g_strdupv (*command_slot ((OutboxAccountConfig *) account, &command_settings[i]));
   return copy;
 }
 
 void
-outbox_account_free (OutboxAccount *account)
+outbox_account_config_free (OutboxAccountConfig *account)
 {
   if (account == NULL)
     return;
@@ -196,7 +196,7 @@ add_string (GVariantBuilder *builder, const char *key, const char *value)
 }
 
 GVariant *
-outbox_account_to_variant (const OutboxAccount *account)
+outbox_account_config_to_variant (const OutboxAccountConfig *account)
 {
   GVariantBuilder builder;
 
@@ -215,10 +215,10 @@ outbox_account_to_variant (const OutboxAccount *account)
   add_string (&builder, "oauth2", account->oauth2);
   for (gsize i = 0; i < G_N_ELEMENTS (string_settings); i++)
     add_string (&builder, string_settings[i].key,
-                *string_slot ((OutboxAccount *) account, &string_settings[i]));
+                *string_slot ((OutboxAccountConfig *) account, &string_settings[i]));
   for (gsize i = 0; i < G_N_ELEMENTS (command_settings); i++)
     {
-      char **argv = *command_slot ((OutboxAccount *) account, &command_settings[i]);
+      char **argv = *command_slot ((OutboxAccountConfig *) account, &command_settings[i]);
       if (argv != NULL)
         g_variant_builder_add (&builder, "{sv}", command_settings[i].key,
                                g_variant_new_strv ((const char *const *) argv, -1));
@@ -238,7 +238,7 @@ outbox_account_to_variant (const OutboxAccount *account)
                          g_variant_new_boolean (account->dsn_required));
   for (gsize i = 0; i < G_N_ELEMENTS (numeric_settings); i++)
     {
-      guint value = *numeric_slot ((OutboxAccount *) account, &numeric_settings[i]);
+      guint value = *numeric_slot ((OutboxAccountConfig *) account, &numeric_settings[i]);
       if (value != 0)
         g_variant_builder_add (&builder, "{sv}", numeric_settings[i].key,
                                g_variant_new_uint32 (value));
@@ -248,7 +248,7 @@ outbox_account_to_variant (const OutboxAccount *account)
 
 /* Applies the per-account "timeout" cap to the RFC 5321 defaults. */
 static void
-account_update_timeouts (OutboxAccount *account)
+account_update_timeouts (OutboxAccountConfig *account)
 {
   guint *fields[] = {
     &account->timeouts.connect,   &account->timeouts.greeting,   &account->timeouts.command,
@@ -318,7 +318,7 @@ set_optional_string (char **slot, const char *value)
 }
 
 static gboolean
-set_from (OutboxAccount *account, const char *value, GError **error)
+set_from (OutboxAccountConfig *account, const char *value, GError **error)
 {
   g_autoptr (GError) local_error = NULL;
 
@@ -367,7 +367,7 @@ validate_alias (const char *alias, GError **error)
 
 /* An empty list removes every alias. */
 static gboolean
-set_aliases (OutboxAccount *account, GVariant *value, GError **error)
+set_aliases (OutboxAccountConfig *account, GVariant *value, GError **error)
 {
   g_autofree const char **aliases = NULL;
   g_autoptr (GError) local_error = NULL;
@@ -387,7 +387,7 @@ set_aliases (OutboxAccount *account, GVariant *value, GError **error)
 
 /* An empty list (or one of empty words) goes back to asking nothing. */
 static gboolean
-set_dsn_notify (OutboxAccount *account, GVariant *value, GError **error)
+set_dsn_notify (OutboxAccountConfig *account, GVariant *value, GError **error)
 {
   g_autofree const char **words = g_variant_get_strv (value, NULL);
   g_autoptr (GError) local_error = NULL;
@@ -407,7 +407,7 @@ set_dsn_notify (OutboxAccount *account, GVariant *value, GError **error)
 }
 
 static gboolean
-set_ca_file (OutboxAccount *account, const char *value, GError **error)
+set_ca_file (OutboxAccountConfig *account, const char *value, GError **error)
 {
   if (*value != '\0' && !g_path_is_absolute (value))
     {
@@ -425,7 +425,7 @@ set_ca_file (OutboxAccount *account, const char *value, GError **error)
 }
 
 static gboolean
-set_fingerprint (OutboxAccount *account, const char *value, GError **error)
+set_fingerprint (OutboxAccountConfig *account, const char *value, GError **error)
 {
   guint8 digest[32];
   g_autoptr (GError) local_error = NULL;
@@ -441,7 +441,7 @@ set_fingerprint (OutboxAccount *account, const char *value, GError **error)
 }
 
 static gboolean
-set_auth (OutboxAccount *account, const char *value, GError **error)
+set_auth (OutboxAccountConfig *account, const char *value, GError **error)
 {
   if (*value != '\0' && !outbox_sasl_mechanism_is_known (value))
     {
@@ -459,7 +459,7 @@ set_auth (OutboxAccount *account, const char *value, GError **error)
 }
 
 static gboolean
-set_oauth2 (OutboxAccount *account, const char *value, GError **error)
+set_oauth2 (OutboxAccountConfig *account, const char *value, GError **error)
 {
   g_autofree char *name = g_ascii_strdown (value, -1);
 
@@ -476,7 +476,7 @@ set_oauth2 (OutboxAccount *account, const char *value, GError **error)
 
 /* An empty list clears the command. */
 static gboolean
-set_command (OutboxAccount *account, const CommandSetting *setting, GVariant *value, GError **error)
+set_command (OutboxAccountConfig *account, const CommandSetting *setting, GVariant *value, GError **error)
 {
   char ***slot = command_slot (account, setting);
   g_autofree const char **argv = NULL;
@@ -494,7 +494,7 @@ set_command (OutboxAccount *account, const CommandSetting *setting, GVariant *va
 }
 
 static gboolean
-set_numeric (OutboxAccount *account, const NumericSetting *setting, GVariant *value, GError **error)
+set_numeric (OutboxAccountConfig *account, const NumericSetting *setting, GVariant *value, GError **error)
 {
   guint n;
 
@@ -515,7 +515,7 @@ set_numeric (OutboxAccount *account, const NumericSetting *setting, GVariant *va
 }
 
 static gboolean *
-boolean_slot (OutboxAccount *account, const char *key)
+boolean_slot (OutboxAccountConfig *account, const char *key)
 {
   if (g_str_equal (key, "default"))
     return &account->is_default;
@@ -531,7 +531,7 @@ boolean_slot (OutboxAccount *account, const char *key)
 static const GArray *setting_options (void);
 
 static gboolean
-account_apply_setting (OutboxAccount *account, const char *key, GVariant *value, GError **error)
+account_apply_setting (OutboxAccountConfig *account, const char *key, GVariant *value, GError **error)
 {
   gboolean *flag = boolean_slot (account, key);
 
@@ -619,7 +619,7 @@ setting_options (void)
 }
 
 static gboolean
-account_apply_settings (OutboxAccount *account, GVariant *settings, GError **error)
+account_apply_settings (OutboxAccountConfig *account, GVariant *settings, GError **error)
 {
   const GArray *options = setting_options ();
 
@@ -645,7 +645,7 @@ account_apply_settings (OutboxAccount *account, GVariant *settings, GError **err
 }
 
 gboolean
-outbox_account_wants_sent_copy (const OutboxAccount *account, int per_message)
+outbox_account_config_wants_sent_copy (const OutboxAccountConfig *account, int per_message)
 {
   if (account->imap == NULL)
     return FALSE;
@@ -655,7 +655,7 @@ outbox_account_wants_sent_copy (const OutboxAccount *account, int per_message)
 /* One way to get the secret: a linked GOA account, OAuth2, a command or the
  * Secret Service (the default). */
 static gboolean
-check_one_sign_in (const OutboxAccount *account, GError **error)
+check_one_sign_in (const OutboxAccountConfig *account, GError **error)
 {
   const char *chosen[4];
   guint n = 0;
@@ -677,7 +677,7 @@ check_one_sign_in (const OutboxAccount *account, GError **error)
 }
 
 static gboolean
-check_oauth2 (const OutboxAccount *account, GError **error)
+check_oauth2 (const OutboxAccountConfig *account, GError **error)
 {
   g_autoptr (OutboxOAuth2Settings) settings = NULL;
   g_autoptr (GError) local_error = NULL;
@@ -695,7 +695,7 @@ check_oauth2 (const OutboxAccount *account, GError **error)
 }
 
 OutboxOAuth2Settings *
-outbox_account_get_oauth2_settings (const OutboxAccount *account, GError **error)
+outbox_account_get_oauth2_settings (const OutboxAccountConfig *account, GError **error)
 {
   const OutboxOAuth2Provider *provider = outbox_oauth2_provider_lookup (account->oauth2);
   g_autoptr (OutboxOAuth2Settings) settings = g_new0 (OutboxOAuth2Settings, 1);
@@ -729,7 +729,7 @@ outbox_account_get_oauth2_settings (const OutboxAccount *account, GError **error
 }
 
 static gboolean
-account_check_complete (const OutboxAccount *account, GError **error)
+account_check_complete (const OutboxAccountConfig *account, GError **error)
 {
   if (!check_one_sign_in (account, error) || !check_oauth2 (account, error))
     return FALSE;
@@ -758,10 +758,10 @@ account_check_complete (const OutboxAccount *account, GError **error)
   return TRUE;
 }
 
-static OutboxAccount *
+static OutboxAccountConfig *
 account_new (const char *name)
 {
-  OutboxAccount *account = g_new0 (OutboxAccount, 1);
+  OutboxAccountConfig *account = g_new0 (OutboxAccountConfig, 1);
 
   account->name = g_strdup (name);
   account->save_to_sent = TRUE;
@@ -774,8 +774,8 @@ account_new (const char *name)
 static int
 compare_accounts (gconstpointer a, gconstpointer b)
 {
-  const OutboxAccount *aa = *(const OutboxAccount *const *) a;
-  const OutboxAccount *bb = *(const OutboxAccount *const *) b;
+  const OutboxAccountConfig *aa = *(const OutboxAccountConfig *const *) a;
+  const OutboxAccountConfig *bb = *(const OutboxAccountConfig *const *) b;
 
   return strcmp (aa->name, bb->name);
 }
@@ -807,11 +807,11 @@ keyfile_value (GKeyFile *keyfile, const char *group, const char *key, GError **e
   return str ? g_variant_new_string (str) : NULL;
 }
 
-static OutboxAccount *
+static OutboxAccountConfig *
 account_from_keyfile (GKeyFile *keyfile, const char *group, GError **error)
 {
   const char *name = group + strlen (GROUP_PREFIX);
-  g_autoptr (OutboxAccount) account = NULL;
+  g_autoptr (OutboxAccountConfig) account = NULL;
   g_auto (GStrv) keys = NULL;
 
   if (!outbox_account_name_is_valid (name))
@@ -841,13 +841,13 @@ account_from_keyfile (GKeyFile *keyfile, const char *group, GError **error)
 /* Exactly one default whenever there are accounts: @preferred, else the one
  * already marked, else the first by name. */
 static void
-accounts_fix_default (GPtrArray *accounts, const OutboxAccount *preferred)
+accounts_fix_default (GPtrArray *accounts, const OutboxAccountConfig *preferred)
 {
-  const OutboxAccount *chosen = preferred;
+  const OutboxAccountConfig *chosen = preferred;
 
   for (guint i = 0; chosen == NULL && i < accounts->len; i++)
     {
-      const OutboxAccount *account = g_ptr_array_index (accounts, i);
+      const OutboxAccountConfig *account = g_ptr_array_index (accounts, i);
       if (account->is_default)
         chosen = account;
     }
@@ -855,7 +855,7 @@ accounts_fix_default (GPtrArray *accounts, const OutboxAccount *preferred)
     chosen = g_ptr_array_index (accounts, 0);
   for (guint i = 0; i < accounts->len; i++)
     {
-      OutboxAccount *account = g_ptr_array_index (accounts, i);
+      OutboxAccountConfig *account = g_ptr_array_index (accounts, i);
       account->is_default = account == chosen;
     }
 }
@@ -869,7 +869,7 @@ outbox_account_store_load (const char *path, GError **error)
   g_auto (GStrv) groups = NULL;
 
   store->path = g_strdup (path);
-  store->accounts = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_account_free);
+  store->accounts = g_ptr_array_new_with_free_func ((GDestroyNotify) outbox_account_config_free);
 
   if (!g_key_file_load_from_file (keyfile, path, G_KEY_FILE_NONE, &local_error))
     {
@@ -882,7 +882,7 @@ outbox_account_store_load (const char *path, GError **error)
   groups = g_key_file_get_groups (keyfile, NULL);
   for (gsize i = 0; groups[i] != NULL; i++)
     {
-      OutboxAccount *account;
+      OutboxAccountConfig *account;
 
       if (!g_str_has_prefix (groups[i], GROUP_PREFIX))
         continue;
@@ -929,7 +929,7 @@ keyfile_set_optional (GKeyFile *keyfile, const char *group, const char *key, con
 }
 
 static void
-keyfile_set_dsn (GKeyFile *keyfile, const char *group, const OutboxAccount *account)
+keyfile_set_dsn (GKeyFile *keyfile, const char *group, const OutboxAccountConfig *account)
 {
   if (account->dsn_notify != OUTBOX_DSN_NOTIFY_DEFAULT)
     {
@@ -949,7 +949,7 @@ accounts_to_keyfile (GPtrArray *accounts)
 
   for (guint i = 0; i < accounts->len; i++)
     {
-      const OutboxAccount *account = g_ptr_array_index (accounts, i);
+      const OutboxAccountConfig *account = g_ptr_array_index (accounts, i);
       g_autofree char *group = g_strconcat (GROUP_PREFIX, account->name, NULL);
 
       g_key_file_set_string (keyfile, group, "from", account->from);
@@ -966,17 +966,17 @@ accounts_to_keyfile (GPtrArray *accounts)
       keyfile_set_optional (keyfile, group, "oauth2", account->oauth2);
       for (gsize n = 0; n < G_N_ELEMENTS (string_settings); n++)
         keyfile_set_optional (keyfile, group, string_settings[n].key,
-                              *string_slot ((OutboxAccount *) account, &string_settings[n]));
+                              *string_slot ((OutboxAccountConfig *) account, &string_settings[n]));
       for (gsize n = 0; n < G_N_ELEMENTS (command_settings); n++)
         {
-          char **argv = *command_slot ((OutboxAccount *) account, &command_settings[n]);
+          char **argv = *command_slot ((OutboxAccountConfig *) account, &command_settings[n]);
           if (argv != NULL)
             g_key_file_set_string_list (keyfile, group, command_settings[n].key,
                                         (const char *const *) argv, g_strv_length (argv));
         }
       for (gsize n = 0; n < G_N_ELEMENTS (numeric_settings); n++)
         {
-          guint value = *numeric_slot ((OutboxAccount *) account, &numeric_settings[n]);
+          guint value = *numeric_slot ((OutboxAccountConfig *) account, &numeric_settings[n]);
           if (value != numeric_settings[n].default_value)
             g_key_file_set_uint64 (keyfile, group, numeric_settings[n].key, value);
         }
@@ -1028,7 +1028,7 @@ store_write (OutboxAccountStore *store, GPtrArray *accounts, GError **error)
 static gpointer
 copy_account (gconstpointer account, gpointer user_data)
 {
-  return outbox_account_copy (account);
+  return outbox_account_config_copy (account);
 }
 
 static GPtrArray *
@@ -1037,12 +1037,12 @@ accounts_copy (GPtrArray *accounts)
   return g_ptr_array_copy (accounts, copy_account, NULL);
 }
 
-static OutboxAccount *
+static OutboxAccountConfig *
 accounts_lookup (GPtrArray *accounts, const char *name)
 {
   for (guint i = 0; i < accounts->len; i++)
     {
-      OutboxAccount *account = g_ptr_array_index (accounts, i);
+      OutboxAccountConfig *account = g_ptr_array_index (accounts, i);
       if (g_str_equal (account->name, name))
         return account;
     }
@@ -1067,18 +1067,18 @@ outbox_account_store_list (OutboxAccountStore *store)
   return store->accounts;
 }
 
-const OutboxAccount *
+const OutboxAccountConfig *
 outbox_account_store_lookup (OutboxAccountStore *store, const char *name)
 {
   return accounts_lookup (store->accounts, name);
 }
 
-const OutboxAccount *
+const OutboxAccountConfig *
 outbox_account_store_get_default (OutboxAccountStore *store)
 {
   for (guint i = 0; i < store->accounts->len; i++)
     {
-      const OutboxAccount *account = g_ptr_array_index (store->accounts, i);
+      const OutboxAccountConfig *account = g_ptr_array_index (store->accounts, i);
       if (account->is_default)
         return account;
     }
@@ -1099,7 +1099,7 @@ addresses_equal (const char *a, const char *b)
 /* How well @account covers @address: 2 for its From or an alias equal to
  * it, 1 for a "*@DOMAIN" alias of its domain, 0 for no match. */
 static guint
-account_match_rank (const OutboxAccount *account, const char *address)
+account_match_rank (const OutboxAccountConfig *account, const char *address)
 {
   const char *at = strrchr (address, '@');
   guint rank = addresses_equal (account->from, address) ? 2 : 0;
@@ -1115,10 +1115,10 @@ account_match_rank (const OutboxAccount *account, const char *address)
   return rank;
 }
 
-const OutboxAccount *
+const OutboxAccountConfig *
 outbox_account_store_find_by_address (OutboxAccountStore *store, const char *address)
 {
-  const OutboxAccount *best = NULL;
+  const OutboxAccountConfig *best = NULL;
   guint best_rank = 0;
 
   if (address == NULL)
@@ -1127,7 +1127,7 @@ outbox_account_store_find_by_address (OutboxAccountStore *store, const char *add
    * default is among them. */
   for (guint i = 0; i < store->accounts->len; i++)
     {
-      const OutboxAccount *account = g_ptr_array_index (store->accounts, i);
+      const OutboxAccountConfig *account = g_ptr_array_index (store->accounts, i);
       guint rank = account_match_rank (account, address);
 
       if (rank > best_rank || (rank > 0 && rank == best_rank && account->is_default))
@@ -1146,8 +1146,8 @@ outbox_account_store_add (OutboxAccountStore *store,
                           GError **error)
 {
   g_autoptr (GPtrArray) accounts = NULL;
-  g_autoptr (OutboxAccount) account = NULL;
-  OutboxAccount *added;
+  g_autoptr (OutboxAccountConfig) account = NULL;
+  OutboxAccountConfig *added;
 
   if (!outbox_account_name_is_valid (name))
     {
@@ -1191,7 +1191,7 @@ outbox_account_store_update (OutboxAccountStore *store,
                              GError **error)
 {
   g_autoptr (GPtrArray) accounts = NULL;
-  OutboxAccount *account;
+  OutboxAccountConfig *account;
   gboolean was_default;
 
   accounts = accounts_copy (store->accounts);
@@ -1207,7 +1207,7 @@ outbox_account_store_update (OutboxAccountStore *store,
       for (guint i = 0; i < accounts->len; i++)
         if (g_ptr_array_index (accounts, i) != account)
           {
-            ((OutboxAccount *) g_ptr_array_index (accounts, i))->is_default = TRUE;
+            ((OutboxAccountConfig *) g_ptr_array_index (accounts, i))->is_default = TRUE;
             break;
           }
     }
@@ -1219,7 +1219,7 @@ gboolean
 outbox_account_store_remove (OutboxAccountStore *store, const char *name, GError **error)
 {
   g_autoptr (GPtrArray) accounts = NULL;
-  OutboxAccount *account;
+  OutboxAccountConfig *account;
 
   accounts = accounts_copy (store->accounts);
   account = accounts_lookup (accounts, name);

@@ -50,26 +50,26 @@ typedef struct
   gboolean dsn_required;       /* a message that asks for DSN waits for a server that
                                 * offers it, unless it says otherwise */
   OutboxSmtpTimeouts timeouts; /* derived from timeout */
-} OutboxAccount;
+} OutboxAccountConfig;
 
 /* The longest send-delay and Submit delay: a day. */
 #define OUTBOX_SEND_DELAY_MAX 86400
 
-OutboxAccount *outbox_account_copy (const OutboxAccount *account);
-void outbox_account_free (OutboxAccount *account);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxAccount, outbox_account_free)
+OutboxAccountConfig *outbox_account_config_copy (const OutboxAccountConfig *account);
+void outbox_account_config_free (OutboxAccountConfig *account);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxAccountConfig, outbox_account_config_free)
 
 /* Whether a message sent through @account is copied to its Sent folder;
  * @per_message is the Submit option (-1: the account decides). */
-gboolean outbox_account_wants_sent_copy (const OutboxAccount *account, int per_message);
+gboolean outbox_account_config_wants_sent_copy (const OutboxAccountConfig *account, int per_message);
 
 /* (transfer full) The endpoints and client of an account with an "oauth2"
  * setting; fails with OUTBOX_ERROR_INVALID_ACCOUNT saying what is missing. */
-OutboxOAuth2Settings *outbox_account_get_oauth2_settings (const OutboxAccount *account,
+OutboxOAuth2Settings *outbox_account_get_oauth2_settings (const OutboxAccountConfig *account,
                                                           GError **error);
 
 /* Settings as a{sv} (the keys documented in org.outbox.Outbox1.Accounts). */
-GVariant *outbox_account_to_variant (const OutboxAccount *account);
+GVariant *outbox_account_config_to_variant (const OutboxAccountConfig *account);
 gboolean outbox_account_name_is_valid (const char *name);
 
 /* The accounts file.  Every change is written atomically (g_file_set_contents
@@ -86,13 +86,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (OutboxAccountStore, outbox_account_store_free)
 /* (transfer none) sorted by name */
 GPtrArray *outbox_account_store_list (OutboxAccountStore *store);
 /* (transfer none) (nullable) */
-const OutboxAccount *outbox_account_store_lookup (OutboxAccountStore *store, const char *name);
-const OutboxAccount *outbox_account_store_get_default (OutboxAccountStore *store);
+const OutboxAccountConfig *outbox_account_store_lookup (OutboxAccountStore *store, const char *name);
+const OutboxAccountConfig *outbox_account_store_get_default (OutboxAccountStore *store);
 /* The account that sends for @address: its From or one of its aliases equals
  * @address (local part exact, domain in any case), else an alias "*@DOMAIN"
  * covers it.  An exact match beats a wildcard; among equals the default
  * account wins, then the first by name.  NULL when none matches. */
-const OutboxAccount *outbox_account_store_find_by_address (OutboxAccountStore *store,
+const OutboxAccountConfig *outbox_account_store_find_by_address (OutboxAccountStore *store,
                                                            const char *address);
 gboolean outbox_account_store_add (OutboxAccountStore *store,
                                    const char *name,

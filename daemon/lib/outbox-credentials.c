@@ -92,7 +92,7 @@ secret_new (const char *text, gsize len, OutboxSaslSecretKind kind)
 }
 
 OutboxSaslSecretKind
-outbox_credentials_kind_for (const OutboxAccount *account)
+outbox_credentials_kind_for (const OutboxAccountConfig *account)
 {
   if (account->token_command != NULL || account->oauth2 != NULL)
     return OUTBOX_SASL_SECRET_TOKEN;
@@ -331,7 +331,7 @@ goa_client_got (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-lookup_goa (GTask *task, const OutboxAccount *account, const OutboxServerUrl *url)
+lookup_goa (GTask *task, const OutboxAccountConfig *account, const OutboxServerUrl *url)
 {
   GoaLookup *lookup = g_new0 (GoaLookup, 1);
 
@@ -622,7 +622,7 @@ refresh_token_found (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-lookup_oauth2 (OutboxCredentials *self, GTask *task, const OutboxAccount *account)
+lookup_oauth2 (OutboxCredentials *self, GTask *task, const OutboxAccountConfig *account)
 {
   const CachedToken *cached = usable_token (self, account->name);
   Refresh *refresh;
@@ -679,7 +679,7 @@ password_found (GObject *source, GAsyncResult *result, gpointer user_data)
 
 void
 outbox_credentials_lookup_async (OutboxCredentials *self,
-                                 const OutboxAccount *account,
+                                 const OutboxAccountConfig *account,
                                  const OutboxServerUrl *url,
                                  GCancellable *cancellable,
                                  GAsyncReadyCallback callback,
@@ -722,7 +722,7 @@ outbox_credentials_lookup_finish (OutboxCredentials *self, GAsyncResult *result,
 }
 
 void
-outbox_credentials_forget_token (OutboxCredentials *self, const OutboxAccount *account)
+outbox_credentials_forget_token (OutboxCredentials *self, const OutboxAccountConfig *account)
 {
   g_return_if_fail (OUTBOX_IS_CREDENTIALS (self));
 

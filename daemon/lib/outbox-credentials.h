@@ -58,12 +58,12 @@ OutboxCredentials *outbox_credentials_new (void);
 
 /* What kind of secret @account signs in with before asking (tokens for
  * token-command and OAuth2; a GOA account says with its secret). */
-OutboxSaslSecretKind outbox_credentials_kind_for (const OutboxAccount *account);
+OutboxSaslSecretKind outbox_credentials_kind_for (const OutboxAccountConfig *account);
 
 /* The secret for @url, one of @account's servers.  Fails with
  * OUTBOX_CREDENTIALS_ERROR_*, each with a sentence that says what to do. */
 void outbox_credentials_lookup_async (OutboxCredentials *self,
-                                      const OutboxAccount *account,
+                                      const OutboxAccountConfig *account,
                                       const OutboxServerUrl *url,
                                       GCancellable *cancellable,
                                       GAsyncReadyCallback callback,
@@ -74,6 +74,6 @@ OutboxSecret *outbox_credentials_lookup_finish (OutboxCredentials *self,
 
 /* The server refused the access token @account was given: the next lookup
  * gets a new one instead of the one kept in memory. */
-void outbox_credentials_forget_token (OutboxCredentials *self, const OutboxAccount *account);
+void outbox_credentials_forget_token (OutboxCredentials *self, const OutboxAccountConfig *account);
 
 G_END_DECLS

@@ -26,13 +26,13 @@
 /* States */
 
 static const char * const message_state_names[] = {
-  [OUTBOX_MESSAGE_STATE_QUEUED] = "queued",
-  [OUTBOX_MESSAGE_STATE_SCHEDULED] = "scheduled",
-  [OUTBOX_MESSAGE_STATE_HELD] = "held",
-  [OUTBOX_MESSAGE_STATE_SENDING] = "sending",
-  [OUTBOX_MESSAGE_STATE_DEFERRED] = "deferred",
-  [OUTBOX_MESSAGE_STATE_SENT] = "sent",
-  [OUTBOX_MESSAGE_STATE_FAILED] = "failed",
+  [OUTBOX_SPOOL_STATE_QUEUED] = "queued",
+  [OUTBOX_SPOOL_STATE_SCHEDULED] = "scheduled",
+  [OUTBOX_SPOOL_STATE_HELD] = "held",
+  [OUTBOX_SPOOL_STATE_SENDING] = "sending",
+  [OUTBOX_SPOOL_STATE_DEFERRED] = "deferred",
+  [OUTBOX_SPOOL_STATE_SENT] = "sent",
+  [OUTBOX_SPOOL_STATE_FAILED] = "failed",
 };
 
 static const char * const recipient_state_names[] = {
@@ -67,15 +67,15 @@ state_from_string (const char * const *names,
 }
 
 const char *
-outbox_message_state_to_string (OutboxMessageState state)
+outbox_spool_state_to_string (OutboxSpoolState state)
 {
   g_return_val_if_fail (state < G_N_ELEMENTS (message_state_names), NULL);
   return message_state_names[state];
 }
 
 gboolean
-outbox_message_state_from_string (const char *str,
-                                  OutboxMessageState *out)
+outbox_spool_state_from_string (const char *str,
+                                  OutboxSpoolState *out)
 {
   guint state;
 
@@ -481,7 +481,7 @@ append_field (GString *out,
               const OutboxSpoolRecord *record)
 {
   gconstpointer member = G_STRUCT_MEMBER_P (record, field->offset);
-  OutboxMessageState state;
+  OutboxSpoolState state;
 
   switch (field->kind)
     {
@@ -514,11 +514,11 @@ append_field (GString *out,
       break;
     case FIELD_MESSAGE_STATE:
       /* A crash in the middle of a delivery must not leave it stuck. */
-      state = *(const OutboxMessageState *) member;
-      if (state == OUTBOX_MESSAGE_STATE_SENDING)
-        state = OUTBOX_MESSAGE_STATE_QUEUED;
+      state = *(const OutboxSpoolState *) member;
+      if (state == OUTBOX_SPOOL_STATE_SENDING)
+        state = OUTBOX_SPOOL_STATE_QUEUED;
       append_key (out, field->key);
-      g_string_append (out, outbox_message_state_to_string (state));
+      g_string_append (out, outbox_spool_state_to_string (state));
       g_string_append_c (out, '\n');
       break;
     case FIELD_SENT_COPY_STATE:
@@ -769,7 +769,7 @@ parse_field_value (const RecordField *field,
     case FIELD_MESSAGE_STATE:
       if (!state_from_string (message_state_names, G_N_ELEMENTS (message_state_names), value, &state))
         return FALSE;
-      *(OutboxMessageState *) member = state == OUTBOX_MESSAGE_STATE_SENDING ? OUTBOX_MESSAGE_STATE_QUEUED : state;
+      *(OutboxSpoolState *) member = state == OUTBOX_SPOOL_STATE_SENDING ? OUTBOX_SPOOL_STATE_QUEUED : state;
       return TRUE;
     case FIELD_SENT_COPY_STATE:
       /* "none" is never written: only the three others can be read. */

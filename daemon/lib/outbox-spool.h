@@ -8,14 +8,14 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  OUTBOX_MESSAGE_STATE_QUEUED,
-  OUTBOX_MESSAGE_STATE_SCHEDULED,
-  OUTBOX_MESSAGE_STATE_HELD,
-  OUTBOX_MESSAGE_STATE_SENDING, /* never on disk: read back as queued */
-  OUTBOX_MESSAGE_STATE_DEFERRED,
-  OUTBOX_MESSAGE_STATE_SENT,
-  OUTBOX_MESSAGE_STATE_FAILED,
-} OutboxMessageState;
+  OUTBOX_SPOOL_STATE_QUEUED,
+  OUTBOX_SPOOL_STATE_SCHEDULED,
+  OUTBOX_SPOOL_STATE_HELD,
+  OUTBOX_SPOOL_STATE_SENDING, /* never on disk: read back as queued */
+  OUTBOX_SPOOL_STATE_DEFERRED,
+  OUTBOX_SPOOL_STATE_SENT,
+  OUTBOX_SPOOL_STATE_FAILED,
+} OutboxSpoolState;
 
 typedef enum
 {
@@ -34,8 +34,8 @@ typedef enum
   OUTBOX_SENT_COPY_FAILED,  /* given up; outbox retry makes it pending again */
 } OutboxSentCopyState;
 
-const char *outbox_message_state_to_string (OutboxMessageState state);
-gboolean outbox_message_state_from_string (const char *str, OutboxMessageState *out);
+const char *outbox_spool_state_to_string (OutboxSpoolState state);
+gboolean outbox_spool_state_from_string (const char *str, OutboxSpoolState *out);
 const char *outbox_recipient_state_to_string (OutboxRecipientState state);
 gboolean outbox_recipient_state_from_string (const char *str, OutboxRecipientState *out);
 /* (nullable) NULL for OUTBOX_SENT_COPY_NONE, else "pending", "saved", "failed" */
@@ -61,7 +61,7 @@ typedef struct
   OutboxRecipient *recipients; /* (array length=n_recipients) (owned), inside the
                                * record's block when it is compact */
   guint n_recipients;         /* at least 1 in a stored record */
-  OutboxMessageState state;
+  OutboxSpoolState state;
   gint64 created;             /* Unix time */
   gint64 send_at;             /* 0: now */
   gint64 next_attempt;        /* 0: none planned */

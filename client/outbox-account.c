@@ -1,0 +1,524 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later
+ * SPDX-FileCopyrightText: The Outbox authors */
+#include "config.h"
+
+#include "outbox-client-private.h"
+
+/**
+ * OutboxAccount:
+ *
+ * A mail account outboxd sends through.  Its properties change in place as
+ * the daemon reports them: #OutboxAccount:needs-attention turns true when
+ * the user must do something (store a password, renew an authorization,
+ * look at a linked account) before the account's messages can go, and
+ * #OutboxAccount:state-message says what.
+ */
+struct _OutboxAccount
+{
+  GObject parent_instance;
+
+  OutboxDbusAccounts *accounts;
+  char *name;
+  char *address;
+  char *smtp_url;
+  gboolean is_default;
+  OutboxAccountState state;
+  char *state_message;
+  GDateTime *next_attempt;
+  GVariant *settings;
+};
+
+G_DEFINE_FINAL_TYPE (OutboxAccount, outbox_account, G_TYPE_OBJECT)
+
+enum
+{
+  PROP_0,
+  PROP_NAME,
+  PROP_ADDRESS,
+  PROP_SMTP_URL,
+  PROP_IS_DEFAULT,
+  PROP_STATE,
+  PROP_STATE_MESSAGE,
+  PROP_NEEDS_ATTENTION,
+  PROP_NEXT_ATTEMPT,
+  PROP_SETTINGS,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+/* Test logs in to every server of the account, each with its timeouts. */
+#define TEST_TIMEOUT_MS (10 * 60 * 1000)
+
+static void
+outbox_account_finalize (GObject *object)
+{
+  OutboxAccount *self = OUTBOX_ACCOUNT (object);
+
+  g_clear_object (&self->accounts);
+  g_free (self->name);
+  g_free (self->address);
+  g_free (self->smtp_url);
+  g_free (self->state_message);
+  g_clear_pointer (&self->next_attempt, g_date_time_unref);
+  g_clear_pointer (&self->settings, g_variant_unref);
+  G_OBJECT_CLASS (outbox_account_parent_class)->finalize (object);
+}
+
+static void
+outbox_account_get_property (GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  OutboxAccount *self = OUTBOX_ACCOUNT (object);
+
+  switch (prop_id)
+    {
+    case PROP_NAME:
+      g_value_set_string (value, self->name);
+      break;
+    case PROP_ADDRESS:
+      g_value_set_string (value, self->address);
+      break;
+    case PROP_SMTP_URL:
+      g_value_set_string (value, self->smtp_url);
+      break;
+    case PROP_IS_DEFAULT:
+      g_value_set_boolean (value, self->is_default);
+      break;
+    case PROP_STATE:
+      g_value_set_enum (value, self->state);
+      break;
+    case PROP_STATE_MESSAGE:
+      g_value_set_string (value, self->state_message);
+      break;
+    case PROP_NEEDS_ATTENTION:
+      g_value_set_boolean (value, outbox_account_get_needs_attention (self));
+      break;
+    case PROP_NEXT_ATTEMPT:
+      g_value_set_boxed (value, self->next_attempt);
+      break;
+    case PROP_SETTINGS:
+      g_value_set_variant (value, self->settings);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+outbox_account_class_init (OutboxAccountClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GParamFlags flags = G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS;
+
+  object_class->finalize = outbox_account_finalize;
+  object_class->get_property = outbox_account_get_property;
+
+  (void) outbox_client_error_quark ();
+
+  /**
+   * OutboxAccount:name:
+   *
+   * The account's name, as `outbox account list` shows it.
+   */
+  properties[PROP_NAME] = g_param_spec_string ("name", NULL, NULL, NULL, flags);
+  /**
+   * OutboxAccount:address:
+   *
+   * The account's From address.
+   */
+  properties[PROP_ADDRESS] = g_param_spec_string ("address", NULL, NULL, NULL, flags);
+  /**
+   * OutboxAccount:smtp-url:
+   *
+   * The submission server, such as smtps://user@host.
+   */
+  properties[PROP_SMTP_URL] = g_param_spec_string ("smtp-url", NULL, NULL, NULL, flags);
+  /**
+   * OutboxAccount:is-default:
+   *
+   * Whether messages whose From matches no account go through this one.
+   */
+  properties[PROP_IS_DEFAULT] = g_param_spec_boolean ("is-default", NULL, NULL, FALSE, flags);
+  /**
+   * OutboxAccount:state:
+   *
+   * Whether the account's messages can go.
+   */
+  properties[PROP_STATE] = g_param_spec_enum ("state", NULL, NULL, OUTBOX_TYPE_ACCOUNT_STATE,
+                                              OUTBOX_ACCOUNT_STATE_UNKNOWN, flags);
+  /**
+   * OutboxAccount:state-message:
+   *
+   * A sentence saying what is wrong and what to do, when the state is not
+   * %OUTBOX_ACCOUNT_STATE_OK.
+   */
+  properties[PROP_STATE_MESSAGE] = g_param_spec_string ("state-message", NULL, NULL, NULL, flags);
+  /**
+   * OutboxAccount:needs-attention:
+   *
+   * Whether the account's mail waits for the user: a password to store,
+   * an authorization to renew, or a linked account to look at (the
+   * #OutboxAccount:state-message says which).  A failing server is not
+   * the user's to fix and does not count.
+   */
+  properties[PROP_NEEDS_ATTENTION] = g_param_spec_boolean ("needs-attention", NULL, NULL, FALSE, flags);
+  /**
+   * OutboxAccount:next-attempt:
+   *
+   * While the account is failing, when its server is tried again.
+   */
+  properties[PROP_NEXT_ATTEMPT] = g_param_spec_boxed ("next-attempt", NULL, NULL, G_TYPE_DATE_TIME, flags);
+  /**
+   * OutboxAccount:settings:
+   *
+   * The whole settings dictionary outboxd last gave (see the Accounts
+   * interface); it never holds a secret.
+   */
+  properties[PROP_SETTINGS] = g_param_spec_variant ("settings", NULL, NULL, G_VARIANT_TYPE_VARDICT,
+                                                    NULL, flags);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+outbox_account_init (OutboxAccount *self)
+{
+}
+
+static void
+update_string (OutboxAccount *self, char **field, GVariant *settings, const char *key, guint prop)
+{
+  const char *value = NULL;
+
+  g_variant_lookup (settings, key, "&s", &value);
+  if (g_strcmp0 (*field, value) == 0)
+    return;
+  g_free (*field);
+  *field = g_strdup (value);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
+}
+
+/* @state: (nullable) the state from AccountChanged, which wins over the
+ * dictionary's ("removed" is in no dictionary). */
+void
+_outbox_account_update (OutboxAccount *self, const char *state, GVariant *settings)
+{
+  gboolean needed = outbox_account_get_needs_attention (self);
+  OutboxAccountState new_state;
+  gboolean is_default = FALSE;
+  gint64 next_attempt = 0;
+  gboolean has_next;
+
+  if (state == NULL)
+    g_variant_lookup (settings, "state", "&s", &state);
+
+  g_object_freeze_notify (G_OBJECT (self));
+
+  if (g_strcmp0 (state, "removed") != 0)
+    {
+      update_string (self, &self->address, settings, "from", PROP_ADDRESS);
+      update_string (self, &self->smtp_url, settings, "smtp", PROP_SMTP_URL);
+      update_string (self, &self->state_message, settings, "state-message", PROP_STATE_MESSAGE);
+      g_variant_lookup (settings, "default", "b", &is_default);
+      if (is_default != self->is_default)
+        {
+          self->is_default = is_default;
+          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_IS_DEFAULT]);
+        }
+      has_next = g_variant_lookup (settings, "next-attempt", "x", &next_attempt);
+      if (has_next != (self->next_attempt != NULL) ||
+          (has_next && g_date_time_to_unix (self->next_attempt) != next_attempt))
+        {
+          g_clear_pointer (&self->next_attempt, g_date_time_unref);
+          if (has_next)
+            self->next_attempt = g_date_time_new_from_unix_local (next_attempt);
+          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NEXT_ATTEMPT]);
+        }
+      if (self->settings == NULL || !g_variant_equal (self->settings, settings))
+        {
+          g_clear_pointer (&self->settings, g_variant_unref);
+          self->settings = g_variant_ref_sink (settings);
+          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SETTINGS]);
+        }
+    }
+
+  new_state = _outbox_enum_from_nick (OUTBOX_TYPE_ACCOUNT_STATE, state, OUTBOX_ACCOUNT_STATE_UNKNOWN);
+  if (new_state != self->state)
+    {
+      self->state = new_state;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_STATE]);
+    }
+  if (needed != outbox_account_get_needs_attention (self))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NEEDS_ATTENTION]);
+
+  g_object_thaw_notify (G_OBJECT (self));
+}
+
+OutboxAccount *
+_outbox_account_new (OutboxDbusAccounts *accounts, const char *name, GVariant *settings)
+{
+  OutboxAccount *self = g_object_new (OUTBOX_TYPE_ACCOUNT, NULL);
+
+  self->accounts = g_object_ref (accounts);
+  self->name = g_strdup (name);
+  _outbox_account_update (self, NULL, settings);
+  return self;
+}
+
+/**
+ * outbox_account_get_name:
+ *
+ * Returns: the #OutboxAccount:name
+ */
+const char *
+outbox_account_get_name (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
+  return self->name;
+}
+
+/**
+ * outbox_account_get_address:
+ *
+ * Returns: (nullable): the #OutboxAccount:address
+ */
+const char *
+outbox_account_get_address (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
+  return self->address;
+}
+
+/**
+ * outbox_account_get_smtp_url:
+ *
+ * Returns: (nullable): the #OutboxAccount:smtp-url
+ */
+const char *
+outbox_account_get_smtp_url (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
+  return self->smtp_url;
+}
+
+/**
+ * outbox_account_get_is_default:
+ *
+ * Returns: the #OutboxAccount:is-default
+ */
+gboolean
+outbox_account_get_is_default (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), FALSE);
+  return self->is_default;
+}
+
+/**
+ * outbox_account_get_state:
+ *
+ * Returns: the #OutboxAccount:state
+ */
+OutboxAccountState
+outbox_account_get_state (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), OUTBOX_ACCOUNT_STATE_UNKNOWN);
+  return self->state;
+}
+
+/**
+ * outbox_account_get_state_message:
+ *
+ * Returns: (nullable): the #OutboxAccount:state-message
+ */
+const char *
+outbox_account_get_state_message (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
+  return self->state_message;
+}
+
+/**
+ * outbox_account_get_needs_attention:
+ *
+ * Returns: the #OutboxAccount:needs-attention
+ */
+gboolean
+outbox_account_get_needs_attention (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), FALSE);
+  return self->state == OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD ||
+         self->state == OUTBOX_ACCOUNT_STATE_NEEDS_AUTHORIZATION ||
+         self->state == OUTBOX_ACCOUNT_STATE_NEEDS_ATTENTION;
+}
+
+/**
+ * outbox_account_get_next_attempt:
+ *
+ * Returns: (nullable) (transfer none): the #OutboxAccount:next-attempt
+ */
+GDateTime *
+outbox_account_get_next_attempt (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
+  return self->next_attempt;
+}
+
+/**
+ * outbox_account_get_settings:
+ *
+ * Returns: (transfer none): the #OutboxAccount:settings
+ */
+GVariant *
+outbox_account_get_settings (OutboxAccount *self)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
+  return self->settings;
+}
+
+static void
+set_password_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!outbox_dbus_accounts_call_set_password_finish (OUTBOX_DBUS_ACCOUNTS (source), result, &error))
+    _outbox_task_return_dbus_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * outbox_account_set_password_async:
+ * @service: "smtp", "imap" or "pop3"
+ * @secret: the password, which outboxd stores in the Secret Service
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the password is stored
+ * @user_data: data for @callback
+ *
+ * Stores a password for one of the account's servers; messages that
+ * waited for it go again.
+ */
+void
+outbox_account_set_password_async (OutboxAccount *self, const char *service, const char *secret,
+                                   GCancellable *cancellable, GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (OUTBOX_IS_ACCOUNT (self));
+  g_return_if_fail (service != NULL && secret != NULL);
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, outbox_account_set_password_async);
+  outbox_dbus_accounts_call_set_password (self->accounts, self->name, service, secret, cancellable,
+                                          set_password_done, task);
+}
+
+/**
+ * outbox_account_set_password_finish:
+ * @result: the result passed to the callback
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Returns: whether the password was stored
+ */
+gboolean
+outbox_account_set_password_finish (OutboxAccount *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * outbox_account_set_password_sync:
+ * @service: "smtp", "imap" or "pop3"
+ * @secret: the password
+ * @cancellable: (nullable): a #GCancellable
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Stores a password for one of the account's servers, blocking.
+ *
+ * Returns: whether the password was stored
+ */
+gboolean
+outbox_account_set_password_sync (OutboxAccount *self, const char *service, const char *secret,
+                                  GCancellable *cancellable, GError **error)
+{
+  gboolean ok;
+
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), FALSE);
+  ok = outbox_dbus_accounts_call_set_password_sync (self->accounts, self->name, service, secret,
+                                                    cancellable, error);
+  _outbox_client_error_translate (error);
+  return ok;
+}
+
+static void
+test_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  g_autoptr (GVariant) reply = NULL;
+  GError *error = NULL;
+
+  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  if (reply == NULL)
+    _outbox_task_return_dbus_error (task, error);
+  else
+    g_task_return_pointer (task, g_variant_get_child_value (reply, 0), (GDestroyNotify) g_variant_unref);
+}
+
+/**
+ * outbox_account_test_async:
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the results
+ * @user_data: data for @callback
+ *
+ * Logs in to every server of the account and reports each (see the
+ * Accounts interface's Test); no mail is sent.
+ */
+void
+outbox_account_test_async (OutboxAccount *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                           gpointer user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (OUTBOX_IS_ACCOUNT (self));
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, outbox_account_test_async);
+  g_dbus_proxy_call (G_DBUS_PROXY (self->accounts), "Test", g_variant_new ("(s)", self->name),
+                     G_DBUS_CALL_FLAGS_NONE, TEST_TIMEOUT_MS, cancellable, test_done, task);
+}
+
+/**
+ * outbox_account_test_finish:
+ * @result: the result passed to the callback
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Returns: (transfer full): an a{sv} dictionary with one dictionary per
+ *   server under "smtp", "imap" and "pop3"
+ */
+GVariant *
+outbox_account_test_finish (OutboxAccount *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * outbox_account_test_sync:
+ * @cancellable: (nullable): a #GCancellable
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Logs in to every server of the account, blocking.
+ *
+ * Returns: (transfer full): the results, as outbox_account_test_finish()
+ */
+GVariant *
+outbox_account_test_sync (OutboxAccount *self, GCancellable *cancellable, GError **error)
+{
+  g_autoptr (GVariant) reply = NULL;
+
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
+  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (self->accounts), "Test", g_variant_new ("(s)", self->name),
+                                  G_DBUS_CALL_FLAGS_NONE, TEST_TIMEOUT_MS, cancellable, error);
+  _outbox_client_error_translate (error);
+  return reply != NULL ? g_variant_get_child_value (reply, 0) : NULL;
+}

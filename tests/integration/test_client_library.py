@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# SPDX-FileCopyrightText: The Outbox authors
+"""libOutbox against the real daemon: the C GTest (tests/test-client.c),
+and Python (PyGObject) and GJS programs (tests/client/) on the build
+tree's typelib, with Postfix's smtp-sink as the submission server: one
+that takes everything, and one that refuses every RCPT with a 500.  What
+the programs say they saw is checked against what reached the sink."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+
+import outboxtest
+from outboxtest import SmtpSink, Outbox, OutboxTestCase
+
+CLIENT_DIR = outboxtest.BUILD_DIR / "client"
+TEST_CLIENT = outboxtest.BUILD_DIR / "tests" / "test-client"
+PROGRAMS = pathlib.Path(os.environ["OUTBOX_SOURCE_DIR"]) / "tests" / "client"
+# tools/install-deps installs it; a missing gjs fails the GJS tests.
+GJS = shutil.which("gjs") or "gjs"
+FIVE_MB = 5 * 1024 * 1024
+
+
+def client_env():
+    env = dict(os.environ)
+    env["GI_TYPELIB_PATH"] = str(CLIENT_DIR)
+    env["LD_LIBRARY_PATH"] = str(CLIENT_DIR)
+    return env
+
+
+def subjects(sink):
+    return [m.headers("Subject")[0] for m in sink.messages() if m.headers("Subject")]
+
+
+class ClientLibraryTest(OutboxTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = SmtpSink().start()
+        cls.refusing = SmtpSink(extra_args=("-f", "RCPT")).start()
+        outbox = Outbox()
+        outbox.add_account("sink", "alice@example.org", cls.sink.url(), default=True)
+        outbox.add_account("failing", "alice@example.org", cls.refusing.url())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.sink.stop()
+        cls.refusing.stop()
+        super().tearDownClass()
+
+    def wait_subject(self, sink, subject, count=1):
+        return outboxtest.wait_until(
+            lambda: sink.complete_messages() is not None and subjects(sink).count(subject) >= count,
+            60, f"{subject!r} at smtp-sink")
+
+    def run_program(self, command, stdin_line=None, before_line=None):
+        """Runs a client program; returns its last JSON line.  With
+        stdin_line, calls before_line() when the program says it failed,
+        then sends the line."""
+        process = subprocess.Popen(command, env=client_env(), stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(outboxtest.terminate, process)
+        lines = []
+        if before_line is not None:
+            first = process.stdout.readline()
+            if not first:
+                _, err = process.communicate(timeout=30)
+                self.fail(f"{command} said nothing: {err}")
+            lines.append(json.loads(first))
+            before_line(lines[0])
+            process.stdin.write(stdin_line)
+            process.stdin.flush()
+        try:
+            out, err = process.communicate(timeout=150)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            self.fail(f"{command} did not finish: {err}\n{out}")
+        self.assertEqual(process.returncode, 0, f"{command}: {err}\n{out}")
+        lines += [json.loads(line) for line in out.splitlines() if line.strip()]
+        return lines
+
+    # C ------------------------------------------------------------------
+
+    def test_c_library(self):
+        before = len(self.sink.dump_files())
+        result = subprocess.run([str(TEST_CLIENT), "--tap"], capture_output=True, text=True,
+                                timeout=240)
+        self.assertEqual(result.returncode, 0, f"{result.stdout}\n{result.stderr}")
+        self.assertNotIn("not ok", result.stdout)
+        self.assertIn("ok 12 /client/daemon-restart", result.stdout)
+
+        # What the library said was sent is at the sink, whole.
+        for subject in ("bytes", "big bytes", "memory stream", "pipe stream", "file",
+                        "live one", "async actions", "after the restart", "across a restart"):
+            self.wait_subject(self.sink, subject)
+        self.assertNotIn("live two", subjects(self.sink), "a cancelled message went out")
+        self.assertNotIn("errors", subjects(self.sink))
+        by_subject = {m.headers("Subject")[0]: m for m in self.sink.messages()
+                      if m.headers("Subject")}
+        piped = by_subject["pipe stream"]
+        self.assertNotIn(b"garbage line", piped.data, "the stream was not read from where it stood")
+        self.assertEqual(len(piped.body().splitlines()), 200 * 1024 // 76 + 1)
+        self.assertGreaterEqual(len(by_subject["big bytes"].data), 3 * 1024 * 1024)
+        self.assertEqual(by_subject["bytes"].recipients, ["bob@example.org"])
+        self.assertGreaterEqual(len(self.sink.dump_files()) - before, 9)
+        # The refused message reached the refusing sink's RCPT only.
+        self.assertEqual(self.refusing.dump_files(), [])
+
+    # Python and GJS ---------------------------------------------------------
+
+    def check_sent(self, report, subject, size):
+        self.assertEqual(report["states"][-1], "sent", report)
+        self.assertTrue(report["same_object"], report)
+        self.assertGreaterEqual(report["size"], size)
+        self.assertEqual(report["subject"], subject)
+        message = self.wait_subject(self.sink, subject) and \
+            [m for m in self.sink.messages() if m.headers("Subject") == [subject]][-1]
+        self.assertGreaterEqual(len(message.data), size - 100000)
+
+    def test_python_stream_of_5_mb(self):
+        [report] = self.run_program(["/usr/bin/python3", str(PROGRAMS / "watch.py"),
+                                     "send", str(FIVE_MB)])
+        self.check_sent(report, "from Python", FIVE_MB)
+        self.assertEqual(report["recipients"], ["bob@example.org"])
+        self.assertTrue(report["position_is_last"], report)
+        self.assertGreaterEqual(report["rows_added"], 1)
+        self.assertEqual(self.outbox.show(report["id"])["state"], "sent")
+
+    def test_gjs_stream_of_5_mb(self):
+        [report] = self.run_program([GJS, "-m", str(PROGRAMS / "watch.js"), "send", str(FIVE_MB)])
+        self.check_sent(report, "from GJS", FIVE_MB - 200)
+        self.assertEqual(self.outbox.show(report["id"])["state"], "sent")
+
+    def retry_through_flaky_server(self, command, subject):
+        """A server that refuses, then is replaced by one that takes: the
+        program sees "failed", retries, and sees "sent"."""
+        refusing = self.start_sink("-f", "RCPT")
+        name = self.account_name()
+        self.outbox.add_account(name, "alice@example.org", refusing.url())
+        taking = []
+
+        def replace_server(failed):
+            self.assertIn("500", failed["last_reply"], failed)
+            self.assertEqual(self.outbox.show(failed["failed"])["state"], "failed")
+            refusing.stop()
+            taking.append(self.start_sink(port=refusing.port))
+
+        failed, report = self.run_program(command + [name], stdin_line="go\n",
+                                          before_line=replace_server)
+        self.assertEqual(failed["failed"], report["id"])
+        self.assertEqual(report["attempts"], 2, report)
+        self.assertIn("failed", report["states"], report)
+        self.assertEqual(report["states"][-1], "sent", report)
+        taking[0].wait_messages(1)
+        self.assertEqual(subjects(taking[0]), [subject])
+
+    def test_python_retry(self):
+        self.retry_through_flaky_server(
+            ["/usr/bin/python3", str(PROGRAMS / "watch.py"), "retry"], "retried from Python")
+
+    def test_gjs_retry(self):
+        self.retry_through_flaky_server([GJS, "-m", str(PROGRAMS / "watch.js"), "retry"],
+                                        "from GJS")
+
+
+if __name__ == "__main__":
+    outboxtest.main()

@@ -24,6 +24,11 @@ struct _OutboxAccountsService
   OutboxQueue *queue;           /* (owned) */
   OutboxDelivery *delivery;     /* (owned) */
   OutboxCredentials *credentials; /* (owned) */
+  gulong state_handler;
+  /* AccountChanged signals not yet emitted: account name (owned) ->
+   * GINT_TO_POINTER (whether Remove() was asked for it). */
+  GHashTable *changes; /* (owned) */
+  guint flush_id;
 };
 
 static void outbox_accounts_service_iface_init (OutboxDbusAccountsIface *iface);
@@ -34,6 +39,35 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (OutboxAccountsService,
                                G_IMPLEMENT_INTERFACE (OUTBOX_DBUS_TYPE_ACCOUNTS,
                                                       outbox_accounts_service_iface_init))
 
+/* (transfer floating) The account's dictionary as List() and
+ * AccountChanged give it: its settings, which hold no secret, and its
+ * state. */
+static GVariant *
+account_to_variant (OutboxAccountsService *self, const OutboxAccountConfig *account)
+{
+  g_autoptr (GVariant) settings = g_variant_ref_sink (outbox_account_config_to_variant (account));
+  const char *message = NULL;
+  OutboxAccountState state =
+      outbox_delivery_get_account_state (self->delivery, account->name, &message);
+  gint64 since = 0;
+  gint64 next_attempt = 0;
+  GVariantDict dict;
+
+  g_variant_dict_init (&dict, settings);
+  g_variant_dict_insert (&dict, "needs-password", "b",
+                         state == OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD);
+  g_variant_dict_insert (&dict, "state", "s", outbox_account_state_to_string (state));
+  if (message != NULL)
+    g_variant_dict_insert (&dict, "state-message", "s", message);
+  if (outbox_delivery_get_account_failure (self->delivery, account->name, &since, &next_attempt))
+    {
+      g_variant_dict_insert (&dict, "failing-since", "x", since);
+      if (next_attempt != 0)
+        g_variant_dict_insert (&dict, "next-attempt", "x", next_attempt);
+    }
+  return g_variant_dict_end (&dict);
+}
+
 static gboolean
 handle_list (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation)
 {
@@ -43,33 +77,104 @@ handle_list (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation)
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("aa{sv}"));
   for (guint i = 0; i < accounts->len; i++)
-    {
-      const OutboxAccountConfig *account = g_ptr_array_index (accounts, i);
-      g_autoptr (GVariant) settings = g_variant_ref_sink (outbox_account_config_to_variant (account));
-      const char *message = NULL;
-      OutboxAccountState state =
-          outbox_delivery_get_account_state (self->delivery, account->name, &message);
-      GVariantDict dict;
-
-      g_variant_dict_init (&dict, settings);
-      g_variant_dict_insert (&dict, "needs-password", "b",
-                             state == OUTBOX_ACCOUNT_STATE_NEEDS_PASSWORD);
-      g_variant_dict_insert (&dict, "state", "s", outbox_account_state_to_string (state));
-      gint64 since = 0;
-      gint64 next_attempt = 0;
-
-      if (message != NULL)
-        g_variant_dict_insert (&dict, "state-message", "s", message);
-      if (outbox_delivery_get_account_failure (self->delivery, account->name, &since, &next_attempt))
-        {
-          g_variant_dict_insert (&dict, "failing-since", "x", since);
-          if (next_attempt != 0)
-            g_variant_dict_insert (&dict, "next-attempt", "x", next_attempt);
-        }
-      g_variant_builder_add_value (&builder, g_variant_dict_end (&dict));
-    }
+    g_variant_builder_add_value (&builder,
+                                 account_to_variant (self, g_ptr_array_index (accounts, i)));
   outbox_dbus_accounts_complete_list (object, invocation, g_variant_builder_end (&builder));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* AccountChanged
+ *
+ * One call can change two accounts (the default moves from one to the
+ * other), and one failing delivery changes its account's state once per
+ * connection, then again on the next attempt.  So the changes of one
+ * account within CHANGE_WINDOW_MS are told once, by a signal that carries
+ * its state and dictionary at the end of the window, as List() would give
+ * them then.  An account that is gone by then is told "removed" when
+ * Remove() took it, and not at all otherwise (a queued message may name
+ * an account that never was). */
+
+#define CHANGE_WINDOW_MS 50
+
+static void
+emit_account_change (OutboxAccountsService *self, const char *name, gboolean removed)
+{
+  OutboxDbusAccounts *object = OUTBOX_DBUS_ACCOUNTS (self);
+  const OutboxAccountConfig *account = outbox_account_store_lookup (self->accounts, name);
+  OutboxAccountState state;
+
+  if (account == NULL)
+    {
+      if (removed)
+        outbox_dbus_accounts_emit_account_changed (
+            object, name, "removed", g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+      return;
+    }
+  state = outbox_delivery_get_account_state (self->delivery, name, NULL);
+  outbox_dbus_accounts_emit_account_changed (object, name, outbox_account_state_to_string (state),
+                                             account_to_variant (self, account));
+}
+
+void
+outbox_accounts_service_flush_changes (OutboxAccountsService *self)
+{
+  g_autoptr (GList) names = g_hash_table_get_keys (self->changes);
+
+  g_clear_handle_id (&self->flush_id, g_source_remove);
+  names = g_list_sort (names, (GCompareFunc) g_strcmp0);
+  for (GList *l = names; l != NULL; l = l->next)
+    emit_account_change (self, l->data,
+                         GPOINTER_TO_INT (g_hash_table_lookup (self->changes, l->data)));
+  g_hash_table_remove_all (self->changes);
+}
+
+static gboolean
+flush_changes_timeout (gpointer user_data)
+{
+  OutboxAccountsService *self = user_data;
+
+  self->flush_id = 0;
+  outbox_accounts_service_flush_changes (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+note_account_changed (OutboxAccountsService *self, const char *name, gboolean removed)
+{
+  removed |= GPOINTER_TO_INT (g_hash_table_lookup (self->changes, name));
+  g_hash_table_replace (self->changes, g_strdup (name), GINT_TO_POINTER (removed));
+  if (self->flush_id == 0)
+    self->flush_id = g_timeout_add (CHANGE_WINDOW_MS, flush_changes_timeout, self);
+}
+
+static void
+on_account_state_changed (OutboxDelivery *delivery, const char *name, gpointer user_data)
+{
+  note_account_changed (user_data, name, FALSE);
+}
+
+/* (nullable) */
+static char *
+default_account_name (OutboxAccountsService *self)
+{
+  const OutboxAccountConfig *account = outbox_account_store_get_default (self->accounts);
+
+  return account != NULL ? g_strdup (account->name) : NULL;
+}
+
+/* After a change of the store: the account that stopped being the
+ * default (@before) and the one that became it changed too. */
+static void
+note_default_moved (OutboxAccountsService *self, const char *before)
+{
+  g_autofree char *after = default_account_name (self);
+
+  if (g_strcmp0 (before, after) == 0)
+    return;
+  if (before != NULL)
+    note_account_changed (self, before, FALSE);
+  if (after != NULL)
+    note_account_changed (self, after, FALSE);
 }
 
 /* Add and Update ------------------------------------------------------------
@@ -110,6 +215,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (AccountCall, account_call_free)
 static void
 account_call_apply (AccountCall *call, GVariant *settings)
 {
+  g_autofree char *default_before = default_account_name (call->self);
   GError *error = NULL;
 
   if (!call->change (call->self->accounts, call->name, settings, &error))
@@ -119,6 +225,8 @@ account_call_apply (AccountCall *call, GVariant *settings)
     }
   g_info ("Account %s %s", call->name, call->adding ? "added" : "updated");
   g_dbus_method_invocation_return_value (call->invocation, NULL);
+  note_account_changed (call->self, call->name, FALSE);
+  note_default_moved (call->self, default_before);
   outbox_delivery_account_changed (call->self->delivery, call->name);
 }
 
@@ -248,6 +356,7 @@ static gboolean
 handle_remove (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation, const char *arg_name)
 {
   OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
+  g_autofree char *default_before = default_account_name (self);
   GError *error = NULL;
   guint pending = count_pending (self->queue, arg_name);
 
@@ -266,6 +375,8 @@ handle_remove (OutboxDbusAccounts *object, GDBusMethodInvocation *invocation, co
       return G_DBUS_METHOD_INVOCATION_HANDLED;
     }
   g_info ("Account %s removed", arg_name);
+  note_account_changed (self, arg_name, TRUE);
+  note_default_moved (self, default_before);
   outbox_secret_clear_account_async (arg_name, NULL, clear_done, g_object_ref (invocation));
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
@@ -299,6 +410,7 @@ store_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_info ("Secret stored for account %s", data->account);
       outbox_dbus_accounts_complete_set_password (OUTBOX_DBUS_ACCOUNTS (data->self),
                                                   data->invocation);
+      note_account_changed (data->self, data->account, FALSE);
       outbox_delivery_account_changed (data->self->delivery, data->account);
     }
   set_password_data_free (data);
@@ -636,6 +748,20 @@ outbox_accounts_service_iface_init (OutboxDbusAccountsIface *iface)
 }
 
 static void
+outbox_accounts_service_dispose (GObject *object)
+{
+  OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
+
+  if (self->delivery != NULL)
+    g_clear_signal_handler (&self->state_handler, self->delivery);
+  /* Exported no more: nobody is left to tell (see
+   * outbox_accounts_service_flush_changes()). */
+  g_clear_handle_id (&self->flush_id, g_source_remove);
+  g_clear_pointer (&self->changes, g_hash_table_unref);
+  G_OBJECT_CLASS (outbox_accounts_service_parent_class)->dispose (object);
+}
+
+static void
 outbox_accounts_service_finalize (GObject *object)
 {
   OutboxAccountsService *self = OUTBOX_ACCOUNTS_SERVICE (object);
@@ -658,6 +784,7 @@ outbox_accounts_service_get_vtable (GDBusInterfaceSkeleton *skeleton)
 static void
 outbox_accounts_service_class_init (OutboxAccountsServiceClass *klass)
 {
+  G_OBJECT_CLASS (klass)->dispose = outbox_accounts_service_dispose;
   G_OBJECT_CLASS (klass)->finalize = outbox_accounts_service_finalize;
   G_DBUS_INTERFACE_SKELETON_CLASS (klass)->get_vtable = outbox_accounts_service_get_vtable;
 }
@@ -680,5 +807,8 @@ outbox_accounts_service_new (OutboxAccountStore *accounts,
   self->queue = g_object_ref (queue);
   self->delivery = g_object_ref (delivery);
   outbox_dbus_accounts_set_version (OUTBOX_DBUS_ACCOUNTS (self), 1);
+  self->changes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->state_handler = g_signal_connect (delivery, "account-state-changed",
+                                          G_CALLBACK (on_account_state_changed), self);
   return self;
 }

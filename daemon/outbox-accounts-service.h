@@ -21,5 +21,8 @@ OutboxAccountsService *outbox_accounts_service_new (OutboxAccountStore *accounts
                                                     OutboxQueue *queue,
                                                     OutboxDelivery *delivery,
                                                     OutboxCredentials *credentials);
+/* Emits the AccountChanged signals still waiting for their window now;
+ * before the service is unexported, so that they reach the bus. */
+void outbox_accounts_service_flush_changes (OutboxAccountsService *self);
 
 G_END_DECLS

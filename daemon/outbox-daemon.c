@@ -189,7 +189,10 @@ outbox_daemon_free (OutboxDaemon *self)
       g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->queue_service));
     }
   if (self->accounts_service != NULL)
-    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->accounts_service));
+    {
+      outbox_accounts_service_flush_changes (self->accounts_service);
+      g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self->accounts_service));
+    }
   g_clear_object (&self->queue_service);
   g_clear_object (&self->accounts_service);
   if (self->delivery != NULL)

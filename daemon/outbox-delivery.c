@@ -107,6 +107,14 @@ enum
   PROP_ONLINE,
 };
 
+enum
+{
+  SIGNAL_ACCOUNT_STATE_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
 static void lane_next (Lane *lane);
 static void lane_start (Lane *lane, OutboxSpoolRecord *record);
 static gboolean smtp_settings_equal (const OutboxAccountConfig *a, const OutboxAccountConfig *b);
@@ -334,6 +342,29 @@ account_is_blocked (OutboxDelivery *self, const char *account_name)
   return g_hash_table_contains (self->blocked, account_name);
 }
 
+/* Every change of what outbox_delivery_get_account_state() says goes
+ * through the functions below, which tell it. */
+static void
+account_state_changed (OutboxDelivery *self, const char *account_name)
+{
+  g_signal_emit (self, signals[SIGNAL_ACCOUNT_STATE_CHANGED], 0, account_name);
+}
+
+static void
+unblock_account (OutboxDelivery *self, const char *account_name)
+{
+  if (g_hash_table_remove (self->blocked, account_name))
+    account_state_changed (self, account_name);
+}
+
+/* The account's server answered. */
+static void
+clear_failure (OutboxDelivery *self, const char *account_name)
+{
+  if (g_hash_table_remove (self->failing, account_name))
+    account_state_changed (self, account_name);
+}
+
 static char *
 state_summary (OutboxAccountState state, const char *account_name)
 {
@@ -358,13 +389,17 @@ block_account (OutboxDelivery *self,
                OutboxAccountState state,
                const char *message)
 {
-  AccountBlock *block = g_new0 (AccountBlock, 1);
+  AccountBlock *block = g_hash_table_lookup (self->blocked, account_name);
   g_autofree char *summary = NULL;
-  gboolean known = account_is_blocked (self, account_name);
+  gboolean known = block != NULL;
 
+  if (known && block->state == state && g_strcmp0 (block->message, message) == 0)
+    return;
+  block = g_new0 (AccountBlock, 1);
   block->state = state;
   block->message = g_strdup (message);
   g_hash_table_replace (self->blocked, g_strdup (account_name), block);
+  account_state_changed (self, account_name);
   if (known)
     return;
   summary = state_summary (state, account_name);
@@ -696,6 +731,7 @@ note_failure (OutboxDelivery *self, const char *account_name, const char *error,
       outbox_retry_policy_for (outbox_account_store_lookup (self->accounts, account_name));
   gint64 now = now_seconds ();
   gboolean new_round = failure == NULL || now >= failure->next_attempt;
+  gboolean changed = failure == NULL || g_strcmp0 (failure->error, error) != 0;
 
   if (failure == NULL)
     {
@@ -711,6 +747,8 @@ note_failure (OutboxDelivery *self, const char *account_name, const char *error,
       failure->attempts++;
       failure->next_attempt = now + outbox_retry_backoff (&policy, failure->attempts);
     }
+  if (changed)
+    account_state_changed (self, account_name);
   return new_round;
 }
 
@@ -1023,7 +1061,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
   if (g_error_matches (result->error, OUTBOX_SMTP_ERROR, OUTBOX_SMTP_ERROR_DSN_NOT_OFFERED))
     {
       /* The server answered: it can be reached, and the session goes on. */
-      g_hash_table_remove (delivery->failing, lane->account_name);
+      clear_failure (delivery, lane->account_name);
       lane_wait_for_dsn (lane, record, result->error);
       return;
     }
@@ -1061,7 +1099,7 @@ send_done (GObject *source, GAsyncResult *res, gpointer user_data)
     lane_drop_session (lane);
   /* The server answered: it can be reached. */
   if (result->error == NULL || !error_is_network (result->error))
-    g_hash_table_remove (delivery->failing, lane->account_name);
+    clear_failure (delivery, lane->account_name);
   if (result->error == NULL && lane->session != NULL
       && lane_goes_on_with_message (lane, record, pending_before))
     return;
@@ -1159,7 +1197,7 @@ open_done (GObject *source, GAsyncResult *res, gpointer user_data)
       lane_fail_open (lane, lane_record (lane), error);
       return;
     }
-  g_hash_table_remove (delivery->failing, lane->account_name);
+  clear_failure (delivery, lane->account_name);
   lane_send (lane);
 }
 
@@ -1532,10 +1570,17 @@ failure_due_now (OutboxDelivery *self, const char *account)
 void
 outbox_delivery_flush (OutboxDelivery *self)
 {
+  g_autoptr (GList) blocked = g_hash_table_get_keys (self->blocked);
   GHashTableIter iter;
   gpointer key;
 
-  g_hash_table_remove_all (self->blocked);
+  /* Each name is freed as its account is unblocked: one copy each. */
+  for (GList *l = blocked; l != NULL; l = l->next)
+    {
+      g_autofree char *account = g_strdup (l->data);
+
+      unblock_account (self, account);
+    }
   g_hash_table_iter_init (&iter, self->failing);
   while (g_hash_table_iter_next (&iter, &key, NULL))
     failure_due_now (self, key);
@@ -1546,7 +1591,7 @@ outbox_delivery_flush (OutboxDelivery *self)
 void
 outbox_delivery_retry_account (OutboxDelivery *self, const char *account)
 {
-  g_hash_table_remove (self->blocked, account);
+  unblock_account (self, account);
   failure_due_now (self, account);
   outbox_queue_make_due (self->queue, account, OUTBOX_QUEUE_DUE_WAITING_FOR_USER);
 }
@@ -1554,8 +1599,8 @@ outbox_delivery_retry_account (OutboxDelivery *self, const char *account)
 void
 outbox_delivery_account_changed (OutboxDelivery *self, const char *account)
 {
-  g_hash_table_remove (self->blocked, account);
-  g_hash_table_remove (self->failing, account);
+  unblock_account (self, account);
+  clear_failure (self, account);
   /* Messages that waited for the account's password are due again. */
   outbox_queue_make_due (self->queue, account, OUTBOX_QUEUE_DUE_WAITING_FOR_USER);
   outbox_delivery_schedule (self);
@@ -1703,6 +1748,12 @@ outbox_delivery_class_init (OutboxDeliveryClass *klass)
   object_class->dispose = outbox_delivery_dispose;
   object_class->finalize = outbox_delivery_finalize;
   object_class->get_property = outbox_delivery_get_property;
+
+  /* What outbox_delivery_get_account_state() says of the account (its
+   * name, the signal's argument) changed, its state or its message. */
+  signals[SIGNAL_ACCOUNT_STATE_CHANGED] =
+      g_signal_new ("account-state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
+                    NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
 
   /* Whether GNetworkMonitor says servers can be reached. */
   g_object_class_install_property (object_class, PROP_ONLINE,

@@ -11,7 +11,11 @@
 G_BEGIN_DECLS
 
 /* Delivers what the queue holds, one lane (one SMTP connection at a time)
- * per account, and records every outcome in the queue. */
+ * per account, and records every outcome in the queue.
+ *
+ * Signal "account-state-changed" (const char *account): what
+ * outbox_delivery_get_account_state() says of @account, its state or its
+ * message, changed. */
 #define OUTBOX_TYPE_DELIVERY (outbox_delivery_get_type ())
 G_DECLARE_FINAL_TYPE (OutboxDelivery, outbox_delivery, OUTBOX, DELIVERY, GObject)
 

@@ -639,6 +639,13 @@ def update_account(name, settings):
     call_outbox(ACCOUNTS_IFACE, "Update", GLib.Variant("(sa{sv})", (name, values)))
 
 
+def add_account_over_dbus(name, settings):
+    """Accounts.Add(name, settings), one call, with the types of
+    update_account()."""
+    values = {key: _setting_variant(value) for key, value in settings.items()}
+    call_outbox(ACCOUNTS_IFACE, "Add", GLib.Variant("(sa{sv})", (name, values)))
+
+
 def set_password(name, secret, service="smtp"):
     call_outbox(ACCOUNTS_IFACE, "SetPassword",
                 GLib.Variant("(sss)", (name, service, secret)))
@@ -963,6 +970,47 @@ class MessageChangedRecorder:
     def wait_state(self, message_id, state, timeout=30):
         return wait_until(lambda: state in self.states_of(message_id), timeout,
                           f"MessageChanged {state} for {message_id}")
+
+    def close(self):
+        self.connection.signal_unsubscribe(self.subscription)
+
+
+class AccountChangedRecorder:
+    """Records every AccountChanged signal of the daemon on the session
+    bus, as (name, state, settings); the wait methods iterate the default
+    main context, which dispatches them."""
+
+    def __init__(self):
+        self.signals = []
+        self.connection = session_bus()
+        self.subscription = self.connection.signal_subscribe(
+            BUS_NAME, ACCOUNTS_IFACE, "AccountChanged", OBJECT_PATH, None,
+            Gio.DBusSignalFlags.NONE, self._on_signal)
+
+    def _on_signal(self, connection, sender, path, interface, name, parameters):
+        self.signals.append(parameters.unpack())
+
+    def pump(self):
+        context = GLib.MainContext.default()
+        while context.iteration(False):
+            pass
+
+    def of(self, account):
+        """The (state, settings) of every signal about account so far."""
+        self.pump()
+        return [(state, settings) for name, state, settings in self.signals if name == account]
+
+    def wait(self, account, state, timeout=30, count=1):
+        """The settings of the count-th signal telling account in state."""
+        def found():
+            told = [settings for told_state, settings in self.of(account) if told_state == state]
+            # In a list: the settings of "removed" are empty, which is false.
+            return [told[count - 1]] if len(told) >= count else None
+        try:
+            [settings] = wait_until(found, timeout, f"AccountChanged {state} for {account}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; told: {self.of(account)}") from None
+        return settings
 
     def close(self):
         self.connection.signal_unsubscribe(self.subscription)

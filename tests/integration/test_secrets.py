@@ -18,10 +18,10 @@ import outboxtest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from gi.repository import GLib
-from outboxtest import (ACCOUNTS_IFACE, QUEUE_IFACE, Certificates, MessageChangedRecorder,
-                        OutboxTestCase, call_outbox, config_dir, free_port, list_accounts,
-                        list_all_messages, make_message, session_log_size, spool_dir,
-                        start_daemon_with_args)
+from outboxtest import (ACCOUNTS_IFACE, QUEUE_IFACE, AccountChangedRecorder, Certificates,
+                        MessageChangedRecorder, OutboxTestCase, call_outbox, config_dir,
+                        free_port, list_accounts, list_all_messages, make_message,
+                        session_log_size, spool_dir, start_daemon_with_args)
 
 SENDER = "alice@example.org"
 USER = "alice"
@@ -91,6 +91,8 @@ class SecretsTest(OutboxTestCase):
         self.addCleanup(self.outbox.stop_daemon)
         self.signals = MessageChangedRecorder()
         self.addCleanup(self.signals.close)
+        self.account_signals = AccountChangedRecorder()
+        self.addCleanup(self.account_signals.close)
 
     def send_through(self, mechanism):
         """A full delivery over STARTTLS with AUTH mechanism; returns the
@@ -114,7 +116,7 @@ class SecretsTest(OutboxTestCase):
             log.seek(self.log_offset)
             return log.read()
 
-    def dbus_replies(self, message_id):
+    def dbus_replies(self, account, message_id):
         """Every reply and signal a client can get, as text."""
         replies = [list_all_messages(), list_accounts(),
                    call_outbox(QUEUE_IFACE, "Get", GLib.Variant("(s)", (message_id,)))]
@@ -124,6 +126,9 @@ class SecretsTest(OutboxTestCase):
         # The signal telling the outcome, at most 50 ms after it.
         self.signals.wait_state(message_id, "sent", timeout=10)
         replies.append(self.signals.signals)
+        # Those telling the account: added, its password set, updated.
+        self.account_signals.wait(account, "ok")
+        replies.append(self.account_signals.signals)
         return repr(replies).encode()
 
     def cli_outputs(self, account, message_id):
@@ -154,7 +159,7 @@ class SecretsTest(OutboxTestCase):
         self.assertIn(b" C: MAIL FROM:<alice@example.org>", log, "no protocol trace")
         self.assertIn(b" C: AUTH", log, "the AUTH command is not in the trace")
         places = {"the daemon's log": log,
-                  "a D-Bus reply or signal": self.dbus_replies(message_id),
+                  "a D-Bus reply or signal": self.dbus_replies(account, message_id),
                   "the output of outbox": self.cli_outputs(account, message_id)}
         state_dirs = [spool_dir(), config_dir()]
         for variable in ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):

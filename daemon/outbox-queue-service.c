@@ -450,6 +450,8 @@ retry_done (GObject *source, GAsyncResult *result, gpointer user_data)
     g_message ("Message %s not retried: %s", id, error->message);
 }
 
+/* Unlike Retry on the bus, this does not wait for the load: a notification
+ * is about a message that failed in this run, which is in memory. */
 void
 outbox_queue_service_retry (OutboxQueueService *self, const char *id)
 {

@@ -13,6 +13,7 @@
 #include "outbox-error.h"
 #include "outbox-load-gate.h"
 #include "outbox-maildrop.h"
+#include "outbox-notify.h"
 #include "outbox-queue-service.h"
 #include "outbox-sent-copy.h"
 
@@ -179,6 +180,7 @@ checkpoint_if_changed (gpointer user_data)
 void
 outbox_daemon_free (OutboxDaemon *self)
 {
+  outbox_notify_stop ();
   g_clear_handle_id (&self->prune_id, g_source_remove);
   g_clear_handle_id (&self->checkpoint_id, g_source_remove);
   if (self->queue != NULL)
@@ -224,14 +226,26 @@ outbox_daemon_free (OutboxDaemon *self)
   g_free (self);
 }
 
+/* The "retry" action of a notification about a message. */
+static void
+retry_from_notification (const char *message_id, gpointer user_data)
+{
+  OutboxDaemon *self = user_data;
+
+  outbox_queue_service_retry (self->queue_service, message_id);
+}
+
 gboolean
 outbox_daemon_export (OutboxDaemon *self, GDBusConnection *connection, GError **error)
 {
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->queue_service),
                                          connection, OUTBOX_OBJECT_PATH, error))
     return FALSE;
-  return g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->accounts_service),
-                                           connection, OUTBOX_OBJECT_PATH, error);
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self->accounts_service),
+                                         connection, OUTBOX_OBJECT_PATH, error))
+    return FALSE;
+  outbox_notify_start (connection, retry_from_notification, self);
+  return TRUE;
 }
 
 static gboolean

@@ -517,7 +517,7 @@ notify_failure (const OutboxSpoolRecord *record)
         g_string_append_printf (body, "%s: %s\n", rcpt->address, rcpt->reply ? rcpt->reply : "failed");
     }
   g_string_append_printf (body, "See outbox show %s", record->id);
-  outbox_notify (summary, body->str);
+  outbox_notify_bounced (summary, body->str, record->id);
 }
 
 static void
@@ -717,7 +717,7 @@ notify_gave_up (const char *account_name, guint count, const char *why)
                                            "See outbox queue --all",
                                            why);
 
-  outbox_notify (summary, body);
+  outbox_notify_bounced (summary, body, NULL);
 }
 
 /* Counts a failed attempt of the account: one per round, however many

@@ -376,6 +376,24 @@ change_done (GObject *source, GAsyncResult *result, gpointer user_data)
   change_call_free (call);
 }
 
+/* The change a steering method asks for, wherever the user asked. */
+static void
+request_change (OutboxQueueService *self,
+                const char *id,
+                OutboxQueueChange change,
+                GAsyncReadyCallback callback,
+                gpointer user_data)
+{
+  OutboxSpoolRecord *record = outbox_queue_lookup (self->queue, id);
+
+  /* A retry is the user asking to try the account again now: it must not
+   * rest after a failure when the retried message becomes due. */
+  if (change == OUTBOX_QUEUE_CHANGE_RETRY && record != NULL
+      && outbox_queue_check_change (self->queue, id, change, NULL))
+    outbox_delivery_retry_account (self->delivery, record->account);
+  outbox_queue_change_async (self->queue, id, change, NULL, callback, user_data);
+}
+
 static gboolean
 ask_for_change (OutboxDbusQueue *object,
                 GDBusMethodInvocation *invocation,
@@ -384,19 +402,13 @@ ask_for_change (OutboxDbusQueue *object,
                 CompleteFunc complete)
 {
   OutboxQueueService *self = OUTBOX_QUEUE_SERVICE (object);
-  OutboxSpoolRecord *record = outbox_queue_lookup (self->queue, id);
   ChangeCall *call = g_new0 (ChangeCall, 1);
 
   call->self = g_object_ref (self);
   /* The reference the handler was given, which the answer consumes. */
   call->invocation = invocation;
   call->complete = complete;
-  /* A retry is the user asking to try the account again now: it must not
-   * rest after a failure when the retried message becomes due. */
-  if (change == OUTBOX_QUEUE_CHANGE_RETRY && record != NULL
-      && outbox_queue_check_change (self->queue, id, change, NULL))
-    outbox_delivery_retry_account (self->delivery, record->account);
-  outbox_queue_change_async (self->queue, id, change, NULL, change_done, call);
+  request_change (self, id, change, change_done, call);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
@@ -426,6 +438,24 @@ handle_retry (OutboxDbusQueue *object, GDBusMethodInvocation *invocation, const 
 {
   return ask_for_change (object, invocation, arg_id, OUTBOX_QUEUE_CHANGE_RETRY,
                          outbox_dbus_queue_complete_retry);
+}
+
+static void
+retry_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autofree char *id = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!outbox_queue_change_finish (OUTBOX_QUEUE (source), result, &error))
+    g_message ("Message %s not retried: %s", id, error->message);
+}
+
+/* Unlike Retry on the bus, this does not wait for the load: a notification
+ * is about a message that failed in this run, which is in memory. */
+void
+outbox_queue_service_retry (OutboxQueueService *self, const char *id)
+{
+  request_change (self, id, OUTBOX_QUEUE_CHANGE_RETRY, retry_done, g_strdup (id));
 }
 
 static gboolean

@@ -20,6 +20,10 @@ G_DECLARE_FINAL_TYPE (OutboxQueueService,
 OutboxQueueService *outbox_queue_service_new (OutboxQueue *queue,
                                               OutboxDelivery *delivery,
                                               OutboxAccountStore *accounts);
+/* Retry of @id, asked for elsewhere than on the bus (a notification's
+ * action): the change Retry makes, with a refusal (no such message, or
+ * one that cannot be retried now) logged. */
+void outbox_queue_service_retry (OutboxQueueService *self, const char *id);
 /* Emits the MessageChanged signals still waiting for their window now,
  * but those of messages whose change is still being written; before the
  * service is unexported, so that they reach the bus. */

@@ -857,15 +857,28 @@ class PrivateSystemBus:
 
 class DBusMock:
     """python-dbusmock serving a template on the session bus, or on the
-    private system bus system_bus when given."""
+    private system bus system_bus when given; parameters (a dict) go to the
+    template.  Without a template, an object of interface at object_path,
+    whose methods the test adds (see add_method())."""
 
-    def __init__(self, template, bus_name, object_path, system_bus=None):
+    def __init__(self, template, bus_name, object_path, system_bus=None, parameters=None,
+                 interface=None):
         self.template = template
         self.bus_name = bus_name
         self.object_path = object_path
         self.system_bus = system_bus
+        self.parameters = parameters
+        self.interface = interface
         self.process = None
         self.connection = None
+
+    def _mock_args(self):
+        if not self.template:
+            return [self.bus_name, self.object_path, self.interface]
+        args = ["--template", self.template]
+        if self.parameters:
+            args += ["--parameters", json.dumps(self.parameters)]
+        return args
 
     def start(self):
         env = dict(os.environ)
@@ -876,7 +889,7 @@ class DBusMock:
             self.connection = session_bus()
         bus_flag = "--system" if self.system_bus else "--session"
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "dbusmock", bus_flag, "--template", self.template],
+            [PYTHON, "-m", "dbusmock", bus_flag, *self._mock_args()],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=env)
         wait_until(lambda: self.process.poll() is not None
                    or _name_has_owner(self.connection, self.bus_name),
@@ -896,6 +909,22 @@ class DBusMock:
             GLib.VariantType(reply_type) if reply_type else None,
             Gio.DBusCallFlags.NONE, 10000, None)
         return reply.unpack() if reply is not None else None
+
+    def add_method(self, name, in_signature, out_signature="", code=""):
+        self.call_mock("AddMethod", GLib.Variant("(sssss)", (self.interface, name, in_signature,
+                                                             out_signature, code)))
+
+    def calls_of(self, method):
+        """The arguments of every call of method so far, unpacked."""
+        [calls] = self.call_mock("GetMethodCalls", GLib.Variant("(s)", (method,)),
+                                 reply_type="(a(tav))")
+        return [args for _, args in calls]
+
+    def emit(self, name, signature, *args):
+        """Emits the signal name of the mock's interface, args of signature."""
+        packed = GLib.Variant(f"({signature})", args)
+        values = [packed.get_child_value(i) for i in range(packed.n_children())]
+        self.call_mock("EmitSignal", GLib.Variant("(sssav)", ("", name, signature, values)))
 
 
 class NetworkManagerMock(DBusMock):
@@ -922,11 +951,15 @@ class NetworkManagerMock(DBusMock):
 
 class NotificationMock(DBusMock):
     """dbusmock's notification_daemon template on the session bus; it
-    records every Notify call."""
+    records every Notify call.  capabilities: what GetCapabilities answers
+    (default: the template's, which has no "actions")."""
 
-    def __init__(self):
+    def __init__(self, capabilities=None):
         super().__init__("notification_daemon", "org.freedesktop.Notifications",
-                         "/org/freedesktop/Notifications")
+                         "/org/freedesktop/Notifications",
+                         parameters={"capabilities": " ".join(capabilities)}
+                         if capabilities else None,
+                         interface="org.freedesktop.Notifications")
 
     def notifications(self):
         """Every Notify call so far, as dictionaries."""
@@ -937,6 +970,25 @@ class NotificationMock(DBusMock):
 
     def clear(self):
         self.call_mock("ClearCalls")
+
+
+class WindowMock(DBusMock):
+    """Stands in for the Outbox window, a D-Bus activatable GApplication:
+    org.freedesktop.Application on /org/outbox/Outbox of org.outbox.Outbox,
+    recording every ActivateAction call."""
+
+    def __init__(self):
+        super().__init__(None, "org.outbox.Outbox", "/org/outbox/Outbox",
+                         interface="org.freedesktop.Application")
+
+    def start(self):
+        super().start()
+        self.add_method("ActivateAction", "sava{sv}")
+        return self
+
+    def activations(self):
+        """The (action, parameter, platform_data) of every ActivateAction."""
+        return [tuple(args) for args in self.calls_of("ActivateAction")]
 
 
 class MessageChangedRecorder:

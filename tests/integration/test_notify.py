@@ -60,6 +60,11 @@ class NotifyTest(EngineTestCase):
         self.assertEqual(notification["app_name"], APP_NAME, notification)
         text = notification["summary"] + "\n" + notification["body"]
         self.assertIn(account, text, f"the notification does not name the account: {notification}")
+        # About an account, not one message: no actions, and no bounce.
+        self.assertEqual(notification["actions"], [], notification)
+        self.assertEqual(notification["hints"].get("desktop-entry"), "org.outbox.Outbox",
+                         notification)
+        self.assertNotIn("category", notification["hints"], notification)
 
     def test_success_does_not_notify(self):
         sink = self.start_sink()

@@ -555,6 +555,104 @@ test_accounts (void)
   g_assert_true (ok);
 }
 
+static void
+call_accounts (const char *method, GVariant *parameters)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GVariant) reply = NULL;
+
+  reply = g_dbus_connection_call_sync (outbox_client_get_connection (client), OUTBOX_BUS_NAME,
+                                       OUTBOX_OBJECT_PATH, "org.outbox.Outbox1.Accounts", method,
+                                       parameters, NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static gboolean
+has_account (gpointer data)
+{
+  return outbox_client_get_account (client, data) != NULL;
+}
+
+static gboolean
+lacks_account (gpointer data)
+{
+  return outbox_client_get_account (client, data) == NULL;
+}
+
+static gboolean
+has_timeout_30 (gpointer data)
+{
+  guint32 timeout = 0;
+
+  return g_variant_lookup (outbox_account_get_settings (data), "timeout", "u", &timeout) && timeout == 30;
+}
+
+static gboolean
+is_default (gpointer data)
+{
+  return outbox_account_get_is_default (data);
+}
+
+static gboolean
+is_not_default (gpointer data)
+{
+  return !outbox_account_get_is_default (data);
+}
+
+static void
+test_accounts_live (void)
+{
+  g_autoptr (GError) error = NULL;
+  GListModel *accounts = outbox_client_load_accounts_sync (client, NULL, &error);
+  g_auto (GVariantBuilder) settings = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_auto (GVariantBuilder) update = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_auto (GVariantBuilder) make_default = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_auto (GVariantBuilder) back = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  OutboxAccount *sink = outbox_client_get_account (client, "sink");
+  g_autoptr (OutboxAccount) extra = NULL;
+  Changes changes = { 0, 0 };
+  guint position;
+  gulong handler;
+
+  g_assert_no_error (error);
+  g_object_unref (accounts);
+  handler = g_signal_connect (accounts, "items-changed", G_CALLBACK (count_changes), &changes);
+
+  /* An account added elsewhere (here: straight over the bus) appears. */
+  g_variant_builder_add (&settings, "{sv}", "from", g_variant_new_string ("extra@example.org"));
+  g_variant_builder_add (&settings, "{sv}", "smtp", g_variant_new_string ("smtp+insecure://127.0.0.1:9"));
+  call_accounts ("Add", g_variant_new ("(s@a{sv})", "extra", g_variant_builder_end (&settings)));
+  g_assert_true (wait_for (has_account, (gpointer) "extra", 10));
+  extra = g_object_ref (outbox_client_get_account (client, "extra"));
+  g_assert_cmpstr (outbox_account_get_address (extra), ==, "extra@example.org");
+  g_assert_true (g_list_store_find (G_LIST_STORE (accounts), extra, &position));
+  g_assert_cmpuint (changes.added, ==, 1);
+
+  /* A change is the same object with new values. */
+  g_variant_builder_add (&update, "{sv}", "timeout", g_variant_new_uint32 (30));
+  call_accounts ("Update", g_variant_new ("(s@a{sv})", "extra", g_variant_builder_end (&update)));
+  g_assert_true (wait_for (has_timeout_30, extra, 10));
+  g_assert_true (outbox_client_get_account (client, "extra") == extra);
+
+  /* The default moves: both objects say so. */
+  g_variant_builder_add (&make_default, "{sv}", "default", g_variant_new_boolean (TRUE));
+  call_accounts ("Update", g_variant_new ("(s@a{sv})", "extra", g_variant_builder_end (&make_default)));
+  g_assert_true (wait_for (is_default, extra, 10));
+  g_assert_true (wait_for (is_not_default, sink, 10));
+  g_variant_builder_add (&back, "{sv}", "default", g_variant_new_boolean (TRUE));
+  call_accounts ("Update", g_variant_new ("(s@a{sv})", "sink", g_variant_builder_end (&back)));
+  g_assert_true (wait_for (is_default, sink, 10));
+
+  /* Removed: gone from the list, and the object says so. */
+  call_accounts ("Remove", g_variant_new ("(s)", "extra"));
+  g_assert_true (wait_for (lacks_account, (gpointer) "extra", 10));
+  g_assert_cmpint (outbox_account_get_state (extra), ==, OUTBOX_ACCOUNT_STATE_REMOVED);
+  g_assert_false (g_list_store_find (G_LIST_STORE (accounts), extra, NULL));
+  g_assert_cmpuint (changes.removed, ==, 1);
+  g_assert_cmpuint (changes.added, ==, 1);
+  g_signal_handler_disconnect (accounts, handler);
+}
+
 static gboolean
 daemon_stopped (gpointer data)
 {
@@ -648,6 +746,7 @@ main (int argc, char **argv)
   g_test_add_func ("/client/failure-and-retry", test_failure_and_retry);
   g_test_add_func ("/client/errors", test_errors);
   g_test_add_func ("/client/accounts", test_accounts);
+  g_test_add_func ("/client/accounts-live", test_accounts_live);
   g_test_add_func ("/client/daemon-restart", test_daemon_restart);
 
   status = g_test_run ();

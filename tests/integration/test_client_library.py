@@ -11,6 +11,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import tempfile
 
 import outboxtest
 from outboxtest import SmtpSink, Outbox, OutboxTestCase
@@ -89,7 +90,7 @@ class ClientLibraryTest(OutboxTestCase):
                                 timeout=240)
         self.assertEqual(result.returncode, 0, f"{result.stdout}\n{result.stderr}")
         self.assertNotIn("not ok", result.stdout)
-        self.assertIn("ok 12 /client/daemon-restart", result.stdout)
+        self.assertIn("ok 13 /client/daemon-restart", result.stdout)
 
         # What the library said was sent is at the sink, whole.
         for subject in ("bytes", "big bytes", "memory stream", "pipe stream", "file",
@@ -107,6 +108,47 @@ class ClientLibraryTest(OutboxTestCase):
         self.assertGreaterEqual(len(self.sink.dump_files()) - before, 9)
         # The refused message reached the refusing sink's RCPT only.
         self.assertEqual(self.refusing.dump_files(), [])
+
+    # The README's examples, as printed ----------------------------------------
+
+    def readme_block(self, language):
+        readme = (PROGRAMS.parent.parent / "README.md").read_text(encoding="utf-8")
+        section = readme.split("## From a program: libOutbox", 1)[1].split("\n## ", 1)[0]
+        return section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+    def test_readme_examples(self):
+        work = pathlib.Path(self.enterContext(tempfile.TemporaryDirectory()))
+        (work / "message.eml").write_bytes(
+            b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: README %s\r\n\r\nHi.\r\n")
+        (work / "hello.py").write_text(self.readme_block("python"))
+        (work / "hello.c").write_text(self.readme_block("c"))
+        env = client_env()
+        # The build tree's outbox-1-uninstalled.pc stands in for outbox-1.pc.
+        env["PKG_CONFIG_PATH"] = str(outboxtest.BUILD_DIR / "meson-uninstalled")
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "outbox-1"], env=env,
+                               capture_output=True, text=True, check=True).stdout.split()
+        subprocess.run(["cc", "-Wall", "-Werror", "-o", str(work / "hello"), str(work / "hello.c"),
+                        *flags], env=env, check=True, cwd=work)
+
+        python = subprocess.run(["/usr/bin/python3", "hello.py"], env=env, cwd=work,
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(python.returncode, 0, python.stderr)
+        c = subprocess.run([str(work / "hello")], env=env, cwd=work, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(c.returncode, 0, c.stderr)
+        python_id = python.stdout.strip()
+        c_id = c.stdout.strip().removeprefix("queued as ")
+        for message_id in (python_id, c_id):
+            self.assertEqual(self.outbox.wait_final(message_id)["state"], "sent")
+        self.wait_subject(self.sink, "README %s", count=2)
+
+        # An error is outboxd's sentence and a non-zero exit.
+        (work / "message.eml").write_bytes(b"no header at all\r\n")
+        c = subprocess.run([str(work / "hello")], env=env, cwd=work, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(c.returncode, 1)
+        self.assertNotIn("GDBus", c.stderr)
+        self.assertTrue(c.stderr.strip(), c)
 
     # Python and GJS ---------------------------------------------------------
 

@@ -4,7 +4,8 @@
 outboxd and outbox-discover-helper in libexecdir (outbox-oauth2-helper too,
 which the daemon does not run yet), outbox and outbox-sendmail in bindir,
 the D-Bus activation file and the systemd user unit pointing at outboxd,
-the man pages, and the bash completion."""
+the man pages, the bash completion, and libOutbox: the library, its
+headers, outbox-1.pc, Outbox-1.gir, the typelib and the API reference."""
 
 import json
 import os
@@ -158,6 +159,29 @@ class InstallTest(unittest.TestCase):
                                     "--version"], capture_output=True, text=True)
         self.assertEqual(completed.returncode, 0, completed.stderr)
         self.assertIn("outbox-sendmail", completed.stdout)
+
+
+    def test_client_library(self):
+        libdir = under(self.prefix, self.options["libdir"])
+        includedir = under(self.prefix, self.options["includedir"])
+        datadir = under(self.prefix, self.options["datadir"])
+        library = self.installed(libdir / "liboutbox-1.so.0")
+        self.assertTrue(library.exists(), "liboutbox-1.so.0 is not installed")
+        for header in ("outbox.h", "outbox-client.h", "outbox-message.h", "outbox-account.h",
+                       "outbox-enums.h"):
+            self.assertTrue(self.installed(includedir / "outbox-1" / "outbox" / header).is_file(),
+                            f"{header} is not installed")
+        pc = self.find_installed("outbox-1.pc").read_text()
+        self.assertIn("Name: outbox-1", pc)
+        self.assertIn("-I${includedir}/outbox-1", pc)
+        gir = self.find_installed("Outbox-1.gir").read_text()
+        self.assertIn('shared-library="liboutbox-1.so.0"', gir)
+        self.assertIn('<class name="Client"', gir)
+        self.find_installed("Outbox-1.typelib")
+        reference = self.installed(datadir / "doc" / "outbox-1")
+        self.assertTrue((reference / "class.Client.html").is_file(), "no API reference")
+        self.assertIn("submit_bytes_sync",
+                      (reference / "method.Client.submit_bytes_sync.html").read_text())
 
 
 if __name__ == "__main__":

@@ -485,7 +485,8 @@ test_errors (void)
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) good = make_message ("errors", 10);
   g_autoptr (GBytes) headerless = g_bytes_new_static ("just a body line\r\n", 18);
-  g_autoptr (GBytes) with_nul = g_bytes_new_static ("Subject: x\r\n\r\na\0b\r\n", 19);
+  static const char nul_text[] = "To: bob@example.org\r\nSubject: x\r\n\r\na\0b\r\n";
+  g_autoptr (GBytes) with_nul = g_bytes_new_static (nul_text, sizeof nul_text - 1);
   g_autoptr (OutboxSubmitOptions) no_account = outbox_submit_options_new ();
   g_autoptr (OutboxSubmitOptions) bad_address = outbox_submit_options_new ();
   g_autoptr (OutboxSubmitOptions) too_long = outbox_submit_options_new ();
@@ -665,6 +666,12 @@ daemon_started (gpointer data)
   return outbox_client_get_daemon_running (client);
 }
 
+static gboolean
+process_gone (gpointer data)
+{
+  return kill ((pid_t) GPOINTER_TO_UINT (data), 0) != 0;
+}
+
 static guint32
 daemon_pid (void)
 {
@@ -703,6 +710,8 @@ test_daemon_restart (void)
   pid = daemon_pid ();
   g_assert_cmpint (kill ((pid_t) pid, SIGTERM), ==, 0);
   g_assert_true (wait_for (daemon_stopped, NULL, 30));
+  /* The name goes before the process ends (and lets go of the spool). */
+  g_assert_true (wait_for (process_gone, GUINT_TO_POINTER (pid), 30));
   g_assert_false (outbox_client_get_online (client));
   g_assert_null (outbox_client_get_daemon_version (client));
 

@@ -24,10 +24,27 @@ GJS = shutil.which("gjs") or "gjs"
 FIVE_MB = 5 * 1024 * 1024
 
 
+def sanitizer_runtimes():
+    """In a sanitizer build, libOutbox needs the sanitizer runtimes loaded
+    first, which only the programs built with them (test-client) do."""
+    if outboxtest.sanitizers() == "none":
+        return []
+    names = {"address": "libasan.so", "undefined": "libubsan.so"}
+    return [subprocess.run(["cc", f"-print-file-name={names[s]}"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+            for s in outboxtest.sanitizers().split(",") if s in names]
+
+
 def client_env():
     env = dict(os.environ)
     env["GI_TYPELIB_PATH"] = str(CLIENT_DIR)
     env["LD_LIBRARY_PATH"] = str(CLIENT_DIR)
+    runtimes = sanitizer_runtimes()
+    if runtimes:
+        env["LD_PRELOAD"] = " ".join(runtimes)
+        # The interpreters keep their objects to the end by design; the
+        # library's own leaks are test-client's to find.
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
     return env
 
 

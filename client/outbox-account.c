@@ -188,14 +188,8 @@ outbox_account_init (OutboxAccount *self)
 static void
 update_string (OutboxAccount *self, char **field, GVariant *settings, const char *key, guint prop)
 {
-  const char *value = NULL;
-
-  g_variant_lookup (settings, key, "&s", &value);
-  if (g_strcmp0 (*field, value) == 0)
-    return;
-  g_free (*field);
-  *field = g_strdup (value);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
+  if (_outbox_take_string (field, settings, key))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
 }
 
 /* @state: (nullable) the state from AccountChanged, which wins over the
@@ -206,8 +200,6 @@ _outbox_account_update (OutboxAccount *self, const char *state, GVariant *settin
   gboolean needed = outbox_account_get_needs_attention (self);
   OutboxAccountState new_state;
   gboolean is_default = FALSE;
-  gint64 next_attempt = 0;
-  gboolean has_next;
 
   if (state == NULL)
     g_variant_lookup (settings, "state", "&s", &state);
@@ -225,15 +217,8 @@ _outbox_account_update (OutboxAccount *self, const char *state, GVariant *settin
           self->is_default = is_default;
           g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_IS_DEFAULT]);
         }
-      has_next = g_variant_lookup (settings, "next-attempt", "x", &next_attempt);
-      if (has_next != (self->next_attempt != NULL) ||
-          (has_next && g_date_time_to_unix (self->next_attempt) != next_attempt))
-        {
-          g_clear_pointer (&self->next_attempt, g_date_time_unref);
-          if (has_next)
-            self->next_attempt = g_date_time_new_from_unix_local (next_attempt);
-          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NEXT_ATTEMPT]);
-        }
+      if (_outbox_take_time (&self->next_attempt, settings, "next-attempt"))
+        g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NEXT_ATTEMPT]);
       if (self->settings == NULL || !g_variant_equal (self->settings, settings))
         {
           g_clear_pointer (&self->settings, g_variant_unref);

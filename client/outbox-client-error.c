@@ -103,15 +103,3 @@ _outbox_task_return_dbus_error (GTask *task, GError *error)
   _outbox_client_error_translate (&error);
   g_task_return_error (task, error);
 }
-
-int
-_outbox_enum_from_nick (GType type, const char *nick, int unknown)
-{
-  g_autoptr (GEnumClass) klass = g_type_class_ref (type);
-  GEnumValue *value;
-
-  if (nick == NULL)
-    return unknown;
-  value = g_enum_get_value_by_nick (klass, nick);
-  return value != NULL ? value->value : unknown;
-}

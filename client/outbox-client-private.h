@@ -46,6 +46,15 @@ void               _outbox_message_list_remove (OutboxMessageList *self,
                                                 const char *id);
 GPtrArray         *_outbox_message_list_dup_ids (OutboxMessageList *self);
 
+/* Take a field's value from a daemon dictionary (absent: NULL); TRUE
+ * when it changed, for the caller to notify. */
+gboolean       _outbox_take_string (char **field,
+                                    GVariant *dict,
+                                    const char *key);
+gboolean       _outbox_take_time (GDateTime **field,
+                                  GVariant *dict,
+                                  const char *key);
+
 /* Enum values from the daemon's strings, and UNKNOWN for a string this
  * version does not know. */
 int            _outbox_enum_from_nick (GType type,

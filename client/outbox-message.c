@@ -248,30 +248,15 @@ outbox_message_init (OutboxMessage *self)
 static void
 update_string (OutboxMessage *self, char **field, GVariant *details, const char *key, guint prop)
 {
-  const char *value = NULL;
-
-  g_variant_lookup (details, key, "&s", &value);
-  if (g_strcmp0 (*field, value) == 0)
-    return;
-  g_free (*field);
-  *field = g_strdup (value);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
+  if (_outbox_take_string (field, details, key))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
 }
 
 static void
 update_time (OutboxMessage *self, GDateTime **field, GVariant *details, const char *key, guint prop)
 {
-  gint64 value = 0;
-  gboolean present = g_variant_lookup (details, key, "x", &value);
-
-  if (!present && *field == NULL)
-    return;
-  if (present && *field != NULL && g_date_time_to_unix (*field) == value)
-    return;
-  g_clear_pointer (field, g_date_time_unref);
-  if (present)
-    *field = g_date_time_new_from_unix_local (value);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
+  if (_outbox_take_time (field, details, key))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[prop]);
 }
 
 static void

@@ -360,18 +360,6 @@ outbox_account_get_settings (OutboxAccount *self)
   return self->settings;
 }
 
-static void
-set_password_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  GError *error = NULL;
-
-  if (!outbox_dbus_accounts_call_set_password_finish (OUTBOX_DBUS_ACCOUNTS (source), result, &error))
-    _outbox_task_return_dbus_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
 /**
  * outbox_account_set_password_async:
  * @service: "smtp", "imap" or "pop3"
@@ -388,14 +376,11 @@ outbox_account_set_password_async (OutboxAccount *self, const char *service, con
                                    GCancellable *cancellable, GAsyncReadyCallback callback,
                                    gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (OUTBOX_IS_ACCOUNT (self));
   g_return_if_fail (service != NULL && secret != NULL);
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, outbox_account_set_password_async);
-  outbox_dbus_accounts_call_set_password (self->accounts, self->name, service, secret, cancellable,
-                                          set_password_done, task);
+  _outbox_call (self->accounts, "SetPassword", g_variant_new ("(sss)", self->name, service, secret),
+                OUTBOX_CALL_TIMEOUT_MS,
+                _outbox_task_new (self, outbox_account_set_password_async, cancellable, callback, user_data));
 }
 
 /**
@@ -408,8 +393,7 @@ outbox_account_set_password_async (OutboxAccount *self, const char *service, con
 gboolean
 outbox_account_set_password_finish (OutboxAccount *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return _outbox_task_finish_boolean (self, result, outbox_account_set_password_async, error);
 }
 
 /**
@@ -427,27 +411,10 @@ gboolean
 outbox_account_set_password_sync (OutboxAccount *self, const char *service, const char *secret,
                                   GCancellable *cancellable, GError **error)
 {
-  gboolean ok;
-
   g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), FALSE);
-  ok = outbox_dbus_accounts_call_set_password_sync (self->accounts, self->name, service, secret,
-                                                    cancellable, error);
-  _outbox_client_error_translate (error);
-  return ok;
-}
-
-static void
-test_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  g_autoptr (GVariant) reply = NULL;
-  GError *error = NULL;
-
-  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-  if (reply == NULL)
-    _outbox_task_return_dbus_error (task, error);
-  else
-    g_task_return_pointer (task, g_variant_get_child_value (reply, 0), (GDestroyNotify) g_variant_unref);
+  return _outbox_call_sync_boolean (self->accounts, "SetPassword",
+                                    g_variant_new ("(sss)", self->name, service, secret),
+                                    OUTBOX_CALL_TIMEOUT_MS, cancellable, error);
 }
 
 /**
@@ -463,13 +430,9 @@ void
 outbox_account_test_async (OutboxAccount *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                            gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (OUTBOX_IS_ACCOUNT (self));
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, outbox_account_test_async);
-  g_dbus_proxy_call (G_DBUS_PROXY (self->accounts), "Test", g_variant_new ("(s)", self->name),
-                     G_DBUS_CALL_FLAGS_NONE, TEST_TIMEOUT_MS, cancellable, test_done, task);
+  _outbox_call (self->accounts, "Test", g_variant_new ("(s)", self->name), TEST_TIMEOUT_MS,
+                _outbox_task_new (self, outbox_account_test_async, cancellable, callback, user_data));
 }
 
 /**
@@ -483,8 +446,7 @@ outbox_account_test_async (OutboxAccount *self, GCancellable *cancellable, GAsyn
 GVariant *
 outbox_account_test_finish (OutboxAccount *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
+  return _outbox_task_finish_pointer (self, result, outbox_account_test_async, error);
 }
 
 /**
@@ -499,11 +461,111 @@ outbox_account_test_finish (OutboxAccount *self, GAsyncResult *result, GError **
 GVariant *
 outbox_account_test_sync (OutboxAccount *self, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GVariant) reply = NULL;
-
   g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), NULL);
-  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (self->accounts), "Test", g_variant_new ("(s)", self->name),
-                                  G_DBUS_CALL_FLAGS_NONE, TEST_TIMEOUT_MS, cancellable, error);
-  _outbox_client_error_translate (error);
-  return reply != NULL ? g_variant_get_child_value (reply, 0) : NULL;
+  return _outbox_call_sync (self->accounts, "Test", g_variant_new ("(s)", self->name), TEST_TIMEOUT_MS,
+                            cancellable, error);
+}
+
+/**
+ * outbox_account_update_async:
+ * @settings: an a{sv} dictionary of the settings to change (see the
+ *   Accounts interface; an empty string removes an optional one)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the settings are stored
+ * @user_data: data for @callback
+ *
+ * Changes some of the account's settings.  The object's properties follow
+ * once outboxd tells the change.
+ */
+void
+outbox_account_update_async (OutboxAccount *self, GVariant *settings, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (OUTBOX_IS_ACCOUNT (self));
+  g_return_if_fail (g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT));
+  _outbox_call (self->accounts, "Update", g_variant_new ("(s@a{sv})", self->name, settings),
+                OUTBOX_CALL_TIMEOUT_MS,
+                _outbox_task_new (self, outbox_account_update_async, cancellable, callback, user_data));
+}
+
+/**
+ * outbox_account_update_finish:
+ * @result: the result passed to the callback
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *   (%OUTBOX_CLIENT_ERROR_INVALID_ACCOUNT for a setting outboxd refuses)
+ *
+ * Returns: whether the settings were stored
+ */
+gboolean
+outbox_account_update_finish (OutboxAccount *self, GAsyncResult *result, GError **error)
+{
+  return _outbox_task_finish_boolean (self, result, outbox_account_update_async, error);
+}
+
+/**
+ * outbox_account_update_sync:
+ * @settings: an a{sv} dictionary of the settings to change
+ * @cancellable: (nullable): a #GCancellable
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Changes some of the account's settings, blocking.
+ *
+ * Returns: whether the settings were stored
+ */
+gboolean
+outbox_account_update_sync (OutboxAccount *self, GVariant *settings, GCancellable *cancellable,
+                            GError **error)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), FALSE);
+  g_return_val_if_fail (g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT), FALSE);
+  return _outbox_call_sync_boolean (self->accounts, "Update", g_variant_new ("(s@a{sv})", self->name, settings),
+                                    OUTBOX_CALL_TIMEOUT_MS, cancellable, error);
+}
+
+/**
+ * outbox_account_remove_async:
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the account is removed
+ * @user_data: data for @callback
+ *
+ * Removes the account and its passwords; refused with
+ * %OUTBOX_CLIENT_ERROR_INVALID_STATE while messages for it are queued.
+ */
+void
+outbox_account_remove_async (OutboxAccount *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  g_return_if_fail (OUTBOX_IS_ACCOUNT (self));
+  _outbox_call (self->accounts, "Remove", g_variant_new ("(s)", self->name), OUTBOX_CALL_TIMEOUT_MS,
+                _outbox_task_new (self, outbox_account_remove_async, cancellable, callback, user_data));
+}
+
+/**
+ * outbox_account_remove_finish:
+ * @result: the result passed to the callback
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Returns: whether the account was removed
+ */
+gboolean
+outbox_account_remove_finish (OutboxAccount *self, GAsyncResult *result, GError **error)
+{
+  return _outbox_task_finish_boolean (self, result, outbox_account_remove_async, error);
+}
+
+/**
+ * outbox_account_remove_sync:
+ * @cancellable: (nullable): a #GCancellable
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Removes the account and its passwords, blocking.
+ *
+ * Returns: whether the account was removed
+ */
+gboolean
+outbox_account_remove_sync (OutboxAccount *self, GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (OUTBOX_IS_ACCOUNT (self), FALSE);
+  return _outbox_call_sync_boolean (self->accounts, "Remove", g_variant_new ("(s)", self->name),
+                                    OUTBOX_CALL_TIMEOUT_MS, cancellable, error);
 }

@@ -55,6 +55,43 @@ gboolean       _outbox_take_time (GDateTime **field,
                                   GVariant *dict,
                                   const char *key);
 
+/* One call to a method of outboxd for a task made by _outbox_task_new(),
+ * which returns TRUE, or the reply's one value as a GVariant; and the
+ * same blocking.  Errors come out in OUTBOX_CLIENT_ERROR. */
+GTask         *_outbox_task_new (gpointer source,
+                                 gpointer tag,
+                                 GCancellable *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer user_data);
+void           _outbox_call (gpointer proxy,
+                             const char *method,
+                             GVariant *parameters,
+                             int timeout_ms,
+                             GTask *task);
+gboolean       _outbox_task_finish_boolean (gpointer source,
+                                            GAsyncResult *result,
+                                            gpointer tag,
+                                            GError **error);
+gpointer       _outbox_task_finish_pointer (gpointer source,
+                                            GAsyncResult *result,
+                                            gpointer tag,
+                                            GError **error);
+GVariant      *_outbox_call_sync (gpointer proxy,
+                                  const char *method,
+                                  GVariant *parameters,
+                                  int timeout_ms,
+                                  GCancellable *cancellable,
+                                  GError **error);
+gboolean       _outbox_call_sync_boolean (gpointer proxy,
+                                          const char *method,
+                                          GVariant *parameters,
+                                          int timeout_ms,
+                                          GCancellable *cancellable,
+                                          GError **error);
+
+/* Calls that may wait while outboxd reads a big queue at start-up. */
+#define OUTBOX_CALL_TIMEOUT_MS (5 * 60 * 1000)
+
 /* Enum values from the daemon's strings, and UNKNOWN for a string this
  * version does not know. */
 int            _outbox_enum_from_nick (GType type,

@@ -93,8 +93,6 @@ static GParamSpec *properties[N_PROPS];
 #define LIST_PAGE 1000
 /* A submission ends when outboxd has the message on disk, however big. */
 #define SUBMIT_TIMEOUT_MS G_MAXINT
-/* Listing and Flush may wait while outboxd reads a big queue at start-up. */
-#define CALL_TIMEOUT_MS (5 * 60 * 1000)
 /* Messages up to this size go as bytes (SubmitData), bigger ones through a
  * memory file descriptor. */
 #define SUBMIT_DATA_MAX (1024 * 1024)
@@ -650,7 +648,7 @@ messages_page_request (OutboxClient *self, gint64 after_created, const char *aft
   g_main_context_push_thread_default (self->context);
   g_dbus_proxy_call (G_DBUS_PROXY (self->queue), "ListSerialized",
                      g_variant_new ("(@a{sv})", g_variant_builder_end (&options)),
-                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, self->messages_cancellable,
+                     G_DBUS_CALL_FLAGS_NONE, OUTBOX_CALL_TIMEOUT_MS, self->messages_cancellable,
                      messages_page_done, g_object_ref (self));
   g_main_context_pop_thread_default (self->context);
 }
@@ -1475,20 +1473,6 @@ outbox_client_submit_file_sync (OutboxClient *self, GFile *message, OutboxSubmit
 
 /* Flush */
 
-static void
-flush_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  g_autoptr (GVariant) reply = NULL;
-  GError *error = NULL;
-
-  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-  if (reply == NULL)
-    _outbox_task_return_dbus_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
 /**
  * outbox_client_flush_async:
  * @cancellable: (nullable): a #GCancellable
@@ -1502,13 +1486,9 @@ void
 outbox_client_flush_async (OutboxClient *self, GCancellable *cancellable, GAsyncReadyCallback callback,
                            gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (OUTBOX_IS_CLIENT (self));
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, outbox_client_flush_async);
-  g_dbus_proxy_call (G_DBUS_PROXY (self->queue), "Flush", NULL, G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS,
-                     cancellable, flush_done, task);
+  _outbox_call (self->queue, "Flush", NULL, OUTBOX_CALL_TIMEOUT_MS,
+                _outbox_task_new (self, outbox_client_flush_async, cancellable, callback, user_data));
 }
 
 /**
@@ -1521,8 +1501,7 @@ outbox_client_flush_async (OutboxClient *self, GCancellable *cancellable, GAsync
 gboolean
 outbox_client_flush_finish (OutboxClient *self, GAsyncResult *result, GError **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return _outbox_task_finish_boolean (self, result, outbox_client_flush_async, error);
 }
 
 /**
@@ -1538,13 +1517,8 @@ outbox_client_flush_finish (OutboxClient *self, GAsyncResult *result, GError **e
 gboolean
 outbox_client_flush_sync (OutboxClient *self, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GVariant) reply = NULL;
-
   g_return_val_if_fail (OUTBOX_IS_CLIENT (self), FALSE);
-  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (self->queue), "Flush", NULL, G_DBUS_CALL_FLAGS_NONE,
-                                  CALL_TIMEOUT_MS, cancellable, error);
-  _outbox_client_error_translate (error);
-  return reply != NULL;
+  return _outbox_call_sync_boolean (self->queue, "Flush", NULL, OUTBOX_CALL_TIMEOUT_MS, cancellable, error);
 }
 
 /* Accounts */
@@ -1684,7 +1658,7 @@ accounts_load_begin (OutboxClient *self)
   self->accounts_loading = TRUE;
   g_main_context_push_thread_default (self->context);
   g_dbus_proxy_call (G_DBUS_PROXY (self->accounts_proxy), "List", NULL, G_DBUS_CALL_FLAGS_NONE,
-                     CALL_TIMEOUT_MS, self->accounts_cancellable, accounts_list_done, g_object_ref (self));
+                     OUTBOX_CALL_TIMEOUT_MS, self->accounts_cancellable, accounts_list_done, g_object_ref (self));
   g_main_context_pop_thread_default (self->context);
 }
 
@@ -1793,4 +1767,123 @@ outbox_client_get_account (OutboxClient *self, const char *name)
   g_return_val_if_fail (OUTBOX_IS_CLIENT (self), NULL);
   g_return_val_if_fail (name != NULL, NULL);
   return g_hash_table_lookup (self->accounts, name);
+}
+
+/**
+ * outbox_client_add_account_async:
+ * @name: the new account's name: letters, digits, '.', '_' and '-'
+ * @settings: an a{sv} dictionary with at least "from" and "smtp" (see the
+ *   Accounts interface)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the account is stored
+ * @user_data: data for @callback
+ *
+ * Adds an account; the first one becomes the default.  It appears in
+ * outbox_client_get_accounts() once outboxd tells it.
+ */
+void
+outbox_client_add_account_async (OutboxClient *self, const char *name, GVariant *settings,
+                                 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (OUTBOX_IS_CLIENT (self));
+  g_return_if_fail (name != NULL);
+  g_return_if_fail (g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT));
+  _outbox_call (self->accounts_proxy, "Add", g_variant_new ("(s@a{sv})", name, settings),
+                OUTBOX_CALL_TIMEOUT_MS,
+                _outbox_task_new (self, outbox_client_add_account_async, cancellable, callback, user_data));
+}
+
+/**
+ * outbox_client_add_account_finish:
+ * @result: the result passed to the callback
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *   (%OUTBOX_CLIENT_ERROR_ACCOUNT_EXISTS, %OUTBOX_CLIENT_ERROR_INVALID_ACCOUNT...)
+ *
+ * Returns: whether the account was added
+ */
+gboolean
+outbox_client_add_account_finish (OutboxClient *self, GAsyncResult *result, GError **error)
+{
+  return _outbox_task_finish_boolean (self, result, outbox_client_add_account_async, error);
+}
+
+/**
+ * outbox_client_add_account_sync:
+ * @name: the new account's name
+ * @settings: an a{sv} dictionary with at least "from" and "smtp"
+ * @cancellable: (nullable): a #GCancellable
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Adds an account, blocking.
+ *
+ * Returns: whether the account was added
+ */
+gboolean
+outbox_client_add_account_sync (OutboxClient *self, const char *name, GVariant *settings,
+                                GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (OUTBOX_IS_CLIENT (self), FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  g_return_val_if_fail (g_variant_is_of_type (settings, G_VARIANT_TYPE_VARDICT), FALSE);
+  return _outbox_call_sync_boolean (self->accounts_proxy, "Add", g_variant_new ("(s@a{sv})", name, settings),
+                                    OUTBOX_CALL_TIMEOUT_MS, cancellable, error);
+}
+
+/* Discovery asks DNS and the provider's web server, each with a timeout. */
+#define DISCOVER_TIMEOUT_MS (2 * 60 * 1000)
+
+/**
+ * outbox_client_discover_async:
+ * @address: an e-mail address
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the proposed settings
+ * @user_data: data for @callback
+ *
+ * Asks outboxd to propose settings for an address (RFC 6186 SRV records,
+ * the provider's autoconfig file, a local ISP file).  It only proposes:
+ * it never logs in and never sends a credential.
+ */
+void
+outbox_client_discover_async (OutboxClient *self, const char *address, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_return_if_fail (OUTBOX_IS_CLIENT (self));
+  g_return_if_fail (address != NULL);
+  _outbox_call (self->accounts_proxy, "Discover", g_variant_new ("(s)", address), DISCOVER_TIMEOUT_MS,
+                _outbox_task_new (self, outbox_client_discover_async, cancellable, callback, user_data));
+}
+
+/**
+ * outbox_client_discover_finish:
+ * @result: the result passed to the callback
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *   (%OUTBOX_CLIENT_ERROR_FAILED when nothing is found)
+ *
+ * Returns: (transfer full): an a{sv} dictionary: "source", "smtp", "imap",
+ *   "pop3", "username" (see the Accounts interface)
+ */
+GVariant *
+outbox_client_discover_finish (OutboxClient *self, GAsyncResult *result, GError **error)
+{
+  return _outbox_task_finish_pointer (self, result, outbox_client_discover_async, error);
+}
+
+/**
+ * outbox_client_discover_sync:
+ * @address: an e-mail address
+ * @cancellable: (nullable): a #GCancellable
+ * @error: where to put an #OUTBOX_CLIENT_ERROR
+ *
+ * Asks outboxd to propose settings for an address, blocking.
+ *
+ * Returns: (transfer full): the proposed settings
+ */
+GVariant *
+outbox_client_discover_sync (OutboxClient *self, const char *address, GCancellable *cancellable,
+                             GError **error)
+{
+  g_return_val_if_fail (OUTBOX_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (address != NULL, NULL);
+  return _outbox_call_sync (self->accounts_proxy, "Discover", g_variant_new ("(s)", address),
+                            DISCOVER_TIMEOUT_MS, cancellable, error);
 }

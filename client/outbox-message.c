@@ -58,9 +58,6 @@ enum
 
 static GParamSpec *properties[N_PROPS];
 
-/* Calls on a message may wait while outboxd reads a big queue at start-up. */
-#define CALL_TIMEOUT_MS (5 * 60 * 1000)
-
 static void
 outbox_message_finalize (GObject *object)
 {
@@ -541,51 +538,27 @@ outbox_message_get_details (OutboxMessage *self)
 /* Retry, Hold, Release and Cancel: one call each, on the message's id. */
 
 static void
-action_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr (GTask) task = user_data;
-  g_autoptr (GVariant) reply = NULL;
-  GError *error = NULL;
-
-  reply = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
-  if (reply == NULL)
-    _outbox_task_return_dbus_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
-static void
 action_async (OutboxMessage *self, const char *method, gpointer tag, GCancellable *cancellable,
               GAsyncReadyCallback callback, gpointer user_data)
 {
-  GTask *task;
-
   g_return_if_fail (OUTBOX_IS_MESSAGE (self));
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, tag);
-  g_dbus_proxy_call (G_DBUS_PROXY (self->queue), method, g_variant_new ("(s)", self->id),
-                     G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable, action_done, task);
+  _outbox_call (self->queue, method, g_variant_new ("(s)", self->id), OUTBOX_CALL_TIMEOUT_MS,
+                _outbox_task_new (self, tag, cancellable, callback, user_data));
 }
 
 static gboolean
 action_finish (OutboxMessage *self, GAsyncResult *result, gpointer tag, GError **error)
 {
   g_return_val_if_fail (OUTBOX_IS_MESSAGE (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == tag, FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return _outbox_task_finish_boolean (self, result, tag, error);
 }
 
 static gboolean
 action_sync (OutboxMessage *self, const char *method, GCancellable *cancellable, GError **error)
 {
-  g_autoptr (GVariant) reply = NULL;
-
   g_return_val_if_fail (OUTBOX_IS_MESSAGE (self), FALSE);
-  reply = g_dbus_proxy_call_sync (G_DBUS_PROXY (self->queue), method, g_variant_new ("(s)", self->id),
-                                  G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable, error);
-  _outbox_client_error_translate (error);
-  return reply != NULL;
+  return _outbox_call_sync_boolean (self->queue, method, g_variant_new ("(s)", self->id),
+                                    OUTBOX_CALL_TIMEOUT_MS, cancellable, error);
 }
 
 /**

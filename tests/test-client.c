@@ -609,6 +609,9 @@ test_accounts_live (void)
   g_auto (GVariantBuilder) update = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_auto (GVariantBuilder) make_default = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_auto (GVariantBuilder) back = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_auto (GVariantBuilder) bad = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_auto (GVariantBuilder) again = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autoptr (GAsyncResult) result = NULL;
   OutboxAccount *sink = outbox_client_get_account (client, "sink");
   g_autoptr (OutboxAccount) extra = NULL;
   Changes changes = { 0, 0 };
@@ -619,7 +622,8 @@ test_accounts_live (void)
   g_object_unref (accounts);
   handler = g_signal_connect (accounts, "items-changed", G_CALLBACK (count_changes), &changes);
 
-  /* An account added elsewhere (here: straight over the bus) appears. */
+  /* An account added by another program (here: straight over the bus)
+   * appears. */
   g_variant_builder_add (&settings, "{sv}", "from", g_variant_new_string ("extra@example.org"));
   g_variant_builder_add (&settings, "{sv}", "smtp", g_variant_new_string ("smtp+insecure://127.0.0.1:9"));
   call_accounts ("Add", g_variant_new ("(s@a{sv})", "extra", g_variant_builder_end (&settings)));
@@ -631,21 +635,42 @@ test_accounts_live (void)
 
   /* A change is the same object with new values. */
   g_variant_builder_add (&update, "{sv}", "timeout", g_variant_new_uint32 (30));
-  call_accounts ("Update", g_variant_new ("(s@a{sv})", "extra", g_variant_builder_end (&update)));
+  outbox_account_update_async (extra, g_variant_builder_end (&update), NULL, async_result, &result);
+  g_assert_true (outbox_account_update_finish (extra, wait_result (&result), &error));
+  g_assert_no_error (error);
+  g_clear_object (&result);
   g_assert_true (wait_for (has_timeout_30, extra, 10));
   g_assert_true (outbox_client_get_account (client, "extra") == extra);
 
   /* The default moves: both objects say so. */
   g_variant_builder_add (&make_default, "{sv}", "default", g_variant_new_boolean (TRUE));
-  call_accounts ("Update", g_variant_new ("(s@a{sv})", "extra", g_variant_builder_end (&make_default)));
+  g_assert_true (outbox_account_update_sync (extra, g_variant_builder_end (&make_default), NULL, &error));
+  g_assert_no_error (error);
   g_assert_true (wait_for (is_default, extra, 10));
   g_assert_true (wait_for (is_not_default, sink, 10));
   g_variant_builder_add (&back, "{sv}", "default", g_variant_new_boolean (TRUE));
-  call_accounts ("Update", g_variant_new ("(s@a{sv})", "sink", g_variant_builder_end (&back)));
+  g_assert_true (outbox_account_update_sync (sink, g_variant_builder_end (&back), NULL, &error));
+  g_assert_no_error (error);
   g_assert_true (wait_for (is_default, sink, 10));
 
+  /* Refusals are the daemon's, in the library's domain. */
+  g_variant_builder_add (&bad, "{sv}", "smtp", g_variant_new_string ("gopher://example.org"));
+  g_assert_false (outbox_account_update_sync (extra, g_variant_builder_end (&bad), NULL, &error));
+  g_assert_error (error, OUTBOX_CLIENT_ERROR, OUTBOX_CLIENT_ERROR_INVALID_ACCOUNT);
+  g_print ("# %s\n", error->message);
+  g_clear_error (&error);
+  g_variant_builder_add (&again, "{sv}", "from", g_variant_new_string ("extra@example.org"));
+  g_variant_builder_add (&again, "{sv}", "smtp", g_variant_new_string ("smtp+insecure://127.0.0.1:9"));
+  g_assert_false (outbox_client_add_account_sync (client, "extra", g_variant_builder_end (&again), NULL, &error));
+  g_assert_error (error, OUTBOX_CLIENT_ERROR, OUTBOX_CLIENT_ERROR_ACCOUNT_EXISTS);
+  g_clear_error (&error);
+  g_assert_null (outbox_client_discover_sync (client, "not an address", NULL, &error));
+  g_assert_error (error, OUTBOX_CLIENT_ERROR, OUTBOX_CLIENT_ERROR_INVALID_ADDRESS);
+  g_clear_error (&error);
+
   /* Removed: gone from the list, and the object says so. */
-  call_accounts ("Remove", g_variant_new ("(s)", "extra"));
+  g_assert_true (outbox_account_remove_sync (extra, NULL, &error));
+  g_assert_no_error (error);
   g_assert_true (wait_for (lacks_account, (gpointer) "extra", 10));
   g_assert_cmpint (outbox_account_get_state (extra), ==, OUTBOX_ACCOUNT_STATE_REMOVED);
   g_assert_false (g_list_store_find (G_LIST_STORE (accounts), extra, NULL));

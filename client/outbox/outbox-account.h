@@ -67,4 +67,34 @@ GVariant *outbox_account_test_sync (OutboxAccount *self,
                                     GCancellable *cancellable,
                                     GError **error);
 
+OUTBOX_EXPORT
+void outbox_account_update_async (OutboxAccount *self,
+                                  GVariant *settings,
+                                  GCancellable *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer user_data);
+OUTBOX_EXPORT
+gboolean outbox_account_update_finish (OutboxAccount *self,
+                                       GAsyncResult *result,
+                                       GError **error);
+OUTBOX_EXPORT
+gboolean outbox_account_update_sync (OutboxAccount *self,
+                                     GVariant *settings,
+                                     GCancellable *cancellable,
+                                     GError **error);
+
+OUTBOX_EXPORT
+void outbox_account_remove_async (OutboxAccount *self,
+                                  GCancellable *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer user_data);
+OUTBOX_EXPORT
+gboolean outbox_account_remove_finish (OutboxAccount *self,
+                                       GAsyncResult *result,
+                                       GError **error);
+OUTBOX_EXPORT
+gboolean outbox_account_remove_sync (OutboxAccount *self,
+                                     GCancellable *cancellable,
+                                     GError **error);
+
 G_END_DECLS

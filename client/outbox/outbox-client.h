@@ -170,4 +170,38 @@ OUTBOX_EXPORT
 OutboxAccount *outbox_client_get_account (OutboxClient *self,
                                           const char *name);
 
+OUTBOX_EXPORT
+void outbox_client_add_account_async (OutboxClient *self,
+                                      const char *name,
+                                      GVariant *settings,
+                                      GCancellable *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer user_data);
+OUTBOX_EXPORT
+gboolean outbox_client_add_account_finish (OutboxClient *self,
+                                           GAsyncResult *result,
+                                           GError **error);
+OUTBOX_EXPORT
+gboolean outbox_client_add_account_sync (OutboxClient *self,
+                                         const char *name,
+                                         GVariant *settings,
+                                         GCancellable *cancellable,
+                                         GError **error);
+
+OUTBOX_EXPORT
+void outbox_client_discover_async (OutboxClient *self,
+                                   const char *address,
+                                   GCancellable *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data);
+OUTBOX_EXPORT
+GVariant *outbox_client_discover_finish (OutboxClient *self,
+                                         GAsyncResult *result,
+                                         GError **error);
+OUTBOX_EXPORT
+GVariant *outbox_client_discover_sync (OutboxClient *self,
+                                       const char *address,
+                                       GCancellable *cancellable,
+                                       GError **error);
+
 G_END_DECLS

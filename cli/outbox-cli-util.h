@@ -5,7 +5,6 @@
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "outbox-dbus.h"
 #include "outbox-smtp-dsn.h"
 
 G_BEGIN_DECLS
@@ -36,26 +35,6 @@ char     *outbox_cli_error_message      (const GError *error);
 gboolean  outbox_cli_error_is_daemon_missing (const GError *error);
 int       outbox_cli_report_error       (const GError *error,
                                          const char   *hint);
-
-/* The daemon, on the session bus (D-Bus activation allowed). */
-GDBusConnection    *outbox_cli_session_bus            (GError **error);
-OutboxDbusQueue    *outbox_cli_queue_proxy_new        (GError **error);
-OutboxDbusQueue    *outbox_cli_queue_proxy_new_for_bus (GDBusConnection  *bus,
-                                                        GError          **error);
-OutboxDbusAccounts *outbox_cli_accounts_proxy_new     (GError **error);
-/* Queue.List in pages (a big queue does not fit in one bus message):
- * every pending message, or every message with @all, as one aa{sv}. */
-GVariant           *outbox_cli_list_messages          (OutboxDbusQueue  *queue,
-                                                        gboolean          all,
-                                                        GError          **error);
-/* The same, one message (a{sv}) at a time, oldest first, each page given
- * before the next is asked for; FALSE with @error when a call fails. */
-typedef void (*OutboxCliMessageFunc) (GVariant *message, gpointer user_data);
-gboolean            outbox_cli_foreach_message        (OutboxDbusQueue     *queue,
-                                                        gboolean             all,
-                                                        OutboxCliMessageFunc func,
-                                                        gpointer             user_data,
-                                                        GError             **error);
 
 /* "+30m", "+2h", "+1d", "+45s" from @now, or ISO 8601 (local time when no
  * zone is given).  OUTBOX_CLI_ERROR_USAGE when @when is neither. */
@@ -151,15 +130,8 @@ void      outbox_cli_json_list_add      (OutboxCliJsonList *list,
 void      outbox_cli_json_list_end      (OutboxCliJsonList *list,
                                          gboolean           complete);
 
-/* Command line plumbing shared by the commands: @command is "account add"
- * and the like, for the help text's usage line and the hints. */
-gboolean  outbox_cli_parse_options      (const char          *command,
-                                         const char          *parameters,
-                                         const char          *summary,
-                                         const GOptionEntry  *entries,
-                                         int                 *argc,
-                                         char              ***argv,
-                                         GError             **error);
+/* Usage errors: @command is "account add" and the like, for the hint
+ * "see outbox COMMAND --help". */
 int       outbox_cli_report_usage       (const char   *command,
                                          const GError *error);
 int       outbox_cli_usage_error        (const char   *command,

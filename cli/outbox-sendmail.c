@@ -16,6 +16,7 @@
 
 #include "outbox-account.h"
 #include "outbox-address.h"
+#include "outbox-cli-bus.h"
 #include "outbox-cli-util.h"
 #include "outbox-maildrop.h"
 #include "outbox-message.h"
@@ -850,47 +851,6 @@ draft_open_message (Draft   *draft,
 
 /* The daemon */
 
-/* The session bus, once the daemon answers on it (started by D-Bus
- * activation if need be); NULL when it does not. */
-static GDBusConnection *
-connect_to_daemon (GError **error)
-{
-  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, error);
-  g_autoptr(GVariant) reply = NULL;
-
-  if (bus == NULL)
-    return NULL;
-  reply = g_dbus_connection_call_sync (bus, OUTBOX_BUS_NAME, OUTBOX_OBJECT_PATH,
-                                       "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
-                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
-  return reply != NULL ? g_steal_pointer (&bus) : NULL;
-}
-
-static char *
-submit_fd (GDBusConnection  *bus,
-           int               fd,
-           GVariant         *options,
-           GError          **error)
-{
-  g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new ();
-  g_autoptr(OutboxDbusQueue) queue = NULL;
-  char *id = NULL;
-  int handle = g_unix_fd_list_append (fd_list, fd, error);
-
-  if (handle < 0)
-    return NULL;
-  queue = outbox_cli_queue_proxy_new_for_bus (bus, error);
-  if (queue == NULL)
-    return NULL;
-
-  /* Storing a large message durably takes as long as the disk needs. */
-  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (queue), G_MAXINT);
-  if (!outbox_dbus_queue_call_submit_sync (queue, g_variant_new_handle (handle), options,
-                                           fd_list, &id, NULL, NULL, error))
-    return NULL;
-  return id;
-}
-
 /* Where a message went: a queue id, or the maildrop. */
 static void
 report_queued (gboolean    verbose,
@@ -925,7 +885,7 @@ finish_draft (Draft            *draft,
 
       if (fd < 0)
         return NULL;
-      id = submit_fd (bus, fd, options, &submit_error);
+      id = outbox_cli_bus_submit_fd (bus, fd, options, &submit_error);
       close (fd);
       if (id != NULL)
         return id;
@@ -1017,11 +977,11 @@ run_deliver (const SendmailOptions *options)
   if (!build_envelope (options, &info, start.crlf, &envelope, &error))
     return report_error (error);
 
-  bus = connect_to_daemon (NULL);
+  bus = outbox_cli_bus_connect_to_daemon (NULL);
   if (bus != NULL && !envelope.rewrite && rewind_stdin (stdin_offset))
     {
       g_autoptr(GVariant) submit_options = envelope_to_options (&envelope);
-      g_autofree char *id = submit_fd (bus, STDIN_FILENO, submit_options, &error);
+      g_autofree char *id = outbox_cli_bus_submit_fd (bus, STDIN_FILENO, submit_options, &error);
 
       if (id == NULL)
         return report_error (error);
@@ -1037,10 +997,9 @@ static int
 run_list (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(OutboxDbusQueue) queue = outbox_cli_queue_proxy_new (&error);
-  g_autoptr(GVariant) messages = NULL;
+  g_autoptr(GVariant) messages = outbox_cli_bus_list_messages (FALSE, &error);
 
-  if (queue == NULL || (messages = outbox_cli_list_messages (queue, FALSE, &error)) == NULL)
+  if (messages == NULL)
     return report_error (error);
 
   outbox_cli_print_queue_table (messages, FALSE);
@@ -1051,9 +1010,8 @@ static int
 run_flush (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(OutboxDbusQueue) queue = outbox_cli_queue_proxy_new (&error);
 
-  if (queue == NULL || !outbox_dbus_queue_call_flush_sync (queue, NULL, &error))
+  if (!outbox_cli_bus_flush (&error))
     return report_error (error);
   return EX_OK;
 }
@@ -1556,7 +1514,7 @@ run_smtp (const SendmailOptions *options)
   gboolean too_long;
 
   server.dsn_defaults = &options->dsn;
-  server.bus = connect_to_daemon (NULL);
+  server.bus = outbox_cli_bus_connect_to_daemon (NULL);
   server.in = stdin;
   server.out = stdout;
   server.recipients = g_ptr_array_new_with_free_func (g_free);

@@ -18,7 +18,7 @@
 #include "outbox-address.h"
 #include "outbox-cli-bus.h"
 #include "outbox-cli-util.h"
-#include "outbox-maildrop.h"
+#include "outbox-maildrop-format.h"
 #include "outbox-message.h"
 #include "outbox-sendmail.h"
 #include "outbox-sendmail-bs.h"
@@ -616,7 +616,7 @@ envelope_to_options (const SendmailEnvelope *envelope)
   return g_variant_ref_sink (g_variant_dict_end (options));
 }
 
-/* The draft: a maildrop file being written (see outbox-maildrop.h) */
+/* The draft: a maildrop file being written (see outbox-maildrop-format.h) */
 
 
 void
@@ -666,48 +666,19 @@ sendmail_draft_write (SendmailDraft  *draft,
   return TRUE;
 }
 
-static void
-append_escaped (GString    *line,
-                const char *value)
-{
-  for (const guchar *c = (const guchar *) value; *c != '\0'; c++)
-    {
-      if (*c <= 0x20 || *c == '%' || *c == 0x7f)
-        g_string_append_printf (line, "%%%02X", *c);
-      else
-        g_string_append_c (line, (char) *c);
-    }
-}
-
-/* "KEY VALUE\n", unless @value is NULL. */
-static void
-append_envelope_line (GString    *text,
-                      const char *key,
-                      const char *value)
-{
-  if (value == NULL)
-    return;
-  g_string_append_printf (text, "%s ", key);
-  append_escaped (text, value);
-  g_string_append_c (text, '\n');
-}
-
+/* The envelope as the maildrop file starts. */
 static GString *
 format_envelope (const SendmailEnvelope *envelope)
 {
-  GString *text = g_string_new (OUTBOX_MAILDROP_MAGIC "\n");
-  g_autofree char *notify = NULL;
+  g_auto(OutboxMaildropEnvelope) file_envelope = { NULL, };
 
-  append_envelope_line (text, "from", envelope->from);
-  for (guint i = 0; i < envelope->recipients->len; i++)
-    append_envelope_line (text, "recipient", g_ptr_array_index (envelope->recipients, i));
+  file_envelope.from = g_strdup (envelope->from);
+  file_envelope.recipients = g_ptr_array_ref (envelope->recipients);
   if (envelope->dsn.notify != OUTBOX_DSN_NOTIFY_DEFAULT)
-    notify = outbox_dsn_notify_to_string (envelope->dsn.notify, FALSE);
-  append_envelope_line (text, "notify", notify);
-  append_envelope_line (text, "ret", outbox_dsn_ret_to_string (envelope->dsn.ret));
-  append_envelope_line (text, "envid", envelope->dsn.envid);
-  g_string_append_c (text, '\n');
-  return text;
+    file_envelope.notify = outbox_dsn_notify_to_string (envelope->dsn.notify, FALSE);
+  file_envelope.ret = g_strdup (outbox_dsn_ret_to_string (envelope->dsn.ret));
+  file_envelope.envid = g_strdup (envelope->dsn.envid);
+  return outbox_maildrop_envelope_format (&file_envelope);
 }
 
 static gboolean

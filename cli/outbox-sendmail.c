@@ -11,7 +11,6 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <gio/gunixfdlist.h>
 #include <gmime/gmime.h>
 
 #include "outbox-account.h"

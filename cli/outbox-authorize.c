@@ -2,7 +2,8 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #include "config.h"
 
-#include "outbox-authorize.h"
+#include "outbox-cli-bus.h"
+#include "outbox-cli-commands.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -149,15 +150,14 @@ settings_from_account (GVariant   *account,
 }
 
 static GVariant *
-lookup_account (OutboxDbusAccounts *accounts,
-                const char         *name,
-                const char         *clean_name,
-                GError            **error)
+lookup_account (const char  *name,
+                const char  *clean_name,
+                GError     **error)
 {
-  g_autoptr(GVariant) list = NULL;
+  g_autoptr(GVariant) list = outbox_cli_bus_list_accounts (error);
   GVariant *account;
 
-  if (!outbox_dbus_accounts_call_list_sync (accounts, &list, NULL, error))
+  if (list == NULL)
     return NULL;
   account = outbox_cli_find_account (list, name);
   if (account == NULL)
@@ -697,15 +697,13 @@ check_device_grant (const char                 *provider,
 /* The command ------------------------------------------------------------------ */
 
 static int
-store_refresh_token (OutboxDbusAccounts *accounts,
-                     const char         *name,
-                     const char         *clean_name,
-                     const char         *refresh_token)
+store_refresh_token (const char *name,
+                     const char *clean_name,
+                     const char *refresh_token)
 {
   g_autoptr(GError) error = NULL;
 
-  if (!outbox_dbus_accounts_call_set_password_sync (accounts, name, "oauth2", refresh_token,
-                                                    NULL, &error))
+  if (!outbox_cli_bus_set_password (name, "oauth2", refresh_token, &error))
     {
       int status = outbox_cli_report_error (error, NULL);
 
@@ -743,10 +741,9 @@ report_failure (const GError *error,
 }
 
 static int
-authorize (OutboxDbusAccounts *accounts,
-           const char         *name,
-           gboolean            device,
-           gboolean            launch_browser)
+authorize (const char *name,
+           gboolean    device,
+           gboolean    launch_browser)
 {
   g_autofree char *clean_name = outbox_cli_sanitize (name);
   g_autoptr(GError) error = NULL;
@@ -756,7 +753,7 @@ authorize (OutboxDbusAccounts *accounts,
   /* Declared last so that it goes first: it borrows from the above. */
   g_auto(Authorization) auth = { NULL, };
 
-  account = lookup_account (accounts, name, clean_name, &error);
+  account = lookup_account (name, clean_name, &error);
   if (account == NULL)
     return outbox_cli_report_error (error, NULL);
   settings = settings_from_account (account, clean_name, &error);
@@ -786,38 +783,31 @@ authorize (OutboxDbusAccounts *accounts,
   secret_password_free (client_secret);
   if (auth.error != NULL)
     return report_failure (auth.error, clean_name, device);
-  return store_refresh_token (accounts, name, clean_name, auth.tokens->refresh_token);
+  return store_refresh_token (name, clean_name, auth.tokens->refresh_token);
 }
 
-int
-outbox_cli_account_authorize (int    argc,
-                              char **argv)
+static gboolean opt_device;
+static gboolean opt_no_browser;
+
+static const GOptionEntry entries[] = {
+  { "device", 0, 0, G_OPTION_ARG_NONE, &opt_device, "Authorize on another device with a code (RFC 8628), without a browser here", NULL },
+  { "no-browser", 0, 0, G_OPTION_ARG_NONE, &opt_no_browser, "Print the address to open; do not open a browser", NULL },
+  G_OPTION_ENTRY_NULL
+};
+
+static int
+run_account_authorize (char **args)
 {
-  gboolean device = FALSE;
-  gboolean no_browser = FALSE;
-  g_auto(GStrv) args = NULL;
-  GOptionEntry entries[] = {
-    { "device", 0, 0, G_OPTION_ARG_NONE, &device, "Authorize on another device with a code (RFC 8628), without a browser here", NULL },
-    { "no-browser", 0, 0, G_OPTION_ARG_NONE, &no_browser, "Print the address to open; do not open a browser", NULL },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &args, NULL, NULL },
-    G_OPTION_ENTRY_NULL
-  };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(OutboxDbusAccounts) accounts = NULL;
-  int status;
-
-  if (!outbox_cli_parse_options (COMMAND, "NAME",
-                                 "Authorize Outbox to sign in to an OAuth2 account: sign in with "
-                                 "the provider\nin a browser (or, with --device, on another "
-                                 "device). The refresh token goes to\nthe Secret Service; the "
-                                 "daemon gets access tokens with it from then on.",
-                                 entries, &argc, &argv, &error))
-    return outbox_cli_report_usage (COMMAND, error);
-  if ((status = outbox_cli_expect_arguments (COMMAND, args, 1, 1, "NAME")) != EXIT_SUCCESS)
-    return status;
-
-  accounts = outbox_cli_accounts_proxy_new (&error);
-  if (accounts == NULL)
-    return outbox_cli_report_error (error, NULL);
-  return authorize (accounts, args[0], device, !no_browser);
+  return authorize (args[0], opt_device, !opt_no_browser);
 }
+
+const OutboxCliCommand outbox_cli_account_authorize_command = {
+  .name = "authorize",
+  .summary = "Authorize an OAuth2 account at its provider",
+  .run = run_account_authorize,
+  .entries = entries,
+  OUTBOX_CLI_ONE_ARGUMENT ("NAME"),
+  .description = "Authorize Outbox to sign in to an OAuth2 account: sign in with the provider\n"
+                 "in a browser (or, with --device, on another device). The refresh token goes to\n"
+                 "the Secret Service; the daemon gets access tokens with it from then on.",
+};

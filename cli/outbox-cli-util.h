@@ -2,60 +2,20 @@
  * SPDX-FileCopyrightText: The Outbox authors */
 #pragma once
 
+/* What the commands of outbox and outbox-sendmail share: errors and exit
+ * codes (outbox-cli-error.h), terminal text (outbox-cli-text.h), JSON
+ * (outbox-cli-json.h), and below, the arguments both take (times, DSN) and
+ * the daemon's dictionaries. */
+
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
-#include "outbox-dbus.h"
+#include "outbox-cli-error.h"
+#include "outbox-cli-json.h"
+#include "outbox-cli-text.h"
 #include "outbox-smtp-dsn.h"
 
 G_BEGIN_DECLS
-
-/* Errors the command-line clients raise themselves, before or instead of
- * asking the daemon. */
-#define OUTBOX_CLI_ERROR (outbox_cli_error_quark ())
-GQuark outbox_cli_error_quark (void);
-
-typedef enum
-{
-  OUTBOX_CLI_ERROR_USAGE,        /* bad command line: exit 64 */
-  OUTBOX_CLI_ERROR_UNAVAILABLE,  /* no session bus: exit 69 */
-  OUTBOX_CLI_ERROR_CONFIG,       /* unknown account and the like: exit 78 */
-  OUTBOX_CLI_ERROR_DATA,         /* the message is not acceptable: exit 65 */
-  OUTBOX_CLI_ERROR_ADDRESS,      /* an address is not acceptable: exit 67 */
-  OUTBOX_CLI_ERROR_TEMPORARY,    /* nothing was queued, try again: exit 75 */
-} OutboxCliError;
-
-/* Errors: the sysexits.h code for an error from the bus, the daemon or the
- * client itself, and the one-line report on stderr. */
-int       outbox_cli_exit_code          (const GError *error);
-gboolean  outbox_cli_error_is           (const GError *error,
-                                         const char   *outbox_error_name);
-char     *outbox_cli_error_message      (const GError *error);
-/* TRUE when the bus could not find or start the daemon: the call was
- * certainly not carried out. */
-gboolean  outbox_cli_error_is_daemon_missing (const GError *error);
-int       outbox_cli_report_error       (const GError *error,
-                                         const char   *hint);
-
-/* The daemon, on the session bus (D-Bus activation allowed). */
-GDBusConnection    *outbox_cli_session_bus            (GError **error);
-OutboxDbusQueue    *outbox_cli_queue_proxy_new        (GError **error);
-OutboxDbusQueue    *outbox_cli_queue_proxy_new_for_bus (GDBusConnection  *bus,
-                                                        GError          **error);
-OutboxDbusAccounts *outbox_cli_accounts_proxy_new     (GError **error);
-/* Queue.List in pages (a big queue does not fit in one bus message):
- * every pending message, or every message with @all, as one aa{sv}. */
-GVariant           *outbox_cli_list_messages          (OutboxDbusQueue  *queue,
-                                                        gboolean          all,
-                                                        GError          **error);
-/* The same, one message (a{sv}) at a time, oldest first, each page given
- * before the next is asked for; FALSE with @error when a call fails. */
-typedef void (*OutboxCliMessageFunc) (GVariant *message, gpointer user_data);
-gboolean            outbox_cli_foreach_message        (OutboxDbusQueue     *queue,
-                                                        gboolean             all,
-                                                        OutboxCliMessageFunc func,
-                                                        gpointer             user_data,
-                                                        GError             **error);
 
 /* "+30m", "+2h", "+1d", "+45s" from @now, or ISO 8601 (local time when no
  * zone is given).  OUTBOX_CLI_ERROR_USAGE when @when is neither. */
@@ -89,30 +49,6 @@ gboolean  outbox_cli_dsn_parse          (const char *const flags[3],
 void      outbox_cli_dsn_insert         (const OutboxCliDsn *dsn,
                                          GVariantDict       *options);
 
-/* Text for a terminal. */
-guint     outbox_cli_terminal_width     (void);
-guint     outbox_cli_display_width      (const char   *text);
-char     *outbox_cli_sanitize           (const char   *text);
-char     *outbox_cli_fit                (const char   *text,
-                                         guint         width);
-char     *outbox_cli_format_size        (guint64       size);
-char     *outbox_cli_format_duration    (gint64        seconds);
-/* A setting in seconds, in the largest unit that holds it exactly:
- * "90 s", "1 min", "1 h", "5 days".  Approximate (rounded down) when
- * @exact is FALSE: "in 2 h", "3 days ago". */
-char     *outbox_cli_format_seconds     (guint64       seconds,
-                                         gboolean      exact);
-char     *outbox_cli_format_time        (gint64        unix_time,
-                                         gint64        now);
-
-/* A table whose @flexible columns shrink (with "…") to fit @width.  @rows
- * holds one string vector of @n_columns cells per row. */
-void      outbox_cli_print_table        (guint              n_columns,
-                                         const char *const *headers,
-                                         const gboolean    *flexible,
-                                         GPtrArray         *rows,
-                                         guint              width);
-
 /* Reading the daemon's dictionaries: a missing key or a value of another
  * type reads as absent. */
 const char *outbox_cli_lookup_text      (GVariant     *dict,
@@ -127,51 +63,6 @@ GVariant   *outbox_cli_lookup_vardicts  (GVariant     *dict,
 void      outbox_cli_print_queue_table  (GVariant     *messages,
                                          gboolean      wide);
 
-/* JSON: a{sv} dictionaries from the daemon become objects with snake_case
- * members; Unix times become ISO 8601 strings in UTC. */
-JsonNode *outbox_cli_vardict_to_json    (GVariant     *vardict);
-JsonNode *outbox_cli_vardicts_to_json   (GVariant     *vardicts);
-void      outbox_cli_print_json         (JsonNode     *root);
-/* (transfer full) an ISO 8601 string in UTC (a number if out of range). */
-JsonNode *outbox_cli_time_to_json       (gint64        unix_time);
-/* {"MEMBER": [dictionaries…]} as outbox_cli_print_json() prints it, written
- * as the dictionaries come; nothing at all if it ends incomplete before the
- * first one. */
-typedef struct
-{
-  const char *member;       /* (unowned) */
-  gboolean empty;           /* no element yet, nor the head */
-  GString *text;            /* (owned) */
-} OutboxCliJsonList;
-void      outbox_cli_json_list_begin    (OutboxCliJsonList *list,
-                                         const char        *member);
-void      outbox_cli_json_list_add      (OutboxCliJsonList *list,
-                                         GVariant          *vardict);
-/* @complete: FALSE ends the output where it is, as no whole document. */
-void      outbox_cli_json_list_end      (OutboxCliJsonList *list,
-                                         gboolean           complete);
-
-/* Command line plumbing shared by the commands: @command is "account add"
- * and the like, for the help text's usage line and the hints. */
-gboolean  outbox_cli_parse_options      (const char          *command,
-                                         const char          *parameters,
-                                         const char          *summary,
-                                         const GOptionEntry  *entries,
-                                         int                 *argc,
-                                         char              ***argv,
-                                         GError             **error);
-int       outbox_cli_report_usage       (const char   *command,
-                                         const GError *error);
-int       outbox_cli_usage_error        (const char   *command,
-                                         const char   *format,
-                                         ...) G_GNUC_PRINTF (2, 3);
-/* EXIT_SUCCESS, or the usage error's exit code when the number of
- * positional arguments is not from @min to @max. */
-int       outbox_cli_expect_arguments   (const char   *command,
-                                         char        **args,
-                                         guint         min,
-                                         guint         max,
-                                         const char   *what);
 /* (transfer full) (nullable) the account called @name in an Accounts.List
  * reply's array. */
 GVariant *outbox_cli_find_account       (GVariant     *list,

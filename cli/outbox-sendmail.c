@@ -11,14 +11,16 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <gio/gunixfdlist.h>
 #include <gmime/gmime.h>
 
 #include "outbox-account.h"
 #include "outbox-address.h"
+#include "outbox-cli-bus.h"
 #include "outbox-cli-util.h"
-#include "outbox-maildrop.h"
+#include "outbox-maildrop-format.h"
 #include "outbox-message.h"
+#include "outbox-sendmail.h"
+#include "outbox-sendmail-bs.h"
 
 /* outbox-sendmail: the sendmail(8) interface of Outbox.
  *
@@ -40,11 +42,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (InternetAddressList, g_object_unref)
 
 #define USAGE_HINT "see outbox-sendmail --help"
 #define COPY_BUFFER_SIZE 65536
-/* RFC 5321 section 4.5.3.1.4, and the 500 octets RFC 3461 section 4 lets
- * NOTIFY and ORCPT add to a RCPT line, with room for the CRLF and the NUL. */
-#define SMTP_COMMAND_BUFFER_SIZE (512 + 500 + 3)
-/* DATA lines are streamed in pieces of at most this size. */
-#define SMTP_DATA_BUFFER_SIZE 4096
 
 typedef enum
 {
@@ -84,9 +81,9 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SendmailOptions, sendmail_options_clear)
 
 /* Addresses */
 
-static void
-add_unique_address (GPtrArray  *addresses,
-                    const char *address)
+void
+sendmail_add_unique_address (GPtrArray  *addresses,
+                             const char *address)
 {
   for (guint i = 0; i < addresses->len; i++)
     {
@@ -110,7 +107,7 @@ add_address_list (GPtrArray           *addresses,
         add_address_list (addresses,
                           internet_address_group_get_members (INTERNET_ADDRESS_GROUP (address)));
       else
-        add_unique_address (addresses,
+        sendmail_add_unique_address (addresses,
                             internet_address_mailbox_get_addr (INTERNET_ADDRESS_MAILBOX (address)));
     }
 }
@@ -424,10 +421,10 @@ header_info_clear (HeaderInfo *info)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HeaderInfo, header_info_clear)
 
-static gboolean
-field_is (const char *field,
-          gsize       length,
-          const char *name)
+gboolean
+sendmail_field_is (const char *field,
+                   gsize       length,
+                   const char *name)
 {
   gsize name_length = strlen (name);
 
@@ -455,11 +452,11 @@ examine_field (HeaderInfo *info,
                const char *field,
                gsize       length)
 {
-  gboolean is_bcc = field_is (field, length, "bcc");
+  gboolean is_bcc = sendmail_field_is (field, length, "bcc");
 
-  if (field_is (field, length, "from"))
+  if (sendmail_field_is (field, length, "from"))
     info->has_from = TRUE;
-  if (is_bcc || field_is (field, length, "to") || field_is (field, length, "cc"))
+  if (is_bcc || sendmail_field_is (field, length, "to") || sendmail_field_is (field, length, "cc"))
     collect_field_addresses (info, field, length);
 
   if (is_bcc)
@@ -503,17 +500,9 @@ examine_header_block (const MessageStart *start,
 
 /* The envelope */
 
-typedef struct
-{
-  char *from;             /* (nullable) envelope sender */
-  GPtrArray *recipients;  /* (element-type utf8) */
-  char *from_field;       /* (nullable) a From field to add */
-  gboolean rewrite;       /* the header block must change */
-  OutboxCliDsn dsn;       /* what the message asks of DSN */
-} Envelope;
 
-static void
-envelope_clear (Envelope *envelope)
+void
+sendmail_envelope_clear (SendmailEnvelope *envelope)
 {
   g_clear_pointer (&envelope->from, g_free);
   g_clear_pointer (&envelope->recipients, g_ptr_array_unref);
@@ -521,16 +510,15 @@ envelope_clear (Envelope *envelope)
   outbox_cli_dsn_clear (&envelope->dsn);
 }
 
-static void
-dsn_copy (const OutboxCliDsn *from,
-          OutboxCliDsn       *to)
+void
+sendmail_dsn_copy (const OutboxCliDsn *from,
+                   OutboxCliDsn       *to)
 {
   outbox_cli_dsn_clear (to);
   *to = *from;
   to->envid = g_strdup (from->envid);
 }
 
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Envelope, envelope_clear)
 
 /* The address the daemon would use: the default account's. */
 static char *
@@ -579,15 +567,15 @@ static gboolean
 build_envelope (const SendmailOptions  *options,
                 const HeaderInfo       *info,
                 gboolean                crlf,
-                Envelope               *envelope,
+                SendmailEnvelope       *envelope,
                 GError                **error)
 {
   envelope->recipients = g_ptr_array_new_with_free_func (g_free);
   if (options->read_recipients)
     for (guint i = 0; i < info->addresses->len; i++)
-      add_unique_address (envelope->recipients, g_ptr_array_index (info->addresses, i));
+      sendmail_add_unique_address (envelope->recipients, g_ptr_array_index (info->addresses, i));
   for (guint i = 0; i < options->recipients->len; i++)
-    add_unique_address (envelope->recipients, g_ptr_array_index (options->recipients, i));
+    sendmail_add_unique_address (envelope->recipients, g_ptr_array_index (options->recipients, i));
 
   if (envelope->recipients->len == 0)
     {
@@ -605,14 +593,14 @@ build_envelope (const SendmailOptions  *options,
     return FALSE;
 
   envelope->from = g_strdup (options->from);
-  dsn_copy (&options->dsn, &envelope->dsn);
+  sendmail_dsn_copy (&options->dsn, &envelope->dsn);
   envelope->from_field = from_field_to_add (options, info, crlf);
   envelope->rewrite = info->has_bcc || envelope->from_field != NULL;
   return TRUE;
 }
 
 static GVariant *
-envelope_to_options (const Envelope *envelope)
+envelope_to_options (const SendmailEnvelope *envelope)
 {
   g_autoptr(GVariantDict) options = g_variant_dict_new (NULL);
 
@@ -627,20 +615,11 @@ envelope_to_options (const Envelope *envelope)
   return g_variant_ref_sink (g_variant_dict_end (options));
 }
 
-/* The draft: a maildrop file being written (see outbox-maildrop.h) */
+/* The draft: a maildrop file being written (see outbox-maildrop-format.h) */
 
-typedef struct
-{
-  char *dir;           /* the maildrop */
-  char *name;
-  char *tmp_path;
-  int fd;
-  off_t message_offset;
-  gboolean committed;
-} Draft;
 
-static void
-draft_free (Draft *draft)
+void
+sendmail_draft_free (SendmailDraft *draft)
 {
   if (draft->fd >= 0)
     close (draft->fd);
@@ -652,7 +631,6 @@ draft_free (Draft *draft)
   g_free (draft);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (Draft, draft_free)
 
 static gboolean
 set_errno_error (GError     **error,
@@ -665,11 +643,11 @@ set_errno_error (GError     **error,
   return FALSE;
 }
 
-static gboolean
-write_all (Draft         *draft,
-           const void    *data,
-           gsize          length,
-           GError       **error)
+gboolean
+sendmail_draft_write (SendmailDraft  *draft,
+                      const void     *data,
+                      gsize           length,
+                      GError        **error)
 {
   const char *bytes = data;
 
@@ -687,48 +665,19 @@ write_all (Draft         *draft,
   return TRUE;
 }
 
-static void
-append_escaped (GString    *line,
-                const char *value)
-{
-  for (const guchar *c = (const guchar *) value; *c != '\0'; c++)
-    {
-      if (*c <= 0x20 || *c == '%' || *c == 0x7f)
-        g_string_append_printf (line, "%%%02X", *c);
-      else
-        g_string_append_c (line, (char) *c);
-    }
-}
-
-/* "KEY VALUE\n", unless @value is NULL. */
-static void
-append_envelope_line (GString    *text,
-                      const char *key,
-                      const char *value)
-{
-  if (value == NULL)
-    return;
-  g_string_append_printf (text, "%s ", key);
-  append_escaped (text, value);
-  g_string_append_c (text, '\n');
-}
-
+/* The envelope as the maildrop file starts. */
 static GString *
-format_envelope (const Envelope *envelope)
+format_envelope (const SendmailEnvelope *envelope)
 {
-  GString *text = g_string_new (OUTBOX_MAILDROP_MAGIC "\n");
-  g_autofree char *notify = NULL;
+  g_auto(OutboxMaildropEnvelope) file_envelope = { NULL, };
 
-  append_envelope_line (text, "from", envelope->from);
-  for (guint i = 0; i < envelope->recipients->len; i++)
-    append_envelope_line (text, "recipient", g_ptr_array_index (envelope->recipients, i));
+  file_envelope.from = g_strdup (envelope->from);
+  file_envelope.recipients = g_ptr_array_ref (envelope->recipients);
   if (envelope->dsn.notify != OUTBOX_DSN_NOTIFY_DEFAULT)
-    notify = outbox_dsn_notify_to_string (envelope->dsn.notify, FALSE);
-  append_envelope_line (text, "notify", notify);
-  append_envelope_line (text, "ret", outbox_dsn_ret_to_string (envelope->dsn.ret));
-  append_envelope_line (text, "envid", envelope->dsn.envid);
-  g_string_append_c (text, '\n');
-  return text;
+    file_envelope.notify = outbox_dsn_notify_to_string (envelope->dsn.notify, FALSE);
+  file_envelope.ret = g_strdup (outbox_dsn_ret_to_string (envelope->dsn.ret));
+  file_envelope.envid = g_strdup (envelope->dsn.envid);
+  return outbox_maildrop_envelope_format (&file_envelope);
 }
 
 static gboolean
@@ -741,11 +690,11 @@ make_private_directory (const char  *path,
 }
 
 /* Creates maildrop/tmp/NAME (0600, O_EXCL) holding the envelope. */
-static Draft *
-draft_new (const Envelope  *from_envelope,
-           GError         **error)
+SendmailDraft *
+sendmail_draft_new (const SendmailEnvelope  *from_envelope,
+                    GError                 **error)
 {
-  g_autoptr(Draft) draft = g_new0 (Draft, 1);
+  g_autoptr(SendmailDraft) draft = g_new0 (SendmailDraft, 1);
   g_autofree char *tmp_dir = NULL;
   g_autoptr(GString) envelope = format_envelope (from_envelope);
 
@@ -767,16 +716,16 @@ draft_new (const Envelope  *from_envelope,
     }
   draft->committed = FALSE;
 
-  if (!write_all (draft, envelope->str, envelope->len, error))
+  if (!sendmail_draft_write (draft, envelope->str, envelope->len, error))
     return NULL;
   draft->message_offset = (off_t) envelope->len;
   return g_steal_pointer (&draft);
 }
 
 static gboolean
-draft_copy_from (Draft   *draft,
-                 int      fd,
-                 GError **error)
+draft_copy_from (SendmailDraft  *draft,
+                 int             fd,
+                 GError        **error)
 {
   guint8 buffer[COPY_BUFFER_SIZE];
 
@@ -788,7 +737,7 @@ draft_copy_from (Draft   *draft,
         return FALSE;
       if (n == 0)
         return TRUE;
-      if (!write_all (draft, buffer, (gsize) n, error))
+      if (!sendmail_draft_write (draft, buffer, (gsize) n, error))
         return FALSE;
     }
 }
@@ -813,8 +762,8 @@ fsync_directory (const char  *path,
 
 /* Makes the draft a maildrop file: fsync, rename, directory fsync. */
 static gboolean
-draft_commit (Draft   *draft,
-              GError **error)
+draft_commit (SendmailDraft  *draft,
+              GError        **error)
 {
   g_autofree char *path = g_build_filename (draft->dir, draft->name, NULL);
 
@@ -834,8 +783,8 @@ draft_commit (Draft   *draft,
 
 /* A descriptor reading the draft's message, for Submit. */
 static int
-draft_open_message (Draft   *draft,
-                    GError **error)
+draft_open_message (SendmailDraft  *draft,
+                    GError        **error)
 {
   int fd = open (draft->tmp_path, O_RDONLY | O_CLOEXEC);
 
@@ -849,47 +798,6 @@ draft_open_message (Draft   *draft,
 }
 
 /* The daemon */
-
-/* The session bus, once the daemon answers on it (started by D-Bus
- * activation if need be); NULL when it does not. */
-static GDBusConnection *
-connect_to_daemon (GError **error)
-{
-  g_autoptr(GDBusConnection) bus = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, error);
-  g_autoptr(GVariant) reply = NULL;
-
-  if (bus == NULL)
-    return NULL;
-  reply = g_dbus_connection_call_sync (bus, OUTBOX_BUS_NAME, OUTBOX_OBJECT_PATH,
-                                       "org.freedesktop.DBus.Peer", "Ping", NULL, NULL,
-                                       G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
-  return reply != NULL ? g_steal_pointer (&bus) : NULL;
-}
-
-static char *
-submit_fd (GDBusConnection  *bus,
-           int               fd,
-           GVariant         *options,
-           GError          **error)
-{
-  g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new ();
-  g_autoptr(OutboxDbusQueue) queue = NULL;
-  char *id = NULL;
-  int handle = g_unix_fd_list_append (fd_list, fd, error);
-
-  if (handle < 0)
-    return NULL;
-  queue = outbox_cli_queue_proxy_new_for_bus (bus, error);
-  if (queue == NULL)
-    return NULL;
-
-  /* Storing a large message durably takes as long as the disk needs. */
-  g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (queue), G_MAXINT);
-  if (!outbox_dbus_queue_call_submit_sync (queue, g_variant_new_handle (handle), options,
-                                           fd_list, &id, NULL, NULL, error))
-    return NULL;
-  return id;
-}
 
 /* Where a message went: a queue id, or the maildrop. */
 static void
@@ -909,11 +817,11 @@ report_queued (gboolean    verbose,
 /* Hands a finished draft to the daemon, or leaves it in the maildrop when
  * there is no daemon to take it.  Returns the queue id, or "" for the
  * maildrop. */
-static char *
-finish_draft (Draft            *draft,
-              GDBusConnection  *bus,
-              const Envelope   *envelope,
-              GError          **error)
+char *
+sendmail_draft_finish (SendmailDraft           *draft,
+                       GDBusConnection         *bus,
+                       const SendmailEnvelope  *envelope,
+                       GError                 **error)
 {
   g_autoptr(GError) submit_error = NULL;
 
@@ -925,7 +833,7 @@ finish_draft (Draft            *draft,
 
       if (fd < 0)
         return NULL;
-      id = submit_fd (bus, fd, options, &submit_error);
+      id = outbox_cli_bus_submit_fd (bus, fd, options, &submit_error);
       close (fd);
       if (id != NULL)
         return id;
@@ -944,20 +852,20 @@ finish_draft (Draft            *draft,
 /* Delivery mode: a message on standard input */
 
 static gboolean
-write_message_start (Draft               *draft,
-                     const MessageStart  *start,
-                     const HeaderInfo    *info,
-                     const Envelope      *envelope,
-                     GError             **error)
+write_message_start (SendmailDraft           *draft,
+                     const MessageStart      *start,
+                     const HeaderInfo        *info,
+                     const SendmailEnvelope  *envelope,
+                     GError                 **error)
 {
   const guint8 *rest = start->head->data + start->header_end;
   gsize rest_length = start->head->len - start->header_end;
 
   if (envelope->from_field != NULL &&
-      !write_all (draft, envelope->from_field, strlen (envelope->from_field), error))
+      !sendmail_draft_write (draft, envelope->from_field, strlen (envelope->from_field), error))
     return FALSE;
-  return write_all (draft, info->kept->str, info->kept->len, error) &&
-         write_all (draft, rest, rest_length, error);
+  return sendmail_draft_write (draft, info->kept->str, info->kept->len, error) &&
+         sendmail_draft_write (draft, rest, rest_length, error);
 }
 
 /* Standard input is a file read from @offset on: the daemon can read it
@@ -979,14 +887,14 @@ report_error (const GError *error)
 }
 
 static int
-submit_through_draft (const SendmailOptions *options,
-                      const MessageStart    *start,
-                      const HeaderInfo      *info,
-                      const Envelope        *envelope,
-                      GDBusConnection       *bus)
+submit_through_draft (const SendmailOptions  *options,
+                      const MessageStart     *start,
+                      const HeaderInfo       *info,
+                      const SendmailEnvelope *envelope,
+                      GDBusConnection        *bus)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(Draft) draft = draft_new (envelope, &error);
+  g_autoptr(SendmailDraft) draft = sendmail_draft_new (envelope, &error);
   g_autofree char *id = NULL;
 
   if (draft == NULL ||
@@ -994,7 +902,7 @@ submit_through_draft (const SendmailOptions *options,
       !draft_copy_from (draft, STDIN_FILENO, &error))
     return report_error (error);
 
-  id = finish_draft (draft, bus, envelope, &error);
+  id = sendmail_draft_finish (draft, bus, envelope, &error);
   if (id == NULL)
     return report_error (error);
   report_queued (options->verbose, id[0] != '\0' ? id : NULL, draft->name);
@@ -1007,7 +915,7 @@ run_deliver (const SendmailOptions *options)
   g_autoptr(GError) error = NULL;
   g_auto(MessageStart) start = { NULL, };
   g_auto(HeaderInfo) info = { NULL, };
-  g_auto(Envelope) envelope = { NULL, };
+  g_auto(SendmailEnvelope) envelope = { NULL, };
   g_autoptr(GDBusConnection) bus = NULL;
   off_t stdin_offset = lseek (STDIN_FILENO, 0, SEEK_CUR);
 
@@ -1017,11 +925,11 @@ run_deliver (const SendmailOptions *options)
   if (!build_envelope (options, &info, start.crlf, &envelope, &error))
     return report_error (error);
 
-  bus = connect_to_daemon (NULL);
+  bus = outbox_cli_bus_connect_to_daemon (NULL);
   if (bus != NULL && !envelope.rewrite && rewind_stdin (stdin_offset))
     {
       g_autoptr(GVariant) submit_options = envelope_to_options (&envelope);
-      g_autofree char *id = submit_fd (bus, STDIN_FILENO, submit_options, &error);
+      g_autofree char *id = outbox_cli_bus_submit_fd (bus, STDIN_FILENO, submit_options, &error);
 
       if (id == NULL)
         return report_error (error);
@@ -1037,10 +945,9 @@ static int
 run_list (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(OutboxDbusQueue) queue = outbox_cli_queue_proxy_new (&error);
-  g_autoptr(GVariant) messages = NULL;
+  g_autoptr(GVariant) messages = outbox_cli_bus_list_messages (FALSE, &error);
 
-  if (queue == NULL || (messages = outbox_cli_list_messages (queue, FALSE, &error)) == NULL)
+  if (messages == NULL)
     return report_error (error);
 
   outbox_cli_print_queue_table (messages, FALSE);
@@ -1051,528 +958,9 @@ static int
 run_flush (void)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(OutboxDbusQueue) queue = outbox_cli_queue_proxy_new (&error);
 
-  if (queue == NULL || !outbox_dbus_queue_call_flush_sync (queue, NULL, &error))
+  if (!outbox_cli_bus_flush (&error))
     return report_error (error);
-  return EX_OK;
-}
-
-/* -bs: an SMTP server on standard input and output.
- *
- * States: before HELO/EHLO nothing but NOOP, RSET and QUIT; after it, MAIL
- * opens a transaction, RCPT adds recipients to it, DATA reads the message
- * (dot-unstuffed) and queues it, which ends the transaction; RSET and a new
- * HELO/EHLO end it too. */
-
-typedef struct
-{
-  GDBusConnection *bus;   /* (nullable) no bus: the maildrop */
-  FILE *in;
-  FILE *out;
-  gboolean greeted;
-  gboolean in_transaction;
-  char *from;
-  GPtrArray *recipients;  /* (element-type utf8) */
-  const OutboxCliDsn *dsn_defaults; /* (unowned) -N, -R, -V */
-  OutboxCliDsn dsn;       /* the transaction's: RET and ENVID of MAIL, the
-                           * NOTIFY of its RCPTs, else the defaults */
-  gboolean notify_taken;  /* a RCPT set dsn.notify */
-} SmtpServer;
-
-static void
-smtp_reply (SmtpServer *server,
-            const char *reply)
-{
-  fprintf (server->out, "%s\r\n", reply);
-  fflush (server->out);
-}
-
-static void smtp_reply_printf (SmtpServer *server,
-                               const char *format,
-                               ...) G_GNUC_PRINTF (2, 3);
-
-static void
-smtp_reply_printf (SmtpServer *server,
-                   const char *format,
-                   ...)
-{
-  g_autofree char *reply = NULL;
-  va_list args;
-
-  va_start (args, format);
-  reply = g_strdup_vprintf (format, args);
-  va_end (args);
-  smtp_reply (server, reply);
-}
-
-static void
-smtp_reset (SmtpServer *server)
-{
-  server->in_transaction = FALSE;
-  g_clear_pointer (&server->from, g_free);
-  g_ptr_array_set_size (server->recipients, 0);
-  outbox_cli_dsn_clear (&server->dsn);
-  server->notify_taken = FALSE;
-}
-
-/* "<address>" followed by nothing or by " PARAMETERS"; returns the address
- * and points @parameters at what follows. */
-static char *
-parse_path (const char  *text,
-            const char **parameters)
-{
-  const char *end;
-
-  if (text[0] != '<' || (end = strchr (text, '>')) == NULL)
-    return NULL;
-  if (end[1] != '\0' && end[1] != ' ')
-    return NULL;
-  *parameters = end[1] == ' ' ? end + 2 : end + 1;
-  return g_strndup (text + 1, (gsize) (end - text - 1));
-}
-
-static gboolean
-mail_parameter_is_known (const char *parameter)
-{
-  const char *digits;
-
-  if (g_ascii_strcasecmp (parameter, "BODY=7BIT") == 0 ||
-      g_ascii_strcasecmp (parameter, "BODY=8BITMIME") == 0 ||
-      g_ascii_strcasecmp (parameter, "SMTPUTF8") == 0)
-    return TRUE;
-  if (g_ascii_strncasecmp (parameter, "SIZE=", 5) != 0)
-    return FALSE;
-  digits = parameter + 5;
-  return digits[0] != '\0' && strspn (digits, "0123456789") == strlen (digits);
-}
-
-/* RET= and ENVID= (RFC 3461 sections 4.3 and 4.4) into @dsn.  FALSE when
- * @parameter is neither; else *out_reply is the refusal of a bad one, or
- * NULL. */
-static gboolean
-take_mail_dsn_parameter (const char    *parameter,
-                         OutboxCliDsn  *dsn,
-                         const char   **out_reply)
-{
-  g_autofree char *envid = NULL;
-
-  *out_reply = NULL;
-  if (g_ascii_strncasecmp (parameter, "RET=", 4) == 0)
-    {
-      if (!outbox_dsn_ret_parse (parameter + 4, &dsn->ret, NULL))
-        *out_reply = "501 5.5.4 Bad RET parameter: give RET=FULL or RET=HDRS";
-      return TRUE;
-    }
-  if (g_ascii_strncasecmp (parameter, "ENVID=", 6) != 0)
-    return FALSE;
-  envid = outbox_xtext_decode (parameter + 6);
-  if (envid == NULL || !outbox_dsn_envid_validate (envid, NULL))
-    {
-      *out_reply = "501 5.5.4 Bad ENVID parameter: give 1 to 100 printable ASCII characters, "
-                   "xtext-encoded";
-      return TRUE;
-    }
-  g_free (dsn->envid);
-  dsn->envid = g_steal_pointer (&envid);
-  return TRUE;
-}
-
-/* MAIL FROM:<address> [BODY=… SIZE=… SMTPUTF8 RET=… ENVID=…]; returns the
- * reply. */
-static const char *
-smtp_mail (SmtpServer *server,
-           const char *argument)
-{
-  const char *parameters = NULL;
-  g_autofree char *address = NULL;
-  g_auto(GStrv) words = NULL;
-  g_auto(OutboxCliDsn) dsn = { 0, };
-
-  if (!server->greeted)
-    return "503 5.5.1 Send HELO or EHLO first";
-  if (server->in_transaction)
-    return "503 5.5.1 Nested MAIL command";
-  if (g_ascii_strncasecmp (argument, "FROM:", 5) != 0 ||
-      (address = parse_path (argument + 5, &parameters)) == NULL)
-    return "501 5.5.4 Syntax: MAIL FROM:<address>";
-  if (!outbox_address_validate (address, TRUE, NULL))
-    return "553 5.1.7 Invalid sender address";
-
-  dsn_copy (server->dsn_defaults, &dsn);
-  words = g_strsplit (parameters, " ", -1);
-  for (char **word = words; *word != NULL; word++)
-    {
-      const char *refusal = NULL;
-
-      if ((*word)[0] == '\0' || mail_parameter_is_known (*word))
-        continue;
-      if (!take_mail_dsn_parameter (*word, &dsn, &refusal))
-        return "555 5.5.4 Unsupported MAIL parameter";
-      if (refusal != NULL)
-        return refusal;
-    }
-
-  server->in_transaction = TRUE;
-  server->from = g_steal_pointer (&address);
-  dsn_copy (&dsn, &server->dsn);
-  server->notify_taken = FALSE;
-  return "250 2.1.0 Ok";
-}
-
-/* "TYPE;VALUE" with an atom for TYPE (RFC 3461 section 4.2).  Outbox names
- * each recipient in its own ORCPT: the client's is checked and left. */
-static gboolean
-orcpt_is_valid (const char *value)
-{
-  const char *semicolon = strchr (value, ';');
-
-  if (semicolon == NULL || semicolon == value || semicolon[1] == '\0')
-    return FALSE;
-  for (const char *p = value; p < semicolon; p++)
-    if (!g_ascii_isalnum (*p) && *p != '-')
-      return FALSE;
-  return TRUE;
-}
-
-/* NOTIFY= and ORCPT= (RFC 3461 sections 4.1 and 4.2); the reply that
- * refuses them, or NULL with *out_notify the recipient's (the default when
- * the client gives none). */
-static const char *
-take_rcpt_dsn_parameters (SmtpServer      *server,
-                          const char      *parameters,
-                          OutboxDsnNotify *out_notify)
-{
-  g_auto(GStrv) words = g_strsplit (parameters, " ", -1);
-
-  *out_notify = server->dsn_defaults->notify;
-  for (char **word = words; *word != NULL; word++)
-    {
-      if ((*word)[0] == '\0')
-        continue;
-      if (g_ascii_strncasecmp (*word, "NOTIFY=", 7) == 0)
-        {
-          if (!outbox_dsn_notify_parse (*word + 7, out_notify, NULL))
-            return "501 5.5.4 Bad NOTIFY parameter: give NEVER, or any of SUCCESS, FAILURE and "
-                   "DELAY separated by commas";
-        }
-      else if (g_ascii_strncasecmp (*word, "ORCPT=", 6) == 0)
-        {
-          if (!orcpt_is_valid (*word + 6))
-            return "501 5.5.4 Bad ORCPT parameter: give ORCPT=rfc822;ADDRESS (xtext)";
-        }
-      else
-        return "555 5.5.4 Unsupported RCPT parameter";
-    }
-  return NULL;
-}
-
-/* Outbox asks one NOTIFY for all the recipients of a message: a recipient
- * that wants another is for another transaction, which a client that gets
- * 452 makes (RFC 5321 section 4.5.3.1.10). */
-static const char *
-take_rcpt_notify (SmtpServer      *server,
-                  OutboxDsnNotify  notify)
-{
-  if (server->notify_taken && notify != server->dsn.notify)
-    return "452 4.5.3 One NOTIFY for all the recipients of a message: send this one in "
-           "another transaction";
-  server->dsn.notify = notify;
-  server->notify_taken = TRUE;
-  return NULL;
-}
-
-static const char *
-smtp_rcpt (SmtpServer *server,
-           const char *argument)
-{
-  const char *parameters = NULL;
-  g_autofree char *address = NULL;
-  OutboxDsnNotify notify;
-  const char *refusal;
-
-  if (!server->in_transaction)
-    return "503 5.5.1 Need MAIL command first";
-  if (g_ascii_strncasecmp (argument, "TO:", 3) != 0 ||
-      (address = parse_path (argument + 3, &parameters)) == NULL)
-    return "501 5.5.4 Syntax: RCPT TO:<address>";
-  if ((refusal = take_rcpt_dsn_parameters (server, parameters, &notify)) != NULL)
-    return refusal;
-  if (!outbox_address_validate (address, FALSE, NULL))
-    return "553 5.1.3 Invalid recipient address";
-  if (server->recipients->len >= OUTBOX_MESSAGE_MAX_RECIPIENTS)
-    return "452 4.5.3 Too many recipients";
-  if ((refusal = take_rcpt_notify (server, notify)) != NULL)
-    return refusal;
-
-  add_unique_address (server->recipients, address);
-  return "250 2.1.5 Ok";
-}
-
-/* Bcc fields are dropped from what -bs receives, as from what the other
- * modes read, so that blind copies stay blind whichever way a client hands
- * the message over.  The decision is made where a line starts and holds for
- * the rest of it, which may come in more than one read. */
-typedef struct
-{
-  gboolean in_body;
-  gboolean in_bcc;     /* the current field is a Bcc field */
-  gboolean dropping;   /* the current line belongs to it */
-} BccFilter;
-
-static void
-bcc_filter_start_line (BccFilter  *filter,
-                       const char *line,
-                       gsize       length)
-{
-  if (filter->in_body)
-    return;
-  if (length == 0 || line[0] == '\n' || (line[0] == '\r' && length > 1 && line[1] == '\n'))
-    filter->in_body = TRUE;
-  else if (line[0] != ' ' && line[0] != '\t')
-    filter->in_bcc = field_is (line, length, "bcc");
-  filter->dropping = !filter->in_body && filter->in_bcc;
-}
-
-/* Reads the message up to the lone dot, dot-unstuffed and without its Bcc
- * fields, into @draft (when there is one and no write failed yet).  FALSE
- * at end of input before the dot. */
-static gboolean
-smtp_receive_data (SmtpServer  *server,
-                   Draft       *draft,
-                   GError     **error)
-{
-  char buffer[SMTP_DATA_BUFFER_SIZE];
-  gboolean at_line_start = TRUE;
-  BccFilter filter = { FALSE, };
-
-  while (fgets (buffer, sizeof buffer, server->in) != NULL)
-    {
-      const char *piece = buffer;
-      gsize length = strlen (buffer);
-
-      if (at_line_start && buffer[0] == '.')
-        {
-          if (g_str_equal (buffer, ".\r\n") || g_str_equal (buffer, ".\n"))
-            return TRUE;
-          piece++;
-          length--;
-        }
-      if (at_line_start)
-        bcc_filter_start_line (&filter, piece, length);
-      at_line_start = length > 0 && piece[length - 1] == '\n';
-      /* After a failed write the rest is still read up to the dot, so that
-       * the dialogue stays in step. */
-      if (draft != NULL && *error == NULL && !filter.dropping)
-        write_all (draft, piece, length, error);
-    }
-  return FALSE;
-}
-
-static char *
-format_error_reply (const GError *error)
-{
-  g_autofree char *message = outbox_cli_error_message (error);
-
-  switch (outbox_cli_exit_code (error))
-    {
-    case EX_DATAERR:
-      return g_strdup_printf ("554 5.6.0 %s", message);
-    case EX_NOUSER:
-      return g_strdup_printf ("553 5.1.3 %s", message);
-    case EX_USAGE:
-      return g_strdup_printf ("501 5.5.4 %s", message);
-    default:
-      return g_strdup_printf ("451 4.3.0 %s", message);
-    }
-}
-
-/* Receives and queues one message.  Returns the reply, or NULL when the
- * input ended before the message did. */
-static char *
-smtp_take_message (SmtpServer *server)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(Draft) draft = NULL;
-  g_auto(Envelope) envelope = { NULL, };
-  g_autofree char *id = NULL;
-
-  envelope.from = g_strdup (server->from);
-  envelope.recipients = g_ptr_array_ref (server->recipients);
-  dsn_copy (&server->dsn, &envelope.dsn);
-  draft = draft_new (&envelope, &error);
-  smtp_reply (server, "354 End data with <CR><LF>.<CR><LF>");
-  if (!smtp_receive_data (server, draft, &error))
-    return NULL;
-
-  if (error == NULL)
-    id = finish_draft (draft, server->bus, &envelope, &error);
-  if (id == NULL)
-    return format_error_reply (error);
-  if (id[0] != '\0')
-    return g_strdup_printf ("250 2.0.0 Ok: queued as %s", id);
-  return g_strdup_printf ("250 2.0.0 Ok: left in the maildrop as %s", draft->name);
-}
-
-/* FALSE when the input ended in the middle of the message. */
-static gboolean
-smtp_data (SmtpServer *server)
-{
-  g_autofree char *reply = NULL;
-
-  if (!server->in_transaction)
-    {
-      smtp_reply (server, "503 5.5.1 Need MAIL command first");
-      return TRUE;
-    }
-  if (server->recipients->len == 0)
-    {
-      smtp_reply (server, "554 5.5.1 No valid recipients");
-      return TRUE;
-    }
-
-  reply = smtp_take_message (server);
-  smtp_reset (server);
-  if (reply == NULL)
-    return FALSE;
-  smtp_reply (server, reply);
-  return TRUE;
-}
-
-static void
-smtp_hello (SmtpServer *server,
-            const char *verb,
-            const char *argument)
-{
-  if (argument[0] == '\0')
-    {
-      smtp_reply_printf (server, "501 5.5.4 Syntax: %s hostname", verb);
-      return;
-    }
-
-  smtp_reset (server);
-  server->greeted = TRUE;
-  if (g_ascii_strcasecmp (verb, "HELO") == 0)
-    {
-      smtp_reply_printf (server, "250 %s", g_get_host_name ());
-      return;
-    }
-  smtp_reply_printf (server, "250-%s", g_get_host_name ());
-  smtp_reply (server, "250-8BITMIME");
-  smtp_reply (server, "250-SMTPUTF8");
-  smtp_reply (server, "250-DSN");
-  smtp_reply (server, "250 ENHANCEDSTATUSCODES");
-}
-
-static gboolean
-verb_is (const char *verb,
-         const char *name)
-{
-  return g_ascii_strcasecmp (verb, name) == 0;
-}
-
-/* Commands that take no argument. */
-static const char *
-smtp_simple_command (SmtpServer *server,
-                     const char *verb,
-                     const char *argument)
-{
-  gboolean known = verb_is (verb, "RSET") || verb_is (verb, "NOOP") || verb_is (verb, "QUIT");
-
-  if (!known)
-    return "500 5.5.2 Command not recognized";
-  if (argument[0] != '\0' && !verb_is (verb, "NOOP"))
-    return "501 5.5.4 Syntax error: no argument allowed";
-  if (verb_is (verb, "RSET"))
-    smtp_reset (server);
-  return verb_is (verb, "QUIT") ? "221 2.0.0 Bye" : "250 2.0.0 Ok";
-}
-
-/* Runs one command line; FALSE when the session is over. */
-static gboolean
-smtp_command (SmtpServer *server,
-              char       *line)
-{
-  char *argument = line + strcspn (line, " ");
-  const char *reply;
-
-  if (*argument == ' ')
-    *argument++ = '\0';
-
-  if (verb_is (line, "EHLO") || verb_is (line, "HELO"))
-    {
-      smtp_hello (server, line, argument);
-      return TRUE;
-    }
-  if (verb_is (line, "DATA") && argument[0] == '\0')
-    return smtp_data (server);
-
-  if (verb_is (line, "MAIL"))
-    reply = smtp_mail (server, argument);
-  else if (verb_is (line, "RCPT"))
-    reply = smtp_rcpt (server, argument);
-  else if (verb_is (line, "DATA"))
-    reply = "501 5.5.4 Syntax error: no argument allowed";
-  else
-    reply = smtp_simple_command (server, line, argument);
-
-  smtp_reply (server, reply);
-  return !(verb_is (line, "QUIT") && argument[0] == '\0');
-}
-
-/* One command line without its line end; FALSE at end of input.  A line
- * over the RFC 5321 limit is read to its end and returned empty. */
-static gboolean
-smtp_read_command (SmtpServer *server,
-                   char       *buffer,
-                   gsize       size,
-                   gboolean   *too_long)
-{
-  gsize length;
-
-  *too_long = FALSE;
-  if (fgets (buffer, (int) size, server->in) == NULL)
-    return FALSE;
-  length = strlen (buffer);
-  if (length > 0 && buffer[length - 1] == '\n')
-    {
-      buffer[length - 1] = '\0';
-      if (length > 1 && buffer[length - 2] == '\r')
-        buffer[length - 2] = '\0';
-      return TRUE;
-    }
-
-  *too_long = TRUE;
-  for (int c = 0; c != '\n' && c != EOF;)
-    c = getc (server->in);
-  return TRUE;
-}
-
-static int
-run_smtp (const SendmailOptions *options)
-{
-  SmtpServer server = { NULL, };
-  char line[SMTP_COMMAND_BUFFER_SIZE];
-  gboolean too_long;
-
-  server.dsn_defaults = &options->dsn;
-  server.bus = connect_to_daemon (NULL);
-  server.in = stdin;
-  server.out = stdout;
-  server.recipients = g_ptr_array_new_with_free_func (g_free);
-
-  smtp_reply_printf (&server, "220 %s ESMTP outbox-sendmail", g_get_host_name ());
-  while (smtp_read_command (&server, line, sizeof line, &too_long))
-    {
-      if (too_long)
-        smtp_reply (&server, "500 5.5.2 Line too long");
-      else if (!smtp_command (&server, line))
-        break;
-    }
-
-  smtp_reset (&server);
-  g_ptr_array_unref (server.recipients);
-  g_clear_object (&server.bus);
   return EX_OK;
 }
 
@@ -1607,7 +995,7 @@ run (int    argc,
     case MODE_FLUSH:
       return run_flush ();
     case MODE_SMTP:
-      return run_smtp (&options);
+      return outbox_sendmail_run_smtp (&options.dsn);
     case MODE_DELIVER:
     default:
       return run_deliver (&options);

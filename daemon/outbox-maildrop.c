@@ -9,6 +9,7 @@
 
 #include "outbox-error.h"
 #include "outbox-maildrop.h"
+#include "outbox-maildrop-format.h"
 #include "outbox-message.h"
 #include "outbox-submit.h"
 
@@ -39,22 +40,6 @@ struct _OutboxMaildrop
 
 G_DEFINE_TYPE (OutboxMaildrop, outbox_maildrop, G_TYPE_OBJECT)
 
-/* The envelope lines that are Submit options of delivery status
- * notifications, checked by the submission as any caller's. */
-enum
-{
-  DSN_NOTIFY,
-  DSN_RET,
-  DSN_ENVID,
-  N_DSN_LINES
-};
-
-static const char *const dsn_lines[N_DSN_LINES] = {
-  [DSN_NOTIFY] = "notify",
-  [DSN_RET] = "ret",
-  [DSN_ENVID] = "envid",
-};
-
 /* One claimed file on its way into the queue.  Disposing the maildrop
  * cancels it: each callback checks for that before it looks at the
  * maildrop. */
@@ -64,10 +49,7 @@ typedef struct
   char *name;
   char *path;
   GDataInputStream *in;         /* (owned) (nullable) */
-  gboolean seen_magic;
-  char *from;                   /* (nullable) */
-  GPtrArray *recipients;        /* (element-type utf8) */
-  char *dsn[N_DSN_LINES];       /* (nullable) the values of the DSN lines */
+  OutboxMaildropReader reader;  /* the envelope, as far as it is read */
 } MaildropJob;
 
 static void
@@ -76,10 +58,7 @@ maildrop_job_free (MaildropJob *job)
   g_free (job->name);
   g_free (job->path);
   g_clear_object (&job->in);
-  g_free (job->from);
-  g_ptr_array_unref (job->recipients);
-  for (gsize i = 0; i < N_DSN_LINES; i++)
-    g_free (job->dsn[i]);
+  outbox_maildrop_reader_clear (&job->reader);
   g_free (job);
 }
 
@@ -212,27 +191,30 @@ static GVariant *
 job_options (MaildropJob *job)
 {
   g_autoptr (GVariantDict) options = g_variant_dict_new (NULL);
+  OutboxMaildropEnvelope *envelope = &job->reader.envelope;
 
-  if (job->from != NULL)
-    g_variant_dict_insert (options, "from", "s", job->from);
-  if (job->recipients->len > 0)
+  if (envelope->from != NULL)
+    g_variant_dict_insert (options, "from", "s", envelope->from);
+  if (envelope->recipients->len > 0)
     {
-      g_ptr_array_add (job->recipients, NULL);
+      g_ptr_array_add (envelope->recipients, NULL);
       g_variant_dict_insert_value (
           options, "recipients",
-          g_variant_new_strv ((const char *const *) job->recipients->pdata, -1));
-      g_ptr_array_remove_index (job->recipients, job->recipients->len - 1);
+          g_variant_new_strv ((const char *const *) envelope->recipients->pdata, -1));
+      g_ptr_array_remove_index (envelope->recipients, envelope->recipients->len - 1);
     }
-  if (job->dsn[DSN_NOTIFY] != NULL)
+  /* The DSN lines are Submit options, checked by the submission as any
+   * caller's. */
+  if (envelope->notify != NULL)
     {
-      const char *const list[] = { job->dsn[DSN_NOTIFY], NULL };
+      const char *const list[] = { envelope->notify, NULL };
 
       g_variant_dict_insert_value (options, "notify", g_variant_new_strv (list, -1));
     }
-  if (job->dsn[DSN_RET] != NULL)
-    g_variant_dict_insert (options, "ret", "s", job->dsn[DSN_RET]);
-  if (job->dsn[DSN_ENVID] != NULL)
-    g_variant_dict_insert (options, "envid", "s", job->dsn[DSN_ENVID]);
+  if (envelope->ret != NULL)
+    g_variant_dict_insert (options, "ret", "s", envelope->ret);
+  if (envelope->envid != NULL)
+    g_variant_dict_insert (options, "envid", "s", envelope->envid);
   return g_variant_dict_end (options);
 }
 
@@ -248,68 +230,7 @@ submit (MaildropJob *job)
                                    self->cancellable, submit_done, job);
 }
 
-/* The envelope */
-
-/* A value of the envelope, unescaped; NULL when it is not valid UTF-8 or
- * has a bad or NUL escape. */
-static char *
-unescape_value (const char *value)
-{
-  g_autofree char *text = g_uri_unescape_string (value, NULL);
-
-  if (text == NULL || !g_utf8_validate (text, -1, NULL))
-    return NULL;
-  return g_steal_pointer (&text);
-}
-
-/* "notify LIST", "ret WORD" or "envid ID", each at most once. */
-static const char *
-take_dsn_line (MaildropJob *job, const char *line)
-{
-  for (gsize i = 0; i < N_DSN_LINES; i++)
-    {
-      gsize length = strlen (dsn_lines[i]);
-
-      if (strncmp (line, dsn_lines[i], length) != 0 || line[length] != ' ')
-        continue;
-      if (job->dsn[i] != NULL)
-        return "The envelope has a DSN line twice";
-      job->dsn[i] = unescape_value (line + length + 1);
-      return job->dsn[i] != NULL ? NULL : "The envelope has a badly escaped DSN line";
-    }
-  return "The envelope has an unknown line";
-}
-
-/* Takes one envelope line; returns the reason it is wrong, or NULL. */
-static const char *
-take_envelope_line (MaildropJob *job, const char *line)
-{
-  g_autofree char *value = NULL;
-
-  if (!job->seen_magic)
-    {
-      job->seen_magic = TRUE;
-      return g_str_equal (line, OUTBOX_MAILDROP_MAGIC)
-                 ? NULL
-                 : "Not an Outbox maildrop file: the first line is not “" OUTBOX_MAILDROP_MAGIC "”";
-    }
-  if (g_str_has_prefix (line, "from "))
-    {
-      if (job->from != NULL)
-        return "The envelope has two “from” lines";
-      job->from = unescape_value (line + strlen ("from "));
-      return job->from != NULL ? NULL : "The envelope's sender is badly escaped";
-    }
-  if (!g_str_has_prefix (line, "recipient "))
-    return take_dsn_line (job, line);
-  if (job->recipients->len >= OUTBOX_MESSAGE_MAX_RECIPIENTS)
-    return "The envelope has too many recipients";
-  value = unescape_value (line + strlen ("recipient "));
-  if (value == NULL)
-    return "The envelope has a badly escaped recipient";
-  g_ptr_array_add (job->recipients, g_steal_pointer (&value));
-  return NULL;
-}
+/* The envelope (outbox-maildrop-format.h) */
 
 static void read_envelope_line (MaildropJob *job);
 
@@ -331,20 +252,11 @@ envelope_line_read (GObject *source, GAsyncResult *result, gpointer user_data)
       job_done (job);
       return;
     }
-  if (line == NULL)
-    problem = "The file ends inside its envelope";
-  else if (length > OUTBOX_MAILDROP_MAX_LINE || strlen (line) != length)
-    problem = "The envelope has an overlong line or a NUL byte";
-  else if (line[0] == '\0' && job->seen_magic)
-    {
-      submit (g_steal_pointer (&job));
-      return;
-    }
-  else
-    problem = take_envelope_line (job, line);
-
+  problem = outbox_maildrop_reader_take_line (&job->reader, line, length);
   if (problem != NULL)
     job_reject (job, problem);
+  else if (job->reader.complete)
+    submit (g_steal_pointer (&job));
   else
     read_envelope_line (g_steal_pointer (&job));
 }
@@ -392,7 +304,7 @@ process_next (OutboxMaildrop *self)
   job->maildrop = self;
   job->name = g_steal_pointer (&name);
   job->path = g_build_filename (self->claimed_dir, job->name, NULL);
-  job->recipients = g_ptr_array_new_with_free_func (g_free);
+  outbox_maildrop_reader_init (&job->reader);
   self->submitting = TRUE;
 
   file = g_file_new_for_path (job->path);

@@ -289,5 +289,93 @@ class CliTest(OutboxTestCase):
         self.assertWholeAndAligned(self.run_on_terminal("queue", "--wide"), message_id, reply)
 
 
+
+# Every command of the table in cli/outbox.c, with the positional arguments
+# it takes: (usage line's arguments, least, most; None: no limit).
+COMMANDS = {
+    "send": ("[RCPT…] < MESSAGE", 0, None),
+    "queue": ("", 0, 0),
+    "show": ("ID", 1, 1),
+    "cancel": ("ID…", 1, None),
+    "hold": ("ID…", 1, None),
+    "release": ("ID…", 1, None),
+    "retry": ("ID…", 1, None),
+    "flush": ("", 0, 0),
+    "status": ("", 0, 0),
+    "account add": ("NAME", 1, 1),
+    "account update": ("NAME", 1, 1),
+    "account authorize": ("NAME", 1, 1),
+    "account list": ("", 0, 0),
+    "account show": ("NAME", 1, 1),
+    "account remove": ("NAME", 1, 1),
+    "account test": ("NAME", 1, 1),
+    "account discover": ("ADDRESS", 1, 1),
+}
+
+
+class CommandTableTest(OutboxTestCase):
+    """The one option parser every command goes through: the same --help
+    and the same usage errors (exit 64) for all."""
+
+    def listed_commands(self, *group):
+        result = self.outbox.run("help", *group)
+        self.assertEqual(result.rc, 0, result)
+        words = re.findall(r"^  (\S+) ", result.stdout.split("Commands:\n")[1], re.M)
+        return [" ".join([*group, word]) for word in words]
+
+    def test_table_is_what_help_lists(self):
+        listed = self.listed_commands() + self.listed_commands("account")
+        listed = [c for c in listed if c not in ("help", "account")]
+        self.assertEqual(sorted(listed), sorted(COMMANDS))
+
+    def test_every_help_prints_its_usage_line(self):
+        for command, (parameters, _, _) in COMMANDS.items():
+            with self.subTest(command=command):
+                for args in ([*command.split(), "--help"], ["help", *command.split()]):
+                    result = self.outbox.run(*args)
+                    self.assertEqual(result.rc, 0, result)
+                    usage = f"Usage:\n  outbox {command} [OPTION…] {parameters}".rstrip()
+                    self.assertIn(usage + "\n", result.stdout)
+                    self.assertEqual(result.stderr, "")
+
+    def assertUsageError(self, result, command, message):
+        self.assertEqual(result.rc, EX_USAGE, result)
+        self.assertEqual(result.stderr, f"outbox: {message}; see outbox {command} --help\n")
+        self.assertEqual(result.stdout, "")
+
+    def test_too_few_arguments_is_the_same_usage_error(self):
+        for command, (parameters, least, _) in COMMANDS.items():
+            if least == 0:
+                continue
+            with self.subTest(command=command):
+                what = parameters.rstrip("…")
+                self.assertUsageError(self.outbox.run(*command.split()), command,
+                                      f"missing {what}")
+
+    def test_too_many_arguments_is_the_same_usage_error(self):
+        for command, (_, _, most) in COMMANDS.items():
+            if most is None:
+                continue
+            with self.subTest(command=command):
+                args = [f"arg{i}" for i in range(most + 1)]
+                self.assertUsageError(self.outbox.run(*command.split(), *args), command,
+                                      f"unexpected argument “arg{most}”")
+
+    def test_unknown_option_is_the_same_usage_error(self):
+        for command in COMMANDS:
+            with self.subTest(command=command):
+                self.assertUsageError(self.outbox.run(*command.split(), "--no-such-option"),
+                                      command, "Unknown option --no-such-option")
+
+    def test_unknown_command_is_a_usage_error(self):
+        for args, hint in ((["frobnicate"], "see outbox help"),
+                           (["account", "frobnicate"], "see outbox help account")):
+            with self.subTest(args=args):
+                result = self.outbox.run(*args)
+                self.assertEqual(result.rc, EX_USAGE, result)
+                self.assertEqual(result.stderr,
+                                 f"outbox: unknown command “frobnicate”; {hint}\n")
+
+
 if __name__ == "__main__":
     outboxtest.main()

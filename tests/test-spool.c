@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1883,6 +1884,39 @@ test_index_loses_to_changed_files (Fixture *fixture,
 
 /* An index begun later than the clock now says (the clock was set back
  * since) is not read: a change since could have the stamps it recorded. */
+/* An index file that fills its last page exactly has no NUL after it in
+ * memory: reading its header must not run past the file (it once ran to
+ * the next page and crashed). */
+static void
+test_index_ending_at_a_page_end (Fixture *fixture,
+                                 gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (fixture->path, "index", NULL);
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize size = 4 * (gsize) sysconf (_SC_PAGESIZE);
+  g_autofree char *contents = g_malloc (size);
+  const char *header = "outbox-index 2 1 2\n";
+
+  char *guard;
+
+  memset (contents, 'x', size);
+  memcpy (contents, header, strlen (header));
+  g_file_set_contents (path, contents, size, &error);
+  g_assert_no_error (error);
+
+  /* A hole the size of the file with an unreadable page above it, where
+   * the kernel (which maps top-down, into the highest gap that fits)
+   * puts the loader's mapping of the index: a read past its end faults. */
+  guard = mmap (NULL, size + (gsize) sysconf (_SC_PAGESIZE), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  g_assert_true (guard != MAP_FAILED);
+  g_assert_cmpint (munmap (guard, size), ==, 0);
+
+  g_assert_cmpuint (loaded_from_index (fixture, &records), ==, 0);
+  munmap (guard + size, (gsize) sysconf (_SC_PAGESIZE));
+  g_assert_cmpuint (records->len, ==, 0);
+}
+
 static void
 test_index_from_the_future_is_not_read (Fixture *fixture,
                                         gconstpointer data)
@@ -1929,6 +1963,7 @@ main (int argc,
   add_fixture_test ("/spool/index/written-during-changes", NULL, test_index_written_during_changes);
   add_fixture_test ("/spool/index/loses-to-changed-files", NULL, test_index_loses_to_changed_files);
   add_fixture_test ("/spool/index/from-the-future-not-read", NULL, test_index_from_the_future_is_not_read);
+  add_fixture_test ("/spool/index/ending-at-a-page-end", NULL, test_index_ending_at_a_page_end);
 
   add_fixture_test ("/spool/draft/commit", NULL, test_draft_commit);
   add_fixture_test ("/spool/draft/commit-big-record", NULL, test_draft_commit_big_record);

@@ -2863,6 +2863,7 @@ open_index (OutboxSpoolLoader *loader)
   gint64 now = g_get_real_time ();
   const char *header_end;
   gint64 begun_sec, begun_nsec;
+  char header[65] = { 0 };
   int consumed = 0;
   struct stat st;
   void *map;
@@ -2883,8 +2884,13 @@ open_index (OutboxSpoolLoader *loader)
   loader->index_len = st.st_size;
   loader->index_pos = loader->index_len;
   header_end = memchr (map, '\n', MIN ((gsize) st.st_size, 64));
-  if (memcmp (map, INDEX_MAGIC, strlen (INDEX_MAGIC)) != 0 || header_end == NULL
-      || sscanf ((const char *) map + strlen (INDEX_MAGIC),
+  /* sscanf() reads its string to a NUL, which the mapping need not have
+   * (a file that ends at a page's end has none after it): the header line
+   * is read from a NUL-terminated copy. */
+  if (header_end != NULL)
+    memcpy (header, map, header_end + 1 - (const char *) map);
+  if (header_end == NULL || memcmp (map, INDEX_MAGIC, strlen (INDEX_MAGIC)) != 0
+      || sscanf (header + strlen (INDEX_MAGIC),
                  "%" G_GINT64_MODIFIER "d %" G_GINT64_MODIFIER "d\n%n", &begun_sec, &begun_nsec, &consumed) != 2
       || (const char *) map + strlen (INDEX_MAGIC) + consumed != header_end + 1
       || !has_end_line (map, st.st_size))

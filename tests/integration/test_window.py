@@ -3,13 +3,16 @@
 """outbox-window on a private X server (Xvfb) and a private accessibility
 bus, driven the way a screen reader would: through AT-SPI (pyatspi).  Two
 smtp-sinks: one that takes everything and one that refuses every RCPT, on
-a port that a taking sink takes over later.  The window shows a failed, a
-held and an undo-send message; it writes a screenshot of itself (the
+a port that a taking sink takes over later; and an aiosmtpd server that
+refuses the password the account was given.  The window shows a failed, a
+held, an undo-send and a deferred message, and the account's bar; it writes a screenshot of itself (the
 OUTBOX_WINDOW_SCREENSHOT mechanism) into the build tree's artifacts, and
 into docs/outbox-window.png too when OUTBOX_UPDATE_SCREENSHOT=1.  Then the
 failed row's Retry button, found by its accessible name, is pressed and
 the message goes out; and ActivateAction("show-message") over D-Bus, as a
-notification does, selects that message's row."""
+notification does, selects that message's row; and the account bar's
+Enter Password… opens a dialog whose entry takes the password typed
+through the X server, after which the account is fine and its message sent."""
 
 import os
 import pathlib
@@ -19,7 +22,7 @@ import subprocess
 import time
 
 import outboxtest
-from outboxtest import SmtpSink, OutboxTestCase, wait_until
+from outboxtest import AioSmtpServer, SmtpSink, OutboxTestCase, wait_until
 
 import pyatspi
 
@@ -28,6 +31,7 @@ ARTIFACTS = outboxtest.BUILD_DIR / "tests" / "artifacts"
 SOURCE_DIR = pathlib.Path(os.environ["OUTBOX_SOURCE_DIR"])
 APP_ID = "org.outbox.Outbox"
 APP_PATH = "/org/outbox/Outbox"
+LOCKED = "locked"
 
 
 def start_xvfb():
@@ -122,7 +126,23 @@ class WindowTest(OutboxTestCase):
         cls.undo_id = outbox.check("send", "--delay", "600", "dave@example.org",
                                    input=message("second thoughts", "dave@example.org")
                                    ).stdout.strip()
+        cls.lock_account(outbox)
         cls.window = cls.start_window()
+
+    @classmethod
+    def lock_account(cls, outbox):
+        """An account whose server refuses its password: its message is
+        deferred and the account needs the right password."""
+        cls.auth_server = AioSmtpServer(auth=True, auth_without_tls=True).start()
+        outbox.add_account(LOCKED, "alice@example.org",
+                           f"smtp+insecure://{AioSmtpServer.USER}@127.0.0.1:{cls.auth_server.port}",
+                           password="not-the-password")
+        # Long enough that only the new password sends it within the test.
+        outboxtest.update_account(LOCKED, {"retry-first": 300})
+        cls.locked_id = outbox.send(message("minutes of the meeting", "erin@example.org"),
+                                    "erin@example.org", account=LOCKED)
+        wait_until(lambda: outboxtest.account_settings(LOCKED).get("needs-password"), 30,
+                   f"account {LOCKED} to need its password")
 
     @classmethod
     def start_window(cls):
@@ -142,6 +162,7 @@ class WindowTest(OutboxTestCase):
     def tearDownClass(cls):
         for process in (cls.window, cls.a11y, cls.xvfb):
             outboxtest.terminate(process)
+        cls.auth_server.stop()
         cls.sink.stop()
         cls.refusing.stop()
         super().tearDownClass()
@@ -172,6 +193,9 @@ class WindowTest(OutboxTestCase):
         self.assertEqual(len(buttons), 1, f"{len(buttons)} {name} buttons in the row: {everything}")
         return buttons[0]
 
+    def dialog_open(self):
+        return any(node.getRole() == pyatspi.ROLE_DIALOG for node in find_app())
+
     def test_1_screenshot(self):
         wait_until(self.screenshot.exists, 30, f"the screenshot {self.screenshot}")
         width, height = png_size(self.screenshot)
@@ -194,6 +218,15 @@ class WindowTest(OutboxTestCase):
                      if "Cancel to undo" in (node.name or "")]
         self.assertEqual(len(countdown), 1, f"no undo countdown in the row: {countdown}")
         self.assertRegex(countdown[0], r"Sending in (9|10) min — Cancel to undo")
+        deferred = self.row_of("minutes of the meeting")
+        texts = [node.name for node in descendants(deferred) if node.getRole() == pyatspi.ROLE_LABEL]
+        self.assertIn("Deferred", texts)
+        # An account waiting for its password has no next attempt set.
+        if self.outbox.show(self.locked_id).get("next_attempt"):
+            self.assertTrue(any("next attempt in" in t for t in texts), f"no next attempt in {texts}")
+        else:
+            self.assertFalse(any("next attempt" in t for t in texts), texts)
+        self.button_in(deferred, "Send Now")
 
     def test_3_retry_button_sends_the_failed_message(self):
         before = self.outbox.show(self.failed_id)
@@ -229,6 +262,42 @@ class WindowTest(OutboxTestCase):
                    10, "the held message's row to be selected")
         failed_row = self.row_of("quarterly report")
         self.assertFalse(failed_row.getState().contains(pyatspi.STATE_SELECTED))
+
+    def test_5_account_bar_takes_the_password(self):
+        sentence = outboxtest.account_settings(LOCKED)["state-message"]
+        self.wait_label(f"{LOCKED}: {sentence}")
+        app = find_app()
+        [button] = [node for node in descendants(app) if node.getRole() == pyatspi.ROLE_PUSH_BUTTON
+                    and node.name == "Enter Password…"]
+        self.assertTrue(button.queryAction().doAction(0), "Enter Password… refused its action")
+        self.wait_label(f"Password for {LOCKED}")
+        [entry] = wait_until(lambda: [node for node in descendants(find_app())
+                                      if node.getRole() == pyatspi.ROLE_PASSWORD_TEXT],
+                             10, "the password entry")
+        # Typed as a person would: the dialog opens with the focus in the
+        # entry, the keys go through the X server (XTest, by the AT-SPI
+        # registry).
+        wait_until(lambda: entry.getState().contains(pyatspi.STATE_FOCUSED), 10,
+                   "the password entry to have the focus")
+        pyatspi.Registry.generateKeyboardEvent(0, AioSmtpServer.PASSWORD, pyatspi.KEY_STRING)
+        # AdwMessageDialog 1.2 has each response button twice (wide and
+        # narrow layouts, only one of them on screen and working) and
+        # names it "Save Save" (label and description).
+        saves = [node for node in descendants(find_app())
+                 if node.getRole() == pyatspi.ROLE_PUSH_BUTTON and node.name in ("Save", "Save Save")]
+        self.assertEqual(len(saves), 2, "not two Save buttons in the password dialog")
+        for save in saves:
+            if self.dialog_open():
+                save.queryAction().doAction(0)
+                time.sleep(1)
+        self.assertFalse(self.dialog_open(), "Save did not close the password dialog")
+        wait_until(lambda: not outboxtest.account_settings(LOCKED).get("needs-password"), 30,
+                   f"account {LOCKED} to have its password")
+        self.outbox.wait_state(self.locked_id, "sent", timeout=30)
+        # The bar goes with the problem.
+        wait_until(lambda: not any(node.name == f"{LOCKED}: {sentence}"
+                                   for node in descendants(find_app())),
+                   10, "the account's bar to go")
 
 
 if __name__ == "__main__":

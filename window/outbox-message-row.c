@@ -37,7 +37,8 @@ outbox_format_distance (gint64 seconds)
 {
   gint64 s = ABS (seconds);
 
-  if (s < 60)
+  /* Seconds while they count: an undo-send window is a minute or two. */
+  if (s < 120)
     return g_strdup_printf ("%" G_GINT64_FORMAT " s", s);
   if (s < 3600)
     return g_strdup_printf ("%" G_GINT64_FORMAT " min", s / 60);

@@ -16,6 +16,7 @@ through the X server, after which the account is fine and its message sent."""
 
 import os
 import pathlib
+import re
 import shutil
 import struct
 import subprocess
@@ -25,6 +26,7 @@ import outboxtest
 from outboxtest import AioSmtpServer, SmtpSink, OutboxTestCase, wait_until
 
 import pyatspi
+from gi.repository import GLib
 
 WINDOW = outboxtest.BUILD_DIR / "window" / "outbox-window"
 ARTIFACTS = outboxtest.BUILD_DIR / "tests" / "artifacts"
@@ -32,6 +34,9 @@ SOURCE_DIR = pathlib.Path(os.environ["OUTBOX_SOURCE_DIR"])
 APP_ID = "org.outbox.Outbox"
 APP_PATH = "/org/outbox/Outbox"
 LOCKED = "locked"
+# The undo-send time: counted in seconds, and long enough for the tests
+# before the one that cancels the message.
+UNDO_DELAY = 110
 
 
 def start_xvfb():
@@ -123,7 +128,7 @@ class WindowTest(OutboxTestCase):
         cls.held_id = outbox.check("send", "--hold", "carol@example.org",
                                    input=message("draft on hold", "carol@example.org")
                                    ).stdout.strip()
-        cls.undo_id = outbox.check("send", "--delay", "600", "dave@example.org",
+        cls.undo_id = outbox.check("send", "--delay", str(UNDO_DELAY), "dave@example.org",
                                    input=message("second thoughts", "dave@example.org")
                                    ).stdout.strip()
         cls.lock_account(outbox)
@@ -178,6 +183,16 @@ class WindowTest(OutboxTestCase):
         if not self.id().endswith("quits_cleanly"):
             self.assertIsNone(self.window.poll(), "outbox-window exited")
 
+    def wait_tree(self, predicate, timeout, what):
+        """wait_until for a predicate over the accessible tree, which may
+        lose a node while it is read (a row going away): then it asks again."""
+        def tolerant():
+            try:
+                return predicate()
+            except GLib.GError:
+                return None
+        return wait_until(tolerant, timeout, what, interval=0.3)
+
     def wait_label(self, text, timeout=30):
         """The accessible of the label that says text, once the window shows it."""
         def found():
@@ -186,7 +201,7 @@ class WindowTest(OutboxTestCase):
                 return None
             return next((node for node in descendants(app)
                          if node.getRole() == pyatspi.ROLE_LABEL and node.name == text), None)
-        return wait_until(found, timeout, f"a label “{text}” in outbox-window", interval=0.3)
+        return self.wait_tree(found, timeout, f"a label “{text}” in outbox-window")
 
     def row_of(self, subject):
         row = ancestor_with_role(self.wait_label(subject), pyatspi.ROLE_LIST_ITEM)
@@ -198,6 +213,22 @@ class WindowTest(OutboxTestCase):
                    if node.getRole() == pyatspi.ROLE_PUSH_BUTTON and node.name == name]
         everything = [(node.getRoleName(), node.name) for node in descendants(row)]
         self.assertEqual(len(buttons), 1, f"{len(buttons)} {name} buttons in the row: {everything}")
+        return buttons[0]
+
+    def countdown(self, row):
+        """The seconds an undo-send row says are left."""
+        texts = [node.name for node in descendants(row) if "Cancel to undo" in (node.name or "")]
+        self.assertEqual(len(texts), 1, f"no undo countdown in the row: {texts}")
+        found = re.search(r"Sending in (\d+) s — Cancel to undo$", texts[0])
+        self.assertIsNotNone(found, texts[0])
+        return int(found.group(1))
+
+    def bar_button(self, name):
+        """The button of the action bar (not of a row) that says name."""
+        buttons = [node for node in descendants(find_app())
+                   if node.getRole() == pyatspi.ROLE_PUSH_BUTTON and node.name == name
+                   and ancestor_with_role(node, pyatspi.ROLE_LIST_ITEM) is None]
+        self.assertEqual(len(buttons), 1, f"{len(buttons)} {name} buttons outside the rows")
         return buttons[0]
 
     def dialog_open(self):
@@ -221,10 +252,10 @@ class WindowTest(OutboxTestCase):
         self.button_in(held, "Release")
         undo = self.row_of("second thoughts")
         self.button_in(undo, "Cancel")
-        countdown = [node.name for node in descendants(undo)
-                     if "Cancel to undo" in (node.name or "")]
-        self.assertEqual(len(countdown), 1, f"no undo countdown in the row: {countdown}")
-        self.assertRegex(countdown[0], r"Sending in (9|10) min — Cancel to undo")
+        first = self.countdown(undo)
+        # It counts down every second, in place.
+        self.wait_tree(lambda: self.countdown(self.row_of("second thoughts")) < first, 5,
+                   "the undo countdown to go down")
         deferred = self.row_of("minutes of the meeting")
         texts = [node.name for node in descendants(deferred) if node.getRole() == pyatspi.ROLE_LABEL]
         self.assertIn("Deferred", texts)
@@ -254,7 +285,7 @@ class WindowTest(OutboxTestCase):
         [message] = taking.wait_messages(1)
         self.assertEqual(message.recipients, ["bob@example.org"])
         # The row follows the message in place: it now says Sent.
-        wait_until(lambda: any(node.name == "Sent"
+        self.wait_tree(lambda: any(node.name == "Sent"
                                for node in descendants(self.row_of("quarterly report"))),
                    30, "the row to say Sent")
 
@@ -263,7 +294,7 @@ class WindowTest(OutboxTestCase):
         self.assertFalse(row.getState().contains(pyatspi.STATE_SELECTED))
         # What a failure notification's Show button does.
         self.activate_action("show-message", f"[<'{self.held_id}'>]")
-        wait_until(lambda: self.row_of("draft on hold").getState().contains(pyatspi.STATE_SELECTED),
+        self.wait_tree(lambda: self.row_of("draft on hold").getState().contains(pyatspi.STATE_SELECTED),
                    10, "the held message's row to be selected")
         failed_row = self.row_of("quarterly report")
         self.assertFalse(failed_row.getState().contains(pyatspi.STATE_SELECTED))
@@ -276,15 +307,18 @@ class WindowTest(OutboxTestCase):
                     and node.name == "Enter Password…"]
         self.assertTrue(button.queryAction().doAction(0), "Enter Password… refused its action")
         self.wait_label(f"Password for {LOCKED}")
-        [entry] = wait_until(lambda: [node for node in descendants(find_app())
+        [entry] = self.wait_tree(lambda: [node for node in descendants(find_app())
                                       if node.getRole() == pyatspi.ROLE_PASSWORD_TEXT],
                              10, "the password entry")
         # Typed as a person would: the dialog opens with the focus in the
         # entry, the keys go through the X server (XTest, by the AT-SPI
         # registry).
-        wait_until(lambda: entry.getState().contains(pyatspi.STATE_FOCUSED), 10,
+        self.wait_tree(lambda: entry.getState().contains(pyatspi.STATE_FOCUSED), 10,
                    "the password entry to have the focus")
         pyatspi.Registry.generateKeyboardEvent(0, AioSmtpServer.PASSWORD, pyatspi.KEY_STRING)
+        # The entry shows as many bullets as it has characters.
+        self.wait_tree(lambda: entry.queryText().characterCount == len(AioSmtpServer.PASSWORD),
+                       10, "the password to be typed into the entry")
         # AdwMessageDialog 1.2 has each response button twice (wide and
         # narrow layouts, only one of them on screen and working) and
         # names it "Save Save" (label and description).
@@ -300,11 +334,39 @@ class WindowTest(OutboxTestCase):
                    f"account {LOCKED} to have its password")
         self.outbox.wait_state(self.locked_id, "sent", timeout=30)
         # The bar goes with the problem.
-        wait_until(lambda: not any(node.name == f"{LOCKED}: {sentence}"
+        self.wait_tree(lambda: not any(node.name == f"{LOCKED}: {sentence}"
                                    for node in descendants(find_app())),
                    10, "the account's bar to go")
 
-    def test_6_quits_cleanly(self):
+    def test_6_selection_actions(self):
+        # test_4 selected the held message: the bar acts on the selection.
+        self.activate_action("show-message", f"[<'{self.held_id}'>]")
+        self.wait_label("1 selected")
+        self.assertTrue(self.bar_button("Release").queryAction().doAction(0))
+        self.outbox.wait_state(self.held_id, "sent", timeout=30)
+        self.assertIn("draft on hold", [m.headers("Subject")[0] for m in self.sink.wait_messages(1)])
+        # What the daemon refuses comes back as a toast, in its words.
+        self.activate_action("show-message", f"[<'{self.failed_id}'>]")
+        self.wait_tree(lambda: self.row_of("quarterly report").getState().contains(
+            pyatspi.STATE_SELECTED), 10, "the sent message's row to be selected")
+        self.assertTrue(self.bar_button("Hold").queryAction().doAction(0))
+        self.wait_tree(lambda: any("nothing to hold" in (node.name or "")
+                               for node in descendants(find_app())
+                               if node.getRole() == pyatspi.ROLE_LABEL),
+                   10, "a toast saying the daemon's refusal")
+
+    def test_7_cancel_undoes_and_the_queue_empties(self):
+        row = self.row_of("second thoughts")
+        self.assertTrue(self.button_in(row, "Cancel").queryAction().doAction(0))
+        wait_until(lambda: self.outbox.run("show", self.undo_id).rc != 0, 10,
+                   "the cancelled message to leave the queue")
+        # Everything else went in the tests before: nothing waits.
+        self.wait_label("Nothing waiting")
+        self.wait_label("All mail is sent")
+        self.assertNotIn("second thoughts",
+                         [m.headers("Subject")[0] for m in self.sink.complete_messages() or []])
+
+    def test_8_quits_cleanly(self):
         """app.quit over D-Bus: the window exits 0 (in a sanitizer build,
         after LeakSanitizer's check at exit)."""
         self.activate_action("quit", "[]")

@@ -140,5 +140,8 @@ main (int argc, char *argv[])
                       "application-id", "org.outbox.Outbox",
                       "flags", G_APPLICATION_DEFAULT_FLAGS,
                       NULL);
+  /* Started by D-Bus activation (--gapplication-service), stay a while
+   * for the call that started us, whenever it gets dispatched. */
+  g_application_set_inactivity_timeout (G_APPLICATION (app), 10000);
   return g_application_run (G_APPLICATION (app), argc, argv);
 }

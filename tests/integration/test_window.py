@@ -5,7 +5,9 @@ bus, driven the way a screen reader would: through AT-SPI (pyatspi).  Two
 smtp-sinks: one that takes everything and one that refuses every RCPT, on
 a port that a taking sink takes over later; and an aiosmtpd server that
 refuses the password the account was given.  The window shows a failed, a
-held, an undo-send and a deferred message, and the account's bar; it writes a screenshot of itself (the
+held, an undo-send and a deferred message, and the account's bar, once
+started as D-Bus activation starts it (--gapplication-service) and asked
+to show the failed message, as a notification does; it writes a screenshot of itself (the
 OUTBOX_WINDOW_SCREENSHOT mechanism) into the build tree's artifacts, and
 into docs/outbox-window.png too when OUTBOX_UPDATE_SCREENSHOT=1.  Then the
 failed row's Retry button, found by its accessible name, is pressed and
@@ -77,6 +79,14 @@ def name_has_owner(name):
 def message(subject, to):
     return outboxtest.make_message([("From", "alice@example.org"), ("To", to),
                                     ("Subject", subject)])
+
+
+def activate_action(name, parameters):
+    """org.freedesktop.Application.ActivateAction on the window's application."""
+    subprocess.run(["gdbus", "call", "--session", "--dest", APP_ID, "--object-path", APP_PATH,
+                    "--method", "org.freedesktop.Application.ActivateAction",
+                    name, parameters, "{}"],
+                   check=True, capture_output=True, timeout=30)
 
 
 def png_size(path):
@@ -165,9 +175,17 @@ class WindowTest(OutboxTestCase):
         env["LSAN_OPTIONS"] = f"suppressions={SOURCE_DIR / 'tests' / 'lsan-window.supp'}"
         env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
                                                      "fast_unwind_on_malloc=0"]))
+        # As D-Bus activation starts it (see org.outbox.Outbox.service), and
+        # then asked what a failure notification asks: show that message.
         with open(outboxtest.SESSION_LOG, "ab") as log:
-            return subprocess.Popen([str(WINDOW)], env=env, stdin=subprocess.DEVNULL,
-                                    stderr=log)
+            process = subprocess.Popen([str(WINDOW), "--gapplication-service"], env=env,
+                                       stdin=subprocess.DEVNULL, stderr=log)
+        wait_until(lambda: process.poll() is not None or name_has_owner(APP_ID), 30,
+                   f"outbox-window to own {APP_ID}")
+        if process.poll() is not None:
+            raise AssertionError(f"outbox-window exited with {process.returncode}")
+        activate_action("show-message", f"[<'{cls.failed_id}'>]")
+        return process
 
     @classmethod
     def tearDownClass(cls):
@@ -235,6 +253,9 @@ class WindowTest(OutboxTestCase):
         return any(node.getRole() == pyatspi.ROLE_DIALOG for node in find_app())
 
     def test_1_screenshot(self):
+        # Started as a service, the window came up for show-message.
+        self.assertTrue(self.row_of("quarterly report").getState().contains(pyatspi.STATE_SELECTED),
+                        "show-message did not select the failed message")
         wait_until(self.screenshot.exists, 30, f"the screenshot {self.screenshot}")
         width, height = png_size(self.screenshot)
         self.assertGreaterEqual((width, height), (900, 500), "the screenshot is too small")
@@ -297,7 +318,8 @@ class WindowTest(OutboxTestCase):
         self.wait_tree(lambda: self.row_of("draft on hold").getState().contains(pyatspi.STATE_SELECTED),
                    10, "the held message's row to be selected")
         failed_row = self.row_of("quarterly report")
-        self.assertFalse(failed_row.getState().contains(pyatspi.STATE_SELECTED))
+        self.assertFalse(failed_row.getState().contains(pyatspi.STATE_SELECTED),
+                         "the message shown first is still selected")
 
     def test_5_account_bar_takes_the_password(self):
         sentence = outboxtest.account_settings(LOCKED)["state-message"]
@@ -373,10 +395,7 @@ class WindowTest(OutboxTestCase):
         self.assertEqual(self.window.wait(60), 0, "outbox-window did not exit cleanly")
 
     def activate_action(self, name, parameters):
-        subprocess.run(["gdbus", "call", "--session", "--dest", APP_ID, "--object-path", APP_PATH,
-                        "--method", "org.freedesktop.Application.ActivateAction",
-                        name, parameters, "{}"],
-                       check=True, capture_output=True, timeout=30)
+        activate_action(name, parameters)
 
 
 if __name__ == "__main__":

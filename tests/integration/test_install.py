@@ -5,7 +5,9 @@ outboxd and outbox-discover-helper in libexecdir (outbox-oauth2-helper too,
 which the daemon does not run yet), outbox and outbox-sendmail in bindir,
 the D-Bus activation file and the systemd user unit pointing at outboxd,
 the man pages, the bash completion, and libOutbox: the library, its
-headers, outbox-1.pc, Outbox-1.gir, the typelib and the API reference."""
+headers, outbox-1.pc, Outbox-1.gir, the typelib and the API reference;
+outbox-window with its D-Bus activation file, desktop file, icons and
+metainfo."""
 
 import json
 import os
@@ -115,6 +117,24 @@ class InstallTest(unittest.TestCase):
         self.assertEqual(values.get("Name"), BUS_NAME)
         self.assertEqual(values.get("Exec"), str(self.libexecdir / "outboxd"))
         self.assertEqual(values.get("SystemdService"), "outboxd.service")
+
+    def test_window(self):
+        """outbox-window in bindir, D-Bus activatable beside the daemon,
+        with its desktop file, icons and metainfo in datadir."""
+        self.assertExecutable(self.bindir / "outbox-window")
+        service = self.find_installed("org.outbox.Outbox.service")
+        daemon_service = self.find_installed(f"{BUS_NAME}.service")
+        self.assertEqual(service.parent, daemon_service.parent)
+        values = read_ini(service)
+        self.assertEqual(values.get("Name"), "org.outbox.Outbox")
+        self.assertEqual(values.get("Exec"),
+                         f"{self.bindir / 'outbox-window'} --gapplication-service")
+        datadir = self.installed(under(self.prefix, self.options["datadir"]))
+        for path in ("applications/org.outbox.Outbox.desktop",
+                     "metainfo/org.outbox.Outbox.metainfo.xml",
+                     "icons/hicolor/scalable/apps/org.outbox.Outbox.svg",
+                     "icons/hicolor/symbolic/apps/org.outbox.Outbox-symbolic.svg"):
+            self.assertTrue((datadir / path).is_file(), f"{path} is not installed")
 
     def test_systemd_user_unit(self):
         unit = self.find_installed("outboxd.service")

@@ -30,69 +30,72 @@ outbox_client_error_quark (void)
   return (GQuark) quark;
 }
 
-gboolean
-_outbox_client_error_is_unavailable (const GError *error)
+/* The code for an error of the bus, not of outboxd; FAILED when none fits. */
+static OutboxClientError
+bus_error_code (const GError *error)
 {
   if (error->domain == G_DBUS_ERROR)
-    {
-      switch (error->code)
-        {
-        case G_DBUS_ERROR_SERVICE_UNKNOWN:
-        case G_DBUS_ERROR_NAME_HAS_NO_OWNER:
-        case G_DBUS_ERROR_NO_REPLY:
-        case G_DBUS_ERROR_TIMEOUT:
-        case G_DBUS_ERROR_TIMED_OUT:
-        case G_DBUS_ERROR_DISCONNECTED:
-        case G_DBUS_ERROR_NO_SERVER:
-        case G_DBUS_ERROR_SPAWN_EXEC_FAILED:
-        case G_DBUS_ERROR_SPAWN_FORK_FAILED:
-        case G_DBUS_ERROR_SPAWN_CHILD_EXITED:
-        case G_DBUS_ERROR_SPAWN_CHILD_SIGNALED:
-        case G_DBUS_ERROR_SPAWN_FAILED:
-        case G_DBUS_ERROR_SPAWN_SERVICE_INVALID:
-        case G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND:
-        case G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID:
-        case G_DBUS_ERROR_SPAWN_FILE_INVALID:
-        case G_DBUS_ERROR_SPAWN_NO_MEMORY:
-        case G_DBUS_ERROR_UNKNOWN_OBJECT:
-        case G_DBUS_ERROR_UNKNOWN_INTERFACE:
-          return TRUE;
-        default:
-          return FALSE;
-        }
-    }
-  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) ||
-         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+    switch (error->code)
+      {
+      case G_DBUS_ERROR_SERVICE_UNKNOWN:
+      case G_DBUS_ERROR_NAME_HAS_NO_OWNER:
+      case G_DBUS_ERROR_NO_SERVER:
+      case G_DBUS_ERROR_SPAWN_EXEC_FAILED:
+      case G_DBUS_ERROR_SPAWN_FORK_FAILED:
+      case G_DBUS_ERROR_SPAWN_CHILD_EXITED:
+      case G_DBUS_ERROR_SPAWN_CHILD_SIGNALED:
+      case G_DBUS_ERROR_SPAWN_FAILED:
+      case G_DBUS_ERROR_SPAWN_SETUP_FAILED:
+      case G_DBUS_ERROR_SPAWN_CONFIG_INVALID:
+      case G_DBUS_ERROR_SPAWN_SERVICE_INVALID:
+      case G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND:
+      case G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID:
+      case G_DBUS_ERROR_SPAWN_FILE_INVALID:
+      case G_DBUS_ERROR_SPAWN_NO_MEMORY:
+        return OUTBOX_CLIENT_ERROR_DAEMON_UNAVAILABLE;
+      case G_DBUS_ERROR_NO_REPLY:
+      case G_DBUS_ERROR_TIMEOUT:
+      case G_DBUS_ERROR_TIMED_OUT:
+      case G_DBUS_ERROR_DISCONNECTED:
+        return OUTBOX_CLIENT_ERROR_NO_REPLY;
+      case G_DBUS_ERROR_UNKNOWN_METHOD:
+      case G_DBUS_ERROR_UNKNOWN_OBJECT:
+      case G_DBUS_ERROR_UNKNOWN_INTERFACE:
+      case G_DBUS_ERROR_UNKNOWN_PROPERTY:
+        return OUTBOX_CLIENT_ERROR_INCOMPATIBLE_DAEMON;
+      default:
+        return OUTBOX_CLIENT_ERROR_FAILED;
+      }
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CLOSED) ||
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    return OUTBOX_CLIENT_ERROR_NO_REPLY;
+  return OUTBOX_CLIENT_ERROR_FAILED;
 }
+
+static const char *const bus_error_prefixes[] = {
+  [OUTBOX_CLIENT_ERROR_DAEMON_UNAVAILABLE] = "outboxd is not available",
+  [OUTBOX_CLIENT_ERROR_NO_REPLY] = "outboxd did not answer (whether it did what was asked is not known)",
+  [OUTBOX_CLIENT_ERROR_INCOMPATIBLE_DAEMON] = "the outboxd that answers is of another release; restart it",
+};
 
 /* Every error a call to outboxd gives comes out in OUTBOX_CLIENT_ERROR,
  * with the daemon's sentence and without the D-Bus error name in front. */
 void
 _outbox_client_error_translate (GError **error)
 {
+  OutboxClientError code;
   GError *translated;
 
   if (error == NULL || *error == NULL)
     return;
-  if ((*error)->domain == OUTBOX_CLIENT_ERROR)
-    {
-      g_dbus_error_strip_remote_error (*error);
-      return;
-    }
-  if (g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+  g_dbus_error_strip_remote_error (*error);
+  if ((*error)->domain == OUTBOX_CLIENT_ERROR || g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
-  if (_outbox_client_error_is_unavailable (*error))
-    {
-      g_dbus_error_strip_remote_error (*error);
-      translated = g_error_new (OUTBOX_CLIENT_ERROR, OUTBOX_CLIENT_ERROR_DAEMON_UNAVAILABLE,
-                                "outboxd is not available: %s", (*error)->message);
-    }
+  code = bus_error_code (*error);
+  if (code == OUTBOX_CLIENT_ERROR_FAILED)
+    translated = g_error_new_literal (OUTBOX_CLIENT_ERROR, code, (*error)->message);
   else
-    {
-      g_dbus_error_strip_remote_error (*error);
-      translated = g_error_new_literal (OUTBOX_CLIENT_ERROR, OUTBOX_CLIENT_ERROR_FAILED,
-                                        (*error)->message);
-    }
+    translated = g_error_new (OUTBOX_CLIENT_ERROR, code, "%s: %s", bus_error_prefixes[code], (*error)->message);
   g_error_free (*error);
   *error = translated;
 }

@@ -11,7 +11,6 @@ G_BEGIN_DECLS
 /* What the public objects share inside the library. */
 
 void           _outbox_client_error_translate (GError **error);
-gboolean       _outbox_client_error_is_unavailable (const GError *error);
 void           _outbox_task_return_dbus_error (GTask *task,
                                                GError *error);
 

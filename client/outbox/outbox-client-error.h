@@ -17,7 +17,9 @@ G_BEGIN_DECLS
  *
  * The error domain of libOutbox: one code for each error outboxd answers
  * with (`org.outbox.Outbox1.Error.*`), and
- * %OUTBOX_CLIENT_ERROR_DAEMON_UNAVAILABLE when outboxd cannot be reached.
+ * three codes for the bus itself: %OUTBOX_CLIENT_ERROR_DAEMON_UNAVAILABLE
+ * (nothing was done), %OUTBOX_CLIENT_ERROR_NO_REPLY (what was done is not
+ * known) and %OUTBOX_CLIENT_ERROR_INCOMPATIBLE_DAEMON.
  * The message is the daemon's, which says what to do.
  */
 #define OUTBOX_CLIENT_ERROR (outbox_client_error_quark ())
@@ -44,8 +46,13 @@ G_BEGIN_DECLS
  * @OUTBOX_CLIENT_ERROR_SECRET_FAILED: `SecretFailed`: the Secret Service
  *   could not store or find a secret
  * @OUTBOX_CLIENT_ERROR_DAEMON_UNAVAILABLE: outboxd is not running and the
- *   session bus could not start it, or it went away before it answered
- *   (then whether a submission was queued is not known: look it up)
+ *   session bus could not start it (or there is no session bus): the call
+ *   was certainly not carried out
+ * @OUTBOX_CLIENT_ERROR_NO_REPLY: outboxd went away or did not answer in
+ *   time: whether the call was carried out (a submission queued) is not
+ *   known, so look before doing it again
+ * @OUTBOX_CLIENT_ERROR_INCOMPATIBLE_DAEMON: what answers on the bus does
+ *   not have this method or interface (an outboxd of another release)
  *
  * What went wrong in a call to outboxd.
  */
@@ -63,6 +70,8 @@ typedef enum
   OUTBOX_CLIENT_ERROR_ACCOUNT_EXISTS,
   OUTBOX_CLIENT_ERROR_SECRET_FAILED,
   OUTBOX_CLIENT_ERROR_DAEMON_UNAVAILABLE,
+  OUTBOX_CLIENT_ERROR_NO_REPLY,
+  OUTBOX_CLIENT_ERROR_INCOMPATIBLE_DAEMON,
 } OutboxClientError;
 
 OUTBOX_EXPORT

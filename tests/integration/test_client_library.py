@@ -167,6 +167,46 @@ class ClientLibraryTest(OutboxTestCase):
         self.assertNotIn("GDBus", c.stderr)
         self.assertTrue(c.stderr.strip(), c)
 
+    # The bus's errors ---------------------------------------------------------
+
+    def test_bus_errors(self):
+        """On a private bus with no service: nothing can start outboxd;
+        then a stand-in without Get; then one that exits on Flush."""
+        work = pathlib.Path(self.enterContext(tempfile.TemporaryDirectory()))
+        config = work / "bus.conf"
+        config.write_text(f"""<busconfig><type>session</type>
+<listen>unix:dir={work}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow send_destination="*" eavesdrop="true"/>
+<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>""")
+        bus = subprocess.Popen(["dbus-daemon", f"--config-file={config}", "--nofork",
+                                "--print-address"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(outboxtest.terminate, bus)
+        env = client_env()
+        env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
+
+        def error_of(case):
+            result = subprocess.run(["/usr/bin/python3", str(PROGRAMS / "bus-errors.py"), case],
+                                    env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            error = json.loads(result.stdout)
+            self.assertEqual(error["domain"], "outbox-client-error-quark", error)
+            self.assertNotIn("GDBus.Error", error["message"])
+            return error
+
+        unavailable = error_of("unavailable")
+        self.assertEqual(unavailable["code"], "daemon-unavailable", unavailable)
+        self.assertIn("outboxd is not available", unavailable["message"])
+
+        stand_in = subprocess.Popen(["/usr/bin/python3", str(PROGRAMS / "stand-in.py")], env=env,
+                                    stdout=subprocess.PIPE, text=True)
+        self.addCleanup(outboxtest.terminate, stand_in)
+        self.assertEqual(stand_in.stdout.readline().strip(), "ready")
+        incompatible = error_of("incompatible")
+        self.assertEqual(incompatible["code"], "incompatible-daemon", incompatible)
+        no_reply = error_of("no-reply")
+        self.assertEqual(no_reply["code"], "no-reply", no_reply)
+        self.assertIn("whether it did what was asked is not known", no_reply["message"])
+
     # Python and GJS ---------------------------------------------------------
 
     def check_sent(self, report, subject, size):

@@ -588,26 +588,6 @@ apply_account (const char                 *command,
   return set_passwords (name, password);
 }
 
-static int
-apply_account_with_password (const char                 *command,
-                             gboolean                    create,
-                             const char                 *name,
-                             const OutboxAccountOptions *options)
-{
-  char password[PASSWORD_MAX_LENGTH + 2];
-  g_autoptr(GError) error = NULL;
-  g_autofree char *usage_command = g_strconcat ("account ", command, NULL);
-  int status;
-
-  if (read_password (password, sizeof password, "Password", &error))
-    status = apply_account (command, create, name, options, password);
-  else
-    status = outbox_cli_report_usage (usage_command, error);
-
-  explicit_bzero (password, sizeof password);
-  return status;
-}
-
 /* The OAuth2 client secret belongs to no server: service "oauth2-client". */
 static int
 set_client_secret (const char *name,
@@ -628,20 +608,25 @@ set_client_secret (const char *name,
   return exit_code;
 }
 
-/* Read first, as the password is, so that a bad line changes nothing. */
+/* The password (for the account's servers) or the OAuth2 client secret,
+ * read from standard input before anything is stored, so that a bad line
+ * changes nothing. */
 static int
-apply_account_with_client_secret (const char                 *command,
-                                  gboolean                    create,
-                                  const char                 *name,
-                                  const OutboxAccountOptions *options)
+apply_account_with_secret (const char                 *command,
+                           gboolean                    create,
+                           const char                 *name,
+                           const OutboxAccountOptions *options,
+                           gboolean                    client_secret)
 {
   char secret[PASSWORD_MAX_LENGTH + 2];
   g_autoptr(GError) error = NULL;
   g_autofree char *usage_command = g_strconcat ("account ", command, NULL);
   int status;
 
-  if (!read_password (secret, sizeof secret, "Client secret", &error))
+  if (!read_password (secret, sizeof secret, client_secret ? "Client secret" : "Password", &error))
     status = outbox_cli_report_usage (usage_command, error);
+  else if (!client_secret)
+    status = apply_account (command, create, name, options, secret);
   else if ((status = apply_account (command, create, name, options, NULL)) == EXIT_SUCCESS)
     status = set_client_secret (name, secret);
 
@@ -660,9 +645,9 @@ apply_account_options (const char *command,
   if (account_options.password_stdin && account_options.client_secret_stdin)
     return outbox_cli_usage_error (usage_command, "--password-stdin and --client-secret-stdin exclude each other");
   if (account_options.client_secret_stdin)
-    return apply_account_with_client_secret (command, create, name, &account_options);
+    return apply_account_with_secret (command, create, name, &account_options, TRUE);
   if (account_options.password_stdin)
-    return apply_account_with_password (command, create, name, &account_options);
+    return apply_account_with_secret (command, create, name, &account_options, FALSE);
   return apply_account (command, create, name, &account_options, NULL);
 }
 

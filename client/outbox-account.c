@@ -240,13 +240,13 @@ _outbox_account_update (OutboxAccount *self, const char *state, GVariant *settin
 }
 
 OutboxAccount *
-_outbox_account_new (OutboxDbusAccounts *accounts, const char *name, GVariant *settings)
+_outbox_account_new (OutboxDbusAccounts *accounts, const char *name, const char *state, GVariant *settings)
 {
   OutboxAccount *self = g_object_new (OUTBOX_TYPE_ACCOUNT, NULL);
 
   self->accounts = g_object_ref (accounts);
   self->name = g_strdup (name);
-  _outbox_account_update (self, NULL, settings);
+  _outbox_account_update (self, state, settings);
   return self;
 }
 

@@ -16,8 +16,10 @@ void           _outbox_task_return_dbus_error (GTask *task,
 
 GVariant      *_outbox_submit_options_to_variant (OutboxSubmitOptions *options);
 
+/* @state: (nullable) as for _outbox_message_update() */
 OutboxMessage *_outbox_message_new (OutboxDbusQueue *queue,
                                     const char *id,
+                                    const char *state,
                                     GVariant *details);
 void           _outbox_message_update (OutboxMessage *self,
                                        const char *state,
@@ -26,6 +28,7 @@ gint64         _outbox_message_get_created_unix (OutboxMessage *self);
 
 OutboxAccount *_outbox_account_new (OutboxDbusAccounts *accounts,
                                     const char *name,
+                                    const char *state,
                                     GVariant *settings);
 void           _outbox_account_update (OutboxAccount *self,
                                        const char *state,

@@ -602,9 +602,9 @@ forget_message (OutboxClient *self, const char *id, const char *state)
 }
 
 static OutboxMessage *
-track_message (OutboxClient *self, const char *id, GVariant *details)
+track_message (OutboxClient *self, const char *id, const char *state, GVariant *details)
 {
-  OutboxMessage *message = _outbox_message_new (self->queue, id, details);
+  OutboxMessage *message = _outbox_message_new (self->queue, id, state, details);
 
   g_hash_table_insert (self->messages, (gpointer) outbox_message_get_id (message), message);
   if (self->messages_wanted)
@@ -630,7 +630,7 @@ on_message_changed (OutboxDbusQueue *queue, const char *id, const char *state, G
   if (message != NULL)
     _outbox_message_update (message, state, details);
   else if (self->messages_wanted)
-    _outbox_message_update (track_message (self, id, details), state, details);
+    track_message (self, id, state, details);
 }
 
 static void messages_page_done (GObject *source, GAsyncResult *result, gpointer user_data);
@@ -731,7 +731,7 @@ messages_page_done (GObject *source, GAsyncResult *result, gpointer user_data)
           if (message != NULL)
             _outbox_message_update (message, NULL, details);
           else
-            track_message (self, id, details);
+            track_message (self, id, NULL, details);
         }
       g_variant_unref (details);
     }
@@ -883,7 +883,7 @@ message_from_get (OutboxClient *self, const char *id, GVariant *details)
   if (message != NULL)
     _outbox_message_update (message, NULL, details);
   else
-    message = track_message (self, id, details);
+    message = track_message (self, id, NULL, details);
   return g_object_ref (message);
 }
 
@@ -989,33 +989,42 @@ submit_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_return_pointer (task, id, g_free);
 }
 
-/* Submit with a descriptor (which the call duplicates), or SubmitData with
- * bytes when @fd is -1. */
+/* The method and parameters of a submission: Submit with a descriptor
+ * (which @fds gets a duplicate of), or SubmitData with @bytes when @fd is
+ * -1.  NULL with @error when the descriptor cannot be duplicated. */
+static GVariant *
+submit_parameters (int fd, GBytes *bytes, OutboxSubmitOptions *options, const char **method,
+                   GUnixFDList **fds, GError **error)
+{
+  if (fd < 0)
+    {
+      *method = "SubmitData";
+      return g_variant_new ("(@ay@a{sv})", g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE),
+                            _outbox_submit_options_to_variant (options));
+    }
+  *method = "Submit";
+  *fds = g_unix_fd_list_new ();
+  if (g_unix_fd_list_append (*fds, fd, error) < 0)
+    return NULL;
+  return g_variant_new ("(h@a{sv})", 0, _outbox_submit_options_to_variant (options));
+}
+
 static void
 submit_call (OutboxClient *self, GTask *task, int fd, GBytes *bytes, OutboxSubmitOptions *options)
 {
   g_autoptr (GUnixFDList) fds = NULL;
-  GVariant *parameters;
   GError *error = NULL;
+  const char *method;
+  GVariant *parameters = submit_parameters (fd, bytes, options, &method, &fds, &error);
 
-  if (fd >= 0)
+  if (parameters == NULL)
     {
-      fds = g_unix_fd_list_new ();
-      if (g_unix_fd_list_append (fds, fd, &error) < 0)
-        {
-          g_task_return_error (task, error);
-          g_object_unref (task);
-          return;
-        }
-      parameters = g_variant_new ("(h@a{sv})", 0, _outbox_submit_options_to_variant (options));
+      g_task_return_error (task, error);
+      g_object_unref (task);
+      return;
     }
-  else
-    parameters = g_variant_new ("(@ay@a{sv})",
-                                g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE),
-                                _outbox_submit_options_to_variant (options));
-  g_dbus_proxy_call_with_unix_fd_list (G_DBUS_PROXY (self->queue), fd >= 0 ? "Submit" : "SubmitData",
-                                       parameters, G_DBUS_CALL_FLAGS_NONE, SUBMIT_TIMEOUT_MS, fds,
-                                       g_task_get_cancellable (task), submit_done, task);
+  g_dbus_proxy_call_with_unix_fd_list (G_DBUS_PROXY (self->queue), method, parameters, G_DBUS_CALL_FLAGS_NONE,
+                                       SUBMIT_TIMEOUT_MS, fds, g_task_get_cancellable (task), submit_done, task);
 }
 
 static char *
@@ -1024,22 +1033,13 @@ submit_call_sync (OutboxClient *self, int fd, GBytes *bytes, OutboxSubmitOptions
 {
   g_autoptr (GUnixFDList) fds = NULL;
   g_autoptr (GVariant) reply = NULL;
-  GVariant *parameters;
+  const char *method;
+  GVariant *parameters = submit_parameters (fd, bytes, options, &method, &fds, error);
   char *id;
 
-  if (fd >= 0)
-    {
-      fds = g_unix_fd_list_new ();
-      if (g_unix_fd_list_append (fds, fd, error) < 0)
-        return NULL;
-      parameters = g_variant_new ("(h@a{sv})", 0, _outbox_submit_options_to_variant (options));
-    }
-  else
-    parameters = g_variant_new ("(@ay@a{sv})",
-                                g_variant_new_from_bytes (G_VARIANT_TYPE_BYTESTRING, bytes, TRUE),
-                                _outbox_submit_options_to_variant (options));
-  reply = g_dbus_proxy_call_with_unix_fd_list_sync (G_DBUS_PROXY (self->queue),
-                                                    fd >= 0 ? "Submit" : "SubmitData", parameters,
+  if (parameters == NULL)
+    return NULL;
+  reply = g_dbus_proxy_call_with_unix_fd_list_sync (G_DBUS_PROXY (self->queue), method, parameters,
                                                     G_DBUS_CALL_FLAGS_NONE, SUBMIT_TIMEOUT_MS, fds,
                                                     NULL, cancellable, error);
   if (reply == NULL)
@@ -1563,9 +1563,7 @@ account_changed (OutboxClient *self, const char *name, const char *state, GVaria
       _outbox_account_update (account, state, settings);
       return;
     }
-  account = _outbox_account_new (self->accounts_proxy, name, settings);
-  if (state != NULL)
-    _outbox_account_update (account, state, settings);
+  account = _outbox_account_new (self->accounts_proxy, name, state, settings);
   g_hash_table_insert (self->accounts, (gpointer) outbox_account_get_name (account), account);
   g_list_store_insert_sorted (self->account_list, account, compare_accounts, NULL);
 }

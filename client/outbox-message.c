@@ -345,16 +345,13 @@ _outbox_message_update (OutboxMessage *self, const char *state, GVariant *detail
 }
 
 OutboxMessage *
-_outbox_message_new (OutboxDbusQueue *queue, const char *id, GVariant *details)
+_outbox_message_new (OutboxDbusQueue *queue, const char *id, const char *state, GVariant *details)
 {
   OutboxMessage *self = g_object_new (OUTBOX_TYPE_MESSAGE, NULL);
 
   self->queue = g_object_ref (queue);
   self->id = g_strdup (id);
-  if (details != NULL)
-    _outbox_message_update (self, NULL, details);
-  else
-    self->details = g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
+  _outbox_message_update (self, state, details);
   return self;
 }
 
